@@ -1,0 +1,59 @@
+# costgov: `make help` lists every task.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export PYTHONPATH := operator
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the tasks
+	@grep -hE '^[a-z][a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(BIN)/costgov: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+.PHONY: install
+install: $(BIN)/costgov ## create .venv and install costgov with its test tools
+
+.PHONY: demo
+demo: install ## estimate examples/ with the bundled price catalog (no cluster needed)
+	$(BIN)/costgov estimate -f examples/
+
+.PHONY: test
+test: install ## run the whole test suite (lint, types, layers, CRD drift, all tiers)
+	$(MAKE) --no-print-directory lint verify
+	$(BIN)/pytest -q tests
+
+.PHONY: unit
+unit: install ## run the unit tier only
+	$(BIN)/pytest -q tests/unit
+
+.PHONY: lint
+lint: install ## ruff, mypy --strict and the import-linter layer contracts
+	$(BIN)/ruff check operator tests
+	$(BIN)/ruff format --check operator tests
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+.PHONY: manifests
+manifests: install ## regenerate crds/ (and the chart's copy) from the pydantic models
+	$(BIN)/costgov crds --output-dir crds
+	$(BIN)/costgov crds --output-dir charts/costgov/crds
+
+.PHONY: verify
+verify: install ## fail when crds/ or the chart's CRDs differ from what the models generate
+	$(BIN)/costgov crds --output-dir crds --check
+	$(BIN)/costgov crds --output-dir charts/costgov/crds --check
+
+.PHONY: bench
+bench: install ## run the benchmarks (print figures; see docs/benchmarks.md)
+	$(BIN)/python tests/bench/bench_estimate.py
+
+.PHONY: clean
+clean: ## remove the virtual environment and caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .import_linter_cache

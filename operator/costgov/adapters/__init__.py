@@ -1,0 +1,1 @@
+"""Thin adapters between the outside world (files, Prometheus, Kubernetes) and the domain."""

@@ -1,0 +1,253 @@
+"""CostPolicy: the platform team's cost rules for a scope (cluster-scoped)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from costgov.api.common import Resource, ResourceInfo, StatusBase
+from costgov.api.fields import LabelSelector, Money, Percent, Spec
+
+__all__ = [
+    "ApprovalTier",
+    "Approvers",
+    "Budget",
+    "CostPolicy",
+    "CostPolicySpec",
+    "CostPolicyStatus",
+    "Limits",
+    "Mode",
+    "OnExceeded",
+    "Scope",
+    "SpotRules",
+]
+
+Mode = Literal["enforce", "warn", "audit"]
+OnExceeded = Literal["alert", "block-new", "suspend"]
+
+
+def _strictly_ascending(values: Sequence[Decimal | int], what: str) -> None:
+    for before, after in itertools.pairwise(values):
+        if not before < after:
+            raise ValueError(f"{what} must be strictly ascending, got {before} before {after}")
+
+
+class Scope(Spec):
+    """Which workloads a policy governs."""
+
+    namespace_selector: LabelSelector = Field(
+        default_factory=LabelSelector,
+        description="Namespaces in scope, by their labels; empty means every namespace "
+        "(kube-system and the operator's namespace are never governed).",
+    )
+    workload_selector: LabelSelector | None = Field(
+        default=None,
+        description="Optional: only workloads whose labels match are in scope.",
+    )
+
+
+class Budget(Spec):
+    """A dollar budget per period for everything in scope."""
+
+    amount: Money = Field(description="Budget in USD per period.")
+    period: Literal["monthly", "daily"] = Field(
+        default="monthly", description="monthly (calendar month, UTC) or daily (UTC day)."
+    )
+    alert_thresholds: list[Percent] = Field(
+        default_factory=lambda: [50, 80, 95, 100],
+        min_length=1,
+        max_length=10,
+        description="Percentages of the budget at which an alert fires; strictly ascending.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.all(x, self.exists_one(y, y == x)) && self.isSorted()",
+                    "message": "alertThresholds must be strictly ascending",
+                }
+            ]
+        },
+    )
+    on_exceeded: OnExceeded = Field(
+        default="alert",
+        description="At 100 %: alert only; block-new denies new GPU work in scope at admission; "
+        "suspend also sets spec.suspend on running Jobs in scope.",
+    )
+
+    @field_validator("alert_thresholds")
+    @classmethod
+    def _ascending(cls, value: list[int]) -> list[int]:
+        _strictly_ascending(value, "alertThresholds")
+        return value
+
+
+class Approvers(Spec):
+    """Users and groups allowed to approve; an approval needs either."""
+
+    users: list[str] = Field(default_factory=list, max_length=64, description="User names.")
+    groups: list[str] = Field(default_factory=list, max_length=64, description="Group names.")
+
+
+class ApprovalTier(Spec):
+    """Workloads whose estimate is above `above` need an approver of this tier, or are denied."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "(has(self.deny) && self.deny) || (has(self.approvers) && "
+                    "((has(self.approvers.users) && size(self.approvers.users) > 0) || "
+                    "(has(self.approvers.groups) && size(self.approvers.groups) > 0)))",
+                    "message": "a tier either denies or names at least one approver",
+                }
+            ]
+        }
+    )
+
+    above: Money = Field(description="The tier applies to estimates strictly above this (USD).")
+    approvers: Approvers = Field(
+        default_factory=Approvers, description="Who may approve workloads in this tier."
+    )
+    deny: bool = Field(default=False, description="Workloads in this tier are denied outright.")
+
+    @model_validator(mode="after")
+    def _denies_or_names_approvers(self) -> ApprovalTier:
+        if not self.deny and not (self.approvers.users or self.approvers.groups):
+            raise ValueError("a tier either sets deny: true or names at least one approver")
+        return self
+
+
+class Limits(Spec):
+    """Hard limits on one workload."""
+
+    allowed_gpu_models: list[str] = Field(
+        default_factory=list,
+        max_length=32,
+        description="GPU models allowed (e.g. H100, A100-80GB, L4); empty allows all.",
+    )
+    allowed_instance_types: list[str] = Field(
+        default_factory=list,
+        max_length=128,
+        description="Instance types allowed (e.g. p5.48xlarge); empty allows all.",
+    )
+    max_gpus_per_workload: int | None = Field(
+        default=None, ge=1, description="Most GPUs one workload may hold across its pods."
+    )
+    max_hourly_cost: Money | None = Field(
+        default=None, description="Most USD per hour one workload may cost."
+    )
+    require_max_runtime: bool = Field(
+        default=False,
+        description="GPU Jobs must declare spec.activeDeadlineSeconds.",
+    )
+
+
+class SpotRules(Spec):
+    """When to recommend or require spot capacity."""
+
+    recommend_min_savings_percent: Percent = Field(
+        default=30,
+        description="Recommend spot when it saves at least this percentage, after the "
+        "interruption overhead costgov assumes.",
+    )
+    require_for_checkpointing: bool = Field(
+        default=False,
+        description="Workloads that declare checkpointing must run on spot capacity.",
+    )
+
+
+class CostPolicySpec(Spec):
+    """The rules of a CostPolicy."""
+
+    mode: Mode = Field(
+        default="enforce",
+        description="enforce denies violations; warn admits with warnings; audit admits "
+        "and records violations.",
+    )
+    scope: Scope = Field(default_factory=Scope, description="Which workloads are governed.")
+    budget: Budget | None = Field(default=None, description="Dollar budget for the scope.")
+    approvals: list[ApprovalTier] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Approval tiers by estimated cost of one workload; ascending by `above`.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.all(t, self.exists_one(u, u.above == t.above))",
+                    "message": "approval tiers must have distinct `above` amounts",
+                }
+            ]
+        },
+    )
+    limits: Limits = Field(default_factory=Limits, description="Limits on one workload.")
+    spot: SpotRules = Field(default_factory=SpotRules, description="Spot capacity rules.")
+
+    @field_validator("approvals")
+    @classmethod
+    def _tiers_ascending(cls, tiers: list[ApprovalTier]) -> list[ApprovalTier]:
+        _strictly_ascending([t.above for t in tiers], "approvals[].above")
+        return tiers
+
+
+class CostPolicyStatus(StatusBase):
+    """What the operator observed for a CostPolicy."""
+
+    matched_namespaces: list[str] = Field(
+        default_factory=list, max_length=1000, description="Namespaces in scope."
+    )
+    matched_workloads: int = Field(default=0, ge=0, description="GPU workloads in scope.")
+    period_start: datetime | None = Field(default=None, description="Start of the period.")
+    spent: Money | None = Field(default=None, description="USD spent this period.")
+    forecast: Money | None = Field(default=None, description="USD forecast at period end.")
+    budget_utilization_percent: int | None = Field(
+        default=None, ge=0, description="spent / budget in percent."
+    )
+    last_threshold_crossed: int | None = Field(
+        default=None, description="The highest alert threshold crossed this period."
+    )
+    figures_as_of: datetime | None = Field(
+        default=None, description="When the spend figures were last computed."
+    )
+
+
+class CostPolicy(Resource):
+    """A CostPolicy object."""
+
+    INFO = ResourceInfo(
+        kind="CostPolicy",
+        plural="costpolicies",
+        singular="costpolicy",
+        short_names=["cpol"],
+        scope="Cluster",
+        description="Cost rules for a scope: a dollar budget, approval tiers, limits, spot rules.",
+        printer_columns=[
+            {"name": "Mode", "type": "string", "jsonPath": ".spec.mode"},
+            {
+                "name": "Budget",
+                "type": "string",
+                "jsonPath": ".spec.budget.amount",
+                "description": "USD per period",
+            },
+            {
+                "name": "Spent",
+                "type": "string",
+                "jsonPath": ".status.spent",
+                "description": "USD spent this period",
+            },
+            {
+                "name": "Forecast",
+                "type": "string",
+                "jsonPath": ".status.forecast",
+                "description": "USD forecast at period end",
+            },
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+    )
+
+    kind: Literal["CostPolicy"]
+    spec: CostPolicySpec
+    status: CostPolicyStatus = Field(default_factory=CostPolicyStatus)

@@ -1,0 +1,145 @@
+"""InferenceDeployment: a model server the operator runs and prices (namespaced)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import ConfigDict, Field, model_validator
+
+from costgov.api.common import Resource, ResourceInfo, StatusBase
+from costgov.api.fields import Money, Spec
+from costgov.api.trainingjobbudget import Approval, CapacityPreference
+
+__all__ = [
+    "GPURequest",
+    "InferenceDeployment",
+    "InferenceDeploymentSpec",
+    "InferenceDeploymentStatus",
+    "Recommendation",
+    "Replicas",
+    "TokenMetrics",
+]
+
+
+class Replicas(Spec):
+    """How many model-server replicas may run."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": "self.min <= self.max", "message": "replicas.min must not exceed max"}
+            ]
+        }
+    )
+
+    min: int = Field(default=1, ge=0, le=1000, description="Fewest replicas, never capped below.")
+    max: int = Field(default=1, ge=0, le=1000, description="Most replicas.")
+
+    @model_validator(mode="after")
+    def _min_not_above_max(self) -> Replicas:
+        if self.min > self.max:
+            raise ValueError(f"replicas.min ({self.min}) must not exceed replicas.max ({self.max})")
+        return self
+
+
+class GPURequest(Spec):
+    """GPUs per replica."""
+
+    model: str = Field(min_length=1, description="GPU model, e.g. L4, A10G, H100.")
+    count: int = Field(default=1, ge=1, le=16, description="GPUs per replica.")
+    instance_type: str | None = Field(
+        default=None, description="Pin an instance type; otherwise the smallest that fits."
+    )
+
+
+class TokenMetrics(Spec):
+    """PromQL that counts tokens and requests; defaults read vLLM's metrics."""
+
+    tokens_query: str | None = Field(
+        default=None,
+        description="PromQL giving tokens per second for this server; default sums "
+        "vllm:prompt_tokens_total and vllm:generation_tokens_total rates.",
+    )
+    requests_query: str | None = Field(
+        default=None,
+        description="PromQL giving requests per second; default rates vllm:request_success_total.",
+    )
+
+
+class InferenceDeploymentSpec(Spec):
+    """The model server to run, and what it may cost."""
+
+    image: str = Field(min_length=1, description="Container image of the server (vLLM-style).")
+    args: list[str] = Field(default_factory=list, description="Container arguments.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port the server listens on.")
+    replicas: Replicas = Field(default_factory=Replicas, description="Replica bounds.")
+    gpu: GPURequest = Field(description="GPU model and count per replica.")
+    capacity_type: CapacityPreference = Field(default="any", description="spot, on-demand or any.")
+    monthly_budget: Money | None = Field(
+        default=None, description="USD per month (730 h); replicas are capped to fit it."
+    )
+    target_cost_per_million_tokens: Money | None = Field(
+        default=None, description="Target USD per 1M tokens."
+    )
+    hosted_api_price_per_million_tokens: Money | None = Field(
+        default=None, description="A hosted API's USD per 1M tokens, for comparison."
+    )
+    metrics: TokenMetrics = Field(default_factory=TokenMetrics, description="Token metrics.")
+    approval: Approval | None = Field(
+        default=None, description="An approval, when the policy's tiers ask for one."
+    )
+    requested_by: str | None = Field(
+        default=None, description="Who asked for it; nobody approves their own request."
+    )
+
+
+class Recommendation(Spec):
+    """A way to spend less."""
+
+    kind: Literal["spot", "smaller-gpu", "fewer-replicas", "hosted-api"] = Field(
+        description="What to change."
+    )
+    message: str = Field(description="The recommendation in words.")
+    monthly_saving: Money | None = Field(default=None, description="USD saved per month.")
+
+
+class InferenceDeploymentStatus(StatusBase):
+    """What the operator observed for an InferenceDeployment."""
+
+    ready_replicas: int = Field(default=0, ge=0, description="Replicas ready.")
+    replicas: int = Field(default=0, ge=0, description="Replicas wanted (after any cap).")
+    capped_replicas: int | None = Field(
+        default=None, description="Replicas the budget affords, when it caps."
+    )
+    hourly_cost: Money | None = Field(default=None, description="USD per hour now.")
+    projected_monthly_cost: Money | None = Field(default=None, description="USD per 730 h.")
+    cost_per_million_tokens: Money | None = Field(default=None, description="Measured.")
+    cost_per_thousand_requests: Money | None = Field(default=None, description="Measured.")
+    gpu_utilization_percent: int | None = Field(default=None, ge=0, le=100)
+    idle_gpu_cost: Money | None = Field(default=None, description="USD paid for idle GPUs.")
+    recommendations: list[Recommendation] = Field(default_factory=list, max_length=10)
+
+
+class InferenceDeployment(Resource):
+    """An InferenceDeployment object."""
+
+    INFO = ResourceInfo(
+        kind="InferenceDeployment",
+        plural="inferencedeployments",
+        singular="inferencedeployment",
+        short_names=["idep"],
+        scope="Namespaced",
+        description="A model server the operator runs and prices.",
+        printer_columns=[
+            {"name": "GPU", "type": "string", "jsonPath": ".spec.gpu.model"},
+            {"name": "Replicas", "type": "integer", "jsonPath": ".status.replicas"},
+            {"name": "$/Hour", "type": "string", "jsonPath": ".status.hourlyCost"},
+            {"name": "$/Month", "type": "string", "jsonPath": ".status.projectedMonthlyCost"},
+            {"name": "Budget", "type": "string", "jsonPath": ".spec.monthlyBudget"},
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+    )
+
+    kind: Literal["InferenceDeployment"]
+    spec: InferenceDeploymentSpec
+    status: InferenceDeploymentStatus = Field(default_factory=InferenceDeploymentStatus)

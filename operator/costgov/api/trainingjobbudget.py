@@ -1,0 +1,153 @@
+"""TrainingJobBudget: a dollar budget for a training effort spanning many Jobs (namespaced)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from costgov.api.common import Resource, ResourceInfo, StatusBase
+from costgov.api.fields import Duration, LabelSelector, Money, Spec
+
+__all__ = [
+    "BUDGET_LABEL",
+    "Approval",
+    "BudgetPhase",
+    "CapacityPreference",
+    "JobLine",
+    "SpotRecommendation",
+    "TrainingHints",
+    "TrainingJobBudget",
+    "TrainingJobBudgetSpec",
+    "TrainingJobBudgetStatus",
+]
+
+CapacityPreference = Literal["spot", "on-demand", "any"]
+BudgetPhase = Literal["Pending", "Approved", "Active", "Exhausted", "Completed"]
+
+BUDGET_LABEL = "costgov.io/budget"
+"""Jobs opt in to a TrainingJobBudget by carrying this label with the budget's name."""
+
+
+class TrainingHints(Spec):
+    """What the Jobs are expected to run on, used to price them before they are scheduled."""
+
+    gpu_model: str | None = Field(default=None, description="Expected GPU model, e.g. H100.")
+    instance_type: str | None = Field(
+        default=None, description="Expected instance type, e.g. p5.48xlarge."
+    )
+    capacity_type: CapacityPreference = Field(
+        default="any", description="Expected capacity: spot, on-demand or any."
+    )
+    provider: str | None = Field(default=None, description="Cloud provider: aws, gcp, azure.")
+    region: str | None = Field(default=None, description="Region, e.g. us-east-1.")
+
+
+class Approval(Spec):
+    """Who approved how many dollars, until when. Only an approver the policy names may set it."""
+
+    approved_by: str = Field(min_length=1, description="User name of the approver.")
+    amount: Money = Field(description="USD approved.")
+    expires: datetime = Field(description="When the approval stops counting (RFC 3339).")
+    note: str = Field(default="", max_length=1024, description="Why it was approved.")
+
+
+class TrainingJobBudgetSpec(Spec):
+    """The budget and the Jobs it covers."""
+
+    amount: Money = Field(description="Budget in USD for the whole training effort.")
+    selector: LabelSelector = Field(
+        description=f"Jobs covered, by label; Jobs opt in with the label {BUDGET_LABEL}=<name>."
+    )
+    hints: TrainingHints = Field(
+        default_factory=TrainingHints, description="Pricing hints for unscheduled Jobs."
+    )
+    checkpointing: bool = Field(
+        default=False,
+        description="The Jobs checkpoint and survive preemption, so they are spot candidates.",
+    )
+    max_duration: Duration | None = Field(
+        default=None,
+        description="Longest a covered Job may run (Go duration or seconds); prices Jobs "
+        "without activeDeadlineSeconds.",
+    )
+    approval: Approval | None = Field(default=None, description="The approval, if any.")
+    requested_by: str | None = Field(
+        default=None, description="Who asked for the budget; nobody approves their own request."
+    )
+
+
+class JobLine(Spec):
+    """One covered Job's cost."""
+
+    name: str = Field(description="Job name.")
+    gpus: int = Field(ge=0, description="GPUs held across the Job's pods.")
+    hours: str = Field(description="Hours run (estimated before the Job runs).")
+    cost: Money = Field(description="USD.")
+    priced_as: str = Field(default="", description="Instance type and capacity priced.")
+
+
+class SpotRecommendation(Spec):
+    """What spot capacity would save."""
+
+    instance_type: str = Field(description="Instance type priced.")
+    on_demand_cost: Money = Field(description="USD on demand.")
+    spot_cost: Money = Field(description="USD on spot, including the interruption overhead.")
+    saving: Money = Field(description="USD saved.")
+    saving_percent: int = Field(description="Percent saved.")
+    assumption: str = Field(description="The interruption overhead assumed.")
+
+
+class TrainingJobBudgetStatus(StatusBase):
+    """What the operator observed for a TrainingJobBudget."""
+
+    phase: BudgetPhase | None = Field(default=None, description="For humans.")
+    estimated: Money | None = Field(default=None, description="Estimated USD of covered Jobs.")
+    spent: Money | None = Field(default=None, description="USD spent to date.")
+    remaining: Money | None = Field(default=None, description="amount - spent, in USD.")
+    burn_rate_per_hour: Money | None = Field(default=None, description="USD per hour now.")
+    projected_total: Money | None = Field(default=None, description="USD projected in total.")
+    projected_exhaustion: datetime | None = Field(
+        default=None, description="When the budget runs out at the current burn rate."
+    )
+    idle_gpu_cost: Money | None = Field(default=None, description="USD paid for idle GPUs.")
+    jobs: list[JobLine] = Field(default_factory=list, max_length=200, description="Per Job.")
+    spot_recommendation: SpotRecommendation | None = Field(default=None)
+    figures_as_of: datetime | None = Field(
+        default=None, description="When the spend figures were last computed."
+    )
+
+
+class TrainingJobBudget(Resource):
+    """A TrainingJobBudget object."""
+
+    INFO = ResourceInfo(
+        kind="TrainingJobBudget",
+        plural="trainingjobbudgets",
+        singular="trainingjobbudget",
+        short_names=["tjb"],
+        scope="Namespaced",
+        description="A dollar budget for a training effort that may span many Jobs.",
+        printer_columns=[
+            {"name": "Budget", "type": "string", "jsonPath": ".spec.amount", "description": "USD"},
+            {
+                "name": "Spent",
+                "type": "string",
+                "jsonPath": ".status.spent",
+                "description": "USD spent to date",
+            },
+            {
+                "name": "Remaining",
+                "type": "string",
+                "jsonPath": ".status.remaining",
+                "description": "USD left",
+            },
+            {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+    )
+
+    kind: Literal["TrainingJobBudget"]
+    spec: TrainingJobBudgetSpec
+    status: TrainingJobBudgetStatus = Field(default_factory=TrainingJobBudgetStatus)

@@ -1,0 +1,65 @@
+"""Kubernetes resource quantities ("500m", "2", "16Gi", "1.5e3") as exact Decimals."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+__all__ = ["QuantityError", "parse_quantity", "parse_whole_count"]
+
+_SUFFIXES: dict[str, Decimal] = {
+    "": Decimal(1),
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "k": Decimal("1e3"),
+    "M": Decimal("1e6"),
+    "G": Decimal("1e9"),
+    "T": Decimal("1e12"),
+    "P": Decimal("1e15"),
+    "E": Decimal("1e18"),
+    "Ki": Decimal(2**10),
+    "Mi": Decimal(2**20),
+    "Gi": Decimal(2**30),
+    "Ti": Decimal(2**40),
+    "Pi": Decimal(2**50),
+    "Ei": Decimal(2**60),
+}
+_QUANTITY_RE = re.compile(
+    r"^(?P<sign>[+-]?)(?P<number>[0-9]+(\.[0-9]*)?|\.[0-9]+)"
+    r"(?:(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])|[eE](?P<exp>[+-]?[0-9]+))?$"
+)
+
+
+class QuantityError(ValueError):
+    """A string that is not a Kubernetes quantity."""
+
+
+def parse_quantity(value: str | int | float) -> Decimal:
+    """Parse a quantity the way apimachinery's resource.Quantity does; exact, no floats."""
+    if isinstance(value, bool):
+        raise QuantityError(f"expected a quantity such as 1, 500m or 16Gi, got {value!r}")
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(str(value))
+    match = _QUANTITY_RE.match(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise QuantityError(f"expected a quantity such as 1, 500m or 16Gi, got {value!r}")
+    try:
+        number = Decimal(match["number"])
+    except InvalidOperation as exc:  # pragma: no cover - the regex guards this
+        raise QuantityError(f"not a quantity: {value!r}") from exc
+    if match["exp"] is not None:
+        number = number.scaleb(int(match["exp"]))
+    else:
+        number *= _SUFFIXES[match["suffix"] or ""]
+    return -number if match["sign"] == "-" else number
+
+
+def parse_whole_count(value: str | int | float) -> int:
+    """Parse an extended-resource count (nvidia.com/gpu): a non-negative whole number."""
+    quantity = parse_quantity(value)
+    if quantity < 0 or quantity != quantity.to_integral_value():
+        raise QuantityError(f"expected a whole, non-negative number of devices, got {value!r}")
+    return int(quantity)

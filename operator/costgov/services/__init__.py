@@ -1,0 +1,1 @@
+"""Use-cases that join adapters and the domain (estimate manifests, render reports)."""

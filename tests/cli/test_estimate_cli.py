@@ -1,0 +1,212 @@
+"""`costgov estimate` and `costgov crds` end to end in-process: exit codes, JSON, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from costgov.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+NOW = ["--now", "2026-11-22T12:00:00+00:00"]
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def write(tmp_path: Path, name: str, *docs: Any) -> Path:
+    path = tmp_path / name
+    path.write_text(
+        yaml.safe_dump_all(docs) if docs and not isinstance(docs[0], str) else "".join(docs)
+    )
+    return path
+
+
+def test_examples_show_the_72h_h100_job_its_spot_alternative_and_verdicts(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run(capsys, "estimate", "-f", str(ROOT / "examples"), *NOW)
+    assert code == 0
+    row = next(line for line in out.splitlines() if "llama-finetune-run1" in line)
+    # 72 h x 55.04 = 3,962.88 on demand; spot 72 x 21.70 x 1.10 = 1,718.64, 56.6 % less
+    assert "$55.04" in row
+    assert "$3,962.88" in row
+    assert "$1,718.64 (-56.6%)" in row
+    assert "ALLOW" in row
+    assert "saving $2,244.24 (56.6%)" in out
+    assert "Result: OK" in out
+
+
+def test_json_shape(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "estimate", "-f", str(ROOT / "examples"), "-o", "json", *NOW)
+    doc = json.loads(out)
+    assert code == 0
+    assert doc["schema"] == "costgov.io/estimate/v1"
+    assert set(doc) == {
+        "schema",
+        "generatedAt",
+        "catalogVersion",
+        "workloads",
+        "trainingJobBudgets",
+        "policies",
+        "skippedKinds",
+        "summary",
+    }
+    job = next(w for w in doc["workloads"] if w["name"] == "llama-finetune-run1")
+    assert job["estimate"] == "3962.88"
+    assert job["hourly"] == "55.04"
+    assert job["hours"] == "72"
+    assert job["pricedAs"] == "p5.48xlarge on-demand"
+    assert job["gpus"] == 8
+    assert job["spot"]["saving"] == "2244.24"
+    assert job["spot"]["savingPercent"] == "56.6"
+    assert job["trainingJobBudget"] == "llama-finetune"
+    assert job["verdicts"][0] == {
+        "policy": "ml-platform",
+        "mode": "enforce",
+        "action": "allow",
+        "violations": [],
+        "spotRecommended": True,
+    }
+    idep = next(w for w in doc["workloads"] if w["kind"] == "InferenceDeployment")
+    # 4 replicas x g6.xlarge spot 0.40 = 1.60 $/h; x 730 h = 1,168.00; budget 1,000 -> 3
+    assert idep["hourly"] == "1.60"
+    assert idep["estimate"] == "1168.00"
+    assert idep["affordableReplicas"] == 3
+    (budget,) = doc["trainingJobBudgets"]
+    # 8,000 - 3,962.88 = 4,037.12
+    assert budget["estimated"] == "3962.88"
+    assert budget["remaining"] == "4037.12"
+    assert doc["summary"]["exitCode"] == 0
+    assert doc["summary"]["denied"] == 0
+
+
+def test_enforce_violation_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    jobs = write(
+        tmp_path,
+        "job.yaml",
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": "big", "namespace": "ml"},
+            "spec": {
+                "template": {
+                    "spec": {
+                        "nodeSelector": {"node.kubernetes.io/instance-type": "p5.48xlarge"},
+                        "containers": [
+                            {
+                                "name": "c",
+                                "image": "x",
+                                "resources": {"limits": {"nvidia.com/gpu": 8}},
+                            }
+                        ],
+                    }
+                }
+            },
+        },
+    )
+    pol = write(
+        tmp_path,
+        "policy.yaml",
+        {
+            "apiVersion": "costgov.io/v1alpha1",
+            "kind": "CostPolicy",
+            "metadata": {"name": "strict"},
+            "spec": {"mode": "enforce", "limits": {"requireMaxRuntime": True}},
+        },
+    )
+    code, out, _ = run(capsys, "estimate", "-f", str(jobs), "--policy", str(pol), *NOW)
+    assert code == 1
+    assert "error limits.requireMaxRuntime" in out
+    assert "Result: DENIED: 1" in out
+    # the same in warn mode is admitted with a warning: exit 0
+    pol.write_text(pol.read_text().replace("mode: enforce", "mode: warn"))
+    code, out, _ = run(capsys, "estimate", "-f", str(jobs), "--policy", str(pol), *NOW)
+    assert code == 0
+    assert "WARN" in out
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("kind: Job\nmetadata: {name: [unclosed\n", "malformed YAML at line"),
+        (
+            "apiVersion: costgov.io/v1alpha1\nkind: CostPolcy\nmetadata: {name: x}\n",
+            "(document 0): CostPolcy/x: kind: unknown costgov.io kind 'CostPolcy'",
+        ),
+        (
+            "apiVersion: costgov.io/v1alpha1\nkind: TrainingJobBudget\nmetadata: {name: b}\n"
+            "spec: {selector: {}}\n",
+            "(document 0): TrainingJobBudget/b.spec.amount: required field is missing",
+        ),
+        ("kind: Job\nmetadata: {name: j}\n", "(document 0): apiVersion: required field is missing"),
+        (
+            "---\nkind: x\n---\napiVersion: batch/v1\nkind: Job\nmetadata: {name: j}\n"
+            "spec: {template: {spec: {containers: []}}}\n",
+            "(document 1): Job/j: spec.template.spec.containers: a pod needs at least one container",
+        ),
+        ("- just\n- a list\n", "expected a Kubernetes object"),
+    ],
+)
+def test_bad_input_exits_2_naming_file_document_and_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str
+) -> None:
+    path = write(tmp_path, "bad.yaml", text)
+    code, out, err = run(capsys, "estimate", "-f", str(path), *NOW)
+    assert code == 2
+    assert out == ""
+    assert str(path) in err and message in err, err
+
+
+def test_missing_path_and_bad_pricing_file_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "estimate", "-f", str(tmp_path / "nope.yaml"))
+    assert code == 2
+    assert "no such file or directory" in err
+    pricing = write(tmp_path, "prices.yaml", "version: x\ngpuHourly:\n- gpuModel: Z9000\n")
+    code, _, err = run(capsys, "estimate", "-f", str(ROOT / "examples"), "--pricing", str(pricing))
+    assert code == 2
+    assert f"{pricing}: invalid pricing file" in err
+    assert "gpuHourly[0].gpuModel: unknown GPU model 'Z9000'" in err
+    assert "gpuHourly[0].perGPUHour: required field is missing" in err
+
+
+def test_on_prem_pricing_file_prices_per_gpu_hour(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys,
+        "estimate",
+        "-f",
+        str(ROOT / "examples"),
+        "--pricing",
+        str(ROOT / "examples/pricing/onprem.yaml"),
+        "-o",
+        "json",
+        *NOW,
+    )
+    idep = next(w for w in json.loads(out)["workloads"] if w["kind"] == "InferenceDeployment")
+    # 4 replicas x 1 L4 x 0.30 $/GPU-h (the example rate card) = 1.20 $/h; x 730 = 876.00
+    assert code == 0
+    assert idep["hourly"] == "1.20"
+    assert idep["estimate"] == "876.00"
+
+
+def test_crds_command_prints_and_checks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "crds")
+    docs = list(yaml.safe_load_all(out))
+    assert code == 0
+    assert [d["spec"]["names"]["kind"] for d in docs] == [
+        "CostPolicy",
+        "TrainingJobBudget",
+        "InferenceDeployment",
+    ]
+    assert run(capsys, "crds", "--output-dir", str(tmp_path), "--check")[0] == 1
+    assert run(capsys, "crds", "--output-dir", str(tmp_path))[0] == 0
+    assert run(capsys, "crds", "--output-dir", str(tmp_path), "--check")[0] == 0

@@ -1,0 +1,171 @@
+"""Estimates checked by hand: each expected figure shows its arithmetic from the price list."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from costgov.domain.costing import HoursSource, affordable_replicas, estimate_workload
+from costgov.domain.pricing import CapacityType
+from costgov.domain.workloads import ManifestError, NodeHints, workload_from_object
+
+from .helpers import CATALOG, deployment, job
+
+
+def test_whole_p5_for_72_hours_on_demand() -> None:
+    est = estimate_workload(workload_from_object(job(gpus=8, deadline=72 * 3600)), CATALOG)
+    # one pod holding all 8 H100 of a p5.48xlarge: 8/8 x 55.04 $/h x 72 h = 3,962.88
+    assert est.hourly == Decimal("55.04")
+    assert est.hours == 72
+    assert est.hours_source == HoursSource.DEADLINE
+    assert est.amount == Decimal("3962.88")
+
+
+def test_two_of_eight_a100s_for_ten_hours() -> None:
+    manifest = job(
+        gpus=2,
+        deadline=10 * 3600,
+        node_selector={"node.kubernetes.io/instance-type": "p4d.24xlarge"},
+    )
+    est = estimate_workload(workload_from_object(manifest), CATALOG)
+    # 2/8 = 0.25 of a p4d.24xlarge (21.96 $/h) for 10 h: 0.25 x 21.96 x 10 = 54.90
+    assert est.amount == Decimal("54.90")
+
+
+def test_parallelism_multiplies_pods_capped_by_completions() -> None:
+    manifest = job(
+        gpus=4,
+        parallelism=3,
+        completions=2,
+        deadline=3600,
+        node_selector={"node.kubernetes.io/instance-type": "p4d.24xlarge"},
+    )
+    est = estimate_workload(workload_from_object(manifest), CATALOG)
+    # min(parallelism 3, completions 2) = 2 pods x 4/8 x 21.96 $/h x 1 h = 21.96
+    assert est.workload.pods == 2
+    assert est.amount == Decimal("21.96")
+
+
+def test_deployment_is_priced_per_month_of_730_hours() -> None:
+    est = estimate_workload(workload_from_object(deployment(replicas=3)), CATALOG)
+    # 3 replicas x 1/1 g5.xlarge (1.006 $/h) = 3.018 $/h; x 730 h = 2,203.14 per month
+    assert est.hourly == Decimal("3.018")
+    assert est.amount == Decimal("2203.14")
+    assert est.hours_source == HoursSource.LONG_RUNNING
+
+
+def test_stateless_deployment_with_two_replicas_gets_a_spot_option() -> None:
+    est = estimate_workload(workload_from_object(deployment(replicas=2)), CATALOG)
+    assert est.spot is not None
+    # on demand: 2 x 1.006 x 730 = 1,468.76; spot: 2 x 0.43 x 730 x 1.10 = 690.58 (690.580)
+    assert est.spot.on_demand_cost == Decimal("1468.76")
+    assert est.spot.spot_cost == Decimal("690.580")
+    # saving 1,468.76 - 690.58 = 778.18, i.e. 778.18 / 1,468.76 = 52.98 % -> 53.0
+    assert est.spot.saving == Decimal("778.180")
+    assert est.spot.saving_percent == Decimal("53.0")
+
+
+def test_single_replica_stateless_workloads_get_no_spot_option() -> None:
+    est = estimate_workload(workload_from_object(deployment(replicas=1)), CATALOG)
+    assert est.spot is None
+
+
+def test_checkpointing_job_gets_spot_with_the_overhead_written_down() -> None:
+    manifest = job(gpus=8, labels={"costgov.io/checkpointing": "true"})
+    est = estimate_workload(workload_from_object(manifest), CATALOG)
+    assert est.spot is not None
+    # spot p5.48xlarge 21.70 $/h x 72 h x 1.10 overhead = 1,718.64;
+    # saving 3,962.88 - 1,718.64 = 2,244.24, 2,244.24 / 3,962.88 = 56.6 %
+    assert est.spot.spot_cost == Decimal("1718.6400")
+    assert est.spot.saving == Decimal("2244.2400")
+    assert est.spot.saving_percent == Decimal("56.6")
+    assert "10%" in est.spot.assumption
+
+
+def test_budget_hints_price_an_unpinned_job_and_max_duration_bounds_it() -> None:
+    manifest = job(gpus=8, deadline=None, node_selector={})
+    hints = NodeHints(gpu_model="H100", capacity=CapacityType.ON_DEMAND)
+    est = estimate_workload(
+        workload_from_object(manifest), CATALOG, budget_hints=hints, max_duration=48 * 3600
+    )
+    # H100 x 8 -> smallest fit p5.48xlarge at 55.04 $/h, 48 h from the budget: 2,641.92
+    assert est.amount == Decimal("2641.92")
+    assert est.hours_source == HoursSource.BUDGET
+
+
+def test_a_job_without_any_runtime_bound_is_priced_for_a_month_and_says_so() -> None:
+    est = estimate_workload(workload_from_object(job(gpus=1, deadline=None)), CATALOG)
+    # 1/8 x 55.04 = 6.88 $/h x 730 h = 5,022.40
+    assert est.amount == Decimal("5022.40")
+    assert any("730 h" in n for n in est.notes)
+
+
+def test_unknown_gpu_product_is_unpriced_not_zero() -> None:
+    manifest = job(node_selector={"nvidia.com/gpu.product": "Radeon-MI300X"})
+    est = estimate_workload(workload_from_object(manifest), CATALOG)
+    assert est.amount is None
+    assert est.hourly is None
+    assert est.unpriced == "unknown GPU product 'Radeon-MI300X'"
+
+
+def test_node_affinity_in_one_instance_type_is_a_hint() -> None:
+    manifest = job(node_selector={})
+    manifest["spec"]["template"]["spec"]["affinity"] = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {
+                        "matchExpressions": [
+                            {
+                                "key": "node.kubernetes.io/instance-type",
+                                "operator": "In",
+                                "values": ["p4de.24xlarge"],
+                            }
+                        ]
+                    }
+                ]
+            }
+        }
+    }
+    est = estimate_workload(workload_from_object(manifest), CATALOG)
+    # 8/8 x 27.45 $/h x 72 h = 1,976.40
+    assert est.amount == Decimal("1976.40")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "path"),
+    [
+        (
+            lambda j: j["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"].update(
+                {"nvidia.com/gpu": "lots"}
+            ),
+            "spec.template.spec.containers[0].resources.limits.nvidia.com/gpu",
+        ),
+        (lambda j: j["spec"].update({"parallelism": -1}), "spec.parallelism"),
+        (
+            lambda j: j["spec"]["template"]["spec"].update({"containers": []}),
+            "spec.template.spec.containers",
+        ),
+        (lambda j: j["metadata"].pop("name"), "metadata.name"),
+        (
+            lambda j: j["spec"]["template"]["spec"]["containers"][0]["resources"].update(
+                {"requests": {"nvidia.com/gpu": 2}}
+            ),
+            "spec.template.spec.containers[0].resources",
+        ),
+    ],
+)
+def test_malformed_workloads_name_the_field(mutate: object, path: str) -> None:
+    manifest = job()
+    mutate(manifest)  # type: ignore[operator]
+    with pytest.raises(ManifestError) as info:
+        workload_from_object(manifest)
+    assert info.value.path == path
+
+
+def test_affordable_replicas_never_below_min_nor_above_max() -> None:
+    # 0.40 $/h per replica x 730 = 292 per month; $1,000 pays for floor(3.42) = 3
+    assert affordable_replicas(Decimal(1000), Decimal("0.40"), 2, 4) == 3
+    assert affordable_replicas(Decimal(100), Decimal("0.40"), 2, 4) == 2
+    assert affordable_replicas(Decimal(10000), Decimal("0.40"), 2, 4) == 4
