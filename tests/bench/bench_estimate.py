@@ -26,26 +26,51 @@ GPUS = {"p5.48xlarge": 8, "p4d.24xlarge": 8, "g5.xlarge": 1, "g6.xlarge": 1, "a2
 
 def manifests(n: int) -> list[dict[str, object]]:
     docs: list[dict[str, object]] = [
-        {"apiVersion": "costgov.io/v1alpha1", "kind": "CostPolicy", "metadata": {"name": "p"},
-         "spec": {"mode": "enforce", "budget": {"amount": 500000},
-                  "approvals": [{"above": 1000, "approvers": {"groups": ["leads"]}}],
-                  "limits": {"maxGPUsPerWorkload": 64, "requireMaxRuntime": True}}}
+        {
+            "apiVersion": "costgov.io/v1alpha1",
+            "kind": "CostPolicy",
+            "metadata": {"name": "p"},
+            "spec": {
+                "mode": "enforce",
+                "budget": {"amount": 500000},
+                "approvals": [{"above": 1000, "approvers": {"groups": ["leads"]}}],
+                "limits": {"maxGPUsPerWorkload": 64, "requireMaxRuntime": True},
+            },
+        }
     ]
     for i in range(n):
         it = INSTANCE_TYPES[i % len(INSTANCE_TYPES)]
         kind = "Job" if i % 3 else "Deployment"
-        spec: dict[str, object] = {"template": {"spec": {
-            "nodeSelector": {"node.kubernetes.io/instance-type": it},
-            "containers": [{"name": "c", "image": "x",
-                            "resources": {"limits": {"nvidia.com/gpu": GPUS[it]}}}]}}}
+        spec: dict[str, object] = {
+            "template": {
+                "spec": {
+                    "nodeSelector": {"node.kubernetes.io/instance-type": it},
+                    "containers": [
+                        {
+                            "name": "c",
+                            "image": "x",
+                            "resources": {"limits": {"nvidia.com/gpu": GPUS[it]}},
+                        }
+                    ],
+                }
+            }
+        }
         if kind == "Job":
             spec |= {"parallelism": 1 + i % 4, "activeDeadlineSeconds": 3600 * (1 + i % 72)}
         else:
             spec |= {"replicas": 1 + i % 3}
-        docs.append({"apiVersion": "batch/v1" if kind == "Job" else "apps/v1", "kind": kind,
-                     "metadata": {"name": f"w{i}", "namespace": f"team-{i % 20}",
-                                  "labels": {"costgov.io/checkpointing": str(i % 2 == 0).lower()}},
-                     "spec": spec})
+        docs.append(
+            {
+                "apiVersion": "batch/v1" if kind == "Job" else "apps/v1",
+                "kind": kind,
+                "metadata": {
+                    "name": f"w{i}",
+                    "namespace": f"team-{i % 20}",
+                    "labels": {"costgov.io/checkpointing": str(i % 2 == 0).lower()},
+                },
+                "spec": spec,
+            }
+        )
     return docs
 
 
@@ -66,10 +91,14 @@ def main() -> int:
             total.append(t2 - t0)
             engine.append(t2 - t1)
         assert len(report.workloads) == n  # the work really happened
-    print(f"estimate of {n} manifests, {runs} runs, Python {sys.version.split()[0]}, "
-          f"{os.cpu_count()} CPUs")
-    print(f"  YAML parse + price + judge: median {statistics.median(total) * 1000:.0f} ms, "
-          f"min {min(total) * 1000:.0f} ms, max {max(total) * 1000:.0f} ms")
+    print(
+        f"estimate of {n} manifests, {runs} runs, Python {sys.version.split()[0]}, "
+        f"{os.cpu_count()} CPUs"
+    )
+    print(
+        f"  YAML parse + price + judge: median {statistics.median(total) * 1000:.0f} ms, "
+        f"min {min(total) * 1000:.0f} ms, max {max(total) * 1000:.0f} ms"
+    )
     print(f"  price + judge only:         median {statistics.median(engine) * 1000:.0f} ms")
     return 0
 

@@ -120,6 +120,7 @@ def _check_structural(node: dict[str, Any], path: str) -> None:
     """Every schema node has a type (or is the int-or-string pattern); no $ref, no titles;
     junctors only in the int-or-string pattern."""
     assert "$ref" not in node and "title" not in node, path
+    assert "patternProperties" not in node and "propertyNames" not in node, path
     if node.get("x-kubernetes-int-or-string"):
         assert node["anyOf"] == [{"type": "integer"}, {"type": "string"}], path
         assert "type" not in node, path

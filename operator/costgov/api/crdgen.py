@@ -44,6 +44,12 @@ def _structural(node: dict[str, Any]) -> dict[str, Any]:
         if len(rest) == 1:
             node = {**rest[0], **{k: v for k, v in node.items() if k != "anyOf"}}
             node.pop("default", None) if node.get("default", 0) is None else None
+    pattern_props = node.pop("patternProperties", None)
+    if pattern_props:
+        # CRD schemas forbid patternProperties: a map keeps its value schema; keys are
+        # checked by the models (and by CEL where it matters).
+        node["additionalProperties"] = next(iter(pattern_props.values()))
+    node.pop("propertyNames", None)
     if "const" in node:
         node["enum"] = [node.pop("const")]
     if node.get("default", 0) is None:

@@ -108,6 +108,19 @@ def parse_rate(value: Any) -> Decimal:
     return parse_money(value, decimals=6)
 
 
+def _int_or_string(pattern: str) -> WithJsonSchema:
+    """The structural int-or-string schema: exactly these two branches, with the value
+    checks outside them (each applies to the matching type only)."""
+    return WithJsonSchema(
+        {
+            "x-kubernetes-int-or-string": True,
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "minimum": 0,
+            "pattern": pattern,
+        }
+    )
+
+
 def _money_str(value: Decimal) -> str:
     return format(value.quantize(Decimal("0.01")), "f")
 
@@ -116,16 +129,7 @@ Money = Annotated[
     Decimal,
     BeforeValidator(parse_money),
     PlainSerializer(_money_str, return_type=str, when_used="json"),
-    WithJsonSchema(
-        {
-            # The structural int-or-string pattern: exactly these two branches; the
-            # value checks sit outside and apply to the matching type only.
-            "x-kubernetes-int-or-string": True,
-            "anyOf": [{"type": "integer"}, {"type": "string"}],
-            "minimum": 0,
-            "pattern": MONEY_PATTERN,
-        }
-    ),
+    _int_or_string(MONEY_PATTERN),
 ]
 """US dollars, non-negative, cents precision; integer or decimal string on the wire."""
 
@@ -193,16 +197,7 @@ Duration = Annotated[
     int,
     BeforeValidator(parse_duration),
     PlainSerializer(format_duration, return_type=str, when_used="json"),
-    WithJsonSchema(
-        {
-            # The structural int-or-string pattern: exactly these two branches; the
-            # value checks sit outside and apply to the matching type only.
-            "x-kubernetes-int-or-string": True,
-            "anyOf": [{"type": "integer"}, {"type": "string"}],
-            "minimum": 0,
-            "pattern": DURATION_PATTERN,
-        }
-    ),
+    _int_or_string(DURATION_PATTERN),
 ]
 """A duration in whole seconds; Go-style string ("72h") or integer seconds on the wire."""
 
@@ -235,8 +230,16 @@ def _check_label_value(value: str) -> str:
     return value
 
 
-LabelKey = Annotated[str, AfterValidator(_check_label_key)]
-LabelValue = Annotated[str, AfterValidator(_check_label_value)]
+LabelKey = Annotated[
+    str,
+    AfterValidator(_check_label_key),
+    WithJsonSchema({"type": "string", "maxLength": 317, "pattern": _LABEL_KEY_RE.pattern}),
+]
+LabelValue = Annotated[
+    str,
+    AfterValidator(_check_label_value),
+    WithJsonSchema({"type": "string", "maxLength": 63, "pattern": _LABEL_VALUE_RE.pattern}),
+]
 
 
 class LabelSelectorRequirement(Spec):

@@ -20,10 +20,10 @@ def matches(selector: LabelSelector | None, labels: Mapping[str, str]) -> bool:
         if labels.get(key) != value:
             return False
     for expr in selector.match_expressions:
-        present = key_in = expr.key in labels
+        present = expr.key in labels
         if expr.operator == "In" and not (present and labels[expr.key] in expr.values):
             return False
-        if expr.operator == "NotIn" and key_in and labels[expr.key] in expr.values:
+        if expr.operator == "NotIn" and present and labels[expr.key] in expr.values:
             return False
         if expr.operator == "Exists" and not present:
             return False
