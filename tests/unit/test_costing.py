@@ -169,3 +169,26 @@ def test_affordable_replicas_never_below_min_nor_above_max() -> None:
     assert affordable_replicas(Decimal(1000), Decimal("0.40"), 2, 4) == 3
     assert affordable_replicas(Decimal(100), Decimal("0.40"), 2, 4) == 2
     assert affordable_replicas(Decimal(10000), Decimal("0.40"), 2, 4) == 4
+
+
+def test_bare_pod_and_statefulset_are_priced() -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "notebook", "namespace": "ml"},
+        "spec": {
+            "activeDeadlineSeconds": 8 * 3600,
+            "nodeSelector": {"node.kubernetes.io/instance-type": "g6e.xlarge"},
+            "containers": [
+                {"name": "c", "image": "x", "resources": {"limits": {"nvidia.com/gpu": "1"}}}
+            ],
+        },
+    }
+    est = estimate_workload(workload_from_object(pod), CATALOG)
+    # one L40S g6e.xlarge at 1.861 $/h for 8 h = 14.888
+    assert est.amount == Decimal("14.888")
+    sts = {**deployment(replicas=2, gpus=4, instance_type="g6.12xlarge"), "kind": "StatefulSet"}
+    est = estimate_workload(workload_from_object(sts), CATALOG)
+    # 2 replicas x 4/4 of g6.12xlarge (4.6016 $/h) = 9.2032 $/h; x 730 h = 6,718.336 a month
+    assert est.hourly == Decimal("9.2032")
+    assert est.amount == Decimal("6718.336")
