@@ -210,3 +210,31 @@ def test_crds_command_prints_and_checks(tmp_path: Path, capsys: pytest.CaptureFi
     assert run(capsys, "crds", "--output-dir", str(tmp_path), "--check")[0] == 1
     assert run(capsys, "crds", "--output-dir", str(tmp_path))[0] == 0
     assert run(capsys, "crds", "--output-dir", str(tmp_path), "--check")[0] == 0
+
+
+def test_two_jobs_under_one_training_budget_count_against_each_other(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    examples = yaml.safe_load_all((ROOT / "examples/training-llama-finetune.yaml").read_text())
+    budget, job = list(examples)
+    budget["spec"]["amount"] = 6000
+    budget["spec"].pop("approval")
+    second = {**job, "metadata": {**job["metadata"], "name": "llama-finetune-run2"}}
+    policy = {
+        "apiVersion": "costgov.io/v1alpha1",
+        "kind": "CostPolicy",
+        "metadata": {"name": "p"},
+        "spec": {"mode": "enforce"},
+    }
+    path = write(tmp_path, "two.yaml", budget, job, second, policy)
+    code, out, _ = run(capsys, "estimate", "-f", str(path), "-o", "json", *NOW)
+    doc = json.loads(out)
+    # each Job: 72 h x 55.04 = 3,962.88; together 7,925.76 against 6,000: -1,925.76 left
+    assert doc["trainingJobBudgets"][0]["estimated"] == "7925.76"
+    assert doc["trainingJobBudgets"][0]["remaining"] == "-1925.76"
+    # each Job sees 6,000 - 3,962.88 (the other Job) = 2,037.12 left, less than its 3,962.88
+    for w in doc["workloads"]:
+        (violation,) = w["verdicts"][0]["violations"]
+        assert violation["rule"] == "trainingJobBudget.exceeded"
+        assert violation["figures"]["remaining"] == "$2,037.12"
+    assert code == 1

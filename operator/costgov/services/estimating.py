@@ -10,7 +10,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -236,6 +235,11 @@ def estimate_documents(
     for where, server in inputs.inference:
         estimates.append((where, estimate_workload(inference_workload(server), catalog), None))
 
+    # What each budget's covered Jobs add up to (priced ones), computed once.
+    priced_total: dict[int, Decimal] = {id(b): Decimal(0) for _, b in inputs.budgets}
+    for _, est, covering in estimates:
+        if covering is not None and est.amount is not None:
+            priced_total[id(covering)] += est.amount
     budget_lines = []
     for where, tjb in inputs.budgets:
         jobs = tuple(e for _, e, b in estimates if b is tjb)
@@ -258,7 +262,7 @@ def estimate_documents(
         subject = Subject(
             estimate=est,
             approval=tjb.spec.approval if tjb else (idep.spec.approval if idep else None),
-            training_budget=_budget_view(tjb, est, estimates) if tjb else None,
+            training_budget=_budget_view(tjb, est, priced_total[id(tjb)]) if tjb else None,
             monthly_budget=idep.spec.monthly_budget if idep else None,
             min_replicas=idep.spec.replicas.min if idep else 0,
         )
@@ -309,10 +313,7 @@ def estimate_documents(
     )
 
 
-def _budget_view(
-    tjb: TrainingJobBudget, est: Estimate, estimates: list[tuple[str, Estimate, Any]]
-) -> BudgetView:
-    others = sum(
-        (e.amount or Decimal(0) for _, e, b in estimates if b is tjb and e is not est), Decimal(0)
-    )
+def _budget_view(tjb: TrainingJobBudget, est: Estimate, covered_total: Decimal) -> BudgetView:
+    """The budget as one covered Job sees it: its other Jobs' estimates are committed."""
+    others = covered_total - (est.amount or Decimal(0))
     return BudgetView(tjb.metadata.name, tjb.spec.amount, spent=None, committed=others)
