@@ -1,0 +1,129 @@
+"""Prometheus through prometheus-api-client: timeouts, retries, warnings, off the event loop.
+
+The client is blocking (requests); every query runs in a worker thread. Errors become
+`MetricsError` with the query named; Prometheus `warnings` in a successful answer are kept
+and surfaced with the result, never dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import requests
+from prometheus_api_client.exceptions import PrometheusApiClientException
+from prometheus_api_client.prometheus_connect import PrometheusConnect
+from urllib3.util.retry import Retry
+
+from costgov.settings import Settings
+
+__all__ = ["MetricsError", "PrometheusSource", "QueryResult", "Sample"]
+
+
+class MetricsError(RuntimeError):
+    """Prometheus could not answer: down, slow, 5xx, or a bad query. Names the query."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One series of an instant vector: its labels and its value (NaN kept as NaN)."""
+
+    labels: Mapping[str, str]
+    value: float
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    samples: tuple[Sample, ...]
+    warnings: tuple[str, ...] = field(default=())
+
+
+_local = threading.local()
+
+
+def _capture_warnings(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    """A requests response hook: keep the `warnings` Prometheus sends with a result."""
+    try:
+        body = response.json()
+    except ValueError:
+        return
+    if isinstance(body, dict) and body.get("warnings"):
+        getattr(_local, "warnings", []).extend(str(w) for w in body["warnings"])
+
+
+class PrometheusSource:
+    """Instant queries against one Prometheus, evaluated at a given time."""
+
+    def __init__(self, settings: Settings, *, session: requests.Session | None = None) -> None:
+        self._timeout = settings.query_timeout_seconds
+        session = session or requests.Session()
+        session.hooks["response"].append(_capture_warnings)
+        headers: dict[str, str] = {}
+        token = settings.prometheus_bearer_token
+        if settings.prometheus_bearer_token_file is not None:
+            token_text = settings.prometheus_bearer_token_file.read_text(encoding="utf-8").strip()
+            headers["Authorization"] = f"Bearer {token_text}"
+        elif token is not None:
+            headers["Authorization"] = f"Bearer {token.get_secret_value()}"
+        if settings.prometheus_ca_file is not None:
+            session.verify = str(settings.prometheus_ca_file)
+        auth: tuple[str, ...] = ()
+        if settings.prometheus_username and settings.prometheus_password is not None:
+            auth = (settings.prometheus_username, settings.prometheus_password.get_secret_value())
+        retry = Retry(
+            total=settings.query_retries,
+            backoff_factor=0.5,
+            status_forcelist=(500, 502, 503, 504),
+            allowed_methods=frozenset({"GET", "POST"}),
+            raise_on_status=False,
+        )
+        self._client = PrometheusConnect(
+            url=settings.prometheus_url,
+            headers=headers,
+            disable_ssl=settings.prometheus_insecure_skip_verify,
+            retry=retry,
+            auth=auth or None,  # type: ignore[arg-type]  # the library annotates no None
+            session=session,
+            timeout=math.ceil(self._timeout),
+            method="POST",
+        )
+        self.url = settings.prometheus_url
+
+    def _query_blocking(self, expr: str, at: datetime) -> QueryResult:
+        _local.warnings = []
+        try:
+            raw = self._client.custom_query(
+                expr,
+                params={
+                    "time": f"{at.timestamp():.3f}",
+                    "timeout": f"{int(self._timeout * 1000)}ms",
+                },
+            )
+        except PrometheusApiClientException as exc:
+            raise MetricsError(f"Prometheus refused the query {_short(expr)}: {exc}") from exc
+        except requests.RequestException as exc:
+            raise MetricsError(
+                f"Prometheus at {self.url} did not answer {_short(expr)}: {type(exc).__name__}"
+            ) from exc
+        warnings = tuple(_local.warnings)
+        samples = []
+        for item in raw or []:
+            try:
+                value = float(item["value"][1])
+            except (KeyError, IndexError, TypeError, ValueError):
+                continue
+            samples.append(Sample(labels=item.get("metric", {}), value=value))
+        return QueryResult(tuple(samples), warnings)
+
+    async def query(self, expr: str, at: datetime) -> QueryResult:
+        """Evaluate `expr` at `at`, in a worker thread so the event loop stays free."""
+        return await asyncio.to_thread(self._query_blocking, expr, at)
+
+
+def _short(expr: str) -> str:
+    return repr(expr if len(expr) <= 120 else expr[:117] + "...")

@@ -1,0 +1,95 @@
+"""PromQL builders: pure functions, one per question, cluster-wide and grouped.
+
+Every query is grouped by namespace/pod/node, so a cycle asks the same handful of questions
+however many workloads there are. dcgm-exporter's pod labels arrive as `namespace`/`pod` with
+honor_labels, or as `exported_namespace`/`exported_pod` without; `_pod_labels` folds both.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "gpu_allocation",
+    "gpu_hours",
+    "gpu_utilization",
+    "node_gpu_capacity",
+    "node_labels",
+    "pod_owners",
+    "vllm_requests",
+    "vllm_tokens",
+]
+
+
+def _dur(seconds: int) -> str:
+    return f"{int(seconds)}s"
+
+
+def gpu_allocation() -> str:
+    """GPUs held by each Running pod, by (namespace, pod, node).
+
+    The node comes from kube_pod_info; when a pod moved nodes inside the lookback, the most
+    recently seen node wins (topk by timestamp), so a move never double-counts.
+    """
+    return (
+        "sum by (namespace, pod, node) ("
+        'sum by (namespace, pod) (kube_pod_container_resource_requests{resource="nvidia_com_gpu"})'
+        " * on (namespace, pod) group_left (node) ("
+        "topk by (namespace, pod) (1, max by (namespace, pod, node) "
+        '(timestamp(kube_pod_info{node!=""}))) > bool 0)'
+        " * on (namespace, pod) group_left () "
+        'max by (namespace, pod) (kube_pod_status_phase{phase="Running"})'
+        ")"
+    )
+
+
+def gpu_hours(window: int, step: int) -> str:
+    """GPU-hours each pod held on each node over the window, sampled every `step` seconds."""
+    return f"sum_over_time(({gpu_allocation()})[{_dur(window)}:{_dur(step)}]) * {step} / 3600"
+
+
+def node_labels(window: int) -> str:
+    """The latest kube_node_labels of every node seen in the window (gone nodes included)."""
+    return f"last_over_time(kube_node_labels[{_dur(window)}])"
+
+
+def node_gpu_capacity(window: int) -> str:
+    """GPUs each node has (kube_node_status_capacity), for nodes seen in the window."""
+    return (
+        "max by (node) (last_over_time("
+        f'kube_node_status_capacity{{resource="nvidia_com_gpu"}}[{_dur(window)}]))'
+    )
+
+
+def pod_owners(window: int) -> str:
+    """The Job that owns each pod seen in the window."""
+    return (
+        "max by (namespace, pod, owner_name) (last_over_time("
+        f'kube_pod_owner{{owner_kind="Job"}}[{_dur(window)}]))'
+    )
+
+
+def _pod_labels(metric: str) -> str:
+    """Fold exported_namespace/exported_pod into namespace/pod (without honor_labels)."""
+    inner = f'label_replace({metric}, "namespace", "$1", "exported_namespace", "(.+)")'
+    return f'label_replace({inner}, "pod", "$1", "exported_pod", "(.+)")'
+
+
+def gpu_utilization(window: int, step: int) -> str:
+    """Mean GPU utilisation (0-100) per pod over the window; NaN samples are skipped."""
+    util = _pod_labels(
+        'DCGM_FI_DEV_GPU_UTIL{pod!="", exported_pod=""} or DCGM_FI_DEV_GPU_UTIL{exported_pod!=""}'
+    )
+    return (
+        f"avg by (namespace, pod) (avg_over_time(({util} == {util})[{_dur(window)}:{_dur(step)}]))"
+    )
+
+
+def vllm_tokens(window: int) -> str:
+    """Prompt plus generated tokens per pod over the window (either alone if one is absent)."""
+    prompt = f"sum by (namespace, pod) (increase(vllm:prompt_tokens_total[{_dur(window)}]))"
+    generated = f"sum by (namespace, pod) (increase(vllm:generation_tokens_total[{_dur(window)}]))"
+    return f"({prompt} + {generated}) or {prompt} or {generated}"
+
+
+def vllm_requests(window: int) -> str:
+    """Successful requests per pod over the window."""
+    return f"sum by (namespace, pod) (increase(vllm:request_success_total[{_dur(window)}]))"

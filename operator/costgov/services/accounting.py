@@ -1,0 +1,195 @@
+"""One accounting cycle: a fixed set of cluster-wide PromQL queries, turned into a Snapshot.
+
+The number of queries depends on which windows are asked for (at most three), never on the
+number of pods, nodes or costgov objects. A failed query does not fail the cycle silently:
+the snapshot carries the error, and the caller keeps its last figures and says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from costgov.adapters import promql
+from costgov.adapters.prometheus import MetricsError, PrometheusSource, QueryResult
+from costgov.domain.pricing import (
+    CAPACITY_LABELS,
+    GPU_COUNT_LABEL,
+    GPU_PRODUCT_LABEL,
+    INSTANCE_TYPE_LABELS,
+    REGION_LABELS,
+    ZONE_LABELS,
+    Offering,
+    PriceCatalog,
+    Unpriced,
+    offering_for_node,
+)
+from costgov.domain.spend import PodCost, PodUsage, price_usage
+
+__all__ = ["Snapshot", "WindowSpend", "collect", "ksm_label_name"]
+
+PodKey = tuple[str, str]
+_NODE_KEYS = (
+    *INSTANCE_TYPE_LABELS, *REGION_LABELS, *ZONE_LABELS, *CAPACITY_LABELS,
+    GPU_PRODUCT_LABEL, GPU_COUNT_LABEL,
+)  # fmt: skip
+
+
+def ksm_label_name(key: str) -> str:
+    """How kube-state-metrics spells a node label in kube_node_labels."""
+    return "label_" + re.sub(r"[^a-zA-Z0-9_]", "_", key)
+
+
+_FROM_KSM = {ksm_label_name(k): k for k in _NODE_KEYS}
+
+
+@dataclass(frozen=True)
+class WindowSpend:
+    """What every pod cost between `start` and the snapshot time."""
+
+    start: datetime
+    pods: tuple[PodCost, ...]
+    utilization: Mapping[PodKey, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything one cycle learned; `error` set means the figures must not replace old ones."""
+
+    at: datetime
+    windows: Mapping[str, WindowSpend]
+    hourly: tuple[PodCost, ...]
+    """Current $/h per Running GPU pod (the `gpu_hours` field holds GPUs held now)."""
+    owners: Mapping[PodKey, str]
+    utilization: Mapping[PodKey, float]
+    """Mean GPU utilisation over the last interval, by pod."""
+    tokens: Mapping[PodKey, float]
+    requests: Mapping[PodKey, float]
+    interval_seconds: int
+    nodes: Mapping[str, Offering | Unpriced]
+    queries: int
+    warnings: tuple[str, ...] = ()
+    error: str | None = None
+
+
+def _d(value: float) -> Decimal:
+    return Decimal(repr(value))
+
+
+def _by_pod(result: QueryResult) -> dict[PodKey, float]:
+    return {
+        (s.labels.get("namespace", ""), s.labels.get("pod", "")): s.value
+        for s in result.samples
+        if not math.isnan(s.value)
+    }
+
+
+def _usage(result: QueryResult) -> list[PodUsage]:
+    return [
+        PodUsage(s.labels["namespace"], s.labels["pod"], s.labels.get("node", ""), _d(s.value))
+        for s in result.samples
+        if not math.isnan(s.value) and s.value > 0 and "namespace" in s.labels and "pod" in s.labels
+    ]
+
+
+def _nodes(
+    labels: QueryResult, live: Mapping[str, Mapping[str, str]], catalog: PriceCatalog
+) -> dict[str, Offering | Unpriced]:
+    known: dict[str, dict[str, str]] = {}
+    for sample in labels.samples:
+        node = sample.labels.get("node")
+        if node:
+            known[node] = {_FROM_KSM[k]: v for k, v in sample.labels.items() if k in _FROM_KSM}
+    for node, node_labels in live.items():  # the API's labels are exact: they win
+        known[node] = dict(node_labels)
+    return {node: offering_for_node(node_labels, catalog) for node, node_labels in known.items()}
+
+
+async def collect(
+    source: PrometheusSource,
+    catalog: PriceCatalog,
+    *,
+    at: datetime,
+    windows: Mapping[str, datetime],
+    interval_seconds: int,
+    step_seconds: int,
+    live_node_labels: Mapping[str, Mapping[str, str]],
+) -> Snapshot:
+    """Run one cycle's queries concurrently and price what they return."""
+    step = step_seconds
+    spans = {
+        name: max(step, int((at - start).total_seconds()) // step * step)
+        for name, start in windows.items()
+    }
+    longest = max([interval_seconds, *spans.values()])
+    exprs: dict[str, str] = {
+        "now": promql.gpu_allocation(),
+        "nodes": promql.node_labels(longest),
+        "owners": promql.pod_owners(longest),
+        "util": promql.gpu_utilization(interval_seconds, step),
+        "tokens": promql.vllm_tokens(interval_seconds),
+        "requests": promql.vllm_requests(interval_seconds),
+    }
+    for name, span in spans.items():
+        exprs[f"hours:{name}"] = promql.gpu_hours(span, step)
+        exprs[f"util:{name}"] = promql.gpu_utilization(span, step)
+    names = list(exprs)
+    outcomes = await asyncio.gather(
+        *(source.query(exprs[n], at) for n in names), return_exceptions=True
+    )
+    results: dict[str, QueryResult] = {}
+    errors: list[str] = []
+    for name, outcome in zip(names, outcomes, strict=True):
+        if isinstance(outcome, MetricsError):
+            errors.append(str(outcome))
+        elif isinstance(outcome, BaseException):
+            raise outcome
+        else:
+            results[name] = outcome
+    warnings = tuple(w for r in results.values() for w in r.warnings)
+    if errors:
+        return Snapshot(
+            at,
+            {},
+            (),
+            {},
+            {},
+            {},
+            {},
+            interval_seconds,
+            {},
+            len(names),
+            warnings,
+            "; ".join(errors),
+        )
+    nodes = _nodes(results["nodes"], live_node_labels, catalog)
+    spend = {
+        name: WindowSpend(
+            windows[name],
+            tuple(price_usage(_usage(results[f"hours:{name}"]), nodes)),
+            _by_pod(results[f"util:{name}"]),
+        )
+        for name in spans
+    }
+    owners = {
+        (s.labels.get("namespace", ""), s.labels.get("pod", "")): s.labels.get("owner_name", "")
+        for s in results["owners"].samples
+    }
+    return Snapshot(
+        at=at,
+        windows=spend,
+        hourly=tuple(price_usage(_usage(results["now"]), nodes)),
+        owners=owners,
+        utilization=_by_pod(results["util"]),
+        tokens=_by_pod(results["tokens"]),
+        requests=_by_pod(results["requests"]),
+        interval_seconds=interval_seconds,
+        nodes=nodes,
+        queries=len(names),
+        warnings=warnings,
+    )

@@ -1,0 +1,43 @@
+"""The operator's settings: one object, read once at start (environment `COSTGOV_*` or flags)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Everything `costgov run` can be told. Environment variables are `COSTGOV_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="COSTGOV_", frozen=True, extra="forbid")
+
+    prometheus_url: str = Field(default="http://127.0.0.1:9090", description="Prometheus base URL.")
+    prometheus_bearer_token: SecretStr | None = Field(default=None, description="Bearer token.")
+    prometheus_bearer_token_file: Path | None = Field(
+        default=None, description="File with a bearer token (re-read at start)."
+    )
+    prometheus_username: str | None = Field(default=None, description="Basic auth user.")
+    prometheus_password: SecretStr | None = Field(default=None, description="Basic auth password.")
+    prometheus_ca_file: Path | None = Field(default=None, description="CA bundle for TLS.")
+    prometheus_insecure_skip_verify: bool = Field(default=False)
+    query_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    query_retries: int = Field(default=2, ge=0, le=10)
+    reconcile_interval_seconds: float = Field(default=60.0, ge=5)
+    sample_step_seconds: int = Field(
+        default=60, ge=15, le=3600, description="Resolution of spend integration."
+    )
+    namespaces: list[str] = Field(
+        default_factory=list, description="Namespaces to watch; empty means cluster-wide."
+    )
+    operator_namespace: str = Field(default="costgov-system")
+    pricing_file: Path | None = Field(default=None, description="User pricing file.")
+    webhook_host: str = Field(default="0.0.0.0", description="Address the webhook listens on.")
+    webhook_port: int = Field(default=9443, ge=0, le=65535)
+    webhook_cert_file: Path | None = None
+    webhook_key_file: Path | None = None
+    metrics_port: int = Field(default=8080, ge=0, le=65535)
+    liveness_port: int = Field(default=8081, ge=0, le=65535)

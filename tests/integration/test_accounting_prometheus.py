@@ -1,0 +1,258 @@
+"""One accounting cycle against a real Prometheus holding realistic exporter history.
+
+History (samples every 60 s, all timestamps in the past):
+- node-a p5.48xlarge on demand (55.04 $/h, 8 GPUs); node-b p4d.24xlarge on Karpenter spot
+  (8.05 $/h, 8 GPUs); node-c g6.xlarge on EKS spot (0.40 $/h, 1 GPU).
+- ml-research/train-1-abc (Job train-1): 8 GPUs on node-a, Running for 120 min; DCGM with
+  honor_labels (namespace/pod), 75 % busy.
+- ml-research/train-2-xyz (Job train-2): 2 GPUs, 60 min on node-b then 60 min on node-a
+  (it moved nodes); DCGM without honor_labels (exported_namespace/exported_pod), 50 % busy,
+  with a NaN sample and a 10-minute gap.
+- ml-serving/llama-0: 1 GPU on node-c, Running throughout; vLLM counters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from costgov.adapters.prometheus import PrometheusSource
+from costgov.catalog import load_catalog
+from costgov.domain.spend import totals
+from costgov.services.accounting import Snapshot, collect, ksm_label_name
+from costgov.settings import Settings
+
+from .prom import History, running_prometheus
+
+END = (int(datetime.now(UTC).timestamp()) // 3600 - 2) * 3600  # two whole hours ago
+BASE = END - 4 * 3600
+S = BASE + 600  # pods start ten minutes into the window
+MIN = 60
+
+
+def _history() -> History:
+    h = History()
+    nodes = {
+        "node-a": {
+            "node.kubernetes.io/instance-type": "p5.48xlarge",
+            "topology.kubernetes.io/region": "us-east-1",
+            "karpenter.sh/capacity-type": "on-demand",
+        },
+        "node-b": {
+            "node.kubernetes.io/instance-type": "p4d.24xlarge",
+            "karpenter.sh/capacity-type": "spot",
+        },
+        "node-c": {
+            "node.kubernetes.io/instance-type": "g6.xlarge",
+            "eks.amazonaws.com/capacityType": "SPOT",
+        },
+    }
+    for node, labels in nodes.items():
+        ksm = {"node": node, **{ksm_label_name(k): v for k, v in labels.items()}}
+        h.span("kube_node_labels", ksm, 1, BASE, END + 1)
+        gpus = 1 if node == "node-c" else 8
+        h.span(
+            "kube_node_status_capacity",
+            {"node": node, "resource": "nvidia_com_gpu", "unit": "integer"},
+            gpus,
+            BASE,
+            END + 1,
+        )
+
+    def pod(ns: str, name: str, gpus: int, running: tuple[int, int], owner: str | None) -> None:
+        labels = {"namespace": ns, "pod": name}
+        h.span(
+            "kube_pod_container_resource_requests",
+            {**labels, "container": "main", "resource": "nvidia_com_gpu", "unit": "integer"},
+            gpus,
+            running[0],
+            END + 1,
+        )
+        h.span("kube_pod_status_phase", {**labels, "phase": "Running"}, 1, running[0], running[1])
+        h.span("kube_pod_status_phase", {**labels, "phase": "Running"}, 0, running[1], END + 1)
+        if owner:
+            h.span(
+                "kube_pod_owner",
+                {**labels, "owner_kind": "Job", "owner_name": owner, "owner_is_controller": "true"},
+                1,
+                running[0],
+                END + 1,
+            )
+
+    pod("ml-research", "train-1-abc", 8, (S, S + 120 * MIN), "train-1")
+    h.span(
+        "kube_pod_info",
+        {"namespace": "ml-research", "pod": "train-1-abc", "node": "node-a"},
+        1,
+        S,
+        END + 1,
+    )
+    pod("ml-research", "train-2-xyz", 2, (S, S + 120 * MIN), "train-2")
+    h.span(
+        "kube_pod_info",
+        {"namespace": "ml-research", "pod": "train-2-xyz", "node": "node-b"},
+        1,
+        S,
+        S + 60 * MIN,
+    )
+    h.span(
+        "kube_pod_info",
+        {"namespace": "ml-research", "pod": "train-2-xyz", "node": "node-a"},
+        1,
+        S + 60 * MIN,
+        END + 1,
+    )
+    pod("ml-serving", "llama-0", 1, (S, END + 1), None)
+    h.span(
+        "kube_pod_info",
+        {"namespace": "ml-serving", "pod": "llama-0", "node": "node-c"},
+        1,
+        S,
+        END + 1,
+    )
+    # DCGM, honor_labels spelling: 75 % busy
+    dcgm = {
+        "gpu": "0",
+        "UUID": "GPU-a0",
+        "modelName": "NVIDIA H100 80GB HBM3",
+        "Hostname": "node-a",
+        "container": "main",
+    }
+    h.span(
+        "DCGM_FI_DEV_GPU_UTIL",
+        {**dcgm, "namespace": "ml-research", "pod": "train-1-abc"},
+        75,
+        S,
+        S + 120 * MIN,
+    )
+    # DCGM scraped without honor_labels: the exporter's own pod/namespace plus exported_*;
+    # 50 % busy, one NaN sample, and a 10-minute gap
+    exported = {
+        **dcgm,
+        "UUID": "GPU-b0",
+        "Hostname": "node-b",
+        "namespace": "gpu-operator",
+        "pod": "dcgm-exporter-x",
+        "exported_namespace": "ml-research",
+        "exported_pod": "train-2-xyz",
+        "exported_container": "main",
+    }
+    for ts in range(S, S + 120 * MIN, MIN):
+        if S + 30 * MIN <= ts < S + 40 * MIN:
+            continue
+        h.add("DCGM_FI_DEV_GPU_UTIL", exported, float("nan") if ts == S + 50 * MIN else 50, ts)
+    vllm = {"namespace": "ml-serving", "pod": "llama-0", "model_name": "llama-3.1-8b"}
+    for i, ts in enumerate(range(S, END + 1, MIN)):
+        h.add("vllm:prompt_tokens_total", vllm, 1000 * i, ts)
+        h.add("vllm:generation_tokens_total", vllm, 500 * i, ts)
+        h.add("vllm:request_success_total", vllm, 10 * i, ts)
+    return h
+
+
+@pytest.fixture(scope="module")
+def prometheus_url() -> Iterator[str]:
+    with running_prometheus(_history()) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def snapshot(prometheus_url: str) -> Snapshot:
+    source = PrometheusSource(Settings(prometheus_url=prometheus_url))
+    at = datetime.fromtimestamp(END, UTC)
+    return asyncio.run(
+        collect(
+            source,
+            load_catalog(),
+            at=at,
+            windows={"lifetime": datetime.fromtimestamp(BASE, UTC)},
+            interval_seconds=600,
+            step_seconds=60,
+            live_node_labels={},
+        )
+    )
+
+
+def _pod(snapshot: Snapshot, pod: str) -> list[tuple[str, Decimal, Decimal | None]]:
+    return sorted(
+        (c.usage.node, c.usage.gpu_hours, c.cost)
+        for c in snapshot.windows["lifetime"].pods
+        if c.usage.pod == pod
+    )
+
+
+def test_constant_query_count_and_no_errors(snapshot: Snapshot) -> None:
+    assert snapshot.error is None
+    assert snapshot.queries == 8  # 6 cycle-wide + 2 per window, whatever the pod count
+
+
+def test_whole_node_job_spend(snapshot: Snapshot) -> None:
+    # 120 one-minute samples x 8 GPUs = 16 GPU-hours on node-a: 16 x 55.04 / 8 = 110.08
+    assert _pod(snapshot, "train-1-abc") == [("node-a", Decimal(16), Decimal("110.08"))]
+    assert snapshot.owners[("ml-research", "train-1-abc")] == "train-1"
+
+
+def test_a_pod_that_moved_nodes_is_priced_on_each(snapshot: Snapshot) -> None:
+    # 60 min x 2 GPUs = 2 GPU-h on each node:
+    #   node-a 2 x 55.04 / 8 = 13.76; node-b (p4d spot) 2 x 8.05 / 8 = 2.0125
+    assert _pod(snapshot, "train-2-xyz") == [
+        ("node-a", Decimal(2), Decimal("13.76")),
+        ("node-b", Decimal(2), Decimal("2.0125")),
+    ]
+
+
+def test_utilisation_from_both_dcgm_label_spellings_skipping_nan_and_gaps(
+    snapshot: Snapshot,
+) -> None:
+    util = snapshot.windows["lifetime"].utilization
+    assert util[("ml-research", "train-1-abc")] == pytest.approx(75)
+    assert util[("ml-research", "train-2-xyz")] == pytest.approx(50)  # NaN and gap ignored
+    assert ("gpu-operator", "dcgm-exporter-x") not in util
+
+
+def test_current_hourly_and_vllm_rates(snapshot: Snapshot) -> None:
+    # only llama-0 is Running at the end: 1 GPU x g6.xlarge spot 0.40 / 1 = 0.40 $/h
+    (line,) = snapshot.hourly
+    assert (line.usage.pod, line.cost) == ("llama-0", Decimal("0.40"))
+    # 1,500 tokens and 10 requests a minute: 15,000 tokens and 100 requests in 10 minutes
+    assert snapshot.tokens[("ml-serving", "llama-0")] == pytest.approx(15000)
+    assert snapshot.requests[("ml-serving", "llama-0")] == pytest.approx(100)
+
+
+def test_window_totals(snapshot: Snapshot) -> None:
+    # 110.08 + 13.76 + 2.0125 + llama-0, Running at every minute from S to END inclusive:
+    # 230 + 1 = 231 samples x 1 GPU = 231/60 GPU-h x 0.40 $/h
+    llama = Decimal(231) / 60 * Decimal("0.40")
+    total = totals(snapshot.windows["lifetime"].pods)
+    assert total.complete
+    assert total.cost == pytest.approx(  # the llama share is a recurring decimal
+        Decimal("110.08") + Decimal("13.76") + Decimal("2.0125") + llama
+    )
+
+
+def test_prometheus_down_is_an_error_not_zero() -> None:
+    from .prom import free_port
+
+    source = PrometheusSource(
+        Settings(
+            prometheus_url=f"http://127.0.0.1:{free_port()}",
+            query_retries=0,
+            query_timeout_seconds=2,
+        )
+    )
+    snap = asyncio.run(
+        collect(
+            source,
+            load_catalog(),
+            at=datetime.fromtimestamp(END, UTC),
+            windows={"lifetime": datetime.fromtimestamp(BASE, UTC)},
+            interval_seconds=600,
+            step_seconds=60,
+            live_node_labels={},
+        )
+    )
+    assert snap.error is not None and "did not answer" in snap.error
+    assert snap.windows == {} and snap.hourly == ()
