@@ -1,21 +1,25 @@
-"""The `costgov` command line: estimate (offline CI gate) and crds."""
+"""The `costgov` command line: estimate (offline CI gate), report, run (the operator), crds."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
+from pydantic import ValidationError
 
 from costgov import __version__
 from costgov.adapters.manifests import ManifestReadError, read_documents
 from costgov.api.crdgen import crds
+from costgov.api.fields import parse_duration
 from costgov.catalog import CatalogError, load_catalog
 from costgov.services.estimating import InputError, estimate_documents
 from costgov.services.rendering import render_json, render_table
+from costgov.settings import Settings
 
 __all__ = ["main"]
 
@@ -68,6 +72,56 @@ def _parser() -> argparse.ArgumentParser:
         type=datetime.fromisoformat,
         metavar="RFC3339",
         help="judge approvals' expiry at this time instead of now",
+    )
+    rep = sub.add_parser(
+        "report",
+        help="spend and chargeback by namespace or namespace label, from Prometheus",
+        description="Spend over a window, grouped by namespace or by a namespace label "
+        "(e.g. --by team), priced with the catalog. Exit 2 when Prometheus cannot answer.",
+    )
+    rep.add_argument(
+        "--prometheus-url",
+        default=None,
+        metavar="URL",
+        help="Prometheus base URL (default: $COSTGOV_PROMETHEUS_URL or :9090)",
+    )
+    rep.add_argument(
+        "--window",
+        default="30d",
+        metavar="DURATION",
+        help="how far back from --end, e.g. 24h, 7d, 30d (default 30d)",
+    )
+    rep.add_argument(
+        "--end",
+        type=datetime.fromisoformat,
+        metavar="RFC3339",
+        help="end of the window (default: now)",
+    )
+    rep.add_argument(
+        "--by",
+        default="namespace",
+        metavar="namespace|LABEL",
+        help="group by namespace (default) or by this namespace label",
+    )
+    rep.add_argument("--pricing", type=Path, metavar="FILE")
+    rep.add_argument("-o", "--output", choices=("table", "csv", "json"), default="table")
+    runp = sub.add_parser(
+        "run",
+        help="run the operator (reads COSTGOV_* environment variables)",
+        description="Run the operator: watches, reconciles, serves the admission webhook, "
+        "/metrics and /healthz. Settings come from COSTGOV_* environment variables "
+        "(see docs/operator.md); these flags override them.",
+    )
+    runp.add_argument("--prometheus-url", metavar="URL")
+    runp.add_argument("--pricing-file", type=Path, metavar="FILE")
+    runp.add_argument("--webhook-port", type=int, metavar="PORT")
+    runp.add_argument("--metrics-port", type=int, metavar="PORT")
+    runp.add_argument(
+        "--namespace",
+        dest="namespaces",
+        action="append",
+        metavar="NS",
+        help="watch only these namespaces (repeatable); default cluster-wide",
     )
     crd = sub.add_parser("crds", help="print (or write) the CustomResourceDefinitions as YAML")
     crd.add_argument(
@@ -135,11 +189,62 @@ def _estimate(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def _window(text: str) -> timedelta:
+    if text.endswith("d") and text[:-1].isdigit():
+        return timedelta(days=int(text[:-1]))
+    return timedelta(seconds=parse_duration(text))
+
+
+def _report(args: argparse.Namespace) -> int:
+    from costgov.adapters.prometheus import PrometheusSource
+    from costgov.services.reporting import build_report, render
+
+    try:
+        overrides = {"prometheus_url": args.prometheus_url} if args.prometheus_url else {}
+        settings = Settings(**overrides)
+        end = args.end or datetime.now(UTC)
+        end = end if end.tzinfo else end.replace(tzinfo=UTC)
+        start = end - _window(args.window)
+        catalog = load_catalog(args.pricing)
+        report = asyncio.run(
+            build_report(PrometheusSource(settings), catalog, start=start, end=end, by=args.by)
+        )
+    except (ValueError, CatalogError, ValidationError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    sys.stdout.write(render(report, args.output))
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    from costgov.handlers.running import main as run_main
+
+    overrides = {
+        k: v
+        for k in ("prometheus_url", "pricing_file", "webhook_port", "metrics_port", "namespaces")
+        if (v := getattr(args, k)) is not None
+    }
+    try:
+        settings = Settings(**overrides)
+        load_catalog(settings.pricing_file)
+    except (ValidationError, CatalogError) as exc:
+        print(f"error: invalid settings: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return run_main(settings)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = _parser().parse_args(argv)
     if args.command == "estimate":
         return _estimate(args)
+    if args.command == "report":
+        return _report(args)
+    if args.command == "run":
+        return _run(args)
     return _crds(args)
 
 

@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     prometheus_insecure_skip_verify: bool = Field(default=False)
     query_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     query_retries: int = Field(default=2, ge=0, le=10)
-    reconcile_interval_seconds: float = Field(default=60.0, ge=5)
+    reconcile_interval_seconds: float = Field(default=60.0, ge=1, le=3600)
     sample_step_seconds: int = Field(
         default=60, ge=15, le=3600, description="Resolution of spend integration."
     )

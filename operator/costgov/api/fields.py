@@ -32,6 +32,7 @@ __all__ = [
     "LabelSelectorRequirement",
     "Money",
     "Percent",
+    "SignedMoney",
     "Spec",
     "format_duration",
     "parse_duration",
@@ -132,6 +133,23 @@ Money = Annotated[
     _int_or_string(MONEY_PATTERN),
 ]
 """US dollars, non-negative, cents precision; integer or decimal string on the wire."""
+
+
+def _signed_money(value: Any) -> Decimal:
+    if isinstance(value, str) and value.strip().startswith("-"):
+        return -parse_money(value.strip()[1:])
+    if isinstance(value, int | Decimal) and not isinstance(value, bool) and value < 0:
+        return -parse_money(-value)
+    return parse_money(value)
+
+
+SignedMoney = Annotated[
+    Decimal,
+    BeforeValidator(_signed_money),
+    PlainSerializer(_money_str, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]{1,2})?$"}),
+]
+"""USD that may be negative (a budget overspent has negative `remaining`); string on the wire."""
 
 
 # ------------------------------------------------------------------------------ durations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import ConfigDict, Field, model_validator
@@ -116,7 +117,12 @@ class InferenceDeploymentStatus(StatusBase):
     cost_per_million_tokens: Money | None = Field(default=None, description="Measured.")
     cost_per_thousand_requests: Money | None = Field(default=None, description="Measured.")
     gpu_utilization_percent: int | None = Field(default=None, ge=0, le=100)
-    idle_gpu_cost: Money | None = Field(default=None, description="USD paid for idle GPUs.")
+    idle_gpu_cost: Money | None = Field(
+        default=None, description="USD per month paid for idle GPUs at the current utilisation."
+    )
+    figures_as_of: datetime | None = Field(
+        default=None, description="When the figures were last computed."
+    )
     recommendations: list[Recommendation] = Field(default_factory=list, max_length=10)
 
 

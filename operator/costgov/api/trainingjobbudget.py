@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from costgov.api.common import Resource, ResourceInfo, StatusBase
-from costgov.api.fields import Duration, LabelSelector, Money, Spec
+from costgov.api.fields import Duration, LabelSelector, Money, SignedMoney, Spec
 
 __all__ = [
     "BUDGET_LABEL",
@@ -105,13 +105,21 @@ class TrainingJobBudgetStatus(StatusBase):
     phase: BudgetPhase | None = Field(default=None, description="For humans.")
     estimated: Money | None = Field(default=None, description="Estimated USD of covered Jobs.")
     spent: Money | None = Field(default=None, description="USD spent to date.")
-    remaining: Money | None = Field(default=None, description="amount - spent, in USD.")
+    remaining: SignedMoney | None = Field(
+        default=None, description="amount - spent, in USD; negative when overspent."
+    )
     burn_rate_per_hour: Money | None = Field(default=None, description="USD per hour now.")
     projected_total: Money | None = Field(default=None, description="USD projected in total.")
     projected_exhaustion: datetime | None = Field(
         default=None, description="When the budget runs out at the current burn rate."
     )
     idle_gpu_cost: Money | None = Field(default=None, description="USD paid for idle GPUs.")
+    last_threshold_crossed: int | None = Field(
+        default=None, description="The highest of 50/80/95/100 % of the budget spent so far."
+    )
+    suspended_jobs: list[str] = Field(
+        default_factory=list, max_length=200, description="Jobs the operator suspended."
+    )
     jobs: list[JobLine] = Field(default_factory=list, max_length=200, description="Per Job.")
     spot_recommendation: SpotRecommendation | None = Field(default=None)
     figures_as_of: datetime | None = Field(

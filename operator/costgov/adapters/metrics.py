@@ -1,0 +1,60 @@
+"""The operator's own /metrics (prometheus-client), in a registry of its own."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["OperatorMetrics"]
+
+
+class OperatorMetrics:
+    """Every metric costgov exports. One instance per operator (tests make their own)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.hourly_cost = Gauge(
+            "costgov_hourly_cost_dollars",
+            "Current USD per hour",
+            ["namespace", "team", "workload"],
+            registry=r,
+        )
+        self.spend = Gauge(
+            "costgov_spend_dollars",
+            "USD spent in the window",
+            ["namespace", "team", "window"],
+            registry=r,
+        )
+        self.budget_utilization = Gauge(
+            "costgov_budget_utilization_ratio",
+            "Spent over budget (1 = used up)",
+            ["kind", "namespace", "name"],
+            registry=r,
+        )
+        self.violations = Gauge(
+            "costgov_violations", "Violations in status", ["kind", "namespace", "name"], registry=r
+        )
+        self.admissions = Counter(
+            "costgov_admission_decisions_total",
+            "Admission decisions",
+            ["kind", "result"],
+            registry=r,
+        )
+        self.admission_latency = Histogram(
+            "costgov_admission_duration_seconds",
+            "Time to decide an admission request",
+            ["kind"],
+            registry=r,
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+        )
+        self.query_errors = Counter(
+            "costgov_prometheus_query_errors_total",
+            "Accounting cycles with a failed Prometheus query",
+            registry=r,
+        )
+        self.cycles = Counter(
+            "costgov_accounting_cycles_total", "Accounting cycles run", registry=r
+        )
+        self.unpriced = Gauge(
+            "costgov_unpriced_pods", "GPU pods that could not be priced", registry=r
+        )

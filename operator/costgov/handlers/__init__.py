@@ -1,0 +1,1 @@
+"""kopf glue: indexes, timers and admission handlers; starting the operator."""

@@ -1,0 +1,105 @@
+"""Start the operator: settings in, kopf out (webhook server, liveness, metrics)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import aiohttp.web
+import kopf
+from prometheus_client import start_http_server
+
+from costgov.adapters.kubernetes import KubeClient
+from costgov.adapters.prometheus import PrometheusSource
+from costgov.catalog import load_catalog
+from costgov.handlers.operator import build_registry
+from costgov.services.runtime import Runtime
+from costgov.settings import Settings
+
+__all__ = ["SafeWebhookServer", "configure", "make_runtime", "run"]
+
+MAX_BODY = 3 * 1024 * 1024  # the apiserver's own request limit is 3 MiB
+
+
+class SafeWebhookServer(kopf.WebhookServer):
+    """kopf's webhook server, answering malformed AdmissionReviews with a clean 400.
+
+    kopf raises KeyError/TypeError for bodies that are JSON but not an AdmissionReview; an
+    apiserver (or a scanner) then sees a 500 and the log a traceback. Here they are 400s.
+    """
+
+    @staticmethod
+    async def _serve(fn: Any, request: aiohttp.web.Request) -> aiohttp.web.Response:
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            return aiohttp.web.json_response({"error": "request body too large"}, status=413)
+        try:
+            text = await request.text()
+            data = json.loads(text)
+            if not isinstance(data, dict) or not isinstance(data.get("request"), dict):
+                raise ValueError("not an AdmissionReview: expected an object with `request`")
+            for key in ("uid", "resource", "userInfo"):
+                if key not in data["request"]:
+                    raise ValueError(f"not an AdmissionReview: request.{key} is missing")
+        except (ValueError, UnicodeDecodeError) as exc:
+            return aiohttp.web.json_response({"error": str(exc)[:500]}, status=400)
+        try:
+            # aiohttp keeps the body it read: kopf reads the same text again.
+            return await kopf.WebhookServer._serve(fn, request)
+        except aiohttp.web.HTTPException:
+            raise
+        except (KeyError, TypeError, AttributeError) as exc:
+            return aiohttp.web.json_response(
+                {"error": f"malformed AdmissionReview: {type(exc).__name__}: {exc}"[:500]},
+                status=400,
+            )
+
+
+def make_runtime(settings: Settings, *, kube: KubeClient | None) -> Runtime:
+    return Runtime(
+        settings=settings,
+        catalog=load_catalog(settings.pricing_file),
+        source=PrometheusSource(settings),
+        kube=kube,
+    )
+
+
+def configure(kopf_settings: kopf.OperatorSettings, settings: Settings) -> None:
+    """Operator settings shared by `run` and the tests."""
+    kopf_settings.admission.server = SafeWebhookServer(
+        addr=settings.webhook_host,
+        port=settings.webhook_port,
+        certfile=str(settings.webhook_cert_file) if settings.webhook_cert_file else None,
+        pkeyfile=str(settings.webhook_key_file) if settings.webhook_key_file else None,
+        insecure=settings.webhook_cert_file is None,
+    )
+    kopf_settings.admission.managed = None  # the Helm chart owns the webhook configuration
+    kopf_settings.persistence.finalizer = "costgov.io/finalizer"
+    kopf_settings.posting.level = logging.INFO
+    kopf_settings.watching.server_timeout = 300
+
+
+async def run(settings: Settings) -> None:
+    """Run until SIGTERM/SIGINT; kopf stops handlers gracefully."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    runtime = make_runtime(settings, kube=KubeClient())
+    start_http_server(settings.metrics_port, registry=runtime.metrics.registry)
+    registry = build_registry(runtime)
+
+    @kopf.on.startup(registry=registry)
+    def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+        configure(settings, runtime.settings)
+
+    await kopf.operator(
+        registry=registry,
+        clusterwide=not settings.namespaces,
+        namespaces=settings.namespaces,
+        liveness_endpoint=f"http://0.0.0.0:{settings.liveness_port}/healthz",
+        memo=kopf.Memo(runtime=runtime),
+    )
+
+
+def main(settings: Settings) -> int:
+    asyncio.run(run(settings))
+    return 0
