@@ -134,60 +134,82 @@ class Cluster:
 
 
 @contextlib.asynccontextmanager
-async def running_operator(
-    prometheus_url: str, *, clock: Callable[[], datetime], interval: float = 1.0
-) -> AsyncIterator[Cluster]:
+async def emulator() -> AsyncIterator[tuple[Any, str]]:
+    """The kmock API server with every resource the operator uses; yields (emulator, url)."""
     _patch_kmock_namespaces()
     async with Emulator() as k8s, kmock.Server(k8s) as server:
         for key, (kind, namespaced, subresources) in RESOURCES.items():
             k8s.resources[key] = kmock.ResourceInfo(
                 kind=kind, namespaced=namespaced, verbs=VERBS, subresources=set(subresources)
             )
-        api = str(server.url).rstrip("/")
-        webhook_port = free_port()
-        settings = Settings(
-            prometheus_url=prometheus_url,
-            reconcile_interval_seconds=interval,
-            webhook_host="127.0.0.1",
-            webhook_port=webhook_port,
-            query_timeout_seconds=3,
-            query_retries=0,
+        yield k8s, str(server.url).rstrip("/")
+
+
+@contextlib.asynccontextmanager
+async def operator_on(
+    k8s: Any,
+    api: str,
+    prometheus_url: str,
+    *,
+    clock: Callable[[], datetime],
+    interval: float = 1.0,
+) -> AsyncIterator[Cluster]:
+    """One operator process (in this event loop) against an existing emulator."""
+    webhook_port = free_port()
+    settings = Settings(
+        prometheus_url=prometheus_url,
+        reconcile_interval_seconds=interval,
+        webhook_host="127.0.0.1",
+        webhook_port=webhook_port,
+        query_timeout_seconds=2,
+        query_retries=1,
+    )
+    runtime = make_runtime(settings, kube=KubeClient(host=api, verify_ssl=False))
+    runtime.clock = clock
+    registry = build_registry(runtime)
+
+    @kopf.on.login(registry=registry)
+    def _login(**_: Any) -> kopf.ConnectionInfo:
+        return kopf.ConnectionInfo(server=api, insecure=True)
+
+    @kopf.on.startup(registry=registry)
+    def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+        configure(settings, runtime.settings)
+        settings.watching.reconnect_backoff = 0.2
+        settings.networking.request_timeout = 5
+
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(
+        kopf.operator(
+            registry=registry,
+            clusterwide=True,
+            standalone=True,
+            stop_flag=stop,
+            ready_flag=ready,
+            memo=kopf.Memo(runtime=runtime),
         )
-        runtime = make_runtime(settings, kube=KubeClient(host=api, verify_ssl=False))
-        runtime.clock = clock
-        registry = build_registry(runtime)
+    )
+    try:
+        await asyncio.wait_for(ready.wait(), 20)
+        async with aiohttp.ClientSession() as session:
+            cluster = Cluster(k8s, api, f"http://127.0.0.1:{webhook_port}", runtime, session)
+            await _wait_port(webhook_port)
+            yield cluster
+    finally:
+        stop.set()
+        with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(task, 15)
 
-        @kopf.on.login(registry=registry)
-        def _login(**_: Any) -> kopf.ConnectionInfo:
-            return kopf.ConnectionInfo(server=api, insecure=True)
 
-        @kopf.on.startup(registry=registry)
-        def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
-            configure(settings, runtime.settings)
-            settings.watching.reconnect_backoff = 0.2
-            settings.networking.request_timeout = 5
-
-        stop, ready = asyncio.Event(), asyncio.Event()
-        task = asyncio.create_task(
-            kopf.operator(
-                registry=registry,
-                clusterwide=True,
-                standalone=True,
-                stop_flag=stop,
-                ready_flag=ready,
-                memo=kopf.Memo(runtime=runtime),
-            )
-        )
-        try:
-            await asyncio.wait_for(ready.wait(), 20)
-            async with aiohttp.ClientSession() as session:
-                cluster = Cluster(k8s, api, f"http://127.0.0.1:{webhook_port}", runtime, session)
-                await _wait_port(webhook_port)
-                yield cluster
-        finally:
-            stop.set()
-            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(task, 15)
+@contextlib.asynccontextmanager
+async def running_operator(
+    prometheus_url: str, *, clock: Callable[[], datetime], interval: float = 1.0
+) -> AsyncIterator[Cluster]:
+    async with (
+        emulator() as (k8s, api),
+        operator_on(k8s, api, prometheus_url, clock=clock, interval=interval) as cluster,
+    ):
+        yield cluster
 
 
 async def _wait_port(port: int) -> None:

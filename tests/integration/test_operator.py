@@ -610,3 +610,21 @@ async def test_wrong_kind_is_refused_cleanly(cluster: Cluster) -> None:
     status, body = await cluster.review("jobs", review)
     assert status == 404
     assert "Traceback" not in str(body)
+
+
+async def test_operator_metrics(cluster: Cluster) -> None:
+    from prometheus_client import generate_latest
+
+    text = generate_latest(cluster.runtime.metrics.registry).decode()
+    assert 'costgov_admission_decisions_total{kind="Job",result="denied"}' in text
+    assert 'costgov_admission_decisions_total{kind="Job",result="warned"}' in text
+    assert 'costgov_admission_duration_seconds_bucket{kind="Job",le="0.005"}' in text
+    # the llama pod's current cost, labelled with its namespace's team: 0.40 $/h
+    assert (
+        'costgov_hourly_cost_dollars{namespace="ml-serving",team="serving",'
+        'workload="llama-8b-chat-0"} 0.4'
+    ) in text
+    assert (
+        'costgov_budget_utilization_ratio{kind="TrainingJobBudget",name="llama-finetune",'
+        'namespace="ml-research"} 1.0595' in text
+    )  # 211.90 / 200

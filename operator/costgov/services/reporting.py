@@ -46,7 +46,7 @@ async def build_report(
     start: datetime,
     end: datetime,
     by: str,
-    step_seconds: int = 300,
+    step_seconds: int = 60,
 ) -> SpendReport:
     """Spend between start and end, grouped by namespace or by the namespace label `by`."""
     snap = await collect(
