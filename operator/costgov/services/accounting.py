@@ -31,7 +31,7 @@ from costgov.domain.pricing import (
 )
 from costgov.domain.spend import PodCost, PodUsage, price_usage
 
-__all__ = ["Snapshot", "WindowSpend", "collect", "ksm_label_name"]
+__all__ = ["MAX_POINTS", "Snapshot", "WindowSpend", "collect", "ksm_label_name", "window_step"]
 
 PodKey = tuple[str, str]
 _NODE_KEYS = (
@@ -110,6 +110,17 @@ def _nodes(
     return {node: offering_for_node(node_labels, catalog) for node, node_labels in known.items()}
 
 
+MAX_POINTS = 2880
+"""Most sample points one window's subquery may evaluate: beyond 2 days at 60 s, the step
+grows (a month is sampled every 15 minutes). Bounds Prometheus' work per cycle."""
+
+
+def window_step(span: int, step: int) -> int:
+    """The sampling step for a window: `step`, or a multiple of it keeping <= MAX_POINTS."""
+    multiple = max(1, math.ceil(span / MAX_POINTS / step))
+    return step * multiple
+
+
 async def collect(
     source: PrometheusSource,
     catalog: PriceCatalog,
@@ -136,8 +147,9 @@ async def collect(
         "requests": promql.vllm_requests(interval_seconds),
     }
     for name, span in spans.items():
-        exprs[f"hours:{name}"] = promql.gpu_hours(span, step)
-        exprs[f"util:{name}"] = promql.gpu_utilization(span, step)
+        wstep = window_step(span, step)
+        exprs[f"hours:{name}"] = promql.gpu_hours(span, wstep)
+        exprs[f"util:{name}"] = promql.gpu_utilization(span, wstep)
     names = list(exprs)
     outcomes = await asyncio.gather(
         *(source.query(exprs[n], at) for n in names), return_exceptions=True

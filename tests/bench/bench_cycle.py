@@ -1,0 +1,175 @@
+"""Benchmark: one reconcile cycle over 10,000 GPU pods on 1,000 nodes, real Prometheus.
+
+Prints wall time, PromQL query count and peak RSS; asserts nothing about time.
+Run: make bench-cycle  (needs prometheus and promtool on PATH; takes a few minutes)
+
+History: 1,000 nodes (p5.48xlarge / p4d.24xlarge / g6.xlarge), 10,000 pods of 1,000 Jobs,
+30 minutes at 60 s (KSM requests/info/phase/owner and DCGM utilisation per pod), backfilled
+with promtool. The cycle: the accounting snapshot (all queries) plus reconciling 10
+CostPolicies, 100 TrainingJobBudgets and their 1,000 Jobs against an in-memory inventory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve()
+sys.path.insert(0, str(HERE.parents[2] / "operator"))
+sys.path.insert(0, str(HERE.parents[2]))
+
+N_NODES, N_PODS, PODS_PER_JOB, MINUTES = 1000, 10_000, 10, 30
+TYPES = [("p5.48xlarge", 8), ("p4d.24xlarge", 8), ("g6.xlarge", 1)]
+
+
+def write_history(path: Path, end: int) -> None:
+    from costgov.services.accounting import ksm_label_name
+
+    start = end - MINUTES * 60
+    times = range(start, end + 1, 60)
+    with path.open("w") as f:
+        f.write("# TYPE kube_node_labels gauge\n")
+        for n in range(N_NODES):
+            it = TYPES[n % 3][0]
+            lab = f'node="node-{n}",{ksm_label_name("node.kubernetes.io/instance-type")}="{it}"'
+            f.writelines(f"kube_node_labels{{{lab}}} 1 {t}\n" for t in times)
+        series = [
+            ("kube_pod_container_resource_requests", 'resource="nvidia_com_gpu",container="c"'),
+            ("kube_pod_info", None), ("kube_pod_status_phase", 'phase="Running"'),
+            ("kube_pod_owner", None), ("DCGM_FI_DEV_GPU_UTIL", 'gpu="0"'),
+        ]
+        for metric, extra in series:
+            f.write(f"# TYPE {metric} gauge\n")
+            for p in range(N_PODS):
+                node = p % N_NODES
+                gpus = TYPES[node % 3][1] if TYPES[node % 3][1] == 1 else 1
+                base = f'namespace="team-{p % 50}",pod="pod-{p}"'
+                if metric == "kube_pod_info":
+                    labels, value = f'{base},node="node-{node}"', 1
+                elif metric == "kube_pod_owner":
+                    labels, value = f'{base},owner_kind="Job",owner_name="job-{p // PODS_PER_JOB}"', 1
+                elif metric == "DCGM_FI_DEV_GPU_UTIL":
+                    labels, value = f"{base},{extra}", 40 + p % 50
+                else:
+                    labels, value = f"{base},{extra}", gpus if "requests" in metric else 1
+                f.writelines(f"{metric}{{{labels}}} {value} {t}\n" for t in times)
+        f.write("# EOF\n")
+
+
+async def cycle(url: str, end: int) -> None:
+    from decimal import Decimal
+
+    from costgov.adapters.prometheus import PrometheusSource
+    from costgov.api import CostPolicy, TrainingJobBudget
+    from costgov.catalog import load_catalog
+    from costgov.domain.workloads import workload_from_object
+    from costgov.services.inventory import Inventory, JobRecord, PodRecord
+    from costgov.services.reconciling import reconcile_budget, reconcile_policy
+    from costgov.services.runtime import Runtime
+    from costgov.settings import Settings
+
+    settings = Settings(prometheus_url=url, query_timeout_seconds=60)
+    catalog = load_catalog()
+    now = datetime.fromtimestamp(end, UTC)
+    nodes = {f"node-{n}": {"node.kubernetes.io/instance-type": TYPES[n % 3][0]}
+             for n in range(N_NODES)}
+    pods = tuple(PodRecord(f"team-{p % 50}", f"pod-{p}", f"node-{p % N_NODES}", 1, {},
+                           f"job-{p // PODS_PER_JOB}", "Running") for p in range(N_PODS))
+    jobs = []
+    for j in range(N_PODS // PODS_PER_JOB):
+        body = {"apiVersion": "batch/v1", "kind": "Job",
+                "metadata": {"name": f"job-{j}", "namespace": f"team-{(j * PODS_PER_JOB) % 50}",
+                             "labels": {"costgov.io/budget": f"b-{j % 100}"}},
+                "spec": {"parallelism": PODS_PER_JOB, "activeDeadlineSeconds": 7200,
+                         "template": {"spec": {"containers": [{"name": "c", "image": "x",
+                          "resources": {"limits": {"nvidia.com/gpu": 1}}}], "nodeSelector": {
+                             "node.kubernetes.io/instance-type": "p5.48xlarge"}}}}}
+        jobs.append(JobRecord(workload_from_object(body), 1, False, now, None))
+    policies = tuple(CostPolicy.model_validate({
+        "apiVersion": "costgov.io/v1alpha1", "kind": "CostPolicy", "metadata": {"name": f"p{i}"},
+        "spec": {"budget": {"amount": 100000}, "scope": {"namespaceSelector": {"matchLabels": {
+            "kubernetes.io/metadata.name": f"team-{i}"}}}}}) for i in range(10))
+    budgets = tuple(TrainingJobBudget.model_validate({
+        "apiVersion": "costgov.io/v1alpha1", "kind": "TrainingJobBudget",
+        "metadata": {"name": f"b-{i}", "namespace": f"team-{(i * PODS_PER_JOB) % 50}",
+                     "creationTimestamp": "2000-01-01T00:00:00Z"},
+        "spec": {"amount": 5000, "selector": {"matchLabels": {"costgov.io/budget": f"b-{i}"}}}})
+        for i in range(100))
+    inv = Inventory(namespaces={f"team-{i}": {} for i in range(50)}, nodes=nodes, pods=pods,
+                    jobs=tuple(jobs), policies=policies, budgets=budgets)
+    runtime = Runtime(settings=settings, catalog=catalog, source=PrometheusSource(settings),
+                      kube=None, clock=lambda: now)
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t0 = time.perf_counter()
+    snap = await runtime.snapshot(inv, now=now)
+    t1 = time.perf_counter()
+    for p in policies:
+        reconcile_policy(p, inv, snap, now=now, catalog=catalog, old={})
+    for b in budgets:
+        reconcile_budget(b, inv, snap, now=now, catalog=catalog, old={})
+    t2 = time.perf_counter()
+    assert snap.error is None, snap.error
+    priced = sum(1 for c in snap.windows["lifetime"].pods if c.cost is not None)
+    total = sum((c.cost for c in snap.windows["lifetime"].pods if c.cost), Decimal(0))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"pods priced in the window: {priced}; spend ${total:,.2f}")
+    print(f"PromQL queries in the cycle: {snap.queries}")
+    print(f"accounting snapshot (all queries): {t1 - t0:.2f} s")
+    print(f"reconcile 10 policies + 100 budgets (1,000 Jobs): {t2 - t1:.2f} s")
+    print(f"whole cycle: {t2 - t0:.2f} s")
+    print(f"peak RSS: {rss:.0f} MB (before the cycle: {rss_before:.0f} MB, Python + imports)")
+
+
+def main() -> int:
+    if len(sys.argv) == 3:  # the measuring child
+        asyncio.run(cycle(sys.argv[1], int(sys.argv[2])))
+        return 0
+    import tempfile
+
+    from tests.integration.prom import free_port
+
+    end = (int(time.time()) // 3600 - 1) * 3600
+    with tempfile.TemporaryDirectory(prefix="costgov-bench-") as tmp:
+        root = Path(tmp)
+        t0 = time.perf_counter()
+        write_history(root / "data.om", end)
+        size = (root / "data.om").stat().st_size / 1e6
+        subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics",
+                        str(root / "data.om"), str(root / "tsdb")], check=True,
+                       capture_output=True)
+        (root / "data.om").unlink()
+        print(f"history: {size:.0f} MB OpenMetrics backfilled in {time.perf_counter() - t0:.0f} s")
+        (root / "p.yml").write_text("global: {}\n")
+        port = free_port()
+        prom = subprocess.Popen(["prometheus", f"--config.file={root / 'p.yml'}",
+                                 f"--storage.tsdb.path={root / 'tsdb'}",
+                                 f"--web.listen-address=127.0.0.1:{port}",
+                                 "--storage.tsdb.retention.time=400d"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            import urllib.request
+
+            for _ in range(300):
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            for run in (1, 2):
+                print(f"-- run {run} ({os.cpu_count()} CPUs)")
+                subprocess.run([sys.executable, str(HERE), f"http://127.0.0.1:{port}", str(end)],
+                               check=True)
+        finally:
+            prom.terminate()
+            prom.wait(timeout=30)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
