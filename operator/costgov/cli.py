@@ -103,8 +103,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="namespace|LABEL",
         help="group by namespace (default) or by this namespace label",
     )
-    rep.add_argument("--step", default="60s", metavar="DURATION",
-                     help="sampling resolution of GPU allocation (default 60s)")
+    rep.add_argument(
+        "--step",
+        default="60s",
+        metavar="DURATION",
+        help="sampling resolution of GPU allocation (default 60s)",
+    )
     rep.add_argument("--pricing", type=Path, metavar="FILE")
     rep.add_argument("-o", "--output", choices=("table", "csv", "json"), default="table")
     runp = sub.add_parser(
@@ -209,8 +213,14 @@ def _report(args: argparse.Namespace) -> int:
         start = end - _window(args.window)
         catalog = load_catalog(args.pricing)
         report = asyncio.run(
-            build_report(PrometheusSource(settings), catalog, start=start, end=end, by=args.by,
-                         step_seconds=parse_duration(args.step))
+            build_report(
+                PrometheusSource(settings),
+                catalog,
+                start=start,
+                end=end,
+                by=args.by,
+                step_seconds=parse_duration(args.step),
+            )
         )
     except (ValueError, CatalogError, ValidationError) as exc:
         print(f"error: {exc}", file=sys.stderr)

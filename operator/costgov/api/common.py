@@ -14,6 +14,8 @@ __all__ = [
     "GROUP",
     "MAX_VIOLATIONS",
     "VERSION",
+    "Accounting",
+    "JobAccount",
     "ObjectMeta",
     "ObjectRef",
     "ResourceInfo",
@@ -81,6 +83,29 @@ class StatusBase(Spec):
         max_length=MAX_VIOLATIONS,
         description=f"Rules broken, newest first, at most {MAX_VIOLATIONS}.",
     )
+
+
+class JobAccount(Spec):
+    """Exact running totals for one Job (not rounded, so cycles add up without drift)."""
+
+    name: str = Field(description="Job name.")
+    cost: str = Field(pattern=r"^-?[0-9]+(\.[0-9]+)?$", description="USD, exact.")
+    gpu_hours: str = Field(pattern=r"^[0-9]+(\.[0-9]+)?$", description="GPU-hours, exact.")
+
+
+class Accounting(Spec):
+    """Where incremental accounting stands: each cycle adds the spend since `cursor`.
+
+    Kept in status so a restarted operator resumes where it left off, and exact (decimal
+    strings) so that thousands of cycles add up to the cent.
+    """
+
+    cursor: datetime = Field(description="Spend is accounted up to this time.")
+    spent: str = Field(pattern=r"^-?[0-9]+(\.[0-9]+)?$", description="USD, exact.")
+    idle: str = Field(
+        default="0", pattern=r"^[0-9]+(\.[0-9]+)?$", description="USD paid for idle GPUs, exact."
+    )
+    jobs: list[JobAccount] = Field(default_factory=list, max_length=200)
 
 
 class ResourceInfo(BaseModel):

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from costgov.api.common import Resource, ResourceInfo, StatusBase
+from costgov.api.common import Accounting, Resource, ResourceInfo, StatusBase
 from costgov.api.fields import LabelSelector, Money, Percent, Spec
 
 __all__ = [
@@ -211,6 +211,9 @@ class CostPolicyStatus(StatusBase):
     )
     figures_as_of: datetime | None = Field(
         default=None, description="When the spend figures were last computed."
+    )
+    accounting: Accounting | None = Field(
+        default=None, description="Internal: exact running totals behind `spent`."
     )
 
 

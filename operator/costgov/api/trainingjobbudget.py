@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from costgov.api.common import Resource, ResourceInfo, StatusBase
+from costgov.api.common import Accounting, Resource, ResourceInfo, StatusBase
 from costgov.api.fields import Duration, LabelSelector, Money, SignedMoney, Spec
 
 __all__ = [
@@ -124,6 +124,9 @@ class TrainingJobBudgetStatus(StatusBase):
     spot_recommendation: SpotRecommendation | None = Field(default=None)
     figures_as_of: datetime | None = Field(
         default=None, description="When the spend figures were last computed."
+    )
+    accounting: Accounting | None = Field(
+        default=None, description="Internal: exact running totals behind the figures."
     )
 
 

@@ -52,14 +52,23 @@ def _first(index: Any, key: Any) -> Any:
 
 
 def inventory_from(kw: Mapping[str, Any]) -> Inventory:
+    policies = list(_values(kw["policies_idx"]))
+    budgets = list(_values(kw["budgets_idx"]))
     return Inventory(
         namespaces={k: _first(kw["namespaces_idx"], k) or {} for k in kw["namespaces_idx"]},
         nodes={k: _first(kw["nodes_idx"], k) or {} for k in kw["nodes_idx"]},
         pods=tuple(_values(kw["gpu_pods_idx"])),
         jobs=tuple(_values(kw["gpu_jobs_idx"])),
-        policies=tuple(_values(kw["policies_idx"])),
-        budgets=tuple(_values(kw["budgets_idx"])),
+        policies=tuple(p for p, _ in policies),
+        budgets=tuple(b for b, _ in budgets),
         inference=tuple(_values(kw["inference_idx"])),
+        statuses={
+            **{("CostPolicy", "", p.metadata.name): st for p, st in policies},
+            **{
+                ("TrainingJobBudget", b.metadata.namespace or "default", b.metadata.name): st
+                for b, st in budgets
+            },
+        },
     )
 
 
@@ -127,14 +136,16 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         return None if record is None else {record.namespace: record}
 
     @kopf.index(GROUP, VERSION, "costpolicies", id="policies_idx", registry=registry)
-    def policies_idx(body: kopf.Body, **_: Any) -> dict[None, CostPolicy] | None:
+    def policies_idx(body: kopf.Body, **_: Any) -> dict[None, tuple[Any, dict[str, Any]]] | None:
         policy = parse_resource(CostPolicy, body)
-        return None if policy is None else {None: policy}
+        return None if policy is None else {None: (policy, dict(body.get("status") or {}))}
 
     @kopf.index(GROUP, VERSION, "trainingjobbudgets", id="budgets_idx", registry=registry)
     def budgets_idx(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str, Any] | None:
         budget = parse_resource(TrainingJobBudget, body)
-        return None if budget is None else {namespace or "default": budget}
+        if budget is None:
+            return None
+        return {namespace or "default": (budget, dict(body.get("status") or {}))}
 
     @kopf.index(GROUP, VERSION, "inferencedeployments", id="inference_idx", registry=registry)
     def inference_idx(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str, Any] | None:
@@ -292,8 +303,8 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         ns_labels = _first(kw["namespaces_idx"], namespace) or {}
         ctx = AdmissionContext(
             catalog=runtime.catalog,
-            policies=tuple(_values(kw["policies_idx"])),
-            budgets=tuple(kw["budgets_idx"].get(namespace, ())),
+            policies=tuple(p for p, _ in _values(kw["policies_idx"])),
+            budgets=tuple(b for b, _ in kw["budgets_idx"].get(namespace, ())),
             namespace_labels={**ns_labels, "kubernetes.io/metadata.name": namespace},
             ledger=runtime.ledger,
             now=runtime.clock(),

@@ -1,7 +1,8 @@
 """One accounting cycle: a fixed set of cluster-wide PromQL queries, turned into a Snapshot.
 
-The number of queries depends on which windows are asked for (at most three), never on the
-number of pods, nodes or costgov objects. A failed query does not fail the cycle silently:
+The number of queries depends on how many distinct windows are asked for (at most five,
+usually one: every resource's accounting cursor is the last cycle), never on the number of
+pods, nodes or costgov objects. A failed query does not fail the cycle silently:
 the snapshot carries the error, and the caller keeps its last figures and says why.
 """
 
@@ -75,6 +76,13 @@ class Snapshot:
     queries: int
     warnings: tuple[str, ...] = ()
     error: str | None = None
+    accounted_to: datetime | None = None
+    """Where the windows end (the cycle time, down to the step grid): the next cursor."""
+
+
+def _floor(moment: datetime, step: int) -> datetime:
+    seconds = int(moment.timestamp()) // step * step
+    return datetime.fromtimestamp(seconds, moment.tzinfo)
 
 
 def _d(value: float) -> Decimal:
@@ -133,10 +141,15 @@ async def collect(
 ) -> Snapshot:
     """Run one cycle's queries concurrently and price what they return."""
     step = step_seconds
+    # Windows end on the step grid, and start on it, so that consecutive windows partition
+    # time exactly: cycle after cycle, every sample point is counted once.
+    accounted_to = _floor(at, step)
     spans = {
-        name: max(step, int((at - start).total_seconds()) // step * step)
+        name: int((accounted_to - _floor(start, step)).total_seconds())
         for name, start in windows.items()
     }
+    empty = {name for name, span in spans.items() if span <= 0}
+    spans = {name: span for name, span in spans.items() if span > 0}
     longest = max([interval_seconds, *spans.values()])
     exprs: dict[str, str] = {
         "now": promql.gpu_allocation(),
@@ -152,7 +165,8 @@ async def collect(
         exprs[f"util:{name}"] = promql.gpu_utilization(span, wstep)
     names = list(exprs)
     outcomes = await asyncio.gather(
-        *(source.query(exprs[n], at) for n in names), return_exceptions=True
+        *(source.query(exprs[n], accounted_to if ":" in n else at) for n in names),
+        return_exceptions=True,
     )
     results: dict[str, QueryResult] = {}
     errors: list[str] = []
@@ -178,6 +192,7 @@ async def collect(
             len(names),
             warnings,
             "; ".join(errors),
+            accounted_to,
         )
     nodes = _nodes(results["nodes"], live_node_labels, catalog)
     spend = {
@@ -188,6 +203,7 @@ async def collect(
         )
         for name in spans
     }
+    spend.update({name: WindowSpend(windows[name], ()) for name in empty})
     owners = {
         (s.labels.get("namespace", ""), s.labels.get("pod", "")): s.labels.get("owner_name", "")
         for s in results["owners"].samples
@@ -204,4 +220,5 @@ async def collect(
         nodes=nodes,
         queries=len(names),
         warnings=warnings,
+        accounted_to=accounted_to,
     )

@@ -137,6 +137,11 @@ class Inventory:
     policies: tuple[CostPolicy, ...] = ()
     budgets: tuple[TrainingJobBudget, ...] = ()
     inference: tuple[InferenceDeployment, ...] = ()
+    statuses: Mapping[tuple[str, str, str], Mapping[str, Any]] = field(default_factory=dict)
+    """(kind, namespace, name) -> the object's status as last seen (accounting cursors)."""
+
+    def status_of(self, kind: str, namespace: str, name: str) -> Mapping[str, Any]:
+        return self.statuses.get((kind, namespace, name), {})
 
     def namespace_labels(self, name: str) -> dict[str, str]:
         return {**self.namespaces.get(name, {}), "kubernetes.io/metadata.name": name}

@@ -14,7 +14,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from pydantic import ValidationError
+
 from costgov.api import CostPolicy, InferenceDeployment, TrainingJobBudget
+from costgov.api.common import Accounting
 from costgov.domain.approvals import approval_covers
 from costgov.domain.budgets import crossed, highest_crossed, period_bounds, utilization_percent
 from costgov.domain.costing import estimate_workload
@@ -23,7 +26,7 @@ from costgov.domain.policies import Subject, evaluate, in_scope
 from costgov.domain.pricing import Offering, PriceCatalog
 from costgov.domain.resources import budget_hints, covers, inference_workload
 from costgov.domain.selectors import matches
-from costgov.domain.spend import PodCost, idle_cost, totals
+from costgov.domain.spend import PodCost, Totals, idle_cost, totals
 from costgov.services.accounting import Snapshot
 from costgov.services.conditions import (
     Event,
@@ -37,11 +40,13 @@ from costgov.services.inventory import SUSPENDED_BY, Inventory, JobRecord
 __all__ = [
     "INFERENCE_LABEL",
     "Outcome",
-    "budget_window_start",
+    "budget_window",
     "deployment_manifest",
+    "policy_window",
     "reconcile_budget",
     "reconcile_inference",
     "reconcile_policy",
+    "window_key",
 ]
 
 INFERENCE_LABEL = "costgov.io/inference-deployment"
@@ -58,6 +63,11 @@ class Outcome:
 
 def _m(value: Decimal) -> str:
     return format(cents(value), "f")
+
+
+def _exact(value: Decimal) -> str:
+    """A Decimal as plain digits, never exponent notation (accounting totals stay exact)."""
+    return format(value.normalize() if value else Decimal(0), "f")
 
 
 def _label(offering: Offering | None) -> str:
@@ -98,6 +108,62 @@ def _enforcing(
             workload_labels=labels,
         )
     ]
+
+
+# ------------------------------------------------------------------------------- windows
+
+MAX_LOOKBACK = timedelta(days=92)
+
+
+def window_key(start: datetime) -> str:
+    """The name of the snapshot window that starts at `start`."""
+    return _ts(start)
+
+
+def _accounting(old: Mapping[str, Any]) -> Accounting | None:
+    raw = old.get("accounting")
+    if not raw:
+        return None
+    try:
+        return Accounting.model_validate(raw)
+    except ValidationError:
+        return None
+
+
+def policy_window(
+    policy: CostPolicy, old: Mapping[str, Any], now: datetime
+) -> tuple[datetime, Decimal] | None:
+    """(start, spend already counted) for a policy's budget period, or None without budget.
+
+    Resumes at the accounting cursor within the same period; a new period starts from zero.
+    """
+    if policy.spec.budget is None:
+        return None
+    start, _ = period_bounds(now, policy.spec.budget.period)
+    acct = _accounting(old)
+    if acct is not None and acct.cursor >= start and old.get("periodStart") == _ts(start):
+        return acct.cursor, Decimal(acct.spent)
+    return start, Decimal(0)
+
+
+def _created(meta_extra: Mapping[str, Any] | None, now: datetime) -> datetime:
+    stamp = (meta_extra or {}).get("creationTimestamp")
+    if isinstance(stamp, str):
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    return now
+
+
+def budget_window(
+    budget: TrainingJobBudget, old: Mapping[str, Any], jobs: Iterable[JobRecord], now: datetime
+) -> tuple[datetime, Accounting | None]:
+    """(start, totals already counted) for a budget: its cursor, or else from when the budget
+    or the first of its Jobs started (at most 92 days back)."""
+    acct = _accounting(old)
+    if acct is not None:
+        return acct.cursor, acct
+    starts = [j.started for j in jobs if j.started is not None]
+    first = min([_created(budget.metadata.model_extra, now), *starts])
+    return max(first, now - MAX_LOOKBACK), None
 
 
 # ---------------------------------------------------------------------------------- policy
@@ -172,19 +238,24 @@ def reconcile_policy(
         condition("Ready", True, "Reconciled", "policy evaluated", generation=gen, now=now),
         _metrics_condition(snapshot, gen, now),
     ]
-    if spec.budget is not None and not snapshot.error:
+    window_plan = policy_window(policy, old, now)
+    if spec.budget is not None and window_plan is not None and not snapshot.error:
         budget = spec.budget
         start, end = period_bounds(now, budget.period)
-        window = snapshot.windows.get(budget.period)
-        if window is not None:
-            spent = totals(c for c in window.pods if governed(c))
+        window = snapshot.windows.get(window_key(window_plan[0]))
+        if window is not None and snapshot.accounted_to is not None:
+            before = window_plan[1]
+            delta = totals(c for c in window.pods if governed(c))
+            spent = Totals(before + delta.cost, delta.gpu_hours, delta.unpriced)
             burn = totals(c for c in snapshot.hourly if governed(c)).cost
             hours_left = Decimal((end - now).total_seconds()) / SECONDS_PER_HOUR
             forecast = spent.cost + burn * hours_left
             pct = utilization_percent(spent.cost, budget.amount)
             highest = highest_crossed(spent.cost, budget.amount, budget.alert_thresholds)
-            same_period = old.get("periodStart") == _ts(start)
-            before = Decimal(str(old.get("spent") or 0)) if same_period else Decimal(0)
+            status["accounting"] = {
+                "cursor": _ts(snapshot.accounted_to),
+                "spent": _exact(spent.cost),
+            }
             for t in crossed(before, spent.cost, budget.amount, budget.alert_thresholds):
                 events.append(
                     Event(
@@ -236,17 +307,6 @@ def reconcile_policy(
 # ---------------------------------------------------------------------------------- budget
 
 
-def budget_window_start(budgets: tuple[TrainingJobBudget, ...], now: datetime) -> datetime:
-    """Where the budgets' spend window starts: the oldest budget's creation, at most 92 days."""
-    created = []
-    for b in budgets:
-        stamp = b.metadata.model_extra.get("creationTimestamp") if b.metadata.model_extra else None
-        if isinstance(stamp, str):
-            created.append(datetime.fromisoformat(stamp.replace("Z", "+00:00")))
-    oldest = min(created, default=now - timedelta(days=1))
-    return max(oldest, now - timedelta(days=92))
-
-
 def _phase(spent: Decimal, amount: Decimal, jobs: list[JobRecord], approved: bool) -> str:
     if spent >= amount and amount > 0:
         return "Exhausted"
@@ -295,15 +355,18 @@ def reconcile_budget(
     patches: list[tuple[str, str, dict[str, Any]]] = []
     seen: list[ViolationSeen] = []
     spent_value = Decimal(str(old["spent"])) if old.get("spent") is not None else None
-    window = snapshot.windows.get("lifetime")
-    if not snapshot.error and window is not None:
+    start, acct = budget_window(budget, old, jobs, now)
+    window = snapshot.windows.get(window_key(start))
+    if not snapshot.error and window is not None and snapshot.accounted_to is not None:
         names = {j.name for j in jobs}
 
         def owned(c: PodCost) -> bool:
             return c.usage.namespace == ns and snapshot.owners.get(c.usage.key) in names
 
         mine = [c for c in window.pods if owned(c)]
-        spent = totals(mine)
+        delta = totals(mine)
+        base = Decimal(acct.spent) if acct else Decimal(0)
+        spent = Totals(base + delta.cost, delta.gpu_hours, delta.unpriced)
         burn = totals(c for c in snapshot.hourly if owned(c)).cost
         spent_value = spent.cost
         remaining = spec.amount - spent.cost
@@ -322,7 +385,7 @@ def reconcile_budget(
                 else Decimal(0)
             )
             more += e.hourly * max(Decimal(0), e.hours - elapsed)
-        idle = sum(
+        idle = (Decimal(acct.idle) if acct else Decimal(0)) + sum(
             (
                 idle_cost(c.cost, window.utilization[c.usage.key])
                 for c in mine
@@ -330,19 +393,39 @@ def reconcile_budget(
             ),
             Decimal(0),
         )
-        lines = []
+        # Exact per-Job totals: what was counted before plus this window.
+        accounts = {
+            a.name: (Decimal(a.cost), Decimal(a.gpu_hours)) for a in (acct.jobs if acct else [])
+        }
         for j in jobs:
-            job_costs = totals(c for c in mine if snapshot.owners.get(c.usage.key) == j.name)
-            gpus = j.workload.total_gpus or 1
+            job_delta = totals(c for c in mine if snapshot.owners.get(c.usage.key) == j.name)
+            cost, hours = accounts.get(j.name, (Decimal(0), Decimal(0)))
+            accounts[j.name] = (cost + job_delta.cost, hours + job_delta.gpu_hours)
+        by_name = {j.name: j for j in jobs}
+        lines = []
+        for job_name, (cost, gpu_hours) in accounts.items():
+            job = by_name.get(job_name)
+            gpus = job.workload.total_gpus if job else 0
             lines.append(
                 {
-                    "name": j.name,
-                    "gpus": j.workload.total_gpus,
-                    "hours": format((job_costs.gpu_hours / gpus).quantize(Decimal("0.01")), "f"),
-                    "cost": _m(job_costs.cost),
-                    "pricedAs": _label(estimates[j.name].offering),
+                    "name": job_name,
+                    "gpus": gpus,
+                    "hours": format((gpu_hours / (gpus or 1)).quantize(Decimal("0.01")), "f"),
+                    "cost": _m(cost),
+                    "pricedAs": _label(estimates[job_name].offering)
+                    if job_name in estimates
+                    else "",
                 }
             )
+        status["accounting"] = {
+            "cursor": _ts(snapshot.accounted_to),
+            "spent": _exact(spent.cost),
+            "idle": _exact(idle),
+            "jobs": [
+                {"name": n, "cost": _exact(c), "gpuHours": _exact(h)}
+                for n, (c, h) in list(accounts.items())[:200]
+            ],
+        }
         status.update(
             {
                 "spent": _m(spent.cost),
@@ -360,19 +443,17 @@ def reconcile_budget(
             status["projectedExhaustion"] = _ts(now + timedelta(seconds=float(hours * 3600)))
         highest = highest_crossed(spent.cost, spec.amount, DEFAULT_THRESHOLDS)
         status["lastThresholdCrossed"] = highest
-        prior = old.get("lastThresholdCrossed")
-        for t in DEFAULT_THRESHOLDS:
-            if highest is not None and t <= highest and (prior is None or t > prior):
-                events.append(
-                    Event(
-                        "TrainingJobBudget",
-                        ns,
-                        name,
-                        "Warning" if t >= 100 else "Normal",
-                        "BudgetThresholdCrossed",
-                        f"spent {usd(spent.cost)}, {t}% of {usd(spec.amount)}",
-                    )
+        for t in crossed(base, spent.cost, spec.amount, DEFAULT_THRESHOLDS):
+            events.append(
+                Event(
+                    "TrainingJobBudget",
+                    ns,
+                    name,
+                    "Warning" if t >= 100 else "Normal",
+                    "BudgetThresholdCrossed",
+                    f"spent {usd(spent.cost)}, {t}% of {usd(spec.amount)}",
                 )
+            )
         if spent.unpriced:
             conds.append(
                 condition(

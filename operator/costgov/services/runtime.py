@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,16 +17,17 @@ from decimal import Decimal
 from costgov.adapters.kubernetes import KubeClient
 from costgov.adapters.metrics import OperatorMetrics
 from costgov.adapters.prometheus import PrometheusSource
-from costgov.api import TrainingJobBudget
-from costgov.domain.budgets import period_bounds
 from costgov.domain.pricing import PriceCatalog
+from costgov.domain.resources import covers
 from costgov.services.accounting import Snapshot, collect
 from costgov.services.admitting import Ledger
 from costgov.services.inventory import Inventory
-from costgov.services.reconciling import budget_window_start
+from costgov.services.reconciling import budget_window, policy_window, window_key
 from costgov.settings import Settings
 
-__all__ = ["Runtime"]
+__all__ = ["MAX_WINDOWS", "Runtime"]
+
+MAX_WINDOWS = 5
 
 
 @dataclass
@@ -44,14 +46,23 @@ class Runtime:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def windows(self, inv: Inventory, now: datetime) -> dict[str, datetime]:
-        """The spend windows this cycle needs: month (always), day and budget lifetime if used."""
-        out = {"monthly": period_bounds(now, "monthly")[0]}
-        if any(p.spec.budget and p.spec.budget.period == "daily" for p in inv.policies):
-            out["daily"] = period_bounds(now, "daily")[0]
-        budgets: tuple[TrainingJobBudget, ...] = inv.budgets
-        if budgets:
-            out["lifetime"] = budget_window_start(budgets, now)
-        return out
+        """The windows this cycle queries: one per distinct accounting start, at most
+        MAX_WINDOWS, the most shared first (in steady state every resource's cursor is the
+        last cycle, so there is one). Resources left out keep their figures a cycle longer."""
+        starts: Counter[datetime] = Counter()
+        for p in inv.policies:
+            plan = policy_window(p, inv.status_of("CostPolicy", "", p.metadata.name), now)
+            if plan is not None:
+                starts[plan[0]] += 1
+        for b in inv.budgets:
+            ns = b.metadata.namespace or "default"
+            jobs = [j for j in inv.jobs_in(ns) if covers(b, j.workload)]
+            start, _ = budget_window(
+                b, inv.status_of("TrainingJobBudget", ns, b.metadata.name), jobs, now
+            )
+            starts[start] += 1
+        ranked = sorted(starts.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_WINDOWS]
+        return {window_key(start): start for start, _ in ranked}
 
     async def snapshot(self, inv: Inventory, now: datetime | None = None) -> Snapshot:
         """The cycle's snapshot: computed once per half interval, shared by every handler."""
