@@ -41,8 +41,10 @@ def write_history(path: Path, end: int) -> None:
             f.writelines(f"kube_node_labels{{{lab}}} 1 {t}\n" for t in times)
         series = [
             ("kube_pod_container_resource_requests", 'resource="nvidia_com_gpu",container="c"'),
-            ("kube_pod_info", None), ("kube_pod_status_phase", 'phase="Running"'),
-            ("kube_pod_owner", None), ("DCGM_FI_DEV_GPU_UTIL", 'gpu="0"'),
+            ("kube_pod_info", None),
+            ("kube_pod_status_phase", 'phase="Running"'),
+            ("kube_pod_owner", None),
+            ("DCGM_FI_DEV_GPU_UTIL", 'gpu="0"'),
         ]
         for metric, extra in series:
             f.write(f"# TYPE {metric} gauge\n")
@@ -53,7 +55,10 @@ def write_history(path: Path, end: int) -> None:
                 if metric == "kube_pod_info":
                     labels, value = f'{base},node="node-{node}"', 1
                 elif metric == "kube_pod_owner":
-                    labels, value = f'{base},owner_kind="Job",owner_name="job-{p // PODS_PER_JOB}"', 1
+                    labels, value = (
+                        f'{base},owner_kind="Job",owner_name="job-{p // PODS_PER_JOB}"',
+                        1,
+                    )
                 elif metric == "DCGM_FI_DEV_GPU_UTIL":
                     labels, value = f"{base},{extra}", 40 + p % 50
                 else:
@@ -77,48 +82,151 @@ async def cycle(url: str, end: int) -> None:
     settings = Settings(prometheus_url=url, query_timeout_seconds=60)
     catalog = load_catalog()
     now = datetime.fromtimestamp(end, UTC)
-    nodes = {f"node-{n}": {"node.kubernetes.io/instance-type": TYPES[n % 3][0]}
-             for n in range(N_NODES)}
-    pods = tuple(PodRecord(f"team-{p % 50}", f"pod-{p}", f"node-{p % N_NODES}", 1, {},
-                           f"job-{p // PODS_PER_JOB}", "Running") for p in range(N_PODS))
+    nodes = {
+        f"node-{n}": {"node.kubernetes.io/instance-type": TYPES[n % 3][0]} for n in range(N_NODES)
+    }
+    pods = tuple(
+        PodRecord(
+            f"team-{p % 50}",
+            f"pod-{p}",
+            f"node-{p % N_NODES}",
+            1,
+            {},
+            f"job-{p // PODS_PER_JOB}",
+            "Running",
+        )
+        for p in range(N_PODS)
+    )
     jobs = []
     for j in range(N_PODS // PODS_PER_JOB):
-        body = {"apiVersion": "batch/v1", "kind": "Job",
-                "metadata": {"name": f"job-{j}", "namespace": f"team-{(j * PODS_PER_JOB) % 50}",
-                             "labels": {"costgov.io/budget": f"b-{j % 100}"}},
-                "spec": {"parallelism": PODS_PER_JOB, "activeDeadlineSeconds": 7200,
-                         "template": {"spec": {"containers": [{"name": "c", "image": "x",
-                          "resources": {"limits": {"nvidia.com/gpu": 1}}}], "nodeSelector": {
-                             "node.kubernetes.io/instance-type": "p5.48xlarge"}}}}}
+        body = {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {
+                "name": f"job-{j}",
+                "namespace": f"team-{(j * PODS_PER_JOB) % 50}",
+                "labels": {"costgov.io/budget": f"b-{j % 100}"},
+            },
+            "spec": {
+                "parallelism": PODS_PER_JOB,
+                "activeDeadlineSeconds": 7200,
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "c",
+                                "image": "x",
+                                "resources": {"limits": {"nvidia.com/gpu": 1}},
+                            }
+                        ],
+                        "nodeSelector": {"node.kubernetes.io/instance-type": "p5.48xlarge"},
+                    }
+                },
+            },
+        }
         jobs.append(JobRecord(workload_from_object(body), 1, False, now, None))
-    policies = tuple(CostPolicy.model_validate({
-        "apiVersion": "costgov.io/v1alpha1", "kind": "CostPolicy", "metadata": {"name": f"p{i}"},
-        "spec": {"budget": {"amount": 100000}, "scope": {"namespaceSelector": {"matchLabels": {
-            "kubernetes.io/metadata.name": f"team-{i}"}}}}}) for i in range(10))
-    budgets = tuple(TrainingJobBudget.model_validate({
-        "apiVersion": "costgov.io/v1alpha1", "kind": "TrainingJobBudget",
-        "metadata": {"name": f"b-{i}", "namespace": f"team-{(i * PODS_PER_JOB) % 50}",
-                     "creationTimestamp": "2000-01-01T00:00:00Z"},
-        "spec": {"amount": 5000, "selector": {"matchLabels": {"costgov.io/budget": f"b-{i}"}}}})
-        for i in range(100))
-    inv = Inventory(namespaces={f"team-{i}": {} for i in range(50)}, nodes=nodes, pods=pods,
-                    jobs=tuple(jobs), policies=policies, budgets=budgets)
-    runtime = Runtime(settings=settings, catalog=catalog, source=PrometheusSource(settings),
-                      kube=None, clock=lambda: now)
+    policies = tuple(
+        CostPolicy.model_validate(
+            {
+                "apiVersion": "costgov.io/v1alpha1",
+                "kind": "CostPolicy",
+                "metadata": {"name": f"p{i}"},
+                "spec": {
+                    "budget": {"amount": 100000},
+                    "scope": {
+                        "namespaceSelector": {
+                            "matchLabels": {"kubernetes.io/metadata.name": f"team-{i}"}
+                        }
+                    },
+                },
+            }
+        )
+        for i in range(10)
+    )
+    budgets = tuple(
+        TrainingJobBudget.model_validate(
+            {
+                "apiVersion": "costgov.io/v1alpha1",
+                "kind": "TrainingJobBudget",
+                "metadata": {
+                    "name": f"b-{i}",
+                    "namespace": f"team-{(i * PODS_PER_JOB) % 50}",
+                    "creationTimestamp": "2000-01-01T00:00:00Z",
+                },
+                "spec": {
+                    "amount": 5000,
+                    "selector": {"matchLabels": {"costgov.io/budget": f"b-{i}"}},
+                },
+            }
+        )
+        for i in range(100)
+    )
+    # Steady state: every resource was accounted up to the previous cycle, a minute ago.
+    cursor = datetime.fromtimestamp(end - 60, UTC).isoformat().replace("+00:00", "Z")
+    period = now.replace(day=1, hour=0, minute=0, second=0).isoformat().replace("+00:00", "Z")
+    statuses = {
+        ("CostPolicy", "", p.metadata.name): {
+            "periodStart": period,
+            "accounting": {"cursor": cursor, "spent": "1000"},
+        }
+        for p in policies
+    }
+    statuses.update(
+        {
+            ("TrainingJobBudget", b.metadata.namespace or "", b.metadata.name): {
+                "accounting": {"cursor": cursor, "spent": "100", "jobs": []}
+            }
+            for b in budgets
+        }
+    )
+    inv = Inventory(
+        namespaces={f"team-{i}": {} for i in range(50)},
+        nodes=nodes,
+        pods=pods,
+        jobs=tuple(jobs),
+        policies=policies,
+        budgets=budgets,
+        statuses=statuses,
+    )
+    runtime = Runtime(
+        settings=settings,
+        catalog=catalog,
+        source=PrometheusSource(settings),
+        kube=None,
+        clock=lambda: now,
+    )
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t0 = time.perf_counter()
     snap = await runtime.snapshot(inv, now=now)
     t1 = time.perf_counter()
     for p in policies:
-        reconcile_policy(p, inv, snap, now=now, catalog=catalog, old={})
+        reconcile_policy(
+            p,
+            inv,
+            snap,
+            now=now,
+            catalog=catalog,
+            old=inv.status_of("CostPolicy", "", p.metadata.name),
+        )
     for b in budgets:
-        reconcile_budget(b, inv, snap, now=now, catalog=catalog, old={})
+        reconcile_budget(
+            b,
+            inv,
+            snap,
+            now=now,
+            catalog=catalog,
+            old=inv.status_of("TrainingJobBudget", b.metadata.namespace or "", b.metadata.name),
+        )
     t2 = time.perf_counter()
     assert snap.error is None, snap.error
-    priced = sum(1 for c in snap.windows["lifetime"].pods if c.cost is not None)
-    total = sum((c.cost for c in snap.windows["lifetime"].pods if c.cost), Decimal(0))
+    (window,) = snap.windows.values()
+    priced = sum(1 for c in window.pods if c.cost is not None)
+    total = sum((c.cost for c in window.pods if c.cost), Decimal(0))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"pods priced in the window: {priced}; spend ${total:,.2f}")
+    print(
+        f"windows: {len(snap.windows)}; pods priced in the last minute: {priced}; "
+        f"spend ${total:,.2f}"
+    )
     print(f"PromQL queries in the cycle: {snap.queries}")
     print(f"accounting snapshot (all queries): {t1 - t0:.2f} s")
     print(f"reconcile 10 policies + 100 budgets (1,000 Jobs): {t2 - t1:.2f} s")
@@ -140,18 +248,33 @@ def main() -> int:
         t0 = time.perf_counter()
         write_history(root / "data.om", end)
         size = (root / "data.om").stat().st_size / 1e6
-        subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics",
-                        str(root / "data.om"), str(root / "tsdb")], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [
+                "promtool",
+                "tsdb",
+                "create-blocks-from",
+                "openmetrics",
+                str(root / "data.om"),
+                str(root / "tsdb"),
+            ],
+            check=True,
+            capture_output=True,
+        )
         (root / "data.om").unlink()
         print(f"history: {size:.0f} MB OpenMetrics backfilled in {time.perf_counter() - t0:.0f} s")
         (root / "p.yml").write_text("global: {}\n")
         port = free_port()
-        prom = subprocess.Popen(["prometheus", f"--config.file={root / 'p.yml'}",
-                                 f"--storage.tsdb.path={root / 'tsdb'}",
-                                 f"--web.listen-address=127.0.0.1:{port}",
-                                 "--storage.tsdb.retention.time=400d"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        prom = subprocess.Popen(
+            [
+                "prometheus",
+                f"--config.file={root / 'p.yml'}",
+                f"--storage.tsdb.path={root / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--storage.tsdb.retention.time=400d",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             import urllib.request
 
@@ -161,10 +284,15 @@ def main() -> int:
                     break
                 except OSError:
                     time.sleep(0.2)
+            if os.environ.get("PROFILE"):
+                subprocess.run(
+                    [sys.executable, "/tmp/prof.py", f"http://127.0.0.1:{port}", str(end)]
+                )
             for run in (1, 2):
                 print(f"-- run {run} ({os.cpu_count()} CPUs)")
-                subprocess.run([sys.executable, str(HERE), f"http://127.0.0.1:{port}", str(end)],
-                               check=True)
+                subprocess.run(
+                    [sys.executable, str(HERE), f"http://127.0.0.1:{port}", str(end)], check=True
+                )
         finally:
             prom.terminate()
             prom.wait(timeout=30)

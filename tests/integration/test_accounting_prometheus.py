@@ -176,6 +176,23 @@ def snapshot(prometheus_url: str) -> Snapshot:
     )
 
 
+@pytest.fixture(scope="module")
+def long_snapshot(prometheus_url: str) -> Snapshot:
+    """The same cycle with a four-hour interval, for utilisation over the pods' whole run."""
+    source = PrometheusSource(Settings(prometheus_url=prometheus_url))
+    return asyncio.run(
+        collect(
+            source,
+            load_catalog(),
+            at=datetime.fromtimestamp(END, UTC),
+            windows={"lifetime": datetime.fromtimestamp(BASE, UTC)},
+            interval_seconds=4 * 3600,
+            step_seconds=60,
+            live_node_labels={},
+        )
+    )
+
+
 def _pod(snapshot: Snapshot, pod: str) -> list[tuple[str, Decimal, Decimal | None]]:
     return sorted(
         (c.usage.node, c.usage.gpu_hours, c.cost)
@@ -186,7 +203,9 @@ def _pod(snapshot: Snapshot, pod: str) -> list[tuple[str, Decimal, Decimal | Non
 
 def test_constant_query_count_and_no_errors(snapshot: Snapshot) -> None:
     assert snapshot.error is None
-    assert snapshot.queries == 8  # 6 cycle-wide + 2 per window, whatever the pod count
+    # nodes, owners, utilisation, tokens, requests, the current allocation, and one per
+    # window: 7, whatever the number of pods
+    assert snapshot.queries == 7
 
 
 def test_whole_node_job_spend(snapshot: Snapshot) -> None:
@@ -205,9 +224,9 @@ def test_a_pod_that_moved_nodes_is_priced_on_each(snapshot: Snapshot) -> None:
 
 
 def test_utilisation_from_both_dcgm_label_spellings_skipping_nan_and_gaps(
-    snapshot: Snapshot,
+    long_snapshot: Snapshot,
 ) -> None:
-    util = snapshot.windows["lifetime"].utilization
+    util = long_snapshot.utilization
     assert util[("ml-research", "train-1-abc")] == pytest.approx(75)
     assert util[("ml-research", "train-2-xyz")] == pytest.approx(50)  # NaN and gap ignored
     assert ("gpu-operator", "dcgm-exporter-x") not in util
@@ -256,3 +275,29 @@ def test_prometheus_down_is_an_error_not_zero() -> None:
     )
     assert snap.error is not None and "did not answer" in snap.error
     assert snap.windows == {} and snap.hourly == ()
+
+
+def test_steady_state_cycle_takes_the_current_rate_from_its_one_step_window(
+    prometheus_url: str,
+) -> None:
+    # A cycle whose window is the last minute only (the cursor left by the previous cycle):
+    # six queries, and llama-0's rate is its GPU-hours in that minute scaled to an hour.
+    source = PrometheusSource(Settings(prometheus_url=prometheus_url))
+    at = datetime.fromtimestamp(END, UTC)
+    snap = asyncio.run(
+        collect(
+            source,
+            load_catalog(),
+            at=at,
+            windows={"last": datetime.fromtimestamp(END - 60, UTC)},
+            interval_seconds=600,
+            step_seconds=60,
+            live_node_labels={},
+        )
+    )
+    assert snap.queries == 6
+    (line,) = snap.hourly
+    # 1 sample x 1 GPU x 60 s = 1/60 GPU-h in the minute -> 1 GPU held -> 0.40 $/h
+    assert (line.usage.pod, line.usage.gpu_hours, line.cost) == ("llama-0", 1, Decimal("0.40"))
+    (minute,) = snap.windows["last"].pods
+    assert minute.cost == Decimal("0.40") / 60

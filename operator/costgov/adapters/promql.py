@@ -9,7 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "gpu_allocation",
-    "gpu_hours",
+    "gpu_samples",
     "gpu_utilization",
     "node_gpu_capacity",
     "node_labels",
@@ -41,9 +41,16 @@ def gpu_allocation() -> str:
     )
 
 
-def gpu_hours(window: int, step: int) -> str:
-    """GPU-hours each pod held on each node over the window, sampled every `step` seconds."""
-    return f"sum_over_time(({gpu_allocation()})[{_dur(window)}:{_dur(step)}]) * {step} / 3600"
+def gpu_samples(window: int, step: int) -> str:
+    """GPUs each pod held on each node, summed over the window's sample points.
+
+    The points are every `step` seconds in (end - window, end]: the range is one second
+    short of the window so that the start is excluded whether the range is closed
+    (Prometheus 2) or left-open (Prometheus 3) and consecutive windows never share a
+    point. GPU-hours = this x step / 3600, computed exactly by the caller (an integer
+    count here, no float division in PromQL).
+    """
+    return f"sum_over_time(({gpu_allocation()})[{_dur(window - 1)}:{_dur(step)}])"
 
 
 def node_labels(window: int) -> str:

@@ -1,6 +1,6 @@
 """Spend from usage: GPU-hours on priced nodes become dollars, pod by pod.
 
-    pod cost = GPU-hours held on the node x node $/h / GPUs on the node
+    pod cost = GPU-seconds held on the node x node $/h / (3,600 x GPUs on the node)
     idle $   = pod cost x (100 - mean GPU utilisation %) / 100
 
 Pure: the usage and the prices come in, dollars (or the reason there are none) go out.
@@ -21,12 +21,16 @@ PodKey = tuple[str, str]
 
 @dataclass(frozen=True)
 class PodUsage:
-    """GPU-hours (or, for a current rate, GPUs) a pod held on one node."""
+    """GPU-seconds a pod held on one node (for a current rate: GPUs held x 3600)."""
 
     namespace: str
     pod: str
     node: str
-    gpu_hours: Decimal
+    gpu_seconds: Decimal
+
+    @property
+    def gpu_hours(self) -> Decimal:
+        return self.gpu_seconds / 3600
 
     @property
     def key(self) -> PodKey:
@@ -52,7 +56,9 @@ def price_usage(
         elif isinstance(offering, Unpriced):
             out.append(PodCost(line, None, f"node {line.node}: {offering.reason}"))
         else:
-            out.append(PodCost(line, line.gpu_hours * offering.hourly / offering.node_gpus))
+            # one division, last: exact for whole cents whatever the sampling step
+            cost = line.gpu_seconds * offering.hourly / (3600 * offering.node_gpus)
+            out.append(PodCost(line, cost))
     return out
 
 
@@ -76,11 +82,11 @@ class Totals:
 
 
 def totals(costs: Iterable[PodCost]) -> Totals:
-    cost, hours, unpriced = Decimal(0), Decimal(0), []
+    cost, seconds, unpriced = Decimal(0), Decimal(0), []
     for line in costs:
-        hours += line.usage.gpu_hours
+        seconds += line.usage.gpu_seconds
         if line.cost is None:
             unpriced.append(f"{line.usage.namespace}/{line.usage.pod}: {line.unpriced}")
         else:
             cost += line.cost
-    return Totals(cost, hours, tuple(unpriced))
+    return Totals(cost, seconds / 3600, tuple(unpriced))

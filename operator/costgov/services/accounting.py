@@ -56,6 +56,7 @@ class WindowSpend:
     start: datetime
     pods: tuple[PodCost, ...]
     utilization: Mapping[PodKey, float] = field(default_factory=dict)
+    """Mean GPU utilisation by pod over the cycle's interval (used for idle dollars)."""
 
 
 @dataclass(frozen=True)
@@ -97,9 +98,16 @@ def _by_pod(result: QueryResult) -> dict[PodKey, float]:
     }
 
 
-def _usage(result: QueryResult) -> list[PodUsage]:
+def _usage(result: QueryResult, step: int) -> list[PodUsage]:
+    """Usage lines from a sample-sum query: GPU-seconds = sum x step, exactly. With step
+    3600 and one sample it is the current allocation: GPUs held, per hour."""
     return [
-        PodUsage(s.labels["namespace"], s.labels["pod"], s.labels.get("node", ""), _d(s.value))
+        PodUsage(
+            s.labels["namespace"],
+            s.labels["pod"],
+            s.labels.get("node", ""),
+            _d(s.value) * step,
+        )
         for s in result.samples
         if not math.isnan(s.value) and s.value > 0 and "namespace" in s.labels and "pod" in s.labels
     ]
@@ -151,18 +159,21 @@ async def collect(
     empty = {name for name, span in spans.items() if span <= 0}
     spans = {name: span for name, span in spans.items() if span > 0}
     longest = max([interval_seconds, *spans.values()])
+    # The current rate comes from a one-step window when there is one (steady state: the
+    # window since the last cycle); otherwise from its own query.
+    rate_window = next((n for n, span in spans.items() if span == step), None)
     exprs: dict[str, str] = {
-        "now": promql.gpu_allocation(),
         "nodes": promql.node_labels(longest),
         "owners": promql.pod_owners(longest),
         "util": promql.gpu_utilization(interval_seconds, step),
         "tokens": promql.vllm_tokens(interval_seconds),
         "requests": promql.vllm_requests(interval_seconds),
     }
+    if rate_window is None:
+        exprs["now"] = promql.gpu_allocation()
+    steps = {name: window_step(span, step) for name, span in spans.items()}
     for name, span in spans.items():
-        wstep = window_step(span, step)
-        exprs[f"hours:{name}"] = promql.gpu_hours(span, wstep)
-        exprs[f"util:{name}"] = promql.gpu_utilization(span, wstep)
+        exprs[f"hours:{name}"] = promql.gpu_samples(span, steps[name])
     names = list(exprs)
     outcomes = await asyncio.gather(
         *(source.query(exprs[n], accounted_to if ":" in n else at) for n in names),
@@ -195,14 +206,19 @@ async def collect(
             accounted_to,
         )
     nodes = _nodes(results["nodes"], live_node_labels, catalog)
+    utilization = _by_pod(results["util"])
     spend = {
         name: WindowSpend(
             windows[name],
-            tuple(price_usage(_usage(results[f"hours:{name}"]), nodes)),
-            _by_pod(results[f"util:{name}"]),
+            tuple(price_usage(_usage(results[f"hours:{name}"], steps[name]), nodes)),
+            utilization,
         )
         for name in spans
     }
+    if rate_window is None:
+        current = _usage(results["now"], 3600)
+    else:  # the one-step window's single sample point: the GPUs held now
+        current = _usage(results[f"hours:{rate_window}"], 3600)
     spend.update({name: WindowSpend(windows[name], ()) for name in empty})
     owners = {
         (s.labels.get("namespace", ""), s.labels.get("pod", "")): s.labels.get("owner_name", "")
@@ -211,9 +227,9 @@ async def collect(
     return Snapshot(
         at=at,
         windows=spend,
-        hourly=tuple(price_usage(_usage(results["now"]), nodes)),
+        hourly=tuple(price_usage(current, nodes)),
         owners=owners,
-        utilization=_by_pod(results["util"]),
+        utilization=utilization,
         tokens=_by_pod(results["tokens"]),
         requests=_by_pod(results["requests"]),
         interval_seconds=interval_seconds,

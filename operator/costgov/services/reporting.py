@@ -54,7 +54,7 @@ async def build_report(
         catalog,
         at=end,
         windows={"report": start},
-        interval_seconds=step_seconds,
+        interval_seconds=int((end - start).total_seconds()),
         step_seconds=step_seconds,
         live_node_labels={},
     )
