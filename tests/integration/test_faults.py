@@ -119,7 +119,7 @@ async def _unavailable(c: Cluster, fragment: str) -> dict[str, Any]:
         cond = _conds(_tjb(c)).get("MetricsAvailable", {})
         return cond.get("status") == "False" and fragment in cond.get("message", "")
 
-    await c.wait_for(check, timeout=30, describe=lambda: repr(_conds(_tjb(c))))
+    await c.wait_for(check, timeout=45, describe=lambda: repr(_conds(_tjb(c))))
     return _tjb(c)
 
 
@@ -129,7 +129,7 @@ async def test_figures_survive_5xx_slowness_outage_and_a_restart(
     k8s, api, proxy = world
     async with operator_on(k8s, api, proxy.url, clock=lambda: NOW) as c:
         await _seed(c)
-        await c.wait_for(lambda: _tjb(c).get("spent") == "211.90", timeout=30)
+        await c.wait_for(lambda: _tjb(c).get("spent") == "211.90", timeout=45)
         good = _tjb(c)
         assert _conds(good)["MetricsAvailable"]["status"] == "True"
 
@@ -167,7 +167,7 @@ async def test_figures_survive_5xx_slowness_outage_and_a_restart(
         proxy.mode = "pass"
         await proxy.start()  # Prometheus is back: figures are recomputed, the same
         await c.wait_for(
-            lambda: _conds(_tjb(c)).get("MetricsAvailable", {}).get("status") == "True", timeout=30
+            lambda: _conds(_tjb(c)).get("MetricsAvailable", {}).get("status") == "True", timeout=45
         )
         assert _tjb(c)["spent"] == "211.90"
         with contextlib.suppress(KeyError):

@@ -81,12 +81,14 @@ def _pod_labels(metric: str) -> str:
 
 
 def gpu_utilization(window: int, step: int) -> str:
-    """Mean GPU utilisation (0-100) per pod over the window; NaN samples are skipped."""
-    util = _pod_labels(
-        'DCGM_FI_DEV_GPU_UTIL{pod!="", exported_pod=""} or DCGM_FI_DEV_GPU_UTIL{exported_pod!=""}'
-    )
+    """Mean GPU utilisation (0-100) per pod over the window.
+
+    `>= 0` drops NaN samples (every comparison with NaN is false) before averaging, so a
+    NaN reading or a gap never turns the mean into NaN.
+    """
+    util = _pod_labels("DCGM_FI_DEV_GPU_UTIL")
     return (
-        f"avg by (namespace, pod) (avg_over_time(({util} == {util})[{_dur(window)}:{_dur(step)}]))"
+        f"avg by (namespace, pod) (avg_over_time(({util} >= 0)[{_dur(window - 1)}:{_dur(step)}]))"
     )
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import cached_property
 
 from costgov.adapters import promql
 from costgov.adapters.prometheus import MetricsError, PrometheusSource, QueryResult
@@ -58,6 +59,11 @@ class WindowSpend:
     utilization: Mapping[PodKey, float] = field(default_factory=dict)
     """Mean GPU utilisation by pod over the cycle's interval (used for idle dollars)."""
 
+    @cached_property
+    def by_namespace(self) -> Mapping[str, tuple[PodCost, ...]]:
+        """The pods' lines grouped by namespace, built once per snapshot."""
+        return _group(self.pods)
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -78,7 +84,19 @@ class Snapshot:
     warnings: tuple[str, ...] = ()
     error: str | None = None
     accounted_to: datetime | None = None
+
+    @cached_property
+    def hourly_by_namespace(self) -> Mapping[str, tuple[PodCost, ...]]:
+        return _group(self.hourly)
+
     """Where the windows end (the cycle time, down to the step grid): the next cursor."""
+
+
+def _group(lines: Iterable[PodCost]) -> dict[str, tuple[PodCost, ...]]:
+    out: dict[str, list[PodCost]] = {}
+    for line in lines:
+        out.setdefault(line.usage.namespace, []).append(line)
+    return {ns: tuple(group) for ns, group in out.items()}
 
 
 def _floor(moment: datetime, step: int) -> datetime:

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from costgov.api import CostPolicy, InferenceDeployment, TrainingJobBudget
 from costgov.api.common import Accounting
 from costgov.domain.approvals import approval_covers
-from costgov.domain.budgets import crossed, highest_crossed, period_bounds, utilization_percent
+from costgov.domain.budgets import highest_crossed, period_bounds, utilization_percent
 from costgov.domain.costing import estimate_workload
 from costgov.domain.money import HOURS_PER_MONTH, SECONDS_PER_HOUR, cents, usd
 from costgov.domain.policies import Subject, evaluate, in_scope
@@ -68,6 +68,15 @@ def _m(value: Decimal) -> str:
 def _exact(value: Decimal) -> str:
     """A Decimal as plain digits, never exponent notation (accounting totals stay exact)."""
     return format(value.normalize() if value else Decimal(0), "f")
+
+
+def _newly_crossed(prior: Any, highest: int | None, thresholds: Iterable[int]) -> list[int]:
+    """Thresholds reached now and not recorded before: each fires one event, once, even if
+    the figures are recomputed from scratch."""
+    if highest is None:
+        return []
+    floor = prior if isinstance(prior, int) else -1
+    return [t for t in thresholds if floor < t <= highest]
 
 
 def _label(offering: Offering | None) -> str:
@@ -245,9 +254,16 @@ def reconcile_policy(
         window = snapshot.windows.get(window_key(window_plan[0]))
         if window is not None and snapshot.accounted_to is not None:
             before = window_plan[1]
-            delta = totals(c for c in window.pods if governed(c))
+            delta = totals(
+                c for ns in namespaces for c in window.by_namespace.get(ns, ()) if governed(c)
+            )
             spent = Totals(before + delta.cost, delta.gpu_hours, delta.unpriced)
-            burn = totals(c for c in snapshot.hourly if governed(c)).cost
+            burn = totals(
+                c
+                for ns in namespaces
+                for c in snapshot.hourly_by_namespace.get(ns, ())
+                if governed(c)
+            ).cost
             hours_left = Decimal((end - now).total_seconds()) / SECONDS_PER_HOUR
             forecast = spent.cost + burn * hours_left
             pct = utilization_percent(spent.cost, budget.amount)
@@ -256,7 +272,11 @@ def reconcile_policy(
                 "cursor": _ts(snapshot.accounted_to),
                 "spent": _exact(spent.cost),
             }
-            for t in crossed(before, spent.cost, budget.amount, budget.alert_thresholds):
+            # Once per crossing: thresholds above the last one recorded this period.
+            prior = (
+                old.get("lastThresholdCrossed") if old.get("periodStart") == _ts(start) else None
+            )
+            for t in _newly_crossed(prior, highest, budget.alert_thresholds):
                 events.append(
                     Event(
                         "CostPolicy",
@@ -363,11 +383,11 @@ def reconcile_budget(
         def owned(c: PodCost) -> bool:
             return c.usage.namespace == ns and snapshot.owners.get(c.usage.key) in names
 
-        mine = [c for c in window.pods if owned(c)]
+        mine = [c for c in window.by_namespace.get(ns, ()) if owned(c)]
         delta = totals(mine)
         base = Decimal(acct.spent) if acct else Decimal(0)
         spent = Totals(base + delta.cost, delta.gpu_hours, delta.unpriced)
-        burn = totals(c for c in snapshot.hourly if owned(c)).cost
+        burn = totals(c for c in snapshot.hourly_by_namespace.get(ns, ()) if owned(c)).cost
         spent_value = spent.cost
         remaining = spec.amount - spent.cost
         more = Decimal(0)
@@ -443,7 +463,7 @@ def reconcile_budget(
             status["projectedExhaustion"] = _ts(now + timedelta(seconds=float(hours * 3600)))
         highest = highest_crossed(spent.cost, spec.amount, DEFAULT_THRESHOLDS)
         status["lastThresholdCrossed"] = highest
-        for t in crossed(base, spent.cost, spec.amount, DEFAULT_THRESHOLDS):
+        for t in _newly_crossed(old.get("lastThresholdCrossed"), highest, DEFAULT_THRESHOLDS):
             events.append(
                 Event(
                     "TrainingJobBudget",
@@ -704,7 +724,7 @@ def reconcile_inference(
             for p in inv.pods
             if p.namespace == ns and p.labels.get(INFERENCE_LABEL) == name
         }
-        mine = [c for c in snapshot.hourly if c.usage.key in pods]
+        mine = [c for c in snapshot.hourly_by_namespace.get(ns, ()) if c.usage.key in pods]
         hourly = totals(mine)
         monthly = hourly.cost * HOURS_PER_MONTH
         interval_cost = hourly.cost * snapshot.interval_seconds / SECONDS_PER_HOUR
