@@ -31,7 +31,11 @@ test: install ## run the whole test suite (lint, types, layers, CRD drift, all t
 
 .PHONY: unit
 unit: install ## run the unit tier only
-	$(BIN)/pytest -q tests/unit
+	$(BIN)/pytest -q tests/unit tests/cli
+
+.PHONY: integration
+integration: install ## run the integration tier (kmock emulator + real Prometheus)
+	$(BIN)/pytest -q tests/integration
 
 .PHONY: lint
 lint: install ## ruff, mypy --strict and the import-linter layer contracts
@@ -51,8 +55,20 @@ verify: install ## fail when crds/ or the chart's CRDs differ from what the mode
 	$(BIN)/costgov crds --output-dir charts/costgov/crds --check
 
 .PHONY: bench
-bench: install ## run the benchmarks (print figures; see docs/benchmarks.md)
+bench: install ## offline estimate of 1,000 manifests (prints figures; docs/benchmarks.md)
 	$(BIN)/python tests/bench/bench_estimate.py
+
+.PHONY: bench-admission
+bench-admission: install ## admission p50/p99 at 200 req/s on one core, next to a no-op endpoint
+	$(BIN)/python tests/bench/bench_admission.py
+
+.PHONY: bench-cycle
+bench-cycle: install ## one reconcile cycle over 10,000 GPU pods / 1,000 nodes (real Prometheus)
+	$(BIN)/python tests/bench/bench_cycle.py
+
+.PHONY: run
+run: install ## run the operator against the current kubeconfig (COSTGOV_* settings)
+	$(BIN)/costgov run
 
 .PHONY: clean
 clean: ## remove the virtual environment and caches

@@ -284,10 +284,6 @@ def main() -> int:
                     break
                 except OSError:
                     time.sleep(0.2)
-            if os.environ.get("PROFILE"):
-                subprocess.run(
-                    [sys.executable, "/tmp/prof.py", f"http://127.0.0.1:{port}", str(end)]
-                )
             for run in (1, 2):
                 print(f"-- run {run} ({os.cpu_count()} CPUs)")
                 subprocess.run(

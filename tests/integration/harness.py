@@ -71,6 +71,7 @@ RESOURCES = {
     "v1/nodes": ("Node", False, ()),
     "v1/pods": ("Pod", True, ("status",)),
     "v1/events": ("Event", True, ()),
+    "v1/configmaps": ("ConfigMap", True, ()),
     "batch/v1/jobs": ("Job", True, ("status",)),
     "apps/v1/deployments": ("Deployment", True, ("status",)),
     "apps/v1/statefulsets": ("StatefulSet", True, ("status",)),
@@ -153,8 +154,11 @@ async def operator_on(
     *,
     clock: Callable[[], datetime],
     interval: float = 1.0,
+    extra: Callable[[kopf.OperatorRegistry], None] | None = None,
 ) -> AsyncIterator[Cluster]:
-    """One operator process (in this event loop) against an existing emulator."""
+    """One operator process (in this event loop) against an existing emulator.
+
+    `extra` may register more handlers (the admission benchmark adds a trivial one)."""
     webhook_port = free_port()
     settings = Settings(
         prometheus_url=prometheus_url,
@@ -167,6 +171,8 @@ async def operator_on(
     runtime = make_runtime(settings, kube=KubeClient(host=api, verify_ssl=False))
     runtime.clock = clock
     registry = build_registry(runtime)
+    if extra is not None:
+        extra(registry)
 
     @kopf.on.login(registry=registry)
     def _login(**_: Any) -> kopf.ConnectionInfo:

@@ -1,0 +1,199 @@
+"""Benchmark: admission latency and throughput over loopback, next to a trivial endpoint.
+
+The webhook (kopf's server with costgov's handlers, fed by the kmock emulator) runs in a
+child process pinned to one core; the load generator runs in this process on the other.
+Each endpoint gets an open-loop load at a fixed rate (default 200 requests/s for 10 s):
+  jobs  - a real Job AdmissionReview judged by costgov (estimate, two policies, a budget)
+  noop  - a ConfigMap AdmissionReview to a handler that does nothing (kopf's own cost)
+then a closed loop at 16 concurrent requests measures the most the core sustains.
+Prints p50/p99/max latency; asserts nothing about time.
+Run: make bench-admission
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve()
+ROOT = HERE.parents[2]
+sys.path.insert(0, str(ROOT / "operator"))
+sys.path.insert(0, str(ROOT))
+
+RATE, SECONDS = int(os.environ.get("RATE", "200")), int(os.environ.get("SECONDS", "10"))
+
+
+async def serve() -> None:
+    os.sched_setaffinity(0, {0})
+    import logging
+    from datetime import UTC, datetime
+
+    import kopf
+    from tests.integration.harness import emulator, operator_on
+    from tests.integration.test_operator import POLICY, WARN_POLICY, _budget
+
+    logging.disable(logging.WARNING)
+
+    def noop(registry: kopf.OperatorRegistry) -> None:
+        @kopf.on.validate("", "v1", "configmaps", id="noop", registry=registry)
+        def _noop(**_: Any) -> None:
+            return None
+
+    now = datetime(2026, 11, 14, 12, tzinfo=UTC)
+    async with (
+        emulator() as (k8s, api),
+        operator_on(
+            k8s, api, "http://127.0.0.1:9", clock=lambda: now, interval=3600, extra=noop
+        ) as c,
+    ):
+        for ns, labels in (
+            ("ml-research", {"costgov.io/governed": "true"}),
+            ("sandbox", {"team": "sandbox"}),
+        ):
+            await c.create(
+                "v1/namespaces",
+                {
+                    "apiVersion": "v1",
+                    "kind": "Namespace",
+                    "metadata": {"name": ns, "labels": labels},
+                },
+            )
+        await c.create("costgov.io/v1alpha1/costpolicies", json.loads(json.dumps(POLICY)))
+        await c.create("costgov.io/v1alpha1/costpolicies", json.loads(json.dumps(WARN_POLICY)))
+        await c.create(
+            "costgov.io/v1alpha1/trainingjobbudgets",
+            _budget(
+                "approved-run",
+                10000,
+                {"approvedBy": "alice", "amount": 5000, "expires": "2099-01-01T00:00:00Z"},
+            ),
+        )
+        await asyncio.sleep(2)  # indexes filled
+        print(f"READY {c.webhook}", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+
+
+def reviews() -> dict[str, bytes]:
+    from tests.integration.test_operator import _job, _review
+
+    job = _job("bench", finished=False, labels={"costgov.io/budget": "approved-run"})
+    cm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "c", "namespace": "ml-research"},
+        "data": {"a": "b"},
+    }
+    noop = _review("ConfigMap", "configmaps", "", cm)
+    noop["request"]["resource"]["version"] = "v1"
+    return {
+        "jobs": json.dumps(_review("Job", "jobs", "batch", job)).encode(),
+        "noop": json.dumps(noop).encode(),
+    }
+
+
+async def open_loop(url: str, body: bytes) -> tuple[list[float], float, int]:
+    import aiohttp
+
+    latencies: list[float] = []
+    errors = 0
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256)) as session:
+
+        async def one() -> None:
+            nonlocal errors
+            t0 = time.perf_counter()
+            async with session.post(
+                url, data=body, headers={"Content-Type": "application/json"}
+            ) as r:
+                await r.read()
+                if r.status != 200:
+                    errors += 1
+            latencies.append(time.perf_counter() - t0)
+
+        tasks = []
+        start = time.perf_counter()
+        for i in range(RATE * SECONDS):
+            delay = start + i / RATE - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one()))
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - start
+    return latencies, len(latencies) / elapsed, errors
+
+
+async def closed_loop(url: str, body: bytes, concurrency: int = 16, seconds: float = 5) -> float:
+    import aiohttp
+
+    done = 0
+    async with aiohttp.ClientSession() as session:
+        end = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal done
+            while time.perf_counter() < end:
+                async with session.post(
+                    url, data=body, headers={"Content-Type": "application/json"}
+                ) as r:
+                    await r.read()
+                done += 1
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return done / seconds
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+async def load(base: str) -> None:
+    os.sched_setaffinity(0, {1})
+    bodies = reviews()
+    for name in ("noop", "jobs"):  # warm up both paths
+        await closed_loop(f"{base}/{name}", bodies[name], 4, 1)
+    print(f"open loop: {RATE} requests/s for {SECONDS} s per endpoint; server on 1 core")
+    for name in ("noop", "jobs", "noop", "jobs"):
+        lat, rps, errors = await open_loop(f"{base}/{name}", bodies[name])
+        print(
+            f"  {name:5} p50 {pct(lat, 0.50):6.2f} ms  p99 {pct(lat, 0.99):6.2f} ms  "
+            f"max {max(lat) * 1000:6.2f} ms  mean {statistics.mean(lat) * 1000:6.2f} ms  "
+            f"{rps:6.1f} req/s  errors {errors}"
+        )
+    for name in ("noop", "jobs"):
+        print(
+            f"closed loop, 16 concurrent: {name:5} {await closed_loop(f'{base}/{name}', bodies[name]):7.0f} req/s"
+        )
+
+
+def main() -> int:
+    if sys.argv[1:] == ["serve"]:
+        asyncio.run(serve())
+        return 0
+    child = subprocess.Popen(
+        [sys.executable, str(HERE), "serve"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        line = child.stdout.readline()
+        if not line.startswith("READY "):
+            raise SystemExit(f"the webhook did not start: {line!r}")
+        asyncio.run(load(line.split()[1]))
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()
+        child.wait(timeout=30)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
