@@ -54,8 +54,13 @@ class FaultyProxy:
                 headers={"Content-Type": request.headers.get("Content-Type", "")},
             ) as response,
         ):
+            payload = await response.read()
+            if self.mode == "warn":  # what Prometheus adds when, e.g., a query hit a limit
+                doc = json.loads(payload)
+                doc["warnings"] = ["PromQL info: metric might not be a counter"]
+                payload = json.dumps(doc).encode()
             return aiohttp.web.Response(
-                status=response.status, body=await response.read(), content_type="application/json"
+                status=response.status, body=payload, content_type="application/json"
             )
 
     async def start(self) -> None:
@@ -132,6 +137,18 @@ async def test_figures_survive_5xx_slowness_outage_and_a_restart(
         await c.wait_for(lambda: _tjb(c).get("spent") == "211.90", timeout=45)
         good = _tjb(c)
         assert _conds(good)["MetricsAvailable"]["status"] == "True"
+
+        proxy.mode = "warn"  # a successful answer with warnings: surfaced, figures still good
+        await c.wait_for(
+            lambda: (
+                _conds(_tjb(c)).get("MetricsAvailable", {}).get("reason") == "PrometheusWarnings"
+            ),
+            timeout=45,
+        )
+        cond = _conds(_tjb(c))["MetricsAvailable"]
+        assert cond["status"] == "True"
+        assert "metric might not be a counter" in cond["message"]
+        assert _tjb(c)["spent"] == "211.90"
 
         proxy.mode = "5xx"  # Prometheus answers 503 (after the client's retry)
         status = await _unavailable(c, "503")

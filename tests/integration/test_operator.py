@@ -628,3 +628,26 @@ async def test_operator_metrics(cluster: Cluster) -> None:
         'costgov_budget_utilization_ratio{kind="TrainingJobBudget",name="llama-finetune",'
         'namespace="ml-research"} 1.0595' in text
     )  # 211.90 / 200
+
+
+async def test_raising_the_budget_resumes_the_job_costgov_suspended(cluster: Cluster) -> None:
+    path = "/apis/costgov.io/v1alpha1/namespaces/ml-research/trainingjobbudgets/llama-finetune"
+    async with cluster.session.patch(
+        cluster.api + path,
+        json={"spec": {"amount": 1000}},
+        headers={"Content-Type": "application/merge-patch+json"},
+    ) as response:
+        assert response.status == 200, await response.text()
+    jobs = "batch/v1/jobs"
+    await cluster.wait_for(
+        lambda: cluster.get(jobs, "ml-research", "train-2")["spec"].get("suspend") is False
+    )
+    job = cluster.get(jobs, "ml-research", "train-2")
+    assert "costgov.io/suspended-by" not in (job["metadata"].get("annotations") or {})
+    tjb = "costgov.io/v1alpha1/trainingjobbudgets"
+    await cluster.wait_for(
+        lambda: _status(cluster, tjb, "ml-research", "llama-finetune")["phase"] != "Exhausted"
+    )
+    status = _status(cluster, tjb, "ml-research", "llama-finetune")
+    assert status["remaining"] == "788.10"  # 1,000 - 211.90
+    assert status["suspendedJobs"] == []
