@@ -13,8 +13,10 @@ from decimal import Decimal
 from typing import Any, cast
 
 import kopf
+from pydantic import ValidationError
 
 from costgov.api import CostPolicy, InferenceDeployment, TrainingJobBudget
+from costgov.api.errors import describe_validation_error
 from costgov.domain.money import cents
 from costgov.services.admitting import AdmissionContext, Request, admit
 from costgov.services.conditions import Event
@@ -166,39 +168,33 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         return {(namespace or "default", name): int(status.get("readyReplicas") or 0)}
 
     # ---------------------------------------------------------------------- reconcile
-    def _invalid(model: Any, body: kopf.Body, patch: kopf.Patch) -> bool:
-        if parse_resource(model, body) is not None:
-            return False
-        from pydantic import ValidationError
-
-        from costgov.api.errors import describe_validation_error
-
+    def _load(model: Any, body: kopf.Body, patch: kopf.Patch) -> Any:
+        """The object as its model; when its spec is invalid, None and a Ready=False
+        condition that names the fields (kept until the spec is fixed, never a crash loop)."""
+        fields = {k: body[k] for k in ("apiVersion", "kind", "metadata", "spec") if k in body}
         try:
-            model.model_validate({k: body[k] for k in ("apiVersion", "kind", "metadata", "spec")})
+            return model.model_validate(fields)
         except ValidationError as exc:
-            message = "; ".join(describe_validation_error(exc))
             now = runtime.clock().isoformat().replace("+00:00", "Z")
             patch.status["conditions"] = [
                 {
                     "type": "Ready",
                     "status": "False",
                     "reason": "InvalidSpec",
-                    "message": message[:2000],
+                    "message": "; ".join(describe_validation_error(exc))[:2000],
                     "lastTransitionTime": now,
                     "observedGeneration": body.metadata.get("generation") or 0,
                 }
             ]
-        return True
+            return None
 
     @kopf.timer(GROUP, VERSION, "costpolicies", interval=interval, registry=registry)
     async def reconcile_costpolicy(
         body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, **kw: Any
     ) -> None:
-        if _invalid(CostPolicy, body, patch):
+        policy = _load(CostPolicy, body, patch)
+        if policy is None:
             return
-        policy = CostPolicy.model_validate(
-            {k: body[k] for k in ("apiVersion", "kind", "metadata", "spec") if k in body}
-        )
         inv = inventory_from(kw)
         snap = await runtime.snapshot(inv)
         now = snap.at
@@ -232,11 +228,9 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
     async def reconcile_trainingjobbudget(
         body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, **kw: Any
     ) -> None:
-        if _invalid(TrainingJobBudget, body, patch):
+        budget = _load(TrainingJobBudget, body, patch)
+        if budget is None:
             return
-        budget = TrainingJobBudget.model_validate(
-            {k: body[k] for k in ("apiVersion", "kind", "metadata", "spec") if k in body}
-        )
         inv = inventory_from(kw)
         snap = await runtime.snapshot(inv)
         outcome = reconcile_budget(
@@ -265,11 +259,9 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
     async def reconcile_inferencedeployment(
         body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, **kw: Any
     ) -> None:
-        if _invalid(InferenceDeployment, body, patch):
+        idep = _load(InferenceDeployment, body, patch)
+        if idep is None:
             return
-        idep = InferenceDeployment.model_validate(
-            {k: body[k] for k in ("apiVersion", "kind", "metadata", "spec") if k in body}
-        )
         inv = inventory_from(kw)
         snap = await runtime.snapshot(inv)
         ns = idep.metadata.namespace or "default"
