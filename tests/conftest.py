@@ -12,5 +12,5 @@ ROOT = Path(__file__).resolve().parent.parent
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         tier = Path(str(item.fspath)).relative_to(ROOT / "tests").parts[0]
-        if tier in ("unit", "integration", "e2e", "cli"):
+        if tier in ("unit", "integration", "e2e", "cli", "packaging"):
             item.add_marker(getattr(pytest.mark, tier))

@@ -5,13 +5,12 @@ dollars in `kubectl get`."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
 
-from .controlplane import ROOT, ControlPlane, control_plane
+from .controlplane import ROOT, ControlPlane
 
 EXAMPLES = [
     "namespaces.yaml",
@@ -19,21 +18,6 @@ EXAMPLES = [
     "training-llama-finetune.yaml",
     "inference-llama-l4.yaml",
 ]
-
-
-@pytest.fixture(scope="module")
-def cp() -> Iterator[ControlPlane]:
-    with control_plane() as plane:
-        plane.kubectl("apply", "-f", str(ROOT / "crds"))
-        plane.kubectl(
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/costpolicies.costgov.io",
-            "crd/trainingjobbudgets.costgov.io",
-            "crd/inferencedeployments.costgov.io",
-        )
-        yield plane
 
 
 def test_crds_are_accepted_and_served(cp: ControlPlane) -> None:
