@@ -9,7 +9,7 @@ export PYTHONPATH := operator
 
 .PHONY: help
 help: ## list the tasks
-	@grep -hE '^[a-z][a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z][a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 $(BIN)/costgov: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,14 @@ manifests: install ## regenerate crds/ (and the chart's copy) from the pydantic 
 verify: install ## fail when crds/ or the chart's CRDs differ from what the models generate
 	$(BIN)/costgov crds --output-dir crds --check
 	$(BIN)/costgov crds --output-dir charts/costgov/crds --check
+
+.PHONY: control-plane
+control-plane: install ## build (once) and run etcd + kube-apiserver on loopback; Ctrl-C stops
+	$(BIN)/python -m tests.e2e.controlplane
+
+.PHONY: e2e
+e2e: install ## run the e2e tier (real kube-apiserver + etcd, helm, kubeconform, the wheel)
+	$(BIN)/pytest -q tests/e2e tests/packaging
 
 .PHONY: bench
 bench: install ## offline estimate of 1,000 manifests (prints figures; docs/benchmarks.md)

@@ -13,7 +13,12 @@ from .controlplane import ROOT, ControlPlane, control_plane
 def cp() -> Iterator[ControlPlane]:
     with control_plane() as plane:
         plane.kubectl("apply", "-f", str(ROOT / "crds"))
-        plane.kubectl("wait", "--for=condition=Established", "--timeout=60s",
-                      "crd/costpolicies.costgov.io", "crd/trainingjobbudgets.costgov.io",
-                      "crd/inferencedeployments.costgov.io")
+        plane.kubectl(
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/costpolicies.costgov.io",
+            "crd/trainingjobbudgets.costgov.io",
+            "crd/inferencedeployments.costgov.io",
+        )
         yield plane

@@ -270,3 +270,28 @@ def control_plane() -> Iterator[ControlPlane]:
                     proc.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+
+
+def main() -> int:
+    """`make control-plane`: build (once), start, print how to reach it, stop on Ctrl-C."""
+    import signal
+
+    with control_plane() as plane:
+        print(f"kube-apiserver at {plane.url}")
+        print(f"export KUBECONFIG={plane.kubeconfig}")
+        print("Ctrl-C stops etcd and kube-apiserver and removes their data.", flush=True)
+        stop = False
+
+        def _stop(*_: object) -> None:
+            nonlocal stop
+            stop = True
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+        while not stop:
+            time.sleep(0.5)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -117,6 +117,7 @@ def _int_or_string(pattern: str) -> WithJsonSchema:
             "x-kubernetes-int-or-string": True,
             "anyOf": [{"type": "integer"}, {"type": "string"}],
             "minimum": 0,
+            "maxLength": 32,  # bounds CEL cost estimates of rules over these fields
             "pattern": pattern,
         }
     )

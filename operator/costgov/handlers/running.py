@@ -91,6 +91,11 @@ async def run(settings: Settings) -> None:
     def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         configure(settings, runtime.settings)
 
+    @kopf.on.login(registry=registry)
+    def _login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        # In-cluster service account or KUBECONFIG, through the official client.
+        return kopf.login_via_client(**kwargs)
+
     await kopf.operator(
         registry=registry,
         clusterwide=not settings.namespaces,
