@@ -68,11 +68,11 @@ def test_webhook_configuration_is_scoped_and_bounded() -> None:
         assert set(w["rules"][0]["operations"]) == {"CREATE", "UPDATE"}
         if not w["name"].startswith(("costpolicies", "trainingjob", "inference")):
             assert "nvidia.com/gpu" in w["matchConditions"][0]["expression"]
-    fail = [
+    fail = next(
         d
         for d in _docs("webhook.failurePolicy=Fail")
         if d["kind"] == "ValidatingWebhookConfiguration"
-    ][0]
+    )
     assert {w["failurePolicy"] for w in fail["webhooks"]} == {"Fail"}
 
 
