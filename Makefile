@@ -3,7 +3,6 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-export PYTHONPATH := operator
 
 .DEFAULT_GOAL := help
 

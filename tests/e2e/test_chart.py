@@ -124,7 +124,7 @@ def test_optional_features_render() -> None:
 
 def test_rendered_chart_is_accepted_by_the_apiserver(cp: ControlPlane, tmp_path: Path) -> None:
     docs = [d for d in _docs() if d["kind"] not in ("Certificate", "Issuer", "ServiceMonitor")]
-    cp.kubectl("create", "namespace", "costgov-system", check=False)
+    cp.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "costgov-system"}})
     path = tmp_path / "chart.yaml"
     path.write_text(yaml.safe_dump_all(docs))
     done = cp.kubectl("apply", "--dry-run=server", "-f", str(path))

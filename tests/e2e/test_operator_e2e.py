@@ -159,7 +159,7 @@ class Operator:
 def operator(cp: ControlPlane) -> Iterator[Operator]:
     docs = _render(**{"webhook.failurePolicy": "Fail"})
     kinds = {d["kind"]: d for d in docs}
-    cp.kubectl("create", "namespace", NS)
+    cp.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
     for kind in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding"):
         cp.apply(kinds[kind])
     # People: bob asks, alice approves (a named approver), eve is a developer.

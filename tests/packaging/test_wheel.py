@@ -4,12 +4,18 @@ the image runs work from it."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+# The clean environment must not see the source tree (an editable install's metadata on
+# PYTHONPATH would make pip think costgov is already installed).
+CLEAN = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
 
 
 def test_wheel_installs_from_the_lock_file_and_runs(tmp_path: Path) -> None:
@@ -43,10 +49,14 @@ def test_wheel_installs_from_the_lock_file_and_runs(tmp_path: Path) -> None:
         ],
         check=True,
     )
-    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True)
+    subprocess.run(
+        [str(py), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True, env=CLEAN
+    )
     costgov = tmp_path / "venv" / "bin" / "costgov"
     for args in (["--help"], ["run", "--help"]):
-        done = subprocess.run([str(costgov), *args], capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            [str(costgov), *args], capture_output=True, text=True, check=True, env=CLEAN
+        )
         assert "usage: costgov" in done.stdout
     # the bundled catalog ships inside the wheel: an estimate works from the installed package
     done = subprocess.run(
