@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 
 from costgov.domain.budgets import (
-    crossed,
     forecast,
     highest_crossed,
+    newly_crossed,
     period_bounds,
     utilization_percent,
 )
@@ -46,15 +46,16 @@ def test_utilisation_and_highest_threshold(spent: str, pct: int, highest: int | 
     assert highest_crossed(Decimal(spent), Decimal(10000), THRESHOLDS) == highest
 
 
-def test_each_threshold_is_crossed_once() -> None:
-    # 4,000 -> 8,500 of 10,000 crosses 50 % and 80 %; staying at 8,500 crosses nothing
-    assert crossed(Decimal(4000), Decimal(8500), Decimal(10000), THRESHOLDS) == [50, 80]
-    assert crossed(Decimal(8500), Decimal(8500), Decimal(10000), THRESHOLDS) == []
-    assert crossed(Decimal(8500), Decimal(10000), Decimal(10000), THRESHOLDS) == [95, 100]
+def test_each_threshold_fires_once() -> None:
+    # nothing recorded yet, 85 % spent: 50 and 80 fire; recorded 80, now 100 %: 95 and 100
+    assert newly_crossed(None, 80, THRESHOLDS) == [50, 80]
+    assert newly_crossed(80, 80, THRESHOLDS) == []
+    assert newly_crossed(80, 100, THRESHOLDS) == [95, 100]
+    assert newly_crossed(None, None, THRESHOLDS) == []
 
 
-def test_linear_forecast_to_period_end() -> None:
-    start, end = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
-    # $3,000 spent in the first 10 of 30 days: 3,000 x 30 / 10 = 9,000 at month end
-    assert forecast(Decimal(3000), start, end, datetime(2026, 11, 11, tzinfo=UTC)) == Decimal(9000)
-    assert forecast(Decimal(0), start, end, start) == Decimal(0)
+def test_forecast_at_the_current_rate_to_period_end() -> None:
+    now, end = datetime(2026, 11, 21, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
+    # $3,000 spent, $12.50/h for the 10 days (240 h) left: 3,000 + 12.50 x 240 = 6,000
+    assert forecast(Decimal(3000), Decimal("12.50"), now, end) == Decimal(6000)
+    assert forecast(Decimal(3000), Decimal("12.50"), end, end) == Decimal(3000)

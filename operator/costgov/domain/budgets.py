@@ -9,7 +9,7 @@ from typing import Literal
 
 from costgov.domain.money import ZERO
 
-__all__ = ["crossed", "forecast", "highest_crossed", "period_bounds", "utilization_percent"]
+__all__ = ["forecast", "highest_crossed", "newly_crossed", "period_bounds", "utilization_percent"]
 
 
 def period_bounds(now: datetime, period: Literal["monthly", "daily"]) -> tuple[datetime, datetime]:
@@ -40,17 +40,16 @@ def highest_crossed(spent: Decimal, amount: Decimal, thresholds: Sequence[int]) 
     return max(reached) if reached else None
 
 
-def crossed(
-    before: Decimal, after: Decimal, amount: Decimal, thresholds: Sequence[int]
-) -> list[int]:
-    """Thresholds crossed going from `before` to `after` spend: each fires once per crossing."""
-    return [t for t in thresholds if before * 100 < amount * t <= after * 100]
+def newly_crossed(prior: object, highest: int | None, thresholds: Sequence[int]) -> list[int]:
+    """Thresholds reached now and not recorded before (`prior`, the last one recorded): each
+    fires one event, once, even when the figures are recomputed from scratch."""
+    if highest is None:
+        return []
+    floor = prior if isinstance(prior, int) else -1
+    return [t for t in thresholds if floor < t <= highest]
 
 
-def forecast(spent: Decimal, start: datetime, end: datetime, now: datetime) -> Decimal:
-    """Spend at period end if it goes on at this period's average rate so far."""
-    elapsed = Decimal((now - start).total_seconds())
-    total = Decimal((end - start).total_seconds())
-    if elapsed <= 0:
-        return spent if spent > ZERO else ZERO
-    return spent * total / elapsed
+def forecast(spent: Decimal, hourly: Decimal, now: datetime, end: datetime) -> Decimal:
+    """Spend at `end` if the current hourly rate goes on until then."""
+    hours_left = max(Decimal((end - now).total_seconds()), ZERO) / 3600
+    return spent + hourly * hours_left

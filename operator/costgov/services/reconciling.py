@@ -19,7 +19,13 @@ from pydantic import ValidationError
 from costgov.api import CostPolicy, InferenceDeployment, TrainingJobBudget
 from costgov.api.common import Accounting
 from costgov.domain.approvals import approval_covers
-from costgov.domain.budgets import highest_crossed, period_bounds, utilization_percent
+from costgov.domain.budgets import (
+    forecast,
+    highest_crossed,
+    newly_crossed,
+    period_bounds,
+    utilization_percent,
+)
 from costgov.domain.costing import estimate_workload
 from costgov.domain.money import HOURS_PER_MONTH, SECONDS_PER_HOUR, cents, usd
 from costgov.domain.policies import Subject, evaluate, in_scope
@@ -68,15 +74,6 @@ def _m(value: Decimal) -> str:
 def _exact(value: Decimal) -> str:
     """A Decimal as plain digits, never exponent notation (accounting totals stay exact)."""
     return format(value.normalize() if value else Decimal(0), "f")
-
-
-def _newly_crossed(prior: Any, highest: int | None, thresholds: Iterable[int]) -> list[int]:
-    """Thresholds reached now and not recorded before: each fires one event, once, even if
-    the figures are recomputed from scratch."""
-    if highest is None:
-        return []
-    floor = prior if isinstance(prior, int) else -1
-    return [t for t in thresholds if floor < t <= highest]
 
 
 def _label(offering: Offering | None) -> str:
@@ -264,8 +261,7 @@ def reconcile_policy(
                 for c in snapshot.hourly_by_namespace.get(ns, ())
                 if governed(c)
             ).cost
-            hours_left = Decimal((end - now).total_seconds()) / SECONDS_PER_HOUR
-            forecast = spent.cost + burn * hours_left
+            projected = forecast(spent.cost, burn, now, end)
             pct = utilization_percent(spent.cost, budget.amount)
             highest = highest_crossed(spent.cost, budget.amount, budget.alert_thresholds)
             status["accounting"] = {
@@ -276,7 +272,7 @@ def reconcile_policy(
             prior = (
                 old.get("lastThresholdCrossed") if old.get("periodStart") == _ts(start) else None
             )
-            for t in _newly_crossed(prior, highest, budget.alert_thresholds):
+            for t in newly_crossed(prior, highest, budget.alert_thresholds):
                 events.append(
                     Event(
                         "CostPolicy",
@@ -292,7 +288,7 @@ def reconcile_policy(
                 {
                     "periodStart": _ts(start),
                     "spent": _m(spent.cost),
-                    "forecast": _m(forecast),
+                    "forecast": _m(projected),
                     "budgetUtilizationPercent": pct,
                     "lastThresholdCrossed": highest,
                     "figuresAsOf": _ts(snapshot.at),
@@ -304,7 +300,7 @@ def reconcile_policy(
                     "BudgetWarning",
                     first <= pct < 100,
                     "ThresholdCrossed" if pct >= first else "UnderThreshold",
-                    f"{pct}% of {usd(budget.amount)} spent; forecast {usd(forecast)} at period end",
+                    f"{pct}% of {usd(budget.amount)} spent; forecast {usd(projected)} at period end",
                     generation=gen,
                     now=now,
                 )
@@ -463,7 +459,7 @@ def reconcile_budget(
             status["projectedExhaustion"] = _ts(now + timedelta(seconds=float(hours * 3600)))
         highest = highest_crossed(spent.cost, spec.amount, DEFAULT_THRESHOLDS)
         status["lastThresholdCrossed"] = highest
-        for t in _newly_crossed(old.get("lastThresholdCrossed"), highest, DEFAULT_THRESHOLDS):
+        for t in newly_crossed(old.get("lastThresholdCrossed"), highest, DEFAULT_THRESHOLDS):
             events.append(
                 Event(
                     "TrainingJobBudget",
