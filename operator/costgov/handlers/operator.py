@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from decimal import Decimal
 from typing import Any, cast
 
 import kopf
@@ -17,7 +16,6 @@ from pydantic import ValidationError
 
 from costgov.api import CostPolicy, InferenceDeployment, TrainingJobBudget
 from costgov.api.errors import describe_validation_error
-from costgov.domain.money import cents
 from costgov.services.admitting import AdmissionContext, Request, admit
 from costgov.services.conditions import Event
 from costgov.services.inventory import (
@@ -212,16 +210,7 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
             old=dict(body.get("status") or {}),
             audit=audit,
         )
-        if "spent" in outcome.status:
-            runtime.ledger.policy_spent[policy.metadata.name] = Decimal(outcome.status["spent"])
-            budget = policy.spec.budget
-            if budget is not None and budget.amount > 0:
-                runtime.metrics.budget_utilization.labels(
-                    "CostPolicy", "", policy.metadata.name
-                ).set(float(Decimal(outcome.status["spent"]) / budget.amount))
-        runtime.metrics.violations.labels("CostPolicy", "", policy.metadata.name).set(
-            len(outcome.status.get("violations", []))
-        )
+        runtime.record_policy(policy, outcome.status)
         await _apply(outcome, patch, runtime, logger)
 
     @kopf.timer(GROUP, VERSION, "trainingjobbudgets", interval=interval, registry=registry)
@@ -241,18 +230,7 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
             catalog=runtime.catalog,
             old=dict(body.get("status") or {}),
         )
-        key = (budget.metadata.namespace or "default", budget.metadata.name)
-        if "spent" in outcome.status:
-            spent = Decimal(outcome.status["spent"])
-            runtime.ledger.budget_spent[key] = spent
-            if budget.spec.amount > 0:
-                runtime.metrics.budget_utilization.labels("TrainingJobBudget", *key).set(
-                    float(spent / budget.spec.amount)
-                )
-        if "projectedTotal" in outcome.status and "spent" in outcome.status:
-            runtime.ledger.budget_committed[key] = cents(
-                Decimal(outcome.status["projectedTotal"]) - Decimal(outcome.status["spent"])
-            )
+        runtime.record_budget(budget, outcome.status)
         await _apply(outcome, patch, runtime, logger)
 
     @kopf.timer(GROUP, VERSION, "inferencedeployments", interval=interval, registry=registry)

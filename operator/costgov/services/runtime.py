@@ -9,14 +9,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from costgov.adapters.kubernetes import KubeClient
 from costgov.adapters.metrics import OperatorMetrics
 from costgov.adapters.prometheus import PrometheusSource
+from costgov.api import CostPolicy, TrainingJobBudget
+from costgov.domain.money import cents
 from costgov.domain.pricing import PriceCatalog
 from costgov.domain.resources import covers
 from costgov.services.accounting import Snapshot, collect
@@ -88,6 +91,37 @@ class Runtime:
                 self._export(snap, inv)
             self._snapshot, self._taken = snap, time.monotonic()
             return snap
+
+    def record_policy(self, policy: CostPolicy, status: Mapping[str, Any]) -> None:
+        """Keep what admission needs (spend this period) and export the policy's gauges."""
+        name = policy.metadata.name
+        if "spent" in status:
+            spent = Decimal(status["spent"])
+            self.ledger.policy_spent[name] = spent
+            if policy.spec.budget is not None and policy.spec.budget.amount > 0:
+                self.metrics.budget_utilization.labels("CostPolicy", "", name).set(
+                    float(spent / policy.spec.budget.amount)
+                )
+        self.metrics.violations.labels("CostPolicy", "", name).set(
+            len(status.get("violations", []))
+        )
+
+    def record_budget(self, budget: TrainingJobBudget, status: Mapping[str, Any]) -> None:
+        """Keep a budget's spend and what its running Jobs are still expected to cost."""
+        key = (budget.metadata.namespace or "default", budget.metadata.name)
+        if "spent" not in status:
+            return
+        spent = Decimal(status["spent"])
+        self.ledger.budget_spent[key] = spent
+        if budget.spec.amount > 0:
+            self.metrics.budget_utilization.labels("TrainingJobBudget", *key).set(
+                float(spent / budget.spec.amount)
+            )
+        if "projectedTotal" in status:
+            self.ledger.budget_committed[key] = cents(Decimal(status["projectedTotal"]) - spent)
+        self.metrics.violations.labels("TrainingJobBudget", *key).set(
+            len(status.get("violations", []))
+        )
 
     def _export(self, snap: Snapshot, inv: Inventory) -> None:
         m = self.metrics
