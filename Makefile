@@ -23,8 +23,12 @@ install: $(BIN)/costgov ## create .venv and install costgov with its test tools
 demo: install ## estimate examples/ with the bundled price catalog (no cluster needed)
 	$(BIN)/costgov estimate -f examples/
 
+.PHONY: prerequisites
+prerequisites: ## Prometheus (apt), kube-apiserver + etcd, helm, kubeconform: once, cached
+	bash hack/install-prerequisites.sh
+
 .PHONY: test
-test: install ## run the whole test suite (lint, types, layers, CRD drift, all tiers)
+test: install prerequisites ## run the whole test suite (lint, types, layers, CRD drift, all tiers)
 	$(MAKE) --no-print-directory lint verify
 	$(BIN)/pytest -q tests
 
