@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from costgov.catalog import load_catalog
-from costgov.domain.pricing import PriceCatalog
+from costgov.domain.catalogs import PriceCatalog
 
 CATALOG: PriceCatalog = load_catalog()
 

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
+from costgov.domain.capacity import CapacityType
 from costgov.domain.costing import HoursSource, affordable_replicas, estimate_workload
-from costgov.domain.pricing import CapacityType
 from costgov.domain.workloads import ManifestError, NodeHints, workload_from_object
 
 from .helpers import CATALOG, deployment, job

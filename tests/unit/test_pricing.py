@@ -7,19 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from costgov.domain.pricing import (
-    CapacityType,
-    GPUHourPrice,
-    Offering,
-    PriceCatalog,
-    Unpriced,
-    capacity_from_labels,
-    gpu_share,
-    normalize_gpu_model,
-    offering_for_node,
-    offering_for_request,
-    remainder_share,
-)
+from costgov.domain.capacity import CapacityType, capacity_from_labels
+from costgov.domain.catalogs import GPUHourPrice, PriceCatalog
+from costgov.domain.gpus import normalize_gpu_model
+from costgov.domain.offerings import Offering, Unpriced, offering_for_node, offering_for_request
+from costgov.domain.shares import gpu_share, remainder_share
 
 from .helpers import CATALOG
 

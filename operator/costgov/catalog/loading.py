@@ -10,7 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from costgov.api.errors import describe_validation_error
-from costgov.domain.pricing import PriceCatalog
+from costgov.domain.catalogs import PriceCatalog
 
 __all__ = ["BUNDLED_PATH", "CatalogError", "load_catalog", "load_pricing_file"]
 

@@ -12,15 +12,11 @@ from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
 
+from costgov.domain.capacity import CapacityType
+from costgov.domain.catalogs import PriceCatalog
 from costgov.domain.money import HOURS_PER_MONTH, SECONDS_PER_HOUR
-from costgov.domain.pricing import (
-    CapacityType,
-    Offering,
-    PriceCatalog,
-    Unpriced,
-    gpu_share,
-    offering_for_request,
-)
+from costgov.domain.offerings import Offering, Unpriced, offering_for_request
+from costgov.domain.shares import gpu_share
 from costgov.domain.workloads import NodeHints, Workload
 
 __all__ = [

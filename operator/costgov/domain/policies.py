@@ -20,9 +20,10 @@ from typing import Literal
 from costgov.api.costpolicy import CostPolicySpec
 from costgov.api.trainingjobbudget import Approval
 from costgov.domain.approvals import approval_covers, required_tier
+from costgov.domain.capacity import CapacityType
 from costgov.domain.costing import Estimate, SpotOption, affordable_replicas
+from costgov.domain.gpus import normalize_gpu_model
 from costgov.domain.money import HOURS_PER_MONTH, usd
-from costgov.domain.pricing import CapacityType, normalize_gpu_model
 from costgov.domain.selectors import matches
 
 __all__ = [

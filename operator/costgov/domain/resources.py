@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from costgov.api.inferencedeployment import InferenceDeployment
 from costgov.api.trainingjobbudget import TrainingHints, TrainingJobBudget
-from costgov.domain.pricing import CapacityType, normalize_gpu_model
+from costgov.domain.capacity import CapacityType
+from costgov.domain.gpus import normalize_gpu_model
 from costgov.domain.selectors import matches
 from costgov.domain.workloads import NodeHints, Workload
 

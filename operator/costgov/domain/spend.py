@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from costgov.domain.pricing import Offering, Unpriced
+from costgov.domain.offerings import Offering, Unpriced
 
 __all__ = ["PodCost", "PodUsage", "Totals", "idle_cost", "price_usage", "totals"]
 

@@ -10,16 +10,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from costgov.domain.pricing import (
+from costgov.domain.capacity import (
     CAPACITY_LABELS,
     GPU_PRODUCT_LABEL,
     INSTANCE_TYPE_LABELS,
     REGION_LABELS,
     CapacityType,
     capacity_from_labels,
-    normalize_gpu_model,
     provider_from_labels,
 )
+from costgov.domain.gpus import normalize_gpu_model
 from costgov.domain.quantities import QuantityError, parse_whole_count
 
 __all__ = [

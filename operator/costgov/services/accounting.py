@@ -19,18 +19,16 @@ from functools import cached_property
 
 from costgov.adapters import promql
 from costgov.adapters.prometheus import MetricsError, PrometheusSource, QueryResult
-from costgov.domain.pricing import (
+from costgov.domain.capacity import (
     CAPACITY_LABELS,
     GPU_COUNT_LABEL,
     GPU_PRODUCT_LABEL,
     INSTANCE_TYPE_LABELS,
     REGION_LABELS,
     ZONE_LABELS,
-    Offering,
-    PriceCatalog,
-    Unpriced,
-    offering_for_node,
 )
+from costgov.domain.catalogs import PriceCatalog
+from costgov.domain.offerings import Offering, Unpriced, offering_for_node
 from costgov.domain.spend import PodCost, PodUsage, price_usage
 
 __all__ = ["MAX_POINTS", "Snapshot", "WindowSpend", "collect", "ksm_label_name", "window_step"]

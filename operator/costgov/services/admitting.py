@@ -18,10 +18,10 @@ from costgov.api import CostPolicy, InferenceDeployment, TrainingJobBudget
 from costgov.api.errors import describe_validation_error
 from costgov.api.trainingjobbudget import Approval
 from costgov.domain.approvals import check_approval_change
+from costgov.domain.catalogs import PriceCatalog
 from costgov.domain.costing import estimate_workload
 from costgov.domain.money import usd
 from costgov.domain.policies import BudgetView, Subject, Verdict, evaluate, in_scope
-from costgov.domain.pricing import PriceCatalog
 from costgov.domain.resources import budget_hints, covers
 from costgov.domain.workloads import ManifestError, workload_from_object
 from costgov.services.conditions import ViolationSeen

@@ -18,6 +18,7 @@ from costgov.api import GROUP, CostPolicy, InferenceDeployment, TrainingJobBudge
 from costgov.api.common import Resource
 from costgov.api.errors import describe_validation_error
 from costgov.domain.budgets import highest_crossed, utilization_percent
+from costgov.domain.catalogs import PriceCatalog
 from costgov.domain.costing import Estimate, estimate_workload
 from costgov.domain.policies import (
     BudgetView,
@@ -27,7 +28,6 @@ from costgov.domain.policies import (
     in_scope,
     worst_action,
 )
-from costgov.domain.pricing import PriceCatalog
 from costgov.domain.resources import budget_hints, covers, inference_workload
 from costgov.domain.workloads import WORKLOAD_KINDS, ManifestError, Workload, workload_from_object
 

@@ -26,10 +26,11 @@ from costgov.domain.budgets import (
     period_bounds,
     utilization_percent,
 )
+from costgov.domain.catalogs import PriceCatalog
 from costgov.domain.costing import estimate_workload
 from costgov.domain.money import HOURS_PER_MONTH, SECONDS_PER_HOUR, cents, usd
+from costgov.domain.offerings import Offering
 from costgov.domain.policies import Subject, evaluate, in_scope
-from costgov.domain.pricing import Offering, PriceCatalog
 from costgov.domain.resources import budget_hints, covers, inference_workload
 from costgov.domain.selectors import matches
 from costgov.domain.spend import PodCost, Totals, idle_cost, totals

@@ -10,8 +10,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from costgov.adapters.prometheus import PrometheusSource
+from costgov.domain.catalogs import PriceCatalog
 from costgov.domain.money import cents
-from costgov.domain.pricing import PriceCatalog
 from costgov.services.accounting import collect, ksm_label_name
 
 __all__ = ["ReportLine", "SpendReport", "build_report", "render"]

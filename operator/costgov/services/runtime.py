@@ -19,8 +19,8 @@ from costgov.adapters.kubernetes import KubeClient
 from costgov.adapters.metrics import OperatorMetrics
 from costgov.adapters.prometheus import PrometheusSource
 from costgov.api import CostPolicy, TrainingJobBudget
+from costgov.domain.catalogs import PriceCatalog
 from costgov.domain.money import cents
-from costgov.domain.pricing import PriceCatalog
 from costgov.domain.resources import covers
 from costgov.services.accounting import Snapshot, collect
 from costgov.services.admitting import Ledger

@@ -1,0 +1,96 @@
+"""Where a node is and how it is bought, from its labels: instance type, region, zone,
+capacity type (on demand, spot, reserved) and cloud provider.
+
+The label names are the ones the clouds and Karpenter set on nodes (the exact spelling, as
+the Kubernetes API shows them; kube-state-metrics' mangled names are the adapter's concern).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+
+__all__ = [
+    "CAPACITY_LABELS",
+    "GPU_COUNT_LABEL",
+    "GPU_PRODUCT_LABEL",
+    "INSTANCE_TYPE_LABELS",
+    "ONPREM",
+    "REGION_LABELS",
+    "ZONE_LABELS",
+    "CapacityType",
+    "capacity_from_labels",
+    "first_label",
+    "provider_from_labels",
+]
+
+INSTANCE_TYPE_LABELS = ("node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type")
+REGION_LABELS = ("topology.kubernetes.io/region", "failure-domain.beta.kubernetes.io/region")
+ZONE_LABELS = ("topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/zone")
+GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
+GPU_COUNT_LABEL = "nvidia.com/gpu.count"
+ONPREM = "onprem"
+
+
+class CapacityType(StrEnum):
+    """How a node is bought."""
+
+    ON_DEMAND = "on-demand"
+    SPOT = "spot"
+    RESERVED = "reserved"
+
+
+# label -> {label value (lower-cased) -> capacity type}; the first label present decides.
+CAPACITY_LABELS: dict[str, dict[str, CapacityType]] = {
+    "karpenter.sh/capacity-type": {
+        "spot": CapacityType.SPOT,
+        "on-demand": CapacityType.ON_DEMAND,
+        "reserved": CapacityType.RESERVED,
+    },
+    "eks.amazonaws.com/capacityType": {
+        "spot": CapacityType.SPOT,
+        "on_demand": CapacityType.ON_DEMAND,
+        "capacity_block": CapacityType.RESERVED,
+    },
+    "cloud.google.com/gke-spot": {"true": CapacityType.SPOT},
+    "cloud.google.com/gke-preemptible": {"true": CapacityType.SPOT},
+    "kubernetes.azure.com/scalesetpriority": {
+        "spot": CapacityType.SPOT,
+        "regular": CapacityType.ON_DEMAND,
+    },
+}
+
+_PROVIDER_PREFIXES = (
+    ("eks.amazonaws.com/", "aws"),
+    ("karpenter.k8s.aws/", "aws"),
+    ("cloud.google.com/", "gcp"),
+    ("kubernetes.azure.com/", "azure"),
+)
+
+
+def capacity_from_labels(labels: Mapping[str, str]) -> tuple[CapacityType, str | None]:
+    """The capacity type a node's labels declare, and the label that said so.
+
+    Understands Karpenter, EKS managed node groups, GKE spot and preemptible, and AKS spot
+    scale sets. A node with none of these labels is on demand.
+    """
+    for label, values in CAPACITY_LABELS.items():
+        if label in labels:
+            found = values.get(labels[label].strip().lower())
+            if found is not None:
+                return found, label
+    return CapacityType.ON_DEMAND, None
+
+
+def provider_from_labels(labels: Mapping[str, str]) -> str | None:
+    """aws, gcp or azure when a provider-specific label is present, else None."""
+    for key in labels:
+        for prefix, provider in _PROVIDER_PREFIXES:
+            if key.startswith(prefix):
+                return provider
+    return None
+
+
+def first_label(labels: Mapping[str, str], keys: Iterable[str]) -> str | None:
+    """The value of the first of `keys` that is set (non-empty)."""
+    return next((labels[k] for k in keys if labels.get(k)), None)
