@@ -17,7 +17,8 @@ from costgov.adapters.manifests import ManifestReadError, read_documents
 from costgov.api.crdgen import crds
 from costgov.api.fields import parse_duration
 from costgov.catalog import CatalogError, load_catalog
-from costgov.services.estimating import InputError, estimate_documents
+from costgov.domain.scoping import DEFAULT_OPERATOR_NAMESPACE
+from costgov.services.estimating import InputError, Options, estimate_documents
 from costgov.services.rendering import render_json, render_table
 from costgov.settings import Settings
 
@@ -65,6 +66,18 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="FILE",
         help="a pricing file that overrides or extends the bundled catalog",
+    )
+    est.add_argument(
+        "--assume-instance-type",
+        metavar="TYPE",
+        help="price GPU work that names no instance type or GPU model as TYPE "
+        "(e.g. p5.48xlarge); otherwise it is unpriced, and enforce-mode policies deny it",
+    )
+    est.add_argument(
+        "--operator-namespace",
+        default=DEFAULT_OPERATOR_NAMESPACE,
+        metavar="NS",
+        help="costgov's namespace, never governed (like kube-system); default %(default)s",
     )
     est.add_argument("-o", "--output", choices=("table", "json"), default="table")
     est.add_argument(
@@ -179,7 +192,10 @@ def _estimate(args: argparse.Namespace) -> int:
         now = args.now or datetime.now(UTC)
         if now.tzinfo is None:
             now = now.replace(tzinfo=UTC)
-        report = estimate_documents(docs, catalog, now=now, extra_policies=policies)
+        options = Options(args.assume_instance_type, args.operator_namespace)
+        report = estimate_documents(
+            docs, catalog, now=now, extra_policies=policies, options=options
+        )
     except (CatalogError, ManifestReadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

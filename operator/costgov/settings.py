@@ -7,7 +7,16 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["DEFAULT_TRUSTED_CONTROLLERS", "Settings"]
+
+DEFAULT_TRUSTED_CONTROLLERS = (
+    "system:kube-controller-manager",
+    "system:serviceaccount:kube-system:job-controller",
+    "system:serviceaccount:kube-system:replicaset-controller",
+    "system:serviceaccount:kube-system:deployment-controller",
+    "system:serviceaccount:kube-system:statefulset-controller",
+)
+"""kube-controller-manager, with and without --use-service-account-credentials."""
 
 
 class Settings(BaseSettings):
@@ -33,7 +42,21 @@ class Settings(BaseSettings):
     namespaces: list[str] = Field(
         default_factory=list, description="Namespaces to watch; empty means cluster-wide."
     )
-    operator_namespace: str = Field(default="costgov-system")
+    operator_namespace: str = Field(
+        default="costgov-system",
+        description="The operator's namespace: never governed, like kube-system.",
+    )
+    operator_username: str | None = Field(
+        default=None,
+        description="costgov's own identity as the apiserver sees it (e.g. "
+        "system:serviceaccount:costgov-system:costgov); asked of the apiserver at start "
+        "(SelfSubjectReview) when not set. Only this identity resumes Jobs costgov suspended.",
+    )
+    trusted_controllers: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_TRUSTED_CONTROLLERS),
+        description="Identities whose Pods and ReplicaSets (with a controller owner) are "
+        "judged through their owner (a Job, Deployment or StatefulSet admission judged).",
+    )
     pricing_file: Path | None = Field(default=None, description="User pricing file.")
     webhook_host: str = Field(default="0.0.0.0", description="Address the webhook listens on.")
     webhook_port: int = Field(default=9443, ge=0, le=65535)

@@ -73,7 +73,7 @@ async def cycle(url: str, end: int) -> None:
     from costgov.adapters.prometheus import PrometheusSource
     from costgov.api import CostPolicy, TrainingJobBudget
     from costgov.catalog import load_catalog
-    from costgov.domain.workloads import workload_from_object
+    from costgov.domain.reading import workload_from_object
     from costgov.services.inventory import Inventory, JobRecord, PodRecord
     from costgov.services.reconciling import reconcile_budget, reconcile_policy
     from costgov.services.runtime import Runtime

@@ -206,6 +206,7 @@ def test_crds_command_prints_and_checks(tmp_path: Path, capsys: pytest.CaptureFi
         "CostPolicy",
         "TrainingJobBudget",
         "InferenceDeployment",
+        "CostApproval",
     ]
     assert run(capsys, "crds", "--output-dir", str(tmp_path), "--check")[0] == 1
     assert run(capsys, "crds", "--output-dir", str(tmp_path))[0] == 0

@@ -19,7 +19,7 @@ import kmock
 import kopf
 
 from costgov.adapters.kubernetes import KubeClient
-from costgov.handlers.operator import build_registry
+from costgov.handlers.registry import build_registry
 from costgov.handlers.running import configure, make_runtime
 from costgov.services.runtime import Runtime
 from costgov.settings import Settings
@@ -78,6 +78,8 @@ RESOURCES = {
     "costgov.io/v1alpha1/costpolicies": ("CostPolicy", False, ("status",)),
     "costgov.io/v1alpha1/trainingjobbudgets": ("TrainingJobBudget", True, ("status",)),
     "costgov.io/v1alpha1/inferencedeployments": ("InferenceDeployment", True, ("status",)),
+    "costgov.io/v1alpha1/costapprovals": ("CostApproval", True, ("status",)),
+    "apps/v1/replicasets": ("ReplicaSet", True, ("status",)),
 }
 VERBS = {"list", "watch", "get", "create", "patch", "update", "delete"}
 
@@ -170,7 +172,7 @@ async def operator_on(
     )
     runtime = make_runtime(settings, kube=KubeClient(host=api, verify_ssl=False))
     runtime.clock = clock
-    registry = build_registry(runtime)
+    registry = build_registry(interval)
     if extra is not None:
         extra(registry)
 

@@ -484,7 +484,7 @@ async def _await_ledger(cluster: Cluster) -> None:
     # once train-2 is suspended, nothing more is committed against the budget
     key = ("ml-research", "llama-finetune")
     await cluster.wait_for(
-        lambda: cluster.runtime.ledger.budget_committed.get(key) == 0,
+        lambda: cluster.runtime.ledger.commitments.get(key) == {},
         describe=_dump_tasks,
     )
 
@@ -527,24 +527,29 @@ async def test_admission_passes_an_approved_job_and_refuses_an_expired_approval(
 
 
 @pytest.mark.parametrize(
-    ("user", "groups", "approver", "allowed", "why"),
+    ("user", "groups", "approver", "group", "allowed", "why"),
     [
-        ("eve", ["devs"], "eve", False, "eve may not approve $5,000.00"),
-        ("eve", ["devs"], "alice", False, "approvers set approvals under their own name"),
-        ("bob", ["ml-leads"], "bob", False, "bob requested this budget and cannot approve it"),
-        ("dave", ["ml-leads"], "dave", True, ""),
-        ("alice", [], "alice", True, ""),
+        ("eve", ["devs"], "eve", None, False, "eve may not approve $5,000.00"),
+        ("eve", ["devs"], "alice", None, False, "approvers sign under their own name"),
+        ("bob", ["ml-leads"], "bob", "ml-leads", False, "bob requested this and cannot approve"),
+        ("dave", ["ml-leads"], "dave", None, False, "sign with group: ml-leads"),
+        ("dave", ["ml-leads"], "dave", "ml-leads", True, ""),
+        ("eve", ["devs"], "eve", "ml-leads", False, "not a member of it"),
+        ("alice", [], "alice", None, True, ""),
     ],
 )
 async def test_approvals_are_authenticated(
-    cluster: Cluster, user: str, groups: list[str], approver: str, allowed: bool, why: str
+    cluster: Cluster,
+    user: str,
+    groups: list[str],
+    approver: str,
+    group: str | None,
+    allowed: bool,
+    why: str,
 ) -> None:
     old = _budget("new-run", 10000)
-    new = _budget(
-        "new-run",
-        10000,
-        {"approvedBy": approver, "amount": 5000, "expires": "2099-01-01T00:00:00Z"},
-    )
+    signature = {"approvedBy": approver, "amount": 5000, "expires": "2099-01-01T00:00:00Z"}
+    new = _budget("new-run", 10000, {**signature, **({"group": group} if group else {})})
     _, body = await cluster.review(
         "trainingjobbudgets",
         _review(

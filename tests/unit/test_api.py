@@ -65,7 +65,7 @@ def test_examples_cover_all_three_resources() -> None:
         ({"mode": "block"}, "spec.mode: Input should be 'enforce', 'warn' or 'audit'"),
         (
             {"approvals": [{"above": 100}]},
-            "spec.approvals[0]: a tier either sets deny: true or names at least one approver",
+            "spec.approvals[0]: a tier either sets deny: true, or names approvers or signoffs",
         ),
         (
             {"approvals": [{"above": 500, "deny": True}, {"above": 100, "deny": True}]},
@@ -153,9 +153,10 @@ def test_printer_columns_show_money() -> None:
         for c in crds()
     }
     assert columns == {
-        "CostPolicy": ["MODE", "BUDGET", "SPENT", "FORECAST", "AGE"],
+        "CostPolicy": ["MODE", "PERIOD", "BUDGET", "SPENT", "FORECAST", "AGE"],
         "TrainingJobBudget": ["BUDGET", "SPENT", "REMAINING", "PHASE", "AGE"],
         "InferenceDeployment": ["GPU", "REPLICAS", "$/HOUR", "$/MONTH", "BUDGET", "AGE"],
+        "CostApproval": ["KIND", "TARGET", "REQUESTED-BY", "PHASE", "AGE"],
     }
 
 

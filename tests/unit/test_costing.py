@@ -8,7 +8,8 @@ import pytest
 
 from costgov.domain.capacity import CapacityType
 from costgov.domain.costing import HoursSource, affordable_replicas, estimate_workload
-from costgov.domain.workloads import ManifestError, NodeHints, workload_from_object
+from costgov.domain.reading import workload_from_object
+from costgov.domain.workloads import ManifestError, NodeHints
 
 from .helpers import CATALOG, deployment, job
 

@@ -52,6 +52,24 @@ class KubeClient:
             api = client.ApiClient()
         self._batch = client.BatchV1Api(api)
         self._apps = client.AppsV1Api(api)
+        self._authn = client.AuthenticationV1Api(api)
+
+    async def whoami(self) -> str:
+        """This client's user name, as the apiserver authenticates it (SelfSubjectReview)."""
+
+        def call() -> str:
+            try:
+                review = self._authn.create_self_subject_review(
+                    client.V1SelfSubjectReview(), _request_timeout=TIMEOUT
+                )
+            except ApiException as exc:
+                raise KubeError(f"SelfSubjectReview: {exc.status} {exc.reason}") from exc
+            info = review.status.user_info if review.status is not None else None
+            if info is None or not info.username:
+                raise KubeError("SelfSubjectReview: the apiserver named no user")
+            return str(info.username)
+
+        return await asyncio.to_thread(call)
 
     async def patch_job(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
         def call() -> None:

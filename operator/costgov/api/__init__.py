@@ -3,7 +3,9 @@
 `crds/` is generated from these models (see `costgov.api.crdgen`).
 """
 
+from costgov.api.approvals import Approval, ApprovalState
 from costgov.api.common import API_VERSION, GROUP, VERSION, ObjectMeta, ObjectRef, ViolationRecord
+from costgov.api.costapproval import CostApproval, CostApprovalSpec, CostApprovalStatus
 from costgov.api.costpolicy import CostPolicy, CostPolicySpec, CostPolicyStatus
 from costgov.api.fields import Condition, LabelSelector, parse_duration, parse_money
 from costgov.api.inferencedeployment import (
@@ -18,7 +20,7 @@ from costgov.api.trainingjobbudget import (
     TrainingJobBudgetStatus,
 )
 
-RESOURCES = (CostPolicy, TrainingJobBudget, InferenceDeployment)
+RESOURCES = (CostPolicy, TrainingJobBudget, InferenceDeployment, CostApproval)
 
 __all__ = [
     "API_VERSION",
@@ -26,7 +28,12 @@ __all__ = [
     "GROUP",
     "RESOURCES",
     "VERSION",
+    "Approval",
+    "ApprovalState",
     "Condition",
+    "CostApproval",
+    "CostApprovalSpec",
+    "CostApprovalStatus",
     "CostPolicy",
     "CostPolicySpec",
     "CostPolicyStatus",

@@ -24,11 +24,14 @@ __all__ = [
     "Mode",
     "OnExceeded",
     "Scope",
+    "Signoff",
     "SpotRules",
+    "Unpriced",
 ]
 
 Mode = Literal["enforce", "warn", "audit"]
 OnExceeded = Literal["alert", "block-new", "suspend"]
+Unpriced = Literal["deny", "warn", "allow"]
 
 
 def _strictly_ascending(values: Sequence[Decimal | int], what: str) -> None:
@@ -86,39 +89,87 @@ class Budget(Spec):
 
 
 class Approvers(Spec):
-    """Users and groups allowed to approve; an approval needs either."""
+    """Users and groups allowed to give one sign-off; any one of them may."""
 
     users: list[str] = Field(default_factory=list, max_length=64, description="User names.")
     groups: list[str] = Field(default_factory=list, max_length=64, description="Group names.")
 
 
+class Signoff(Approvers):
+    """One sign-off a tier requires, e.g. a manager; given by any one of its users or groups."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=63,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        description="What the sign-off is called in status and messages, e.g. manager.",
+    )
+
+
+_TIER_RULE = (
+    "(has(self.deny) && self.deny) != "
+    "((has(self.approvers) && ((has(self.approvers.users) && size(self.approvers.users) > 0) || "
+    "(has(self.approvers.groups) && size(self.approvers.groups) > 0))) || "
+    "(has(self.signoffs) && size(self.signoffs) > 0))"
+)
+
+
 class ApprovalTier(Spec):
-    """Workloads whose estimate is above `above` need an approver of this tier, or are denied."""
+    """Workloads whose estimate is above `above` need the tier's sign-offs, or are denied.
+
+    `approvers` asks for one sign-off from any of its users or groups; `signoffs` asks for
+    several, each from a different person (e.g. a manager and a director).
+    """
 
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
                 {
-                    "rule": "(has(self.deny) && self.deny) || (has(self.approvers) && "
-                    "((has(self.approvers.users) && size(self.approvers.users) > 0) || "
-                    "(has(self.approvers.groups) && size(self.approvers.groups) > 0)))",
-                    "message": "a tier either denies or names at least one approver",
-                }
+                    "rule": _TIER_RULE,
+                    "message": "a tier either denies, or names approvers or signoffs",
+                },
+                {
+                    "rule": "!(has(self.signoffs) && size(self.signoffs) > 0 && "
+                    "has(self.approvers) && (has(self.approvers.users) || "
+                    "has(self.approvers.groups)))",
+                    "message": "use approvers (one sign-off) or signoffs (several), not both",
+                },
             ]
         }
     )
 
     above: Money = Field(description="The tier applies to estimates strictly above this (USD).")
     approvers: Approvers = Field(
-        default_factory=Approvers, description="Who may approve workloads in this tier."
+        default_factory=Approvers,
+        description="One sign-off by any of these users or groups.",
+    )
+    signoffs: list[Signoff] = Field(
+        default_factory=list,
+        max_length=5,
+        description="Several sign-offs, each by a different person, e.g. a manager and a "
+        "director; all are required.",
     )
     deny: bool = Field(default=False, description="Workloads in this tier are denied outright.")
 
     @model_validator(mode="after")
     def _denies_or_names_approvers(self) -> ApprovalTier:
-        if not self.deny and not (self.approvers.users or self.approvers.groups):
-            raise ValueError("a tier either sets deny: true or names at least one approver")
+        named = bool(self.approvers.users or self.approvers.groups)
+        if named and self.signoffs:
+            raise ValueError("use approvers (one sign-off) or signoffs (several), not both")
+        if self.deny == (named or bool(self.signoffs)):
+            raise ValueError("a tier either sets deny: true, or names approvers or signoffs")
+        names = [s.name for s in self.signoffs]
+        if len(set(names)) != len(names):
+            raise ValueError("signoffs must have distinct names")
         return self
+
+    def required_signoffs(self) -> list[Signoff]:
+        """What the tier asks for: its signoffs, or `approvers` as one sign-off."""
+        if self.deny:
+            return []
+        if self.signoffs:
+            return list(self.signoffs)
+        return [Signoff(name="approver", users=self.approvers.users, groups=self.approvers.groups)]
 
 
 class Limits(Spec):
@@ -184,6 +235,17 @@ class CostPolicySpec(Spec):
         },
     )
     limits: Limits = Field(default_factory=Limits, description="Limits on one workload.")
+    unpriced: Unpriced = Field(
+        default="deny",
+        description="GPU work costgov cannot price: deny (an error: enforce mode denies it, "
+        "failing closed), warn (a warning) or allow (no violation).",
+    )
+    assume_instance_type: str | None = Field(
+        default=None,
+        max_length=63,
+        description="Price GPU work that says nothing of its node as this instance type "
+        "(e.g. p5.48xlarge) when nothing else prices it.",
+    )
     spot: SpotRules = Field(default_factory=SpotRules, description="Spot capacity rules.")
 
     @field_validator("approvals")
@@ -200,6 +262,9 @@ class CostPolicyStatus(StatusBase):
         default_factory=list, max_length=1000, description="Namespaces in scope."
     )
     matched_workloads: int = Field(default=0, ge=0, description="GPU workloads in scope.")
+    period: Literal["monthly", "daily"] | None = Field(
+        default=None, description="The budget's period the figures are for."
+    )
     period_start: datetime | None = Field(default=None, description="Start of the period.")
     spent: Money | None = Field(default=None, description="USD spent this period.")
     forecast: Money | None = Field(default=None, description="USD forecast at period end.")
@@ -208,6 +273,12 @@ class CostPolicyStatus(StatusBase):
     )
     last_threshold_crossed: int | None = Field(
         default=None, description="The highest alert threshold crossed this period."
+    )
+    unpriced_pods: int | None = Field(
+        default=None,
+        ge=0,
+        description="GPU pods in scope that could not be priced this cycle (spend is a "
+        "lower bound while this is above 0).",
     )
     figures_as_of: datetime | None = Field(
         default=None, description="When the spend figures were last computed."
@@ -229,6 +300,7 @@ class CostPolicy(Resource):
         description="Cost rules for a scope: a dollar budget, approval tiers, limits, spot rules.",
         printer_columns=[
             {"name": "Mode", "type": "string", "jsonPath": ".spec.mode"},
+            {"name": "Period", "type": "string", "jsonPath": ".spec.budget.period"},
             {
                 "name": "Budget",
                 "type": "string",

@@ -7,9 +7,10 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
+from costgov.api.approvals import MAX_SIGNATURES, Approval, ApprovalState
 from costgov.api.common import Resource, ResourceInfo, StatusBase
 from costgov.api.fields import Money, Spec
-from costgov.api.trainingjobbudget import Approval, CapacityPreference
+from costgov.api.trainingjobbudget import CapacityPreference
 
 __all__ = [
     "GPURequest",
@@ -87,10 +88,18 @@ class InferenceDeploymentSpec(Spec):
     )
     metrics: TokenMetrics = Field(default_factory=TokenMetrics, description="Token metrics.")
     approval: Approval | None = Field(
-        default=None, description="An approval, when the policy's tiers ask for one."
+        default=None, description="One approver's signature (shorthand for one-signer tiers)."
+    )
+    approvals: list[Approval] = Field(
+        default_factory=list,
+        max_length=MAX_SIGNATURES,
+        description="Signatures, one per approver, for tiers that need several sign-offs; "
+        "spec.approval counts as one of them.",
     )
     requested_by: str | None = Field(
-        default=None, description="Who asked for it; nobody approves their own request."
+        default=None,
+        max_length=253,
+        description="Who asked for it (the creating user); nobody approves their own request.",
     )
 
 
@@ -122,6 +131,11 @@ class InferenceDeploymentStatus(StatusBase):
     )
     figures_as_of: datetime | None = Field(
         default=None, description="When the figures were last computed."
+    )
+    approvals: list[ApprovalState] = Field(
+        default_factory=list,
+        max_length=8,
+        description="Per governing policy: the sign-offs required, given and missing.",
     )
     recommendations: list[Recommendation] = Field(default_factory=list, max_length=10)
 

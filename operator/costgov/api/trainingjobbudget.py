@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from costgov.api.approvals import MAX_SIGNATURES, Approval, ApprovalState
 from costgov.api.common import Accounting, Resource, ResourceInfo, StatusBase
 from costgov.api.fields import Duration, LabelSelector, Money, SignedMoney, Spec
 
@@ -44,15 +45,6 @@ class TrainingHints(Spec):
     region: str | None = Field(default=None, description="Region, e.g. us-east-1.")
 
 
-class Approval(Spec):
-    """Who approved how many dollars, until when. Only an approver the policy names may set it."""
-
-    approved_by: str = Field(min_length=1, description="User name of the approver.")
-    amount: Money = Field(description="USD approved.")
-    expires: datetime = Field(description="When the approval stops counting (RFC 3339).")
-    note: str = Field(default="", max_length=1024, description="Why it was approved.")
-
-
 class TrainingJobBudgetSpec(Spec):
     """The budget and the Jobs it covers."""
 
@@ -72,9 +64,20 @@ class TrainingJobBudgetSpec(Spec):
         description="Longest a covered Job may run (Go duration or seconds); prices Jobs "
         "without activeDeadlineSeconds.",
     )
-    approval: Approval | None = Field(default=None, description="The approval, if any.")
+    approval: Approval | None = Field(
+        default=None, description="One approver's signature (shorthand for one-signer tiers)."
+    )
+    approvals: list[Approval] = Field(
+        default_factory=list,
+        max_length=MAX_SIGNATURES,
+        description="Signatures, one per approver, for tiers that need several sign-offs; "
+        "spec.approval counts as one of them.",
+    )
     requested_by: str | None = Field(
-        default=None, description="Who asked for the budget; nobody approves their own request."
+        default=None,
+        max_length=253,
+        description="Who asked for the budget (the creating user); nobody approves their "
+        "own request. Required before anyone can approve.",
     )
 
 
@@ -116,6 +119,11 @@ class TrainingJobBudgetStatus(StatusBase):
     idle_gpu_cost: Money | None = Field(default=None, description="USD paid for idle GPUs.")
     last_threshold_crossed: int | None = Field(
         default=None, description="The highest of 50/80/95/100 % of the budget spent so far."
+    )
+    approvals: list[ApprovalState] = Field(
+        default_factory=list,
+        max_length=8,
+        description="Per governing policy: the sign-offs required, given and missing.",
     )
     suspended_jobs: list[str] = Field(
         default_factory=list, max_length=200, description="Jobs the operator suspended."

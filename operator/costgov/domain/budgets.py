@@ -1,18 +1,73 @@
-"""Budget arithmetic: periods, utilisation, thresholds crossed, linear forecasts."""
+"""Budget arithmetic: periods, what a workload costs within one, what is left, utilisation,
+thresholds crossed, linear forecasts.
+
+A workload is judged against a budget in the budget's own period: a daily budget against
+what it costs in a day (24 h), a monthly one against a month (730 h, as cloud price pages
+count it), a TrainingJobBudget (a whole effort) against its whole run. A workload without a
+runtime limit is a rate: it costs a full period in every period.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
-from costgov.domain.money import ZERO
+from costgov.domain.money import HOURS_PER_MONTH, SECONDS_PER_HOUR, ZERO
 
-__all__ = ["forecast", "highest_crossed", "newly_crossed", "period_bounds", "utilization_percent"]
+__all__ = [
+    "PERIOD_HOURS",
+    "BudgetView",
+    "Period",
+    "cost_in_period",
+    "forecast",
+    "highest_crossed",
+    "newly_crossed",
+    "period_bounds",
+    "still_to_spend",
+    "utilization_percent",
+]
+
+Period = Literal["monthly", "daily"]
+PERIOD_HOURS: dict[str, Decimal] = {"daily": Decimal(24), "monthly": HOURS_PER_MONTH}
+PERIOD_WORD = {"daily": "day", "monthly": "month"}
 
 
-def period_bounds(now: datetime, period: Literal["monthly", "daily"]) -> tuple[datetime, datetime]:
+def cost_in_period(hourly: Decimal, hours: Decimal, period: Period) -> Decimal:
+    """What a workload running `hours` at `hourly` costs within one period (at most a whole
+    period: a 72 h run costs 24 h of a daily budget each day it runs)."""
+    return hourly * min(hours, PERIOD_HOURS[period])
+
+
+def still_to_spend(
+    hourly: Decimal | None, hours: Decimal, started: datetime | None, now: datetime
+) -> Decimal | None:
+    """What a run still costs from `now` to its end (the whole run if not started yet)."""
+    if hourly is None:
+        return None
+    elapsed = Decimal((now - started).total_seconds()) / SECONDS_PER_HOUR if started else Decimal(0)
+    return hourly * max(Decimal(0), hours - elapsed)
+
+
+@dataclass(frozen=True)
+class BudgetView:
+    """What is known of a budget: its amount, spend so far, and estimates already committed."""
+
+    name: str
+    amount: Decimal
+    spent: Decimal | None
+    """None when spend is unknown (offline): the whole budget is judged, and a note says so."""
+    committed: Decimal = Decimal(0)
+    """What other work already admitted against it is still expected to cost."""
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.amount - (self.spent or Decimal(0)) - self.committed
+
+
+def period_bounds(now: datetime, period: Period) -> tuple[datetime, datetime]:
     """The UTC calendar month or day containing `now`: [start, end)."""
     now = now.astimezone(UTC)
     if period == "daily":

@@ -4,6 +4,11 @@ hourly  = pods x (pod GPUs / node GPUs) x node $/h        (GPU-weighted share)
 total   = hourly x hours, hours from activeDeadlineSeconds, else the budget's
           maxDuration, else one month (730 h) with a note saying so
 monthly = hourly x 730 for long-running workloads (Deployments, StatefulSets)
+
+Where the pod's node comes from, first that answers: the pod's nodeSelector and required
+affinity; the covering budget's hints; the dearest node in the cluster it could land on
+(the operator knows the nodes); an assumed instance type (`--assume-instance-type`, or a
+policy's `assumeInstanceType`). Otherwise the workload is unpriced, with what to add.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from costgov.domain.capacity import CapacityType
 from costgov.domain.catalogs import PriceCatalog
 from costgov.domain.money import HOURS_PER_MONTH, SECONDS_PER_HOUR
 from costgov.domain.offerings import Offering, Unpriced, offering_for_request
+from costgov.domain.placement import NodeInfo, dearest_eligible
 from costgov.domain.shares import gpu_share
 from costgov.domain.workloads import NodeHints, Workload
 
@@ -150,9 +156,37 @@ def spot_option(
 def _spot_eligibility(workload: Workload, checkpointing: bool) -> str | None:
     if checkpointing or workload.checkpointing:
         return "it checkpoints and survives preemption"
-    if workload.long_running and workload.pods >= 2:
+    if workload.long_running and not workload.stateful and workload.pods >= 2:
         return f"it is stateless with {workload.pods} replicas"
     return None
+
+
+def _place(
+    workload: Workload,
+    catalog: PriceCatalog,
+    hints: NodeHints,
+    nodes: tuple[NodeInfo, ...] | None,
+    assume_instance_type: str | None,
+) -> tuple[Offering | Unpriced, tuple[str, ...]]:
+    """The offering a pod is priced on: from its hints, else the cluster's nodes, else an
+    assumed instance type."""
+    if hints.says_where or (nodes is None and assume_instance_type is None):
+        return price_pod(catalog, workload.gpus_per_pod, hints)
+    if nodes is not None:
+        found = dearest_eligible(nodes, workload.placement, workload.gpus_per_pod, catalog)
+        if not isinstance(found, Unpriced):
+            offering, note = found
+            return offering, (*hints.notes, note)
+        if assume_instance_type is None:
+            return found, hints.notes
+    assumed = NodeHints(
+        instance_type=assume_instance_type,
+        capacity=hints.capacity,
+        provider=hints.provider,
+        region=hints.region,
+        notes=(*hints.notes, f"no pricing hints: assumed instance type {assume_instance_type}"),
+    )
+    return price_pod(catalog, workload.gpus_per_pod, assumed)
 
 
 def estimate_workload(
@@ -162,9 +196,12 @@ def estimate_workload(
     budget_hints: NodeHints | None = None,
     max_duration: int | None = None,
     checkpointing: bool = False,
+    nodes: tuple[NodeInfo, ...] | None = None,
+    assume_instance_type: str | None = None,
 ) -> Estimate:
     """Price a workload. `budget_hints`, `max_duration` and `checkpointing` come from the
-    TrainingJobBudget covering it, if any; the workload's own spec wins over them."""
+    TrainingJobBudget covering it, if any; the workload's own spec wins over them. `nodes`
+    (the cluster's GPU nodes) and `assume_instance_type` price work with no hints at all."""
     hints = workload.hints.over(budget_hints) if budget_hints else workload.hints
     hours, source = _hours(workload, max_duration)
     notes: list[str] = []
@@ -174,7 +211,7 @@ def estimate_workload(
         return Estimate(
             workload, None, "requests no nvidia.com/gpu", None, hours, source, tuple(notes), None
         )
-    offering, pricing_notes = price_pod(catalog, workload.gpus_per_pod, hints)
+    offering, pricing_notes = _place(workload, catalog, hints, nodes, assume_instance_type)
     notes.extend(pricing_notes)
     if isinstance(offering, Unpriced):
         return Estimate(workload, None, offering.reason, None, hours, source, tuple(notes), None)

@@ -1,74 +1,34 @@
-"""CostPolicy evaluation: scope, limits, approvals, budgets, spot rules and the three modes.
+"""CostPolicy evaluation: one policy's judgement of one priced workload.
 
-One function, `evaluate`, answers for the CLI, the reconcile loop and the admission webhook.
-Each broken rule is a `Violation` carrying the numbers behind it; the policy's mode turns the
-violations into an action:
-
-    enforce: any error -> deny;   only warnings -> warn;   none -> allow
-    warn:    any violation -> warn (admitted with admission warnings)
-    audit:   any violation -> audit (admitted, recorded as a violation)
+`evaluate` applies the rules (unpriced, limits, approval tiers, budgets in their own period,
+spot) and the policy's mode turns the violations into an action (`verdicts.action_for`).
+Which policies govern a workload, and what surrounds it (its budget, its approvals), is
+`judging.judge`'s business: this module never looks anything up.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
 
-from costgov.api.costpolicy import CostPolicySpec
-from costgov.api.trainingjobbudget import Approval
-from costgov.domain.approvals import approval_covers, required_tier
-from costgov.domain.capacity import CapacityType
-from costgov.domain.costing import Estimate, SpotOption, affordable_replicas
-from costgov.domain.gpus import normalize_gpu_model
+from costgov.api.costpolicy import CostPolicy, CostPolicySpec
+from costgov.domain.approvals import (
+    Assessment,
+    Grant,
+    best_assessment,
+    describe_signoff,
+    required_tier,
+)
+from costgov.domain.budgets import PERIOD_HOURS, BudgetView, cost_in_period
+from costgov.domain.costing import Estimate, affordable_replicas
 from costgov.domain.money import HOURS_PER_MONTH, usd
-from costgov.domain.selectors import matches
+from costgov.domain.rules import limit_rules, spot_rules, unpriced_rule
+from costgov.domain.verdicts import Verdict, Violation, action_for
 
-__all__ = [
-    "ALWAYS_EXCLUDED_NAMESPACES",
-    "Action",
-    "BudgetView",
-    "Severity",
-    "Subject",
-    "Verdict",
-    "Violation",
-    "evaluate",
-    "in_scope",
-    "worst_action",
-]
+__all__ = ["Subject", "evaluate"]
 
-Severity = Literal["error", "warning"]
-Action = Literal["allow", "warn", "audit", "deny"]
-_ACTION_ORDER: dict[Action, int] = {"allow": 0, "audit": 1, "warn": 2, "deny": 3}
-ALWAYS_EXCLUDED_NAMESPACES = frozenset({"kube-system"})
-
-
-@dataclass(frozen=True)
-class Violation:
-    """A broken rule with the figures behind it."""
-
-    rule: str
-    severity: Severity
-    message: str
-    figures: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class BudgetView:
-    """What is known of a budget: its amount, spend so far, and estimates already committed."""
-
-    name: str
-    amount: Decimal
-    spent: Decimal | None
-    """None when spend is unknown (offline): the whole budget is judged, and a note says so."""
-    committed: Decimal = Decimal(0)
-    """Estimates of other work already counted against it (e.g. other covered Jobs)."""
-
-    @property
-    def remaining(self) -> Decimal:
-        return self.amount - (self.spent or Decimal(0)) - self.committed
+PERIOD_NAME = {"daily": "day", "monthly": "month"}
 
 
 @dataclass(frozen=True)
@@ -76,21 +36,15 @@ class Subject:
     """A priced workload and what surrounds it."""
 
     estimate: Estimate
-    approval: Approval | None = None
+    grants: tuple[Grant, ...] = ()
+    """Objects whose signatures may approve it (CostApprovals, its budget, itself)."""
+    submitter: str | None = None
+    """Who submits it (the admission request's user); None offline."""
+    how_to_approve: str = ""
     training_budget: BudgetView | None = None
     monthly_budget: Decimal | None = None
     """An InferenceDeployment's own monthly budget; the estimate is at its max replicas."""
     min_replicas: int = 0
-
-    @property
-    def judged_amount(self) -> Decimal | None:
-        """The cost approvals and budgets judge: the estimate, or for an InferenceDeployment
-        with a monthly budget, the month at the replicas that budget affords (the operator
-        caps replicas there)."""
-        amount, affordable = self.estimate.amount, self.affordable_replicas
-        if amount is None or affordable is None:
-            return amount
-        return min(amount, amount * affordable / self.estimate.workload.pods)
 
     @property
     def affordable_replicas(self) -> int | None:
@@ -105,211 +59,104 @@ class Subject:
             est.workload.pods,
         )
 
-
-@dataclass(frozen=True)
-class Verdict:
-    """One policy's judgement of one workload."""
-
-    policy: str
-    mode: str
-    action: Action
-    violations: tuple[Violation, ...]
-    spot: SpotOption | None = None
-    """A spot alternative, when it saves at least the policy's threshold."""
+    @property
+    def judged_hourly(self) -> Decimal | None:
+        """$/h that budgets judge: at the replicas the monthly budget affords, if capped."""
+        hourly, affordable = self.estimate.hourly, self.affordable_replicas
+        if hourly is None or affordable is None:
+            return hourly
+        return min(hourly, hourly * affordable / self.estimate.workload.pods)
 
     @property
-    def denied(self) -> bool:
-        return self.action == "deny"
+    def judged_amount(self) -> Decimal | None:
+        """The cost approval tiers judge: a run's total, or a month of running (at the
+        replicas a monthly budget affords: the operator caps replicas there)."""
+        hourly = self.judged_hourly
+        return None if hourly is None else hourly * self.estimate.hours
 
 
-def worst_action(verdicts: list[Verdict]) -> Action:
-    """The most severe action among verdicts (deny > warn > audit > allow)."""
-    return max((v.action for v in verdicts), key=_ACTION_ORDER.__getitem__, default="allow")
-
-
-def in_scope(
-    spec: CostPolicySpec,
-    *,
-    namespace: str,
-    namespace_labels: Mapping[str, str],
-    workload_labels: Mapping[str, str],
-    excluded_namespaces: frozenset[str] = ALWAYS_EXCLUDED_NAMESPACES,
-) -> bool:
-    """Whether a workload in `namespace` with `workload_labels` is governed by the policy."""
-    if namespace in excluded_namespaces:
-        return False
-    return matches(spec.scope.namespace_selector, namespace_labels) and matches(
-        spec.scope.workload_selector, workload_labels
-    )
-
-
-def _limits(spec: CostPolicySpec, est: Estimate) -> list[Violation]:
-    limits, wl, out = spec.limits, est.workload, []
-    if limits.allowed_gpu_models and wl.gpus_per_pod > 0:
-        allowed = {normalize_gpu_model(m) or m for m in limits.allowed_gpu_models}
-        model = est.gpu_model
-        if model is None:
-            out.append(
-                Violation(
-                    "limits.allowedGPUModels",
-                    "warning",
-                    f"cannot tell which GPU model {wl.ref} will get; allowed: "
-                    f"{', '.join(sorted(allowed))}. Pin one with a nvidia.com/gpu.product or "
-                    "instance-type nodeSelector",
-                )
-            )
-        elif model not in allowed:
-            out.append(
-                Violation(
-                    "limits.allowedGPUModels",
-                    "error",
-                    f"{wl.ref} uses {model} GPUs; this policy allows {', '.join(sorted(allowed))}. "
-                    "Select an allowed GPU model in the nodeSelector",
-                    {"gpuModel": model, "allowed": ",".join(sorted(allowed))},
-                )
-            )
-    instance = est.offering.instance_type if est.offering else wl.hints.instance_type
-    if limits.allowed_instance_types and instance and instance not in limits.allowed_instance_types:
-        out.append(
-            Violation(
-                "limits.allowedInstanceTypes",
-                "error",
-                f"{wl.ref} runs on {instance}; allowed: {', '.join(limits.allowed_instance_types)}",
-                {"instanceType": instance},
-            )
-        )
-    if limits.max_gpus_per_workload is not None and wl.total_gpus > limits.max_gpus_per_workload:
-        out.append(
-            Violation(
-                "limits.maxGPUsPerWorkload",
-                "error",
-                f"{wl.ref} holds {wl.total_gpus} GPUs ({wl.pods} pod(s) x {wl.gpus_per_pod}); the "
-                f"limit is {limits.max_gpus_per_workload}. Lower parallelism/replicas or GPUs per pod",
-                {"gpus": str(wl.total_gpus), "limit": str(limits.max_gpus_per_workload)},
-            )
-        )
-    if (
-        limits.max_hourly_cost is not None
-        and est.hourly is not None
-        and (est.hourly > limits.max_hourly_cost)
-    ):
-        out.append(
-            Violation(
-                "limits.maxHourlyCost",
-                "error",
-                f"{wl.ref} costs {usd(est.hourly)}/h; the limit is {usd(limits.max_hourly_cost)}/h. "
-                "Use fewer or cheaper GPUs, or spot capacity",
-                {"hourly": usd(est.hourly), "limit": usd(limits.max_hourly_cost)},
-            )
-        )
-    if (
-        limits.require_max_runtime
-        and wl.kind == "Job"
-        and wl.gpus_per_pod > 0
-        and (wl.max_runtime_seconds is None)
-    ):
-        out.append(
-            Violation(
-                "limits.requireMaxRuntime",
-                "error",
-                f"{wl.ref} declares no spec.activeDeadlineSeconds; GPU Jobs must bound their "
-                "runtime. Set activeDeadlineSeconds (e.g. 259200 for 72 h)",
-            )
-        )
-    return out
-
-
-def _approval_hint(subject: Subject) -> str:
-    kind = subject.estimate.workload.kind
-    if kind == "InferenceDeployment":
-        return "Ask an approver to set spec.approval on it"
-    if subject.training_budget is not None:
-        name = subject.training_budget.name
-        return f"Ask an approver to set spec.approval on TrainingJobBudget {name}"
-    return (
-        "Cover it with a TrainingJobBudget (label costgov.io/budget) and have an approver "
-        "set spec.approval there"
-    )
-
-
-def _approvals(spec: CostPolicySpec, subject: Subject, now: datetime) -> list[Violation]:
+def _approvals(
+    spec: CostPolicySpec, name: str, subject: Subject, now: datetime
+) -> tuple[list[Violation], Assessment | None]:
     amount = subject.judged_amount
     if amount is None:
-        return []
+        return [], None
     tier = required_tier(spec.approvals, amount)
     if tier is None:
-        return []
+        return [], None
     ref = subject.estimate.workload.ref
     figures = {"estimate": usd(amount), "tier": usd(tier.above)}
     if tier.deny:
-        return [
-            Violation(
-                "approval.denied",
-                "error",
-                f"{ref} is estimated at {usd(amount)}, above the {usd(tier.above)} this policy "
-                "denies outright. Split the work or shorten the run",
-                figures,
-            )
-        ]
-    check = approval_covers(subject.approval, amount, now)
-    if check.ok:
+        message = (
+            f"{ref} is estimated at {usd(amount)}, above the {usd(tier.above)} this policy "
+            "denies outright. Split the work or shorten the run"
+        )
+        return [Violation("approval.denied", "error", message, figures)], None
+    found = best_assessment(
+        name, tier, subject.grants, amount=amount, now=now, submitter=subject.submitter
+    )
+    if found.satisfied:
+        return [], found
+    missing = "; ".join(describe_signoff(s) for s in found.missing)
+    rejected = "; ".join(f"{s.approved_by}: {why}" for s, why in found.rejected)
+    message = (
+        f"{ref} is estimated at {usd(amount)}, above {usd(tier.above)}: it needs the sign-off "
+        f"of {missing}"
+        + (f" (signatures that do not count: {rejected})" if rejected else "")
+        + (f". {subject.how_to_approve}" if subject.how_to_approve else "")
+    )
+    return [Violation("approval.required", "error", message, figures)], found
+
+
+def _policy_budget(
+    spec: CostPolicySpec, subject: Subject, spent: Decimal | None
+) -> list[Violation]:
+    budget, hourly, est = spec.budget, subject.judged_hourly, subject.estimate
+    if budget is None or hourly is None:
         return []
-    who = [*tier.approvers.users, *(f"group {g}" for g in tier.approvers.groups)]
+    amount = cost_in_period(hourly, est.hours, budget.period)
+    view = BudgetView("policy", budget.amount, spent)
+    if amount <= view.remaining:
+        return []
+    word = PERIOD_NAME[budget.period]
+    blocking = budget.on_exceeded in ("block-new", "suspend")
+    hours = min(est.hours, PERIOD_HOURS[budget.period])
+    unknown = " (spend so far unknown: judged against the whole budget)" if spent is None else ""
     return [
         Violation(
-            "approval.required",
-            "error",
-            f"{ref} is estimated at {usd(amount)}, above {usd(tier.above)}: it needs an approval "
-            f"from {' or '.join(who)} ({check.reason}). {_approval_hint(subject)}",
-            figures,
+            "budget.exceeded",
+            "error" if blocking else "warning",
+            f"{est.workload.ref} costs {usd(amount)} per {word} ({hours.normalize():f} h at "
+            f"{usd(hourly)}/h); the policy's {budget.period} budget has {usd(view.remaining)} "
+            f"left of {usd(view.amount)} this {word}{unknown}. "
+            + (
+                f"Raise the budget or wait for the next {word}"
+                if blocking
+                else "onExceeded is alert: admitted, alerting"
+            ),
+            {
+                "periodCost": usd(amount),
+                "period": budget.period,
+                "remaining": usd(view.remaining),
+                "budget": usd(view.amount),
+            },
         )
     ]
 
 
-def _budgets(
-    spec: CostPolicySpec, subject: Subject, policy_spent: Decimal | None
-) -> list[Violation]:
-    amount, ref = subject.judged_amount, subject.estimate.workload.ref
+def _own_budgets(subject: Subject) -> list[Violation]:
     out: list[Violation] = []
-    if amount is None:
-        return out
-    if spec.budget is not None:
-        view = BudgetView("policy", spec.budget.amount, policy_spent)
-        if amount > view.remaining:
-            blocking = spec.budget.on_exceeded in ("block-new", "suspend")
-            unknown = (
-                " (spend so far unknown here: judged against the whole budget)"
-                if (policy_spent is None)
-                else ""
-            )
-            out.append(
-                Violation(
-                    "budget.exceeded",
-                    "error" if blocking else "warning",
-                    f"{ref} is estimated at {usd(amount)}; the policy's "
-                    f"{spec.budget.period} budget has {usd(view.remaining)} left of {usd(view.amount)}{unknown}. "
-                    + (
-                        "Raise the budget or wait for the next period"
-                        if blocking
-                        else "onExceeded is alert: admitted, alerting"
-                    ),
-                    {
-                        "estimate": usd(amount),
-                        "remaining": usd(view.remaining),
-                        "budget": usd(view.amount),
-                    },
-                )
-            )
-    tjb = subject.training_budget
-    if tjb is not None and amount > tjb.remaining:
+    amount, ref, tjb = subject.judged_amount, subject.estimate.workload.ref, subject.training_budget
+    if amount is not None and tjb is not None and amount > tjb.remaining:
+        others = f" after {usd(tjb.committed)} for its other Jobs" if tjb.committed else ""
+        unknown = " (spend so far unknown)" if tjb.spent is None else ""
         out.append(
             Violation(
                 "trainingJobBudget.exceeded",
                 "error",
                 f"{ref} is estimated at {usd(amount)}; TrainingJobBudget {tjb.name} has "
-                f"{usd(tjb.remaining)} left of {usd(tjb.amount)}"
-                + (f" after {usd(tjb.committed)} for its other Jobs" if tjb.committed else "")
-                + ". Raise spec.amount or shorten the Job",
+                f"{usd(tjb.remaining)} left of {usd(tjb.amount)}{others}{unknown}. "
+                "Raise spec.amount or shorten the Job",
                 {
                     "estimate": usd(amount),
                     "remaining": usd(tjb.remaining),
@@ -317,25 +164,23 @@ def _budgets(
                 },
             )
         )
-    affordable, full = subject.affordable_replicas, subject.estimate.amount
-    if (
-        subject.monthly_budget is not None
-        and affordable is not None
-        and full is not None
-        and (full > subject.monthly_budget)
-    ):
-        amount, pods = full, subject.estimate.workload.pods
+    affordable, full, budget = (
+        subject.affordable_replicas,
+        subject.estimate.amount,
+        subject.monthly_budget,
+    )
+    if budget is not None and affordable is not None and full is not None and full > budget:
+        pods = subject.estimate.workload.pods
         out.append(
             Violation(
                 "inferenceDeployment.monthlyBudget",
                 "warning",
-                f"{ref} at {pods} replicas projects {usd(amount)}/month "
-                f"({usd(amount / pods)} per replica over {HOURS_PER_MONTH} h), over its budget of "
-                f"{usd(subject.monthly_budget)}; under an enforcing policy the operator caps it at "
-                f"{affordable} replica(s)",
+                f"{ref} at {pods} replicas projects {usd(full)}/month ({usd(full / pods)} per "
+                f"replica over {HOURS_PER_MONTH} h), over its budget of {usd(budget)}; under an "
+                f"enforcing policy the operator caps it at {affordable} replica(s)",
                 {
-                    "monthly": usd(amount),
-                    "budget": usd(subject.monthly_budget),
+                    "monthly": usd(full),
+                    "budget": usd(budget),
                     "affordableReplicas": str(affordable),
                 },
             )
@@ -343,63 +188,32 @@ def _budgets(
     return out
 
 
-def _spot(spec: CostPolicySpec, est: Estimate) -> tuple[list[Violation], SpotOption | None]:
-    out: list[Violation] = []
-    wl = est.workload
-    checkpoints = est.spot is not None and "checkpoint" in est.spot.eligible_because
-    if (
-        spec.spot.require_for_checkpointing
-        and (wl.checkpointing or checkpoints)
-        and (est.capacity is not None and est.capacity != CapacityType.SPOT)
-    ):
-        out.append(
-            Violation(
-                "spot.requireForCheckpointing",
-                "error",
-                f"{wl.ref} checkpoints, and this policy requires spot capacity for such work. "
-                "Add nodeSelector karpenter.sh/capacity-type: spot (or your provider's label)",
-            )
-        )
-    recommended = (
-        est.spot
-        if (
-            est.spot is not None
-            and est.spot.saving_percent >= spec.spot.recommend_min_savings_percent
-        )
-        else None
-    )
-    return out, recommended
-
-
 def evaluate(
-    name: str,
-    spec: CostPolicySpec,
+    policy: CostPolicy,
     subject: Subject,
     *,
     now: datetime,
     policy_spent: Decimal | None = None,
+    judge_budget: bool = True,
 ) -> Verdict:
-    """Judge one workload against one policy (the caller has checked it is in scope)."""
-    est = subject.estimate
-    violations: list[Violation] = []
-    if est.unpriced is not None and est.workload.gpus_per_pod > 0:
-        violations.append(
-            Violation(
-                "pricing.unpriced",
-                "warning",
-                f"{est.workload.ref} cannot be priced: {est.unpriced}. Budget and approval rules "
-                "were not applied",
-            )
-        )
-    violations += _limits(spec, est)
-    violations += _approvals(spec, subject, now)
-    violations += _budgets(spec, subject, policy_spent)
-    spot_violations, recommended = _spot(spec, est)
+    """Judge one workload against one policy (the caller has checked it governs it).
+
+    `judge_budget=False` leaves the policy's own budget out (the periodic audit of running
+    work: the budget is judged as a whole there, not against work already admitted)."""
+    spec, est = policy.spec, subject.estimate
+    violations = [*unpriced_rule(spec, est), *limit_rules(spec, est)]
+    approval_violations, assessment = _approvals(spec, policy.metadata.name, subject, now)
+    violations += approval_violations
+    if judge_budget:
+        violations += _policy_budget(spec, subject, policy_spent)
+    violations += _own_budgets(subject)
+    spot_violations, recommended = spot_rules(spec, est)
     violations += spot_violations
-    action: Action = "allow"
-    if violations:
-        if spec.mode == "enforce":
-            action = "deny" if any(v.severity == "error" for v in violations) else "warn"
-        else:
-            action = "warn" if spec.mode == "warn" else "audit"
-    return Verdict(name, spec.mode, action, tuple(violations), recommended)
+    return Verdict(
+        policy.metadata.name,
+        spec.mode,
+        action_for(spec.mode, violations),
+        tuple(violations),
+        recommended,
+        assessment,
+    )

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from costgov.api.inferencedeployment import InferenceDeployment
-from costgov.api.trainingjobbudget import TrainingHints, TrainingJobBudget
+from costgov.api.trainingjobbudget import TrainingHints
 from costgov.domain.capacity import CapacityType
 from costgov.domain.gpus import normalize_gpu_model
-from costgov.domain.selectors import matches
 from costgov.domain.workloads import NodeHints, Workload
 
-__all__ = ["budget_hints", "covers", "inference_workload"]
+__all__ = ["budget_hints", "inference_workload"]
 
 _CAPACITY = {"spot": CapacityType.SPOT, "on-demand": CapacityType.ON_DEMAND, "any": None}
 
@@ -23,15 +22,6 @@ def budget_hints(hints: TrainingHints) -> NodeHints:
         capacity=_CAPACITY[hints.capacity_type],
         provider=hints.provider,
         region=hints.region,
-    )
-
-
-def covers(budget: TrainingJobBudget, job: Workload) -> bool:
-    """Whether a Job counts against a TrainingJobBudget: same namespace, selector matches."""
-    return (
-        job.kind == "Job"
-        and job.namespace == (budget.metadata.namespace or "default")
-        and matches(budget.spec.selector, job.labels)
     )
 
 
@@ -58,4 +48,5 @@ def inference_workload(obj: InferenceDeployment) -> Workload:
             notes=notes,
         ),
         long_running=True,
+        created=None,
     )

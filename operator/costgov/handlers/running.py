@@ -14,7 +14,7 @@ from prometheus_client import start_http_server
 from costgov.adapters.kubernetes import KubeClient
 from costgov.adapters.prometheus import PrometheusSource
 from costgov.catalog import load_catalog
-from costgov.handlers.operator import build_registry
+from costgov.handlers.registry import build_registry
 from costgov.services.runtime import Runtime
 from costgov.settings import Settings
 
@@ -56,6 +56,22 @@ class SafeWebhookServer(kopf.WebhookServer):
             )
 
 
+async def discover_identity(runtime: Runtime) -> None:
+    """Who costgov is to the apiserver (a SelfSubjectReview), unless settings say; only that
+    identity resumes Jobs costgov suspended and creates the Deployments of model servers."""
+    if runtime.self_user is not None or runtime.kube is None:
+        return
+    try:
+        runtime.self_user = await runtime.kube.whoami()
+    except Exception as exc:  # logged: admission then refuses costgov's own resumes
+        logging.getLogger("costgov").error(
+            f"cannot tell costgov's own identity (SelfSubjectReview: {exc}); "
+            "set COSTGOV_OPERATOR_USERNAME"
+        )
+        return
+    logging.getLogger("costgov").info(f"costgov runs as {runtime.self_user}")
+
+
 def make_runtime(settings: Settings, *, kube: KubeClient | None) -> Runtime:
     return Runtime(
         settings=settings,
@@ -85,11 +101,12 @@ async def run(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     runtime = make_runtime(settings, kube=KubeClient())
     start_http_server(settings.metrics_port, registry=runtime.metrics.registry)
-    registry = build_registry(runtime)
+    registry = build_registry(settings.reconcile_interval_seconds)
 
     @kopf.on.startup(registry=registry)
-    def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+    async def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         configure(settings, runtime.settings)
+        await discover_identity(runtime)
 
     @kopf.on.login(registry=registry)
     def _login(**kwargs: Any) -> kopf.ConnectionInfo | None:

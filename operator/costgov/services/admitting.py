@@ -1,61 +1,65 @@
 """Admission decisions for GPU workloads and costgov's own resources.
 
 Answers come from memory (the inventory and the ledger the reconcile loop keeps) through the
-same domain engine as `costgov estimate`: no network call per request.
+same engine as `costgov estimate` (`domain.judging.judge`): no network call per request.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
 
-from costgov.api import CostPolicy, InferenceDeployment, TrainingJobBudget
+from costgov.api import CostApproval, CostPolicy, InferenceDeployment, TrainingJobBudget
 from costgov.api.errors import describe_validation_error
-from costgov.api.trainingjobbudget import Approval
-from costgov.domain.approvals import check_approval_change
-from costgov.domain.catalogs import PriceCatalog
-from costgov.domain.costing import estimate_workload
-from costgov.domain.money import usd
-from costgov.domain.policies import BudgetView, Subject, Verdict, evaluate, in_scope
-from costgov.domain.resources import budget_hints, covers
-from costgov.domain.workloads import ManifestError, workload_from_object
+from costgov.domain.approvals import authenticate
+from costgov.domain.coverage import covered_changes
+from costgov.domain.enforcing import guard_suspension
+from costgov.domain.judging import Judgement, Situation, Submission, estimate_for, judge
+from costgov.domain.reading import workload_from_object
+from costgov.domain.resources import inference_workload
+from costgov.domain.scoping import (
+    candidates,
+    covering_budget,
+    judged_through_owner,
+    signatures,
+)
+from costgov.domain.verdicts import Verdict
+from costgov.domain.workloads import ManifestError, Workload
 from costgov.services.conditions import ViolationSeen
-from costgov.services.inventory import SUSPENDED_BY
 
-__all__ = ["AdmissionContext", "Decision", "Ledger", "Request", "admit"]
+__all__ = ["API_VERSIONS", "Decision", "Gate", "Request", "admit"]
 
-_WORKLOADS = {"Job", "Pod", "Deployment", "StatefulSet"}
-_MODELS: dict[str, type[CostPolicy] | type[TrainingJobBudget] | type[InferenceDeployment]] = {
+API_VERSIONS = {
+    "Job": "batch/v1",
+    "Pod": "v1",
+    "Deployment": "apps/v1",
+    "StatefulSet": "apps/v1",
+    "ReplicaSet": "apps/v1",
+}
+_MODELS: dict[str, type[Resource]] = {
     "CostPolicy": CostPolicy,
     "TrainingJobBudget": TrainingJobBudget,
     "InferenceDeployment": InferenceDeployment,
+    "CostApproval": CostApproval,
 }
-
-
-@dataclass
-class Ledger:
-    """Figures the reconcile loop leaves for admission: spend per policy and per budget."""
-
-    policy_spent: dict[str, Decimal] = field(default_factory=dict)
-    budget_spent: dict[tuple[str, str], Decimal] = field(default_factory=dict)
-    budget_committed: dict[tuple[str, str], Decimal] = field(default_factory=dict)
-    audit: list[tuple[str, ViolationSeen, datetime]] = field(default_factory=list)
-    """Admitted-but-recorded violations (audit mode): policy, violation, when."""
+Resource = CostPolicy | TrainingJobBudget | InferenceDeployment | CostApproval
+Holder = TrainingJobBudget | InferenceDeployment | CostApproval
+"""Resources that carry signatures."""
 
 
 @dataclass(frozen=True)
-class AdmissionContext:
-    catalog: PriceCatalog
-    policies: tuple[CostPolicy, ...]
-    budgets: tuple[TrainingJobBudget, ...]
-    namespace_labels: Mapping[str, str]
-    ledger: Ledger
-    now: datetime
+class Gate:
+    """What admission knows besides the request: the situation, and whom it trusts."""
+
+    situation: Situation
+    trusted: frozenset[str] = frozenset()
+    """Controller identities whose pods (and ReplicaSets) are judged through their owner."""
+    self_user: str | None = None
+    """costgov's own identity: the only one that resumes what it suspended."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,8 @@ class Decision:
     audit: tuple[tuple[str, ViolationSeen], ...] = ()
     """(policy, violation) pairs to record; empty for dry-run requests."""
     verdicts: tuple[Verdict, ...] = ()
+    admitted: tuple[tuple[str, str], str, Decimal] | None = None
+    """(budget key, Job, estimate) when a Job is admitted against a TrainingJobBudget."""
 
     @property
     def result(self) -> str:
@@ -92,211 +98,168 @@ def _deny(message: str, code: int = 403) -> Decision:
     return Decision(False, message, code)
 
 
-def admit(request: Request, ctx: AdmissionContext) -> Decision:
+def admit(request: Request, gate: Gate) -> Decision:
     """Judge one admission request."""
-    if request.operation == "DELETE":
-        return Decision(True)
-    if request.kind in _WORKLOADS:
-        return _admit_workload(request, ctx)
+    if request.operation not in ("CREATE", "UPDATE"):
+        return _deny(f"costgov judges CREATE and UPDATE, not {request.operation!r}", 400)
+    if request.kind in API_VERSIONS:
+        return _admit_workload(request, gate)
     if request.kind in _MODELS:
-        return _admit_resource(request, ctx)
-    return Decision(True)
+        return _admit_resource(request, gate)
+    return _deny(f"costgov has no admission rule for kind {request.kind!r}", 400)
 
 
-def _scoped(ctx: AdmissionContext, namespace: str, labels: Mapping[str, str]) -> list[CostPolicy]:
-    return [
-        p
-        for p in ctx.policies
-        if in_scope(
-            p.spec,
-            namespace=namespace,
-            namespace_labels=ctx.namespace_labels,
-            workload_labels=labels,
-        )
-    ]
+def _read(request: Request, obj: Mapping[str, Any]) -> Workload:
+    return workload_from_object(
+        {
+            **obj,
+            "kind": request.kind,
+            "apiVersion": obj.get("apiVersion") or API_VERSIONS[request.kind],
+        }
+    )
 
 
-def _admit_workload(request: Request, ctx: AdmissionContext) -> Decision:
-    obj = {
-        **request.obj,
-        "kind": request.kind,
-        "apiVersion": request.obj.get("apiVersion") or _API[request.kind],
-    }
+def _costs_no_more(before: Workload, after: Workload, gate: Gate) -> bool:
+    sit = gate.situation
+    budget = covering_budget(sit.budgets, after) if after.kind == "Job" else None
+    old, new = estimate_for(before, sit, budget), estimate_for(after, sit, budget)
+    if new.amount is None or old.amount is None or new.hourly is None or old.hourly is None:
+        return False
+    return new.amount <= old.amount and new.hourly <= old.hourly
+
+
+def _admit_workload(request: Request, gate: Gate) -> Decision:
     try:
-        workload = workload_from_object(obj)
+        workload = _read(request, request.obj)
+        before = _read(request, request.old) if request.old is not None else None
     except ManifestError as exc:
         return _deny(f"costgov cannot read this {request.kind}: {exc}", 400)
-    if workload.gpus_per_pod == 0:
+    if workload.gpus_per_pod == 0 and (before is None or before.gpus_per_pod == 0):
         return Decision(True)
-    policies = _scoped(ctx, workload.namespace, workload.labels)
-    tjb = next((b for b in ctx.budgets if covers(b, workload)), None)
-    key = (workload.namespace, tjb.metadata.name) if tjb else None
-    if request.old is not None and request.kind == "Job":
-        old_spec, new_spec = request.old.get("spec") or {}, request.obj.get("spec") or {}
-        by = (request.obj.get("metadata") or {}).get("annotations", {}).get(SUSPENDED_BY)
-        if (
-            old_spec.get("suspend")
-            and not new_spec.get("suspend")
-            and by
-            and key
-            and (
-                ctx.ledger.budget_spent.get(key, Decimal(0)) >= tjb.spec.amount  # type: ignore[union-attr]
-            )
-        ):
-            return _deny(
-                f"costgov: {workload.ref} was suspended because TrainingJobBudget "
-                f"{by} is exhausted; raise its spec.amount to resume it"
-            )
-    est = estimate_workload(
-        workload,
-        ctx.catalog,
-        budget_hints=budget_hints(tjb.spec.hints) if tjb else None,
-        max_duration=tjb.spec.max_duration if tjb else None,
-        checkpointing=tjb.spec.checkpointing if tjb else False,
-    )
-    if request.old is not None:
-        try:
-            before = estimate_workload(
-                workload_from_object(
-                    {**request.old, "kind": request.kind, "apiVersion": obj["apiVersion"]}
-                ),
-                ctx.catalog,
-                budget_hints=budget_hints(tjb.spec.hints) if tjb else None,
-                max_duration=tjb.spec.max_duration if tjb else None,
-            )
-            if (
-                est.amount is not None
-                and before.amount is not None
-                and (est.amount <= before.amount and (est.hourly or 0) <= (before.hourly or 0))
-            ):
-                return Decision(True)  # an update that costs no more: nothing new to judge
-        except ManifestError:
-            pass
-    view = None
-    if tjb is not None and key is not None:
-        view = BudgetView(
-            tjb.metadata.name,
-            tjb.spec.amount,
-            ctx.ledger.budget_spent.get(key),
-            ctx.ledger.budget_committed.get(key, Decimal(0)),
-        )
-    subject = Subject(
-        estimate=est, approval=tjb.spec.approval if tjb else None, training_budget=view
-    )
-    verdicts = tuple(
-        evaluate(
-            p.metadata.name,
-            p.spec,
-            subject,
-            now=ctx.now,
-            policy_spent=ctx.ledger.policy_spent.get(p.metadata.name),
-        )
-        for p in policies
-    )
-    return _combine(verdicts, workload.kind, workload.namespace, workload.name, request.dryrun)
+    by_costgov = gate.self_user is not None and request.user == gate.self_user
+    if before is not None:
+        guarded = guard_suspension(before, workload, by_costgov=by_costgov)
+        if guarded is not None:
+            return _deny(f"costgov denied this request: {guarded.rule}: {guarded.message}")
+    if judged_through_owner(workload, request.user, trusted=gate.trusted, self_user=gate.self_user):
+        return Decision(True)
+    if before is not None and _costs_no_more(before, workload, gate):
+        return Decision(True)  # an update that costs no more: nothing new to judge
+    found = judge(Submission(workload, submitter=request.user), gate.situation)
+    return _decide(found, request.dryrun)
 
 
-def _combine(
-    verdicts: tuple[Verdict, ...], kind: str, namespace: str, name: str, dryrun: bool
-) -> Decision:
+def _decide(found: Judgement, dryrun: bool) -> Decision:
+    wl = found.submission.workload
     denials, warnings, audit = [], [], []
-    for v in verdicts:
+    for v in found.verdicts:
         for x in v.violations:
             line = f"[CostPolicy {v.policy}, {v.mode}] {x.rule}: {x.message}"
             if v.action == "deny" and x.severity == "error":
                 denials.append(line)
             elif v.action == "audit":
-                audit.append(
-                    (v.policy, ViolationSeen(kind, namespace, name, x.rule, x.severity, x.message))
-                )
+                seen = ViolationSeen(wl.kind, wl.namespace, wl.name, x.rule, x.severity, x.message)
+                audit.append((v.policy, seen))
             else:
                 warnings.append(f"costgov {line}")
     if denials:
-        return Decision(
-            False,
-            "costgov denied this request: " + " | ".join(denials),
-            403,
-            tuple(warnings),
-            (),
-            verdicts,
-        )
-    return Decision(True, "", 200, tuple(warnings), () if dryrun else tuple(audit), verdicts)
+        message = "costgov denied this request: " + " | ".join(denials)
+        return Decision(False, message, 403, tuple(warnings), (), found.verdicts)
+    admitted = None
+    if found.budget is not None and found.estimate.amount is not None and not dryrun:
+        key = (wl.namespace, found.budget.metadata.name)
+        admitted = (key, wl.name, found.estimate.amount)
+    return Decision(
+        True, "", 200, tuple(warnings), () if dryrun else tuple(audit), found.verdicts, admitted
+    )
 
 
-_API = {"Job": "batch/v1", "Pod": "v1", "Deployment": "apps/v1", "StatefulSet": "apps/v1"}
+def _model(request: Request, obj: Mapping[str, Any]) -> Resource:
+    fields = {k: v for k, v in obj.items() if k in ("apiVersion", "kind", "metadata", "spec")}
+    model: type[Resource] = _MODELS[request.kind]
+    return model.model_validate({**fields, "kind": request.kind})
 
 
-def _approval(obj: Mapping[str, Any] | None) -> Approval | None:
-    raw = ((obj or {}).get("spec") or {}).get("approval")
-    if not raw:
-        return None
-    try:
-        return Approval.model_validate(raw)
-    except ValidationError:
-        return None
-
-
-def _admit_resource(request: Request, ctx: AdmissionContext) -> Decision:
-    model = _MODELS[request.kind]
+def _admit_resource(request: Request, gate: Gate) -> Decision:
     name = (request.obj.get("metadata") or {}).get("name", "?")
     try:
-        resource = model.model_validate(
-            {
-                k: v
-                for k, v in request.obj.items()
-                if k in ("apiVersion", "kind", "metadata", "spec")
-            }
-        )
+        resource = _model(request, request.obj)
     except ValidationError as exc:
         problems = describe_validation_error(exc, root=f"{request.kind}/{name}")
         return _deny("costgov: invalid " + "; ".join(problems), 422)
     if isinstance(resource, CostPolicy):
         return Decision(True)
-    spec = resource.spec
-    old_spec = (request.old or {}).get("spec") or {}
-    if request.operation == "CREATE" and spec.requested_by not in (None, request.user):
+    old: Holder | None = None
+    if request.old is not None:
+        try:
+            stored = _model(request, request.old)
+        except ValidationError:
+            stored = None  # what was stored no longer validates: judge the new object alone
+        old = stored if stored is not None and not isinstance(stored, CostPolicy) else None
+    refused = _requester_rules(request, resource, old)
+    if refused is not None:
+        return refused
+    check = _signatures(request, resource, old, gate)
+    if not check.allowed:
+        return check
+    if isinstance(resource, InferenceDeployment):
+        return _admit_inference(request, resource, old, gate, check.warnings)
+    return check
+
+
+def _requester_rules(request: Request, resource: Holder, old: Holder | None) -> Decision | None:
+    requested_by = resource.spec.requested_by
+    if request.operation == "CREATE" and requested_by not in (None, request.user):
         return _deny(
             f"costgov: spec.requestedBy must be the requesting user ({request.user}), "
-            f"not {spec.requested_by}"
+            f"not {requested_by}"
         )
-    if request.operation == "UPDATE" and old_spec.get("requestedBy") != spec.requested_by:
+    if old is not None and old.spec.requested_by != requested_by:
         return _deny("costgov: spec.requestedBy cannot change after creation")
-    new, old = _approval(request.obj), _approval(request.old)
-    if new is None or new == old:
-        return Decision(True)
+    return None
+
+
+def _signatures(request: Request, resource: Holder, old: Holder | None, gate: Gate) -> Decision:
+    spec = resource.spec
     requester = spec.requested_by or (request.user if request.operation == "CREATE" else None)
-    if requester is None:
-        return _deny(
-            f"costgov: {request.kind}/{name} has no spec.requestedBy, so costgov cannot "
-            "tell that the approver is not the requester; it must be set at creation"
-        )
-    namespace = resource.metadata.namespace or "default"
-    policies = _scoped(ctx, namespace, resource.metadata.labels)
-    if not policies:
-        return Decision(
-            True,
-            warnings=(
-                f"costgov: no CostPolicy governs namespace {namespace}; "
-                "the approval is recorded but no tier applies",
-            ),
-        )
-    for policy in policies:
-        check = check_approval_change(
-            old=old,
-            new=new,
-            user=request.user,
-            groups=request.groups,
-            tiers=policy.spec.approvals,
-            requester=requester,
-        )
-        if not check.ok:
-            return _deny(
-                f"costgov: approval refused by CostPolicy {policy.metadata.name}: {check.reason}"
-            )
-    return Decision(
-        True,
-        warnings=(
-            f"costgov: {request.user} approved {usd(new.amount)} until "
-            f"{new.expires:%Y-%m-%d %H:%M}Z",
+    sit, namespace = gate.situation, resource.metadata.namespace or "default"
+    labels = resource.metadata.labels if isinstance(resource, InferenceDeployment) else None
+    check = authenticate(
+        old=signatures(old.spec.approval, old.spec.approvals) if old else (),
+        new=signatures(spec.approval, spec.approvals),
+        user=request.user,
+        groups=request.groups,
+        requester=requester,
+        candidates=candidates(
+            sit.policies, namespace, sit.namespace_labels(namespace), sit.excluded, labels
         ),
+        changed=covered_changes(old.spec, spec) if old is not None else (),
+    )
+    if not check.ok:
+        where = f"{request.kind}/{resource.metadata.name}"
+        return _deny(f"costgov: approval refused on {where}: {check.reason}")
+    return Decision(True, warnings=tuple(f"costgov: {w}" for w in check.warnings))
+
+
+def _admit_inference(
+    request: Request,
+    idep: InferenceDeployment,
+    old: Holder | None,
+    gate: Gate,
+    warnings: tuple[str, ...],
+) -> Decision:
+    workload = inference_workload(idep)
+    if isinstance(old, InferenceDeployment) and _costs_no_more(
+        inference_workload(old), workload, gate
+    ):
+        return Decision(True, warnings=warnings)
+    found = judge(Submission(workload, submitter=request.user, inference=idep), gate.situation)
+    decision = _decide(found, request.dryrun)
+    return Decision(
+        decision.allowed,
+        decision.message,
+        decision.code,
+        warnings + decision.warnings,
+        decision.audit,
+        decision.verdicts,
     )

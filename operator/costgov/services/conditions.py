@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from costgov.api.common import MAX_VIOLATIONS
+from costgov.api.common import MAX_VIOLATIONS, ObjectRef, ViolationRecord
+from costgov.api.fields import Condition
 
 __all__ = ["Event", "ViolationSeen", "condition", "merge_conditions", "merge_violations"]
 
@@ -36,63 +36,57 @@ class ViolationSeen:
 
 def condition(
     type_: str, ok: bool | None, reason: str, message: str, *, generation: int, now: datetime
-) -> dict[str, Any]:
+) -> Condition:
     status = "Unknown" if ok is None else ("True" if ok else "False")
-    return {
-        "type": type_,
-        "status": status,
-        "reason": reason,
-        "message": message,
-        "lastTransitionTime": now.isoformat().replace("+00:00", "Z"),
-        "observedGeneration": generation,
-    }
+    return Condition(
+        type=type_,
+        status=status,
+        reason=reason,
+        message=message[:32768],
+        last_transition_time=now,
+        observed_generation=generation,
+    )
 
 
-def merge_conditions(
-    old: Sequence[Mapping[str, Any]], new: Iterable[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """New conditions, keeping lastTransitionTime where the status did not change."""
-    before = {c.get("type"): c for c in old}
+def merge_conditions(old: Sequence[Condition], new: Iterable[Condition]) -> list[Condition]:
+    """New conditions, keeping lastTransitionTime where the status did not change, and the
+    old conditions of other types as they were."""
+    before = {c.type: c for c in old}
     out = []
     for cond in new:
-        prev = before.get(cond["type"])
-        if prev is not None and prev.get("status") == cond["status"]:
-            cond = {
-                **cond,
-                "lastTransitionTime": prev.get("lastTransitionTime", cond["lastTransitionTime"]),
-            }
+        prev = before.get(cond.type)
+        if prev is not None and prev.status == cond.status:
+            cond = cond.model_copy(update={"last_transition_time": prev.last_transition_time})
         out.append(cond)
-    kept = [dict(c) for t, c in before.items() if t not in {n["type"] for n in out}]
-    return [*out, *kept]
+    seen = {c.type for c in out}
+    return [*out, *(c for t, c in before.items() if t not in seen)][:16]
 
 
 def merge_violations(
-    old: Sequence[Mapping[str, Any]], seen: Iterable[ViolationSeen], now: datetime
-) -> tuple[list[dict[str, Any]], list[ViolationSeen]]:
+    old: Sequence[ViolationRecord], seen: Iterable[ViolationSeen], now: datetime
+) -> tuple[list[ViolationRecord], list[ViolationSeen]]:
     """The violations list (newest first, bounded) and the violations seen for the first time.
 
     A violation that persists keeps its `since`; one that is gone is dropped.
     """
-
-    def key(obj: Mapping[str, Any], rule: str) -> tuple[str, str, str, str]:
-        return (str(obj.get("kind")), str(obj.get("namespace", "")), str(obj.get("name")), rule)
-
-    since = {key(v.get("object", {}), str(v.get("rule"))): v.get("since") for v in old}
-    records, fresh = [], []
-    stamp = now.isoformat().replace("+00:00", "Z")
+    since = {(v.object.kind, v.object.namespace, v.object.name, v.rule): v.since for v in old}
+    records, fresh, done = [], [], set()
     for v in seen:
-        obj = {"kind": v.kind, "namespace": v.namespace, "name": v.name}
-        first = since.get(key(obj, v.rule))
+        key = (v.kind, v.namespace, v.name, v.rule)
+        if key in done:
+            continue
+        done.add(key)
+        first = since.get(key)
         if first is None:
             fresh.append(v)
         records.append(
-            {
-                "object": obj,
-                "rule": v.rule,
-                "severity": v.severity,
-                "message": v.message[:4096],
-                "since": first or stamp,
-            }
+            ViolationRecord(
+                object=ObjectRef(kind=v.kind, namespace=v.namespace, name=v.name),
+                rule=v.rule,
+                severity="error" if v.severity == "error" else "warning",
+                message=v.message[:4096],
+                since=first or now,
+            )
         )
-    records.sort(key=lambda r: str(r["since"]), reverse=True)
+    records.sort(key=lambda r: r.since, reverse=True)
     return records[:MAX_VIOLATIONS], fresh

@@ -7,33 +7,37 @@ TrainingJobBudgets and workloads to the policies in scope, and returns a `Report
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
 from pydantic import ValidationError
 
 from costgov.adapters.manifests import Document
-from costgov.api import GROUP, CostPolicy, InferenceDeployment, TrainingJobBudget
+from costgov.api import GROUP, CostApproval, CostPolicy, InferenceDeployment, TrainingJobBudget
 from costgov.api.common import Resource
 from costgov.api.errors import describe_validation_error
-from costgov.domain.budgets import highest_crossed, utilization_percent
+from costgov.domain.budgets import cost_in_period, highest_crossed, utilization_percent
 from costgov.domain.catalogs import PriceCatalog
-from costgov.domain.costing import Estimate, estimate_workload
-from costgov.domain.policies import (
-    BudgetView,
-    Subject,
-    Verdict,
-    evaluate,
-    in_scope,
-    worst_action,
+from costgov.domain.costing import Estimate
+from costgov.domain.judging import (
+    Judgement,
+    Situation,
+    Spend,
+    Submission,
+    estimate_for,
+    judge,
 )
-from costgov.domain.resources import budget_hints, covers, inference_workload
-from costgov.domain.workloads import WORKLOAD_KINDS, ManifestError, Workload, workload_from_object
+from costgov.domain.reading import workload_from_object
+from costgov.domain.resources import inference_workload
+from costgov.domain.scoping import DEFAULT_OPERATOR_NAMESPACE, covering_budget, excluded_namespaces
+from costgov.domain.verdicts import Verdict, worst_action
+from costgov.domain.workloads import WORKLOAD_KINDS, ManifestError, Workload
 
 __all__ = [
     "BudgetLine",
     "InputError",
+    "Options",
     "PolicyLine",
     "Report",
     "WorkloadLine",
@@ -44,6 +48,7 @@ _MODELS: dict[str, type[Resource]] = {
     "CostPolicy": CostPolicy,
     "TrainingJobBudget": TrainingJobBudget,
     "InferenceDeployment": InferenceDeployment,
+    "CostApproval": CostApproval,
 }
 
 
@@ -94,6 +99,8 @@ class PolicyLine:
     policy: CostPolicy
     workloads: int
     in_scope_estimate: Decimal
+    """What the governed workloads cost in one budget period (their estimates without a
+    budget)."""
     unpriced: int
     denied: int
 
@@ -150,6 +157,7 @@ class _Inputs:
     policies: list[tuple[str, CostPolicy]] = field(default_factory=list)
     budgets: list[tuple[str, TrainingJobBudget]] = field(default_factory=list)
     inference: list[tuple[str, InferenceDeployment]] = field(default_factory=list)
+    approvals: list[tuple[str, CostApproval]] = field(default_factory=list)
     workloads: list[tuple[str, Workload]] = field(default_factory=list)
     namespaces: dict[str, dict[str, str]] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
@@ -189,6 +197,8 @@ def _classify(docs: Iterable[Document]) -> _Inputs:
                     inputs.budgets.append((doc.where, resource))
                 elif isinstance(resource, InferenceDeployment):
                     inputs.inference.append((doc.where, resource))
+                elif isinstance(resource, CostApproval):
+                    inputs.approvals.append((doc.where, resource))
             elif (api_version, kind) in WORKLOAD_KINDS:
                 inputs.workloads.append((doc.where, workload_from_object(body)))
             elif (api_version, kind) == ("v1", "Namespace"):
@@ -206,10 +216,73 @@ def _classify(docs: Iterable[Document]) -> _Inputs:
     return inputs
 
 
-def _namespace_labels(namespaces: Mapping[str, Mapping[str, str]], name: str) -> dict[str, str]:
-    # Kubernetes labels every namespace with its own name; offline we know no more unless a
-    # Namespace manifest is among the inputs.
-    return {**namespaces.get(name, {}), "kubernetes.io/metadata.name": name}
+def _situation(
+    inputs: _Inputs, catalog: PriceCatalog, now: datetime, options: Options
+) -> Situation:
+    """What is known offline: the inputs, no spend, no nodes; each budget's covered Jobs
+    commit their estimates (the engine leaves out the Job being judged)."""
+    base = Situation(
+        catalog=catalog,
+        now=now,
+        policies=[p for _, p in inputs.policies],
+        namespaces=inputs.namespaces,
+        budgets=[b for _, b in inputs.budgets],
+        approvals=[a for _, a in inputs.approvals],
+        assume_instance_type=options.assume_instance_type,
+        excluded=excluded_namespaces(options.operator_namespace),
+    )
+    commitments: dict[tuple[str, str], dict[str, Decimal]] = {}
+    for _, wl in inputs.workloads:
+        budget = covering_budget(base.budgets, wl) if wl.kind == "Job" else None
+        if budget is not None:
+            amount = estimate_for(wl, base, budget).amount
+            key = (wl.namespace, budget.metadata.name)
+            commitments.setdefault(key, {})[wl.name] = amount or Decimal(0)
+    return replace(base, spend=Spend(commitments=commitments))
+
+
+def _budget_lines(inputs: _Inputs, found: Sequence[Judgement]) -> list[BudgetLine]:
+    lines = []
+    for where, tjb in inputs.budgets:
+        jobs = tuple(j.estimate for j in found if j.budget is tjb)
+        amounts = [e.amount for e in jobs]
+        total = None if None in amounts else sum((a for a in amounts if a is not None), Decimal(0))
+        lines.append(BudgetLine(where, tjb, jobs, total))
+    return lines
+
+
+def _policy_lines(inputs: _Inputs, lines: Sequence[WorkloadLine]) -> list[PolicyLine]:
+    out = []
+    for where, policy in inputs.policies:
+        name, budget = policy.metadata.name, policy.spec.budget
+        governed = [w for w in lines if any(v.policy == name for v in w.verdicts)]
+        costs = [
+            w.estimate.amount
+            if budget is None or w.estimate.hourly is None
+            else cost_in_period(w.estimate.hourly, w.estimate.hours, budget.period)
+            for w in governed
+        ]
+        out.append(
+            PolicyLine(
+                where,
+                policy,
+                len(governed),
+                sum((c for c in costs if c is not None), Decimal(0)),
+                sum(1 for c in costs if c is None),
+                sum(1 for w in governed if any(v.denied for v in w.verdicts if v.policy == name)),
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to judge what the files do not say."""
+
+    assume_instance_type: str | None = None
+    """Price GPU work with no node hints as this instance type."""
+    operator_namespace: str = DEFAULT_OPERATOR_NAMESPACE
+    """Never governed (nor is kube-system)."""
 
 
 def estimate_documents(
@@ -218,102 +291,32 @@ def estimate_documents(
     *,
     now: datetime,
     extra_policies: Sequence[Document] = (),
+    options: Options = Options(),
 ) -> Report:
-    """Price every workload in `docs` and judge it against every policy in scope."""
+    """Price every workload in `docs` and judge it against every policy in scope, through
+    the same engine as the admission webhook (`domain.judging.judge`)."""
     inputs = _classify([*docs, *extra_policies])
-    estimates: list[tuple[str, Estimate, TrainingJobBudget | None]] = []
-    for where, wl in inputs.workloads:
-        tjb = next((b for _, b in inputs.budgets if covers(b, wl)), None)
-        est = estimate_workload(
-            wl,
-            catalog,
-            budget_hints=budget_hints(tjb.spec.hints) if tjb else None,
-            max_duration=tjb.spec.max_duration if tjb else None,
-            checkpointing=tjb.spec.checkpointing if tjb else False,
+    situation = _situation(inputs, catalog, now, options)
+    submissions = [(where, Submission(wl)) for where, wl in inputs.workloads] + [
+        (where, Submission(inference_workload(i), inference=i)) for where, i in inputs.inference
+    ]
+    found = [(where, judge(sub, situation)) for where, sub in submissions]
+    lines = [
+        WorkloadLine(
+            where,
+            j.estimate,
+            j.verdicts,
+            j.budget.metadata.name if j.budget else None,
+            j.subject.affordable_replicas,
+            j.submission.inference.spec.replicas.min if j.submission.inference else None,
         )
-        estimates.append((where, est, tjb))
-    for where, server in inputs.inference:
-        estimates.append((where, estimate_workload(inference_workload(server), catalog), None))
-
-    # What each budget's covered Jobs add up to (priced ones), computed once.
-    priced_total: dict[int, Decimal] = {id(b): Decimal(0) for _, b in inputs.budgets}
-    for _, est, covering in estimates:
-        if covering is not None and est.amount is not None:
-            priced_total[id(covering)] += est.amount
-    budget_lines = []
-    for where, tjb in inputs.budgets:
-        jobs = tuple(e for _, e, b in estimates if b is tjb)
-        amounts = [e.amount for e in jobs]
-        total = (
-            None
-            if any(a is None for a in amounts)
-            else sum((a for a in amounts if a is not None), Decimal(0))
-        )
-        budget_lines.append(BudgetLine(where, tjb, jobs, total))
-
-    idep_by_ref = {
-        f"InferenceDeployment/{i.metadata.namespace or 'default'}/{i.metadata.name}": i
-        for _, i in inputs.inference
-    }
-    lines: list[WorkloadLine] = []
-    for where, est, tjb in estimates:
-        wl = est.workload
-        idep = idep_by_ref.get(wl.ref)
-        subject = Subject(
-            estimate=est,
-            approval=tjb.spec.approval if tjb else (idep.spec.approval if idep else None),
-            training_budget=_budget_view(tjb, est, priced_total[id(tjb)]) if tjb else None,
-            monthly_budget=idep.spec.monthly_budget if idep else None,
-            min_replicas=idep.spec.replicas.min if idep else 0,
-        )
-        verdicts = []
-        for _, policy in inputs.policies:
-            if in_scope(
-                policy.spec,
-                namespace=wl.namespace,
-                namespace_labels=_namespace_labels(inputs.namespaces, wl.namespace),
-                workload_labels=wl.labels,
-            ):
-                verdicts.append(evaluate(policy.metadata.name, policy.spec, subject, now=now))
-        lines.append(
-            WorkloadLine(
-                where,
-                est,
-                tuple(verdicts),
-                tjb.metadata.name if tjb else None,
-                subject.affordable_replicas,
-                idep.spec.replicas.min if idep else None,
-            )
-        )
-
-    policy_lines = []
-    for where, policy in inputs.policies:
-        governed = [w for w in lines if any(v.policy == policy.metadata.name for v in w.verdicts)]
-        policy_lines.append(
-            PolicyLine(
-                where,
-                policy,
-                len(governed),
-                sum((w.estimate.amount or Decimal(0) for w in governed), Decimal(0)),
-                sum(1 for w in governed if w.estimate.amount is None),
-                sum(
-                    1
-                    for w in governed
-                    if any(v.denied for v in w.verdicts if v.policy == policy.metadata.name)
-                ),
-            )
-        )
+        for where, j in found
+    ]
     return Report(
         catalog.version,
         now,
         tuple(lines),
-        tuple(budget_lines),
-        tuple(policy_lines),
+        tuple(_budget_lines(inputs, [j for _, j in found])),
+        tuple(_policy_lines(inputs, lines)),
         dict(inputs.skipped),
     )
-
-
-def _budget_view(tjb: TrainingJobBudget, est: Estimate, covered_total: Decimal) -> BudgetView:
-    """The budget as one covered Job sees it: its other Jobs' estimates are committed."""
-    others = covered_total - (est.amount or Decimal(0))
-    return BudgetView(tjb.metadata.name, tjb.spec.amount, spent=None, committed=others)

@@ -1,7 +1,7 @@
 """What the operator knows of the cluster, as small records built from raw objects.
 
 The kopf indexes (handlers/indexing.py) store these records; the services read them through
-an `Inventory`, which is a plain, frozen view that tests build by hand.
+an `Inventory`, a plain, frozen view that tests build by hand.
 """
 
 from __future__ import annotations
@@ -13,8 +13,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from costgov.api import CostPolicy, InferenceDeployment, TrainingJobBudget
-from costgov.domain.workloads import ManifestError, Workload, workload_from_object
+from costgov.api import CostApproval, CostPolicy, InferenceDeployment, TrainingJobBudget
+from costgov.domain.enforcing import SUSPENDED_BY
+from costgov.domain.placement import NodeInfo, Taint
+from costgov.domain.quantities import QuantityError, parse_whole_count
+from costgov.domain.reading import workload_from_object
+from costgov.domain.workloads import GPU_RESOURCE, ManifestError, Workload
 
 __all__ = [
     "SUSPENDED_BY",
@@ -22,12 +26,10 @@ __all__ = [
     "JobRecord",
     "PodRecord",
     "job_record",
+    "node_info",
     "parse_resource",
     "pod_record",
 ]
-
-SUSPENDED_BY = "costgov.io/suspended-by"
-"""Annotation the operator puts on Jobs it suspends (value: the TrainingJobBudget's name)."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class PodRecord:
     labels: Mapping[str, str]
     owner_job: str | None
     phase: str
+    workload: Workload | None = None
 
 
 @dataclass(frozen=True)
@@ -75,18 +78,16 @@ def pod_record(body: Mapping[str, Any]) -> PodRecord | None:
         return None
     if workload.gpus_per_pod == 0:
         return None
-    meta = body.get("metadata") or {}
-    owner = next(
-        (o.get("name") for o in meta.get("ownerReferences") or [] if o.get("kind") == "Job"), None
-    )
+    owner = workload.owner
     return PodRecord(
         namespace=workload.namespace,
         name=workload.name,
         node=str((body.get("spec") or {}).get("nodeName") or ""),
         gpus=workload.gpus_per_pod,
         labels=dict(workload.labels),
-        owner_job=owner,
+        owner_job=owner.name if owner is not None and owner.kind == "Job" else None,
         phase=str((body.get("status") or {}).get("phase") or "Pending"),
+        workload=workload,
     )
 
 
@@ -101,7 +102,10 @@ def job_record(body: Mapping[str, Any]) -> JobRecord | None:
     status = body.get("status") or {}
     conditions = status.get("conditions") or []
     finished = any(
-        c.get("type") in ("Complete", "Failed") and c.get("status") == "True" for c in conditions
+        isinstance(c, Mapping)
+        and c.get("type") in ("Complete", "Failed")
+        and c.get("status") == "True"
+        for c in conditions
     )
     return JobRecord(
         workload=workload,
@@ -112,8 +116,28 @@ def job_record(body: Mapping[str, Any]) -> JobRecord | None:
     )
 
 
+def node_info(body: Mapping[str, Any]) -> NodeInfo:
+    """A node's labels, allocatable GPUs and taints."""
+    meta, spec, status = (body.get(k) or {} for k in ("metadata", "spec", "status"))
+    allocatable = (status.get("allocatable") or {}).get(GPU_RESOURCE, 0)
+    try:
+        gpus = parse_whole_count(allocatable)
+    except QuantityError:
+        gpus = 0
+    taints = tuple(
+        Taint(str(t.get("key", "")), str(t.get("value") or ""), str(t.get("effect", "")))
+        for t in spec.get("taints") or []
+        if isinstance(t, Mapping)
+    )
+    labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
+    return NodeInfo(str(meta.get("name", "")), labels, gpus, taints)
+
+
 def parse_resource(
-    model: type[CostPolicy] | type[TrainingJobBudget] | type[InferenceDeployment],
+    model: type[CostPolicy]
+    | type[TrainingJobBudget]
+    | type[InferenceDeployment]
+    | type[CostApproval],
     body: Mapping[str, Any],
 ) -> Any:
     """A costgov object as its model (status left out: it is ours, and judged by nobody), or
@@ -131,14 +155,17 @@ class Inventory:
     """A read-only view of the cluster for one decision."""
 
     namespaces: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-    nodes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    nodes: Mapping[str, NodeInfo] = field(default_factory=dict)
     pods: tuple[PodRecord, ...] = ()
     jobs: tuple[JobRecord, ...] = ()
     policies: tuple[CostPolicy, ...] = ()
     budgets: tuple[TrainingJobBudget, ...] = ()
     inference: tuple[InferenceDeployment, ...] = ()
+    approvals: tuple[CostApproval, ...] = ()
     statuses: Mapping[tuple[str, str, str], Mapping[str, Any]] = field(default_factory=dict)
     """(kind, namespace, name) -> the object's status as last seen (accounting cursors)."""
+    gpu_node_list: tuple[NodeInfo, ...] | None = None
+    """The GPU nodes, when the caller keeps them ready (else derived from `nodes`)."""
 
     def status_of(self, kind: str, namespace: str, name: str) -> Mapping[str, Any]:
         return self.statuses.get((kind, namespace, name), {})
@@ -148,3 +175,11 @@ class Inventory:
 
     def jobs_in(self, namespace: str) -> Iterable[JobRecord]:
         return (j for j in self.jobs if j.namespace == namespace)
+
+    def node_labels(self) -> dict[str, Mapping[str, str]]:
+        return {name: node.labels for name, node in self.nodes.items()}
+
+    def gpu_nodes(self) -> tuple[NodeInfo, ...]:
+        if self.gpu_node_list is not None:
+            return self.gpu_node_list
+        return tuple(n for n in self.nodes.values() if n.gpus > 0)

@@ -11,7 +11,7 @@ from typing import Any
 
 from costgov.domain.costing import Estimate
 from costgov.domain.money import cents, usd
-from costgov.domain.policies import Verdict
+from costgov.domain.verdicts import Verdict
 from costgov.services.estimating import BudgetLine, PolicyLine, Report, WorkloadLine
 
 __all__ = ["JSON_SCHEMA_VERSION", "render_json", "render_table", "report_dict"]

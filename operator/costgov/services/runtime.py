@@ -12,25 +12,29 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from costgov.adapters.kubernetes import KubeClient
 from costgov.adapters.metrics import OperatorMetrics
 from costgov.adapters.prometheus import PrometheusSource
-from costgov.api import CostPolicy, TrainingJobBudget
+from costgov.api import CostPolicy, CostPolicyStatus, TrainingJobBudget, TrainingJobBudgetStatus
 from costgov.domain.catalogs import PriceCatalog
-from costgov.domain.money import cents
-from costgov.domain.resources import covers
+from costgov.domain.judging import Judgement, Situation
+from costgov.domain.scoping import covers, excluded_namespaces
 from costgov.services.accounting import Snapshot, collect
-from costgov.services.admitting import Ledger
+from costgov.services.exporting import export_snapshot
 from costgov.services.inventory import Inventory
-from costgov.services.reconciling import budget_window, policy_window, window_key
+from costgov.services.ledgers import Ledger
+from costgov.services.outcomes import Outcome
+from costgov.services.situations import audit_judgements, situation_from
+from costgov.services.statuses import read_status
+from costgov.services.windows import budget_window, policy_window, window_key
 from costgov.settings import Settings
 
 __all__ = ["MAX_WINDOWS", "Runtime"]
 
 MAX_WINDOWS = 5
+WorkKey = tuple[str, str, str]
 
 
 @dataclass
@@ -43,10 +47,40 @@ class Runtime:
     ledger: Ledger = field(default_factory=Ledger)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     """The operator's only clock; tests pin it."""
+    self_user: str | None = None
+    """costgov's identity as the apiserver sees it (settings, or asked at start)."""
     last_good: Snapshot | None = None
+    versions: Counter[str] = field(default_factory=Counter)
+    """Bumped by the index handlers, so views built from an index are rebuilt on change."""
+    views: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     _snapshot: Snapshot | None = None
     _taken: float = 0.0
+    _judged: tuple[datetime, dict[WorkKey, Judgement]] | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def __post_init__(self) -> None:
+        if self.self_user is None:
+            self.self_user = self.settings.operator_username
+
+    @property
+    def excluded(self) -> frozenset[str]:
+        return excluded_namespaces(self.settings.operator_namespace)
+
+    @property
+    def trusted(self) -> frozenset[str]:
+        return frozenset(self.settings.trusted_controllers)
+
+    def view(self, name: str, source: str, size: int, build: Callable[[], Any]) -> Any:
+        """A value built from the `source` index, rebuilt when that index changed: its
+        handler bumped `versions[source]`, or its size changed (deletions do not call the
+        index handler)."""
+        stamp = (self.versions[source], size)
+        hit = self.views.get(name)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        value = build()
+        self.views[name] = (stamp, value)
+        return value
 
     def windows(self, inv: Inventory, now: datetime) -> dict[str, datetime]:
         """The windows this cycle queries: one per distinct accounting start, at most
@@ -54,16 +88,16 @@ class Runtime:
         last cycle, so there is one). Resources left out keep their figures a cycle longer."""
         starts: Counter[datetime] = Counter()
         for p in inv.policies:
-            plan = policy_window(p, inv.status_of("CostPolicy", "", p.metadata.name), now)
+            old = read_status(CostPolicyStatus, inv.status_of("CostPolicy", "", p.metadata.name))
+            plan = policy_window(p, old.accounting, old.period_start, now)
             if plan is not None:
                 starts[plan[0]] += 1
         for b in inv.budgets:
             ns = b.metadata.namespace or "default"
             jobs = [j for j in inv.jobs_in(ns) if covers(b, j.workload)]
-            start, _ = budget_window(
-                b, inv.status_of("TrainingJobBudget", ns, b.metadata.name), jobs, now
-            )
-            starts[start] += 1
+            raw = inv.status_of("TrainingJobBudget", ns, b.metadata.name)
+            old_budget = read_status(TrainingJobBudgetStatus, raw)
+            starts[budget_window(b, old_budget.accounting, jobs, now)] += 1
         ranked = sorted(starts.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_WINDOWS]
         return {window_key(start): start for start, _ in ranked}
 
@@ -81,70 +115,56 @@ class Runtime:
                 windows=self.windows(inv, at),
                 interval_seconds=max(int(self.settings.reconcile_interval_seconds), 300),
                 step_seconds=self.settings.sample_step_seconds,
-                live_node_labels=inv.nodes,
+                live_node_labels=inv.node_labels(),
             )
             self.metrics.cycles.inc()
             if snap.error:
                 self.metrics.query_errors.inc()
             else:
                 self.last_good = snap
-                self._export(snap, inv)
+                export_snapshot(self.metrics, snap, inv)
             self._snapshot, self._taken = snap, time.monotonic()
             return snap
 
-    def record_policy(self, policy: CostPolicy, status: Mapping[str, Any]) -> None:
+    def situation(self, inv: Inventory, now: datetime) -> Situation:
+        return situation_from(
+            inv, catalog=self.catalog, now=now, excluded=self.excluded, ledger=self.ledger
+        )
+
+    def judgements(self, inv: Inventory, situation: Situation) -> Mapping[WorkKey, Judgement]:
+        """Running work judged by the engine, once per cycle (every policy reads it)."""
+        if self._judged is None or self._judged[0] != situation.now:
+            self._judged = (situation.now, audit_judgements(inv, situation))
+        return self._judged[1]
+
+    def audited(self, policy: str, now: datetime) -> list[Any]:
+        """Violations admitted in audit mode in the last day, for the policy's status."""
+        return [
+            v for p, v, t in self.ledger.audit if p == policy and (now - t).total_seconds() < 86400
+        ]
+
+    def record_policy(self, policy: CostPolicy, outcome: Outcome[CostPolicyStatus]) -> None:
         """Keep what admission needs (spend this period) and export the policy's gauges."""
         name = policy.metadata.name
-        if "spent" in status:
-            spent = Decimal(status["spent"])
-            self.ledger.policy_spent[name] = spent
-            if policy.spec.budget is not None and policy.spec.budget.amount > 0:
+        if outcome.spent is not None:
+            self.ledger.policy_spent[name] = outcome.spent
+            budget = policy.spec.budget
+            if budget is not None and budget.amount > 0:
                 self.metrics.budget_utilization.labels("CostPolicy", "", name).set(
-                    float(spent / policy.spec.budget.amount)
+                    float(outcome.spent / budget.amount)
                 )
-        self.metrics.violations.labels("CostPolicy", "", name).set(
-            len(status.get("violations", []))
-        )
+        self.metrics.violations.labels("CostPolicy", "", name).set(len(outcome.status.violations))
 
-    def record_budget(self, budget: TrainingJobBudget, status: Mapping[str, Any]) -> None:
+    def record_budget(
+        self, budget: TrainingJobBudget, outcome: Outcome[TrainingJobBudgetStatus]
+    ) -> None:
         """Keep a budget's spend and what its running Jobs are still expected to cost."""
         key = (budget.metadata.namespace or "default", budget.metadata.name)
-        if "spent" not in status:
-            return
-        spent = Decimal(status["spent"])
-        self.ledger.budget_spent[key] = spent
-        if budget.spec.amount > 0:
+        self.ledger.record_budget(key, outcome.spent, outcome.commitments)
+        if outcome.spent is not None and budget.spec.amount > 0:
             self.metrics.budget_utilization.labels("TrainingJobBudget", *key).set(
-                float(spent / budget.spec.amount)
+                float(outcome.spent / budget.spec.amount)
             )
-        if "projectedTotal" in status:
-            self.ledger.budget_committed[key] = cents(Decimal(status["projectedTotal"]) - spent)
         self.metrics.violations.labels("TrainingJobBudget", *key).set(
-            len(status.get("violations", []))
+            len(outcome.status.violations)
         )
-
-    def _export(self, snap: Snapshot, inv: Inventory) -> None:
-        m = self.metrics
-
-        def team(ns: str) -> str:
-            return inv.namespaces.get(ns, {}).get("team", "")
-
-        m.hourly_cost.clear()
-        unpriced = 0
-        for line in snap.hourly:
-            if line.cost is None:
-                unpriced += 1
-                continue
-            ns = line.usage.namespace
-            m.hourly_cost.labels(ns, team(ns), line.usage.pod).inc(float(line.cost))
-        m.unpriced.set(unpriced)
-        m.spend.clear()
-        for window, spend in snap.windows.items():
-            by_ns: dict[str, Decimal] = {}
-            for line in spend.pods:
-                if line.cost is not None:
-                    by_ns[line.usage.namespace] = (
-                        by_ns.get(line.usage.namespace, Decimal(0)) + line.cost
-                    )
-            for ns, cost in by_ns.items():
-                m.spend.labels(ns, team(ns), window).set(float(cost))

@@ -1,0 +1,169 @@
+"""The per-workload rules of a CostPolicy that need no budget or approval: unpriced work,
+limits (GPU models, instance types, GPUs, $/h, a runtime bound) and spot capacity.
+
+Each returns the violations it finds, with the figures behind them.
+"""
+
+from __future__ import annotations
+
+from costgov.api.costpolicy import CostPolicySpec
+from costgov.domain.capacity import CapacityType
+from costgov.domain.costing import Estimate, SpotOption
+from costgov.domain.gpus import normalize_gpu_model
+from costgov.domain.money import usd
+from costgov.domain.verdicts import Severity, Violation
+
+__all__ = ["limit_rules", "spot_rules", "unpriced_rule"]
+
+_UNPRICED_SEVERITY: dict[str, Severity | None] = {"deny": "error", "warn": "warning", "allow": None}
+
+
+def _how_to_price(est: Estimate) -> str:
+    reason = est.unpriced or ""
+    if "not in the price catalog" in reason or "no spot price" in reason:
+        return "add the instance type to a pricing file (--pricing, or the chart's pricing.catalog)"
+    if "unknown GPU product" in reason:
+        return "use a GPU product costgov knows in nvidia.com/gpu.product, or an instance type"
+    return (
+        "add a nodeSelector (node.kubernetes.io/instance-type or nvidia.com/gpu.product), "
+        "a TrainingJobBudget hint (spec.hints.instanceType), or set the policy's "
+        "assumeInstanceType"
+    )
+
+
+def unpriced_rule(spec: CostPolicySpec, est: Estimate) -> list[Violation]:
+    """GPU work that cannot be priced: an error by default (fail closed), as `unpriced` says."""
+    severity = _UNPRICED_SEVERITY[spec.unpriced]
+    if est.unpriced is None or est.workload.gpus_per_pod == 0 or severity is None:
+        return []
+    return [
+        Violation(
+            "pricing.unpriced",
+            severity,
+            f"{est.workload.ref} cannot be priced: {est.unpriced}. Budget and approval rules "
+            f"cannot be applied without a price; to price it, {_how_to_price(est)}",
+            {"unpriced": spec.unpriced},
+        )
+    ]
+
+
+def _gpu_models(spec: CostPolicySpec, est: Estimate) -> list[Violation]:
+    limits, wl = spec.limits, est.workload
+    if not limits.allowed_gpu_models or wl.gpus_per_pod == 0:
+        return []
+    allowed = sorted({normalize_gpu_model(m) or m for m in limits.allowed_gpu_models})
+    model = est.gpu_model
+    if model is None:
+        return [
+            Violation(
+                "limits.allowedGPUModels",
+                "warning",
+                f"cannot tell which GPU model {wl.ref} will get; allowed: {', '.join(allowed)}. "
+                "Pin one with a nvidia.com/gpu.product or instance-type nodeSelector",
+            )
+        ]
+    if model in allowed:
+        return []
+    return [
+        Violation(
+            "limits.allowedGPUModels",
+            "error",
+            f"{wl.ref} uses {model} GPUs; this policy allows {', '.join(allowed)}. "
+            "Select an allowed GPU model in the nodeSelector",
+            {"gpuModel": model, "allowed": ",".join(allowed)},
+        )
+    ]
+
+
+def _instance_types(spec: CostPolicySpec, est: Estimate) -> list[Violation]:
+    allowed, wl = spec.limits.allowed_instance_types, est.workload
+    instance = est.offering.instance_type if est.offering else wl.hints.instance_type
+    if not allowed or not instance or instance in allowed:
+        return []
+    return [
+        Violation(
+            "limits.allowedInstanceTypes",
+            "error",
+            f"{wl.ref} runs on {instance}; allowed: {', '.join(allowed)}",
+            {"instanceType": instance},
+        )
+    ]
+
+
+def _gpus_and_rate(spec: CostPolicySpec, est: Estimate) -> list[Violation]:
+    limits, wl, out = spec.limits, est.workload, []
+    if limits.max_gpus_per_workload is not None and wl.total_gpus > limits.max_gpus_per_workload:
+        out.append(
+            Violation(
+                "limits.maxGPUsPerWorkload",
+                "error",
+                f"{wl.ref} holds {wl.total_gpus} GPUs ({wl.pods} pod(s) x {wl.gpus_per_pod}); the "
+                f"limit is {limits.max_gpus_per_workload}. Lower parallelism/replicas or GPUs per pod",
+                {"gpus": str(wl.total_gpus), "limit": str(limits.max_gpus_per_workload)},
+            )
+        )
+    cap = limits.max_hourly_cost
+    if cap is not None and est.hourly is not None and est.hourly > cap:
+        out.append(
+            Violation(
+                "limits.maxHourlyCost",
+                "error",
+                f"{wl.ref} costs {usd(est.hourly)}/h; the limit is {usd(cap)}/h. "
+                "Use fewer or cheaper GPUs, or spot capacity",
+                {"hourly": usd(est.hourly), "limit": usd(cap)},
+            )
+        )
+    return out
+
+
+def _runtime_bound(spec: CostPolicySpec, est: Estimate) -> list[Violation]:
+    wl = est.workload
+    if not spec.limits.require_max_runtime or wl.kind != "Job" or wl.gpus_per_pod == 0:
+        return []
+    if wl.max_runtime_seconds is not None:
+        return []
+    return [
+        Violation(
+            "limits.requireMaxRuntime",
+            "error",
+            f"{wl.ref} declares no spec.activeDeadlineSeconds; GPU Jobs must bound their "
+            "runtime. Set activeDeadlineSeconds (e.g. 259200 for 72 h)",
+        )
+    ]
+
+
+def limit_rules(spec: CostPolicySpec, est: Estimate) -> list[Violation]:
+    """Every limit the workload breaks."""
+    return [
+        *_gpu_models(spec, est),
+        *_instance_types(spec, est),
+        *_gpus_and_rate(spec, est),
+        *_runtime_bound(spec, est),
+    ]
+
+
+def spot_rules(spec: CostPolicySpec, est: Estimate) -> tuple[list[Violation], SpotOption | None]:
+    """spot.requireForCheckpointing, and the spot alternative worth recommending (if any)."""
+    out: list[Violation] = []
+    wl = est.workload
+    checkpoints = wl.checkpointing or (
+        est.spot is not None and "checkpoint" in est.spot.eligible_because
+    )
+    if (
+        spec.spot.require_for_checkpointing
+        and checkpoints
+        and est.capacity is not None
+        and est.capacity != CapacityType.SPOT
+    ):
+        out.append(
+            Violation(
+                "spot.requireForCheckpointing",
+                "error",
+                f"{wl.ref} checkpoints, and this policy requires spot capacity for such work. "
+                "Add nodeSelector karpenter.sh/capacity-type: spot (or your provider's label)",
+            )
+        )
+    spot = est.spot
+    if spot is not None and spot.saving_percent < spec.spot.recommend_min_savings_percent:
+        spot = None
+    return out, spot

@@ -1,0 +1,66 @@
+"""Violations and verdicts: a broken rule with its figures, and what a policy's mode makes
+of the violations:
+
+    enforce: any error -> deny;   only warnings -> warn;   none -> allow
+    warn:    any violation -> warn (admitted with admission warnings)
+    audit:   any violation -> audit (admitted, recorded as a violation)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from costgov.domain.approvals import Assessment
+    from costgov.domain.costing import SpotOption
+
+__all__ = ["Action", "Severity", "Verdict", "Violation", "action_for", "worst_action"]
+
+Severity = Literal["error", "warning"]
+Action = Literal["allow", "warn", "audit", "deny"]
+_ACTION_ORDER: dict[Action, int] = {"allow": 0, "audit": 1, "warn": 2, "deny": 3}
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A broken rule with the figures behind it."""
+
+    rule: str
+    severity: Severity
+    message: str
+    figures: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One policy's judgement of one workload."""
+
+    policy: str
+    mode: str
+    action: Action
+    violations: tuple[Violation, ...]
+    spot: SpotOption | None = None
+    """A spot alternative, when it saves at least the policy's threshold."""
+    approval: Assessment | None = None
+    """The approval tier that applies, and how far its sign-offs are given."""
+
+    @property
+    def denied(self) -> bool:
+        return self.action == "deny"
+
+
+def action_for(mode: str, violations: Iterable[Violation]) -> Action:
+    """What the policy's mode makes of its violations."""
+    found = list(violations)
+    if not found:
+        return "allow"
+    if mode == "enforce":
+        return "deny" if any(v.severity == "error" for v in found) else "warn"
+    return "warn" if mode == "warn" else "audit"
+
+
+def worst_action(verdicts: Iterable[Verdict]) -> Action:
+    """The most severe action among verdicts (deny > warn > audit > allow)."""
+    return max((v.action for v in verdicts), key=_ACTION_ORDER.__getitem__, default="allow")

@@ -1,0 +1,56 @@
+"""kopf validating webhooks: one per kind, each a few lines calling the admission service.
+
+The request's user and groups come from the AdmissionReview (`userinfo`), never from the
+object; dry-run requests are judged but change nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from costgov.handlers.indexing import admission_inventory
+from costgov.services import operating
+from costgov.services.admitting import Gate, Request
+
+__all__ = ["ADMITTED", "validate"]
+
+ADMITTED: tuple[tuple[str, str, str, str], ...] = (
+    ("batch", "v1", "jobs", "Job"),
+    ("", "v1", "pods", "Pod"),
+    ("apps", "v1", "deployments", "Deployment"),
+    ("apps", "v1", "statefulsets", "StatefulSet"),
+    ("apps", "v1", "replicasets", "ReplicaSet"),
+    ("costgov.io", "v1alpha1", "costpolicies", "CostPolicy"),
+    ("costgov.io", "v1alpha1", "trainingjobbudgets", "TrainingJobBudget"),
+    ("costgov.io", "v1alpha1", "inferencedeployments", "InferenceDeployment"),
+    ("costgov.io", "v1alpha1", "costapprovals", "CostApproval"),
+)
+
+
+def _request(kind: str, kw: dict[str, Any]) -> Request:
+    userinfo = kw.get("userinfo") or {}
+    return Request(
+        kind=kind,
+        operation=str(kw.get("operation") or ""),
+        obj=dict(kw.get("new") or kw["body"]),
+        old=dict(kw["old"]) if kw.get("old") else None,
+        user=str(userinfo.get("username", "")),
+        groups=tuple(userinfo.get("groups") or ()),
+        dryrun=bool(kw.get("dryrun")),
+    )
+
+
+def validate(kind: str, memo: Any, **kw: Any) -> None:
+    """Judge one request; deny with the engine's message, or admit with its warnings."""
+    runtime, request = memo.runtime, _request(kind, kw)
+    namespace = (
+        (request.obj.get("metadata") or {}).get("namespace") or kw.get("namespace") or "default"
+    )
+    inv = admission_inventory({**kw, "memo": memo}, str(namespace))
+    gate = Gate(runtime.situation(inv, runtime.clock()), runtime.trusted, runtime.self_user)
+    decision = operating.admission(runtime, request, gate)
+    kw["warnings"].extend(decision.warnings)
+    if not decision.allowed:
+        raise kopf.AdmissionError(decision.message, code=decision.code)

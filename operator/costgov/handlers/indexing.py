@@ -1,0 +1,184 @@
+"""kopf indexes: what the operator keeps in memory of the cluster, and views over them.
+
+Every index handler is a plain module-level function; the runtime comes from kopf's memo.
+Handlers bump `runtime.versions[...]` so views built from an index are rebuilt on change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from typing import Any
+
+import kopf
+
+from costgov.api import CostApproval, CostPolicy, InferenceDeployment, TrainingJobBudget
+from costgov.domain.offerings import offering_for_node
+from costgov.domain.placement import NodeInfo
+from costgov.services.inventory import (
+    Inventory,
+    JobRecord,
+    PodRecord,
+    job_record,
+    node_info,
+    parse_resource,
+    pod_record,
+)
+
+__all__ = ["INDEXES", "first", "inventory_from", "values"]
+
+
+def values(index: Any) -> Iterable[Any]:
+    for store in index.values():
+        yield from store
+
+
+def first(index: Any, key: Any) -> Any:
+    store = index.get(key)
+    return next(iter(store), None) if store is not None else None
+
+
+def namespaces_idx(name: str, labels: Mapping[str, str], memo: Any, **_: Any) -> dict[str, Any]:
+    memo.runtime.versions["namespaces"] += 1
+    return {name: dict(labels)}
+
+
+def nodes_idx(body: kopf.Body, memo: Any, **_: Any) -> dict[str, NodeInfo]:
+    memo.runtime.versions["nodes"] += 1
+    info = node_info(body)
+    return {info.name: replace(info, offering=offering_for_node(info.labels, memo.runtime.catalog))}
+
+
+def gpu_pods_idx(body: kopf.Body, **_: Any) -> dict[str, PodRecord] | None:
+    record = pod_record(body)
+    return None if record is None else {record.namespace: record}
+
+
+def gpu_jobs_idx(body: kopf.Body, **_: Any) -> dict[str, JobRecord] | None:
+    record = job_record(body)
+    return None if record is None else {record.namespace: record}
+
+
+def policies_idx(body: kopf.Body, memo: Any, **_: Any) -> dict[None, Any] | None:
+    memo.runtime.versions["policies"] += 1
+    policy = parse_resource(CostPolicy, body)
+    return None if policy is None else {None: (policy, dict(body.get("status") or {}))}
+
+
+def budgets_idx(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str, Any] | None:
+    budget = parse_resource(TrainingJobBudget, body)
+    if budget is None:
+        return None
+    return {namespace or "default": (budget, dict(body.get("status") or {}))}
+
+
+def inference_idx(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str, Any] | None:
+    idep = parse_resource(InferenceDeployment, body)
+    return None if idep is None else {namespace or "default": idep}
+
+
+def approvals_idx(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str, Any] | None:
+    approval = parse_resource(CostApproval, body)
+    return None if approval is None else {namespace or "default": approval}
+
+
+def owned_deployments_idx(
+    namespace: str | None, name: str, status: kopf.Status, **_: Any
+) -> dict[tuple[str, str], int]:
+    return {(namespace or "default", name): int(status.get("readyReplicas") or 0)}
+
+
+INDEXES: tuple[tuple[str, str, str, Any, dict[str, Any]], ...] = (
+    ("", "v1", "namespaces", namespaces_idx, {}),
+    ("", "v1", "nodes", nodes_idx, {}),
+    ("", "v1", "pods", gpu_pods_idx, {}),
+    ("batch", "v1", "jobs", gpu_jobs_idx, {}),
+    ("costgov.io", "v1alpha1", "costpolicies", policies_idx, {}),
+    ("costgov.io", "v1alpha1", "trainingjobbudgets", budgets_idx, {}),
+    ("costgov.io", "v1alpha1", "inferencedeployments", inference_idx, {}),
+    ("costgov.io", "v1alpha1", "costapprovals", approvals_idx, {}),
+    (
+        "apps",
+        "v1",
+        "deployments",
+        owned_deployments_idx,
+        {"labels": {"costgov.io/inference-deployment": kopf.PRESENT}},
+    ),
+)
+
+
+def _nodes(kw: Mapping[str, Any]) -> dict[str, NodeInfo]:
+    runtime, index = kw["memo"].runtime, kw["nodes_idx"]
+    return runtime.view("nodes", "nodes", len(index), lambda: {k: first(index, k) for k in index})  # type: ignore[no-any-return]
+
+
+def _gpu_nodes(kw: Mapping[str, Any]) -> tuple[NodeInfo, ...]:
+    runtime, index = kw["memo"].runtime, kw["nodes_idx"]
+    nodes = _nodes(kw)
+    return runtime.view(  # type: ignore[no-any-return]
+        "gpu_nodes",
+        "nodes",
+        len(index),
+        lambda: tuple(n for n in nodes.values() if n and n.gpus > 0),
+    )
+
+
+def policies(kw: Mapping[str, Any]) -> tuple[CostPolicy, ...]:
+    runtime, index = kw["memo"].runtime, kw["policies_idx"]
+    size = sum(len(s) for s in index.values())
+    return runtime.view("policies", "policies", size, lambda: tuple(p for p, _ in values(index)))  # type: ignore[no-any-return]
+
+
+def inventory_from(kw: Mapping[str, Any]) -> Inventory:
+    """The whole cluster as the indexes hold it, for a reconcile."""
+    budgets = list(values(kw["budgets_idx"]))
+    return Inventory(
+        namespaces={k: first(kw["namespaces_idx"], k) or {} for k in kw["namespaces_idx"]},
+        nodes=_nodes(kw),
+        gpu_node_list=_gpu_nodes(kw),
+        pods=tuple(values(kw["gpu_pods_idx"])),
+        jobs=tuple(values(kw["gpu_jobs_idx"])),
+        policies=policies(kw),
+        budgets=tuple(b for b, _ in budgets),
+        inference=tuple(values(kw["inference_idx"])),
+        approvals=tuple(values(kw["approvals_idx"])),
+        statuses={
+            **{("CostPolicy", "", p.metadata.name): st for p, st in values(kw["policies_idx"])},
+            **{
+                ("TrainingJobBudget", b.metadata.namespace or "default", b.metadata.name): st
+                for b, st in budgets
+            },
+        },
+    )
+
+
+class _Namespaces(Mapping[str, Mapping[str, str]]):
+    """The namespaces index as the mapping the engine reads, without copying it."""
+
+    def __init__(self, index: Any) -> None:
+        self._index = index
+
+    def __getitem__(self, key: str) -> Mapping[str, str]:
+        found = first(self._index, key)
+        if found is None:
+            raise KeyError(key)
+        return found  # type: ignore[no-any-return]
+
+    def __iter__(self) -> Any:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+
+def admission_inventory(kw: Mapping[str, Any], namespace: str) -> Inventory:
+    """What admission needs, and only that: policies, namespaces, nodes, and the budgets,
+    approvals and Jobs of the request's namespace (no copy of the cluster per request)."""
+    return Inventory(
+        namespaces=_Namespaces(kw["namespaces_idx"]),
+        gpu_node_list=_gpu_nodes(kw),
+        policies=policies(kw),
+        budgets=tuple(b for b, _ in kw["budgets_idx"].get(namespace, ())),
+        approvals=tuple(kw["approvals_idx"].get(namespace, ())),
+        inference=tuple(kw["inference_idx"].get(namespace, ())),
+    )

@@ -1,0 +1,36 @@
+"""Register costgov's handlers on a fresh kopf registry (so tests can run an operator of
+their own next to another). The handlers themselves are module-level functions."""
+
+from __future__ import annotations
+
+import functools
+
+import kopf
+
+from costgov.handlers import reconciling
+from costgov.handlers.admitting import ADMITTED, validate
+from costgov.handlers.indexing import INDEXES
+
+__all__ = ["build_registry"]
+
+_TIMERS = (
+    ("costpolicies", reconciling.reconcile_policy),
+    ("trainingjobbudgets", reconciling.reconcile_budget),
+    ("inferencedeployments", reconciling.reconcile_inference),
+    ("costapprovals", reconciling.reconcile_approval),
+)
+
+
+def build_registry(interval: float) -> kopf.OperatorRegistry:
+    """Indexes, one timer per costgov resource, one validating webhook per admitted kind."""
+    registry = kopf.OperatorRegistry()
+    for group, version, plural, fn, extra in INDEXES:
+        kopf.index(group, version, plural, id=fn.__name__, registry=registry, **extra)(fn)
+    for plural, timer in _TIMERS:
+        kopf.timer("costgov.io", "v1alpha1", plural, interval=interval, registry=registry)(timer)
+    for group, version, plural, kind in ADMITTED:
+        handler = functools.partial(validate, kind)
+        kopf.on.validate(
+            group, version, plural, id=plural, registry=registry, operations=["CREATE", "UPDATE"]
+        )(handler)
+    return registry

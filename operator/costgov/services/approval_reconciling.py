@@ -1,0 +1,70 @@
+"""Reconcile a CostApproval: who signed, what counts, what is missing for its target (when
+costgov sees the target run), and a phase for humans."""
+
+from __future__ import annotations
+
+from costgov.api import CostApproval
+from costgov.api.costapproval import CostApprovalStatus
+from costgov.domain.judging import Situation, Submission, judge
+from costgov.domain.resources import inference_workload
+from costgov.domain.scoping import signatures
+from costgov.domain.selectors import matches
+from costgov.domain.workloads import Workload
+from costgov.services.approval_states import approval_states
+from costgov.services.conditions import condition, merge_conditions
+from costgov.services.inventory import Inventory
+from costgov.services.outcomes import Outcome
+
+__all__ = ["reconcile_approval"]
+
+
+def _target(approval: CostApproval, inv: Inventory) -> Workload | None:
+    """The running workload the approval names, when costgov watches its kind."""
+    target, ns = approval.spec.target, approval.metadata.namespace or "default"
+    candidates: list[Workload] = []
+    if target.kind == "Job":
+        candidates = [j.workload for j in inv.jobs_in(ns)]
+    elif target.kind == "Pod":
+        candidates = [p.workload for p in inv.pods if p.namespace == ns and p.workload is not None]
+    elif target.kind == "InferenceDeployment":
+        candidates = [inference_workload(i) for i in inv.inference if i.metadata.namespace == ns]
+    for wl in candidates:
+        if target.name == wl.name or (target.name is None and matches(target.selector, wl.labels)):
+            return wl
+    return None
+
+
+def reconcile_approval(
+    approval: CostApproval, inv: Inventory, *, situation: Situation, old: CostApprovalStatus
+) -> Outcome[CostApprovalStatus]:
+    gen, now = approval.metadata.generation or 0, situation.now
+    signed = signatures(approval.spec.approval, approval.spec.approvals)
+    target = _target(approval, inv)
+    states = []
+    if target is not None:
+        idep = next((i for i in inv.inference if target.kind == "InferenceDeployment" and i.metadata.name == target.name and i.metadata.namespace == target.namespace), None)  # fmt: skip
+        states = approval_states(judge(Submission(target, inference=idep), situation))
+    if signed and all(s.expires <= now for s in signed):
+        phase, message = "Expired", "every signature has expired"
+    elif target is None:
+        phase = "Pending"
+        message = "the target is not running (or its kind is not watched): signatures are judged when it is admitted"
+    elif all(s.satisfied for s in states):
+        phase, message = "Approved", "every required sign-off is given"
+    else:
+        phase, message = (
+            "Pending",
+            "; ".join(
+                f"missing {', '.join(s.missing)} for CostPolicy {s.policy}"
+                for s in states
+                if not s.satisfied
+            ),
+        )
+    ready = condition("Ready", phase == "Approved", phase, message, generation=gen, now=now)
+    status = CostApprovalStatus(
+        observed_generation=gen,
+        phase=phase,
+        approvals=states,
+        conditions=merge_conditions(old.conditions, [ready]),
+    )
+    return Outcome(status)

@@ -1,0 +1,263 @@
+"""Reconcile a TrainingJobBudget: its Jobs' estimates, spend to date, burn rate, projection,
+per-Job lines, idle dollars, approvals, phase, and suspension when it is used up.
+
+Pure: no I/O; the handler applies the outcome. When the snapshot has an error, the old
+figures stay and MetricsAvailable says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from costgov.api import TrainingJobBudget
+from costgov.api.common import Accounting, JobAccount
+from costgov.api.fields import Condition
+from costgov.api.trainingjobbudget import JobLine, TrainingJobBudgetStatus
+from costgov.domain.budgets import highest_crossed, newly_crossed, still_to_spend
+from costgov.domain.costing import Estimate
+from costgov.domain.judging import Situation, Submission, estimate_for, judge
+from costgov.domain.money import cents, usd
+from costgov.domain.scoping import covers, governing
+from costgov.domain.spend import PodCost, idle_cost, totals
+from costgov.services.accounting import Snapshot
+from costgov.services.approval_states import approval_states
+from costgov.services.budget_enforcing import enforce
+from costgov.services.conditions import Event, condition, merge_conditions, merge_violations
+from costgov.services.figures import exact, metrics_condition
+from costgov.services.inventory import Inventory, JobRecord
+from costgov.services.outcomes import Outcome
+from costgov.services.windows import budget_window, window_key
+
+__all__ = ["DEFAULT_THRESHOLDS", "reconcile_budget"]
+
+DEFAULT_THRESHOLDS = (50, 80, 95, 100)
+
+
+@dataclass
+class _Spend:
+    """What this cycle measured for the budget."""
+
+    spent: Decimal
+    burn: Decimal
+    idle: Decimal
+    accounts: dict[str, tuple[Decimal, Decimal]]
+    unpriced: tuple[str, ...]
+    fields: dict[str, object] = field(default_factory=dict)
+
+
+def _measure(
+    jobs: list[JobRecord],
+    ns: str,
+    snapshot: Snapshot,
+    accounting: Accounting | None,
+    start: datetime,
+) -> _Spend | None:
+    window = snapshot.windows.get(window_key(start))
+    if snapshot.error or window is None or snapshot.accounted_to is None:
+        return None
+    names = {j.name for j in jobs}
+
+    def owned(c: PodCost) -> bool:
+        return c.usage.namespace == ns and snapshot.owners.get(c.usage.key) in names
+
+    mine = [c for c in window.by_namespace.get(ns, ()) if owned(c)]
+    delta = totals(mine)
+    idle = (Decimal(accounting.idle) if accounting else Decimal(0)) + sum(
+        (
+            idle_cost(c.cost, window.utilization[c.usage.key])
+            for c in mine
+            if c.cost is not None and c.usage.key in window.utilization
+        ),
+        Decimal(0),
+    )
+    accounts = {
+        a.name: (Decimal(a.cost), Decimal(a.gpu_hours))
+        for a in (accounting.jobs if accounting else [])
+    }
+    for j in jobs:
+        job_delta = totals(c for c in mine if snapshot.owners.get(c.usage.key) == j.name)
+        cost, hours = accounts.get(j.name, (Decimal(0), Decimal(0)))
+        accounts[j.name] = (cost + job_delta.cost, hours + job_delta.gpu_hours)
+    base = Decimal(accounting.spent) if accounting else Decimal(0)
+    burn = totals(c for c in snapshot.hourly_by_namespace.get(ns, ()) if owned(c)).cost
+    return _Spend(base + delta.cost, burn, idle, accounts, delta.unpriced)
+
+
+def _commitments(
+    jobs: list[JobRecord], estimates: Mapping[str, Estimate], now: datetime
+) -> tuple[dict[str, Decimal], bool]:
+    """What each running (or waiting) Job still costs; False when one cannot be priced."""
+    out, known = {}, True
+    for j in jobs:
+        if j.finished or j.workload.suspended:
+            continue  # done, or not burning while suspended
+        e = estimates[j.name]
+        left = still_to_spend(e.hourly, e.hours, j.started, now)
+        if left is None:
+            known = False
+        else:
+            out[j.name] = left
+    return out, known
+
+
+def _lines(
+    measured: _Spend, jobs: list[JobRecord], estimates: Mapping[str, Estimate]
+) -> list[JobLine]:
+    by_name = {j.name: j for j in jobs}
+    lines = []
+    for name, (cost, gpu_hours) in measured.accounts.items():
+        job = by_name.get(name)
+        gpus = job.workload.total_gpus if job else 0
+        offering = estimates[name].offering if name in estimates else None
+        lines.append(
+            JobLine(
+                name=name,
+                gpus=gpus,
+                hours=format((gpu_hours / (gpus or 1)).quantize(Decimal("0.01")), "f"),
+                cost=cents(cost),
+                priced_as=offering.label if offering is not None else "",
+            )
+        )
+    return lines[:200]
+
+
+def _figures(
+    budget: TrainingJobBudget,
+    measured: _Spend,
+    commitments: Mapping[str, Decimal],
+    known: bool,
+    snapshot: Snapshot,
+    now: datetime,
+) -> dict[str, object]:
+    remaining = budget.spec.amount - measured.spent
+    fields: dict[str, object] = {
+        "accounting": Accounting(
+            cursor=snapshot.accounted_to or now,
+            spent=exact(measured.spent),
+            idle=exact(measured.idle),
+            jobs=[
+                JobAccount(name=n, cost=exact(c), gpu_hours=exact(h))
+                for n, (c, h) in list(measured.accounts.items())[:200]
+            ],
+        ),
+        "spent": cents(measured.spent),
+        "remaining": cents(remaining),
+        "burn_rate_per_hour": cents(measured.burn),
+        "idle_gpu_cost": cents(measured.idle),
+        "figures_as_of": snapshot.at,
+        "projected_total": cents(measured.spent + sum(commitments.values(), Decimal(0)))
+        if known
+        else None,
+        "projected_exhaustion": now
+        + timedelta(seconds=float(max(remaining, Decimal(0)) / measured.burn * 3600))
+        if measured.burn > 0
+        else None,
+    }
+    return fields
+
+
+def _phase(
+    spent: Decimal | None, budget: TrainingJobBudget, jobs: list[JobRecord], approved: bool
+) -> str:
+    if spent is not None and spent >= budget.spec.amount and budget.spec.amount > 0:
+        return "Exhausted"
+    if jobs and all(j.finished for j in jobs):
+        return "Completed"
+    if any(j.active or j.started for j in jobs if not j.finished):
+        return "Active"
+    return "Approved" if approved else "Pending"
+
+
+def reconcile_budget(
+    budget: TrainingJobBudget,
+    inv: Inventory,
+    snapshot: Snapshot,
+    *,
+    situation: Situation,
+    old: TrainingJobBudgetStatus,
+) -> Outcome[TrainingJobBudgetStatus]:
+    gen, now = budget.metadata.generation or 0, situation.now
+    ns, name = budget.metadata.namespace or "default", budget.metadata.name
+    jobs = [j for j in inv.jobs_in(ns) if covers(budget, j.workload)]
+    estimates = {j.name: estimate_for(j.workload, situation, budget) for j in jobs}
+    amounts = [e.amount for e in estimates.values()]
+    dearest = max(jobs, key=lambda j: estimates[j.name].amount or Decimal(0), default=None)
+    approvals = approval_states(judge(Submission(dearest.workload), situation)) if dearest else []
+    measured = _measure(
+        jobs, ns, snapshot, old.accounting, budget_window(budget, old.accounting, jobs, now)
+    )
+    commitments, known = _commitments(jobs, estimates, now)
+    spent = measured.spent if measured is not None else old.spent
+    conditions: list[Condition] = [
+        condition(
+            "Ready", True, "Reconciled", f"{len(jobs)} Job(s) covered", generation=gen, now=now
+        ),
+        metrics_condition(snapshot, gen, now),
+    ]
+    events: list[Event] = []
+    fields: dict[str, object] = {}
+    if measured is not None:
+        fields = _figures(budget, measured, commitments, known, snapshot, now)
+        fields["jobs"] = _lines(measured, jobs, estimates)
+        highest = highest_crossed(measured.spent, budget.spec.amount, DEFAULT_THRESHOLDS)
+        fields["last_threshold_crossed"] = highest
+        events += [
+            Event("TrainingJobBudget", ns, name, "Warning" if t >= 100 else "Normal",
+                  "BudgetThresholdCrossed", f"spent {usd(measured.spent)}, {t}% of {usd(budget.spec.amount)}")
+            for t in newly_crossed(old.last_threshold_crossed, highest, DEFAULT_THRESHOLDS)
+        ]  # fmt: skip
+        if measured.unpriced:
+            text = "; ".join(measured.unpriced)[:2000]
+            conditions.append(
+                condition("Priced", False, "UnpricedPods", text, generation=gen, now=now)
+            )
+        else:
+            conditions.append(
+                condition("Priced", True, "AllPriced", "every pod priced", generation=gen, now=now)
+            )
+    enforced = enforce(
+        budget,
+        jobs,
+        spent,
+        [
+            (
+                j,
+                governing(
+                    situation.policies,
+                    j.workload,
+                    situation.namespace_labels(ns),
+                    situation.excluded,
+                ),
+            )
+            for j in jobs
+        ],
+    )
+    conditions.append(enforced.condition(gen, now))
+    violations, fresh = merge_violations(old.violations, enforced.seen, now)
+    events += enforced.events + [
+        Event("TrainingJobBudget", ns, name, "Warning", "BudgetViolation", f"{v.rule}: {v.message}")
+        for v in fresh
+    ]
+    approved = bool(approvals) and all(a.satisfied for a in approvals)
+    status = TrainingJobBudgetStatus(
+        observed_generation=gen,
+        phase=_phase(spent, budget, jobs, approved or (not approvals and bool(jobs))),
+        estimated=cents(sum((a for a in amounts if a is not None), Decimal(0)))
+        if None not in amounts
+        else None,
+        approvals=approvals,
+        suspended_jobs=enforced.suspended,
+        violations=violations,
+        conditions=merge_conditions(old.conditions, conditions),
+        **fields,
+    )
+    return Outcome(
+        status,
+        events,
+        enforced.patches,
+        spent=measured.spent if measured else None,
+        commitments=commitments,
+    )

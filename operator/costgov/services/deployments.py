@@ -1,0 +1,88 @@
+"""The Deployment costgov owns for an InferenceDeployment: node selection for the GPU model
+and capacity type, an owner reference, and the replicas the budget affords."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from costgov.api import InferenceDeployment
+
+__all__ = ["INFERENCE_LABEL", "deployment_manifest"]
+
+INFERENCE_LABEL = "costgov.io/inference-deployment"
+
+_GPU_PRODUCTS = {
+    "H100": ["NVIDIA-H100-80GB-HBM3"],
+    "A100-80GB": ["NVIDIA-A100-SXM4-80GB"],
+    "A100-40GB": ["NVIDIA-A100-SXM4-40GB"],
+    "L4": ["NVIDIA-L4"],
+    "L40S": ["NVIDIA-L40S"],
+    "A10G": ["NVIDIA-A10G"],
+    "T4": ["Tesla-T4"],
+}
+
+
+def deployment_manifest(idep: InferenceDeployment, replicas: int) -> dict[str, Any]:
+    """The Deployment the operator owns for an InferenceDeployment."""
+    spec, name = idep.spec, idep.metadata.name
+    selector: dict[str, str] = {}
+    if spec.gpu.instance_type:
+        selector["node.kubernetes.io/instance-type"] = spec.gpu.instance_type
+    if spec.capacity_type != "any":
+        selector["karpenter.sh/capacity-type"] = spec.capacity_type
+    pod_spec: dict[str, Any] = {
+        "containers": [
+            {
+                "name": "server",
+                "image": spec.image,
+                "args": list(spec.args),
+                "ports": [{"name": "http", "containerPort": spec.port}],
+                "resources": {"limits": {"nvidia.com/gpu": str(spec.gpu.count)}},
+            }
+        ],
+        "nodeSelector": selector,
+    }
+    products = _GPU_PRODUCTS.get(spec.gpu.model)
+    if products and not spec.gpu.instance_type:
+        pod_spec["affinity"] = {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchExpressions": [
+                                {
+                                    "key": "nvidia.com/gpu.product",
+                                    "operator": "In",
+                                    "values": products,
+                                }
+                            ]
+                        }
+                    ]
+                }
+            }
+        }
+    labels = {INFERENCE_LABEL: name, "app.kubernetes.io/managed-by": "costgov"}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": name,
+            "namespace": idep.metadata.namespace or "default",
+            "labels": labels,
+            "ownerReferences": [
+                {
+                    "apiVersion": idep.api_version,
+                    "kind": "InferenceDeployment",
+                    "name": name,
+                    "uid": idep.metadata.uid or "",
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {INFERENCE_LABEL: name}},
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        },
+    }

@@ -1,0 +1,37 @@
+"""The operator's /metrics gauges from a cycle's snapshot: $/h and spend by namespace and
+team (the namespace's `team` label), and unpriced GPU pods."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from costgov.adapters.metrics import OperatorMetrics
+from costgov.services.accounting import Snapshot
+from costgov.services.inventory import Inventory
+
+__all__ = ["export_snapshot"]
+
+
+def export_snapshot(metrics: OperatorMetrics, snap: Snapshot, inv: Inventory) -> None:
+    def team(ns: str) -> str:
+        return inv.namespaces.get(ns, {}).get("team", "")
+
+    metrics.hourly_cost.clear()
+    unpriced = 0
+    for line in snap.hourly:
+        if line.cost is None:
+            unpriced += 1
+            continue
+        ns = line.usage.namespace
+        metrics.hourly_cost.labels(ns, team(ns), line.usage.pod).inc(float(line.cost))
+    metrics.unpriced.set(unpriced)
+    metrics.spend.clear()
+    for window, spend in snap.windows.items():
+        by_ns: dict[str, Decimal] = {}
+        for line in spend.pods:
+            if line.cost is not None:
+                by_ns[line.usage.namespace] = (
+                    by_ns.get(line.usage.namespace, Decimal(0)) + line.cost
+                )
+        for ns, cost in by_ns.items():
+            metrics.spend.labels(ns, team(ns), window).set(float(cost))

@@ -1,0 +1,149 @@
+"""Reconcile an InferenceDeployment: replicas capped to its budget under an enforcing policy,
+measured $/h, $ per 1M tokens and per 1k requests, utilisation, idle dollars, advice, and
+the Deployment costgov owns. Pure: no I/O; the handler applies the outcome.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from costgov.api import InferenceDeployment
+from costgov.api.fields import Condition
+from costgov.api.inferencedeployment import InferenceDeploymentStatus, Recommendation
+from costgov.domain.enforcing import replica_cap
+from costgov.domain.judging import Judgement, Situation, Submission, judge
+from costgov.domain.money import HOURS_PER_MONTH, SECONDS_PER_HOUR, cents, usd
+from costgov.domain.recommending import inference_advice
+from costgov.domain.resources import inference_workload
+from costgov.domain.scoping import governing
+from costgov.domain.spend import idle_cost, totals
+from costgov.services.accounting import Snapshot
+from costgov.services.approval_states import approval_states
+from costgov.services.conditions import Event, condition, merge_conditions
+from costgov.services.deployments import INFERENCE_LABEL, deployment_manifest
+from costgov.services.figures import metrics_condition
+from costgov.services.inventory import Inventory
+from costgov.services.outcomes import Outcome
+
+__all__ = ["reconcile_inference"]
+
+
+def _cap(
+    idep: InferenceDeployment, found: Judgement, situation: Situation, gen: int
+) -> tuple[int, int | None, Condition]:
+    spec, now = idep.spec, situation.now
+    wl = found.submission.workload
+    policies = governing(
+        situation.policies, wl, situation.namespace_labels(wl.namespace), situation.excluded
+    )
+    affordable = found.subject.affordable_replicas
+    replicas, by = replica_cap(affordable, spec.replicas.max, policies)
+    if affordable is None or affordable >= spec.replicas.max:
+        message = "the budget affords the maximum replicas"
+        return (
+            replicas,
+            None,
+            condition("BudgetCapped", False, "WithinBudget", message, generation=gen, now=now),
+        )
+    if by is None:
+        message = f"{spec.replicas.max} replicas would exceed the monthly budget; no enforcing policy, so not capped"
+        return (
+            replicas,
+            None,
+            condition("BudgetCapped", False, "OverBudget", message, generation=gen, now=now),
+        )
+    message = (
+        f"{spec.replicas.max} replicas would cost {usd(found.estimate.amount or Decimal(0))}/month, "
+        f"over the {usd(spec.monthly_budget or Decimal(0))} budget; capped at {replicas} by policy {by}"
+    )
+    return (
+        replicas,
+        replicas,
+        condition("BudgetCapped", True, "OverBudget", message, generation=gen, now=now),
+    )
+
+
+def _measured(idep: InferenceDeployment, inv: Inventory, snapshot: Snapshot) -> dict[str, object]:
+    """$/h, $/month, $ per 1M tokens and 1k requests, utilisation and idle dollars."""
+    ns, name = idep.metadata.namespace or "default", idep.metadata.name
+    pods = {
+        (p.namespace, p.name)
+        for p in inv.pods
+        if p.namespace == ns and p.labels.get(INFERENCE_LABEL) == name
+    }
+    hourly = totals(c for c in snapshot.hourly_by_namespace.get(ns, ()) if c.usage.key in pods).cost
+    monthly = hourly * HOURS_PER_MONTH
+    interval_cost = hourly * snapshot.interval_seconds / SECONDS_PER_HOUR
+    tokens = sum(snapshot.tokens.get(k, 0.0) for k in pods)
+    reqs = sum(snapshot.requests.get(k, 0.0) for k in pods)
+    utils = [snapshot.utilization[k] for k in pods if k in snapshot.utilization]
+    out: dict[str, object] = {
+        "hourly_cost": cents(hourly),
+        "projected_monthly_cost": cents(monthly),
+        "figures_as_of": snapshot.at,
+    }
+    if tokens > 0:
+        out["cost_per_million_tokens"] = cents(interval_cost * 1_000_000 / Decimal(repr(tokens)))
+    if reqs > 0:
+        out["cost_per_thousand_requests"] = cents(interval_cost * 1000 / Decimal(repr(reqs)))
+    if utils:
+        util = sum(utils) / len(utils)
+        out["gpu_utilization_percent"] = min(100, max(0, int(util)))
+        out["idle_gpu_cost"] = cents(idle_cost(monthly, util))
+        out["_util"] = util
+    return out
+
+
+def reconcile_inference(
+    idep: InferenceDeployment,
+    inv: Inventory,
+    snapshot: Snapshot,
+    *,
+    situation: Situation,
+    old: InferenceDeploymentStatus,
+    ready_replicas: int,
+) -> Outcome[InferenceDeploymentStatus]:
+    spec, gen, now = idep.spec, idep.metadata.generation or 0, situation.now
+    ns, name = idep.metadata.namespace or "default", idep.metadata.name
+    found = judge(Submission(inference_workload(idep), inference=idep), situation)
+    replicas, capped, capping = _cap(idep, found, situation, gen)
+    measured = {} if snapshot.error else _measured(idep, inv, snapshot)
+    util = measured.pop("_util", None)
+    advice = inference_advice(
+        monthly=measured.get("projected_monthly_cost"),  # type: ignore[arg-type]
+        utilisation=util,  # type: ignore[arg-type]
+        replicas=replicas,
+        min_replicas=spec.replicas.min,
+        measured_per_million=measured.get("cost_per_million_tokens"),  # type: ignore[arg-type]
+        hosted_per_million=spec.hosted_api_price_per_million_tokens,
+        spot=found.estimate.spot,
+    )
+    ready = condition(
+        "Ready", ready_replicas >= min(replicas, 1), "DeploymentReady" if ready_replicas else "Waiting",
+        f"{ready_replicas}/{replicas} replicas ready", generation=gen, now=now,
+    )  # fmt: skip
+    status = InferenceDeploymentStatus(
+        observed_generation=gen,
+        replicas=replicas,
+        capped_replicas=capped,
+        ready_replicas=ready_replicas,
+        approvals=approval_states(found),
+        recommendations=[
+            Recommendation(
+                kind=a.kind,
+                message=a.message,
+                monthly_saving=None if a.monthly_saving is None else cents(a.monthly_saving),
+            )
+            for a in advice
+        ][:10],
+        conditions=merge_conditions(
+            old.conditions, [ready, metrics_condition(snapshot, gen, now), capping]
+        ),
+        **measured,
+    )
+    events = []
+    if capped is not None and old.capped_replicas != capped:
+        events.append(
+            Event("InferenceDeployment", ns, name, "Warning", "ReplicasCapped", capping.message)
+        )
+    return Outcome(status, events, deployment=deployment_manifest(idep, replicas))

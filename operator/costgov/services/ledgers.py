@@ -1,0 +1,56 @@
+"""Figures the reconcile loop measures and admission reads, kept in memory, typed.
+
+Admission never queries anything per request: it judges budgets with the last cycle's
+spend, plus what it has itself admitted since (so two Jobs admitted between two cycles are
+not both judged against the same remaining dollars).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from costgov.domain.judging import BudgetKey, Spend
+from costgov.services.conditions import ViolationSeen
+
+__all__ = ["Ledger"]
+
+
+@dataclass
+class Ledger:
+    """Spend per policy and per budget, and what covered Jobs are still expected to cost."""
+
+    policy_spent: dict[str, Decimal] = field(default_factory=dict)
+    budget_spent: dict[BudgetKey, Decimal] = field(default_factory=dict)
+    commitments: dict[BudgetKey, dict[str, Decimal]] = field(default_factory=dict)
+    pending: dict[BudgetKey, dict[str, Decimal]] = field(default_factory=dict)
+    """Jobs admitted since the budget's last reconcile, with their estimates."""
+    audit: list[tuple[str, ViolationSeen, datetime]] = field(default_factory=list)
+    """Admitted-but-recorded violations (audit mode): policy, violation, when."""
+
+    def record_budget(
+        self, key: BudgetKey, spent: Decimal | None, commitments: Mapping[str, Decimal]
+    ) -> None:
+        """A budget's reconcile: its spend and its Jobs' commitments replace the pending."""
+        if spent is not None:
+            self.budget_spent[key] = spent
+        self.commitments[key] = dict(commitments)
+        self.pending.pop(key, None)
+
+    def admitted(self, key: BudgetKey, job: str, amount: Decimal) -> None:
+        """A Job admitted against a budget, counted until the budget's next reconcile."""
+        self.pending.setdefault(key, {})[job] = amount
+
+    def record_audit(self, found: list[tuple[str, ViolationSeen]], now: datetime) -> None:
+        self.audit.extend((policy, seen, now) for policy, seen in found)
+        del self.audit[:-1000]
+
+    def spend(self) -> Spend:
+        """The figures as the judging engine takes them."""
+        commitments = {
+            key: {**self.commitments.get(key, {}), **self.pending.get(key, {})}
+            for key in self.commitments.keys() | self.pending.keys()
+        }
+        return Spend(dict(self.policy_spent), dict(self.budget_spent), commitments)

@@ -1,0 +1,157 @@
+"""The use-cases the kopf handlers call: one reconcile of each resource, one admission, and
+applying an outcome's writes. The handlers stay a few lines of glue."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from costgov.api import (
+    CostApproval,
+    CostPolicy,
+    CostPolicyStatus,
+    InferenceDeployment,
+    InferenceDeploymentStatus,
+    TrainingJobBudget,
+    TrainingJobBudgetStatus,
+)
+from costgov.api.costapproval import CostApprovalStatus
+from costgov.api.errors import describe_validation_error
+from costgov.services.admitting import Decision, Gate, Request, admit
+from costgov.services.conditions import condition
+from costgov.services.inventory import Inventory
+from costgov.services.outcomes import Outcome
+from costgov.services.reconciling import (
+    reconcile_approval,
+    reconcile_budget,
+    reconcile_inference,
+    reconcile_policy,
+)
+from costgov.services.runtime import Runtime
+from costgov.services.statuses import read_status, render_status
+
+__all__ = [
+    "admission",
+    "apply_writes",
+    "approval_cycle",
+    "budget_cycle",
+    "inference_cycle",
+    "load",
+    "policy_cycle",
+]
+
+M = TypeVar("M", bound=BaseModel)
+log = logging.getLogger("costgov")
+
+
+def load(
+    model: type[M], body: Mapping[str, Any], runtime: Runtime
+) -> tuple[M | None, dict[str, Any]]:
+    """The object as its model; when its spec is invalid, None and a status patch with a
+    Ready=False condition naming the fields (kept until fixed, never a crash loop)."""
+    fields = {k: body[k] for k in ("apiVersion", "kind", "metadata", "spec") if k in body}
+    try:
+        return model.model_validate(fields), {}
+    except ValidationError as exc:
+        generation = (body.get("metadata") or {}).get("generation") or 0
+        message = "; ".join(describe_validation_error(exc))[:2000]
+        cond = condition(
+            "Ready", False, "InvalidSpec", message, generation=generation, now=runtime.clock()
+        )
+        return None, {"conditions": [cond.model_dump(mode="json", by_alias=True)]}
+
+
+async def policy_cycle(
+    runtime: Runtime, policy: CostPolicy, inv: Inventory, old: Mapping[str, Any] | None
+) -> Outcome[CostPolicyStatus]:
+    snap = await runtime.snapshot(inv)
+    situation = runtime.situation(inv, snap.at)
+    outcome = reconcile_policy(
+        policy,
+        inv,
+        snap,
+        situation=situation,
+        old=read_status(CostPolicyStatus, old),
+        judgements=runtime.judgements(inv, situation),
+        audit=runtime.audited(policy.metadata.name, snap.at),
+    )
+    runtime.record_policy(policy, outcome)
+    return outcome
+
+
+async def budget_cycle(
+    runtime: Runtime, budget: TrainingJobBudget, inv: Inventory, old: Mapping[str, Any] | None
+) -> Outcome[TrainingJobBudgetStatus]:
+    snap = await runtime.snapshot(inv)
+    outcome = reconcile_budget(
+        budget,
+        inv,
+        snap,
+        situation=runtime.situation(inv, snap.at),
+        old=read_status(TrainingJobBudgetStatus, old),
+    )
+    runtime.record_budget(budget, outcome)
+    return outcome
+
+
+async def inference_cycle(
+    runtime: Runtime,
+    idep: InferenceDeployment,
+    inv: Inventory,
+    old: Mapping[str, Any] | None,
+    ready_replicas: int,
+) -> Outcome[InferenceDeploymentStatus]:
+    snap = await runtime.snapshot(inv)
+    return reconcile_inference(
+        idep,
+        inv,
+        snap,
+        situation=runtime.situation(inv, snap.at),
+        old=read_status(InferenceDeploymentStatus, old),
+        ready_replicas=ready_replicas,
+    )
+
+
+def approval_cycle(
+    runtime: Runtime, approval: CostApproval, inv: Inventory, old: Mapping[str, Any] | None
+) -> Outcome[CostApprovalStatus]:
+    return reconcile_approval(
+        approval,
+        inv,
+        situation=runtime.situation(inv, runtime.clock()),
+        old=read_status(CostApprovalStatus, old),
+    )
+
+
+async def apply_writes(runtime: Runtime, outcome: Outcome[Any]) -> dict[str, Any]:
+    """Patch Jobs and apply the owned Deployment (failures are logged and retried next
+    cycle, never a crash loop); returns the status patch."""
+    if runtime.kube is not None:
+        for ns, name, job_patch in outcome.job_patches:
+            try:
+                await runtime.kube.patch_job(ns, name, job_patch)
+            except Exception as exc:
+                log.warning(f"cannot patch Job {ns}/{name}: {exc}")
+        if outcome.deployment is not None:
+            try:
+                await runtime.kube.apply_deployment(outcome.deployment)
+            except Exception as exc:
+                log.warning(f"cannot apply Deployment: {exc}")
+    return render_status(outcome.status)
+
+
+def admission(runtime: Runtime, request: Request, gate: Gate) -> Decision:
+    """Judge one admission request; record what it admitted, its audit findings, metrics."""
+    started = time.perf_counter()
+    decision = admit(request, gate)
+    if not request.dryrun:
+        runtime.ledger.record_audit(list(decision.audit), runtime.clock())
+        if decision.allowed and decision.admitted is not None:
+            runtime.ledger.admitted(*decision.admitted)
+    runtime.metrics.admissions.labels(request.kind, decision.result).inc()
+    runtime.metrics.admission_latency.labels(request.kind).observe(time.perf_counter() - started)
+    return decision

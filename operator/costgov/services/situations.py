@@ -1,0 +1,54 @@
+"""The engine's `Situation` from what the operator holds: the inventory, the ledger, the
+settings. Admission and the periodic audit judge from the same one."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from costgov.domain.catalogs import PriceCatalog
+from costgov.domain.judging import Judgement, Situation, Spend, Submission, judge
+from costgov.services.inventory import Inventory
+from costgov.services.ledgers import Ledger
+
+__all__ = ["audit_judgements", "situation_from"]
+
+WorkKey = tuple[str, str, str]
+
+
+def situation_from(
+    inv: Inventory,
+    *,
+    catalog: PriceCatalog,
+    now: datetime,
+    excluded: frozenset[str],
+    ledger: Ledger | None = None,
+) -> Situation:
+    return Situation(
+        catalog=catalog,
+        now=now,
+        policies=inv.policies,
+        namespaces=inv.namespaces,
+        budgets=inv.budgets,
+        approvals=inv.approvals,
+        spend=ledger.spend() if ledger is not None else Spend(),
+        nodes=inv.gpu_nodes(),
+        excluded=excluded,
+    )
+
+
+def audit_judgements(inv: Inventory, situation: Situation) -> dict[WorkKey, Judgement]:
+    """Running GPU work judged as admission would have judged it when it was created: what
+    slipped through while the webhook was down shows here. Running Jobs and bare Pods (pods
+    with a controller are judged through it)."""
+    out: dict[WorkKey, Judgement] = {}
+    for job in inv.jobs:
+        if not job.finished:
+            wl = job.workload
+            sub = Submission(wl, approvals_at=wl.created, audit=True)
+            out[(wl.kind, wl.namespace, wl.name)] = judge(sub, situation)
+    for pod in inv.pods:
+        bare = pod.workload
+        if bare is not None and bare.owner is None and pod.phase in ("Pending", "Running"):
+            sub = Submission(bare, approvals_at=bare.created, audit=True)
+            out[(bare.kind, bare.namespace, bare.name)] = judge(sub, situation)
+    return out

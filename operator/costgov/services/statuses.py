@@ -1,0 +1,32 @@
+"""Status in one place: typed `*Status` models in, the merge patch kopf writes out.
+
+Reconcilers build the typed status; fields they leave unset keep what the object had (a
+merge patch), fields set to None are removed. The old status is read back into the same
+model; an unreadable one counts as empty (accounting then starts over, correctly).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from costgov.api.common import StatusBase
+
+__all__ = ["read_status", "render_status"]
+
+S = TypeVar("S", bound=StatusBase)
+
+
+def read_status(model: type[S], raw: Mapping[str, Any] | None) -> S:
+    """The status an object carries, as its model (empty when absent or unreadable)."""
+    try:
+        return model.model_validate(dict(raw or {}))
+    except ValidationError:
+        return model()
+
+
+def render_status(status: StatusBase) -> dict[str, Any]:
+    """The merge patch for `.status`: what was set, in wire spelling."""
+    return status.model_dump(mode="json", by_alias=True, exclude_unset=True)
