@@ -20,5 +20,6 @@ def cp() -> Iterator[ControlPlane]:
             "crd/costpolicies.costgov.io",
             "crd/trainingjobbudgets.costgov.io",
             "crd/inferencedeployments.costgov.io",
+            "crd/costapprovals.costgov.io",
         )
         yield plane

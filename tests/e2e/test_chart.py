@@ -53,20 +53,25 @@ def test_webhook_configuration_is_scoped_and_bounded() -> None:
             "pods",
             "deployments",
             "statefulsets",
+            "replicasets",
             "costpolicies",
             "trainingjobbudgets",
             "inferencedeployments",
+            "costapprovals",
         )
     }
+    own = ("costpolicies", "trainingjob", "inference", "costapprovals")
     for w in hook["webhooks"]:
         assert w["timeoutSeconds"] <= 5
-        assert w["failurePolicy"] == "Ignore"  # the default; Fail is a value away
+        # GPU work: Ignore by default (Fail is a value away); costgov's own resources carry
+        # approvals and are never written unchecked.
+        assert w["failurePolicy"] == ("Fail" if w["name"].startswith(own) else "Ignore")
         assert w["sideEffects"] == "NoneOnDryRun"
         excluded = w["namespaceSelector"]["matchExpressions"][0]
         assert excluded["operator"] == "NotIn"
         assert set(excluded["values"]) == {"kube-system", "costgov-system"}
         assert set(w["rules"][0]["operations"]) == {"CREATE", "UPDATE"}
-        if not w["name"].startswith(("costpolicies", "trainingjob", "inference")):
+        if not w["name"].startswith(own):
             assert "nvidia.com/gpu" in w["matchConditions"][0]["expression"]
     fail = next(
         d

@@ -26,9 +26,10 @@ def test_crds_are_accepted_and_served(cp: ControlPlane) -> None:
         "costpolicies.costgov.io",
         "trainingjobbudgets.costgov.io",
         "inferencedeployments.costgov.io",
+        "costapprovals.costgov.io",
     }
     short = cp.kubectl("api-resources", "--api-group=costgov.io").stdout
-    assert "cpol" in short and "tjb" in short and "idep" in short
+    assert "cpol" in short and "tjb" in short and "idep" in short and "capr" in short
 
 
 def test_examples_apply(cp: ControlPlane) -> None:
@@ -63,7 +64,50 @@ def _policy(spec: dict[str, Any]) -> dict[str, Any]:
         (_policy({"mode": "block"}), 'supported values: "enforce", "warn", "audit"'),
         (
             _policy({"approvals": [{"above": 100}]}),
-            "a tier either denies or names at least one approver",
+            "a tier either denies, or names approvers or signoffs",
+        ),
+        (
+            _policy({"approvals": [{"above": 100, "deny": True, "approvers": {"users": ["a"]}}]}),
+            "a tier either denies, or names approvers or signoffs",
+        ),
+        (
+            _policy(
+                {
+                    "approvals": [
+                        {
+                            "above": 100,
+                            "approvers": {"users": ["a"]},
+                            "signoffs": [{"name": "vp", "users": ["v"]}],
+                        }
+                    ]
+                }
+            ),
+            "use approvers (one sign-off) or signoffs (several), not both",
+        ),
+        (
+            _policy({"approvals": [{"above": 100, "signoffs": [{"name": "Manager!"}]}]}),
+            "spec.approvals[0].signoffs[0].name",
+        ),
+        (
+            {
+                "apiVersion": "costgov.io/v1alpha1",
+                "kind": "CostApproval",
+                "metadata": {"name": "bad", "namespace": "default"},
+                "spec": {
+                    "requestedBy": "bob",
+                    "target": {"kind": "Deployment", "name": "x", "selector": {}},
+                },
+            },
+            "target names the workload by name or by selector, not both",
+        ),
+        (
+            {
+                "apiVersion": "costgov.io/v1alpha1",
+                "kind": "CostApproval",
+                "metadata": {"name": "bad", "namespace": "default"},
+                "spec": {"requestedBy": "bob", "target": {"kind": "ConfigMap", "name": "x"}},
+            },
+            "spec.target.kind",
         ),
         (
             _policy(
@@ -149,8 +193,8 @@ def test_printer_columns_show_dollars(cp: ControlPlane) -> None:
     assert tjb[0] == ["NAME", "BUDGET", "SPENT", "REMAINING", "PHASE", "AGE"]
     assert tjb[1][:5] == ["llama-finetune", "8000", "3962.88", "4037.12", "Active"]
     cpol = _table(cp.kubectl("get", "cpol").stdout)
-    assert cpol[0] == ["NAME", "MODE", "BUDGET", "SPENT", "FORECAST", "AGE"]
-    assert cpol[1][:5] == ["ml-platform", "enforce", "50000", "5130.88", "9120.00"]
+    assert cpol[0] == ["NAME", "MODE", "PERIOD", "BUDGET", "SPENT", "FORECAST", "AGE"]
+    assert cpol[1][:6] == ["ml-platform", "enforce", "monthly", "50000", "5130.88", "9120.00"]
     idep = _table(cp.kubectl("get", "idep", "-n", "ml-serving").stdout)
     assert idep[0] == ["NAME", "GPU", "REPLICAS", "$/HOUR", "$/MONTH", "BUDGET", "AGE"]
     assert idep[1][:6] == ["llama-8b-chat", "L4", "3", "1.20", "876.00", "1000"]

@@ -321,7 +321,7 @@ def authenticate(
     return ApprovalCheck(
         True,
         warnings=tuple(
-            f"{s.approved_by} signed for {usd(s.amount)} until {s.expires:%Y-%m-%d %H:%M}Z"
+            f"{s.approved_by} approved {usd(s.amount)} until {s.expires:%Y-%m-%d %H:%M}Z"
             for s in written
         ),
     )
