@@ -10,22 +10,25 @@ from typing import Any
 
 import kopf
 
-from costgov.handlers.indexing import admission_inventory
+from costgov.handlers.indexing import admission_inventory, scale_targets
 from costgov.services import operating
 from costgov.services.admitting import Gate, Request
 
 __all__ = ["ADMITTED", "validate"]
 
-ADMITTED: tuple[tuple[str, str, str, str], ...] = (
-    ("batch", "v1", "jobs", "Job"),
-    ("", "v1", "pods", "Pod"),
-    ("apps", "v1", "deployments", "Deployment"),
-    ("apps", "v1", "statefulsets", "StatefulSet"),
-    ("apps", "v1", "replicasets", "ReplicaSet"),
-    ("costgov.io", "v1alpha1", "costpolicies", "CostPolicy"),
-    ("costgov.io", "v1alpha1", "trainingjobbudgets", "TrainingJobBudget"),
-    ("costgov.io", "v1alpha1", "inferencedeployments", "InferenceDeployment"),
-    ("costgov.io", "v1alpha1", "costapprovals", "CostApproval"),
+ADMITTED: tuple[tuple[str, str, str, str, str | None], ...] = (
+    ("batch", "v1", "jobs", "Job", None),
+    ("", "v1", "pods", "Pod", None),
+    ("apps", "v1", "deployments", "Deployment", None),
+    ("apps", "v1", "statefulsets", "StatefulSet", None),
+    ("apps", "v1", "replicasets", "ReplicaSet", None),
+    ("apps", "v1", "deployments", "Deployment", "scale"),
+    ("apps", "v1", "statefulsets", "StatefulSet", "scale"),
+    ("apps", "v1", "replicasets", "ReplicaSet", "scale"),
+    ("costgov.io", "v1alpha1", "costpolicies", "CostPolicy", None),
+    ("costgov.io", "v1alpha1", "trainingjobbudgets", "TrainingJobBudget", None),
+    ("costgov.io", "v1alpha1", "inferencedeployments", "InferenceDeployment", None),
+    ("costgov.io", "v1alpha1", "costapprovals", "CostApproval", None),
 )
 
 
@@ -39,6 +42,7 @@ def _request(kind: str, kw: dict[str, Any]) -> Request:
         user=str(userinfo.get("username", "")),
         groups=tuple(userinfo.get("groups") or ()),
         dryrun=bool(kw.get("dryrun")),
+        subresource=kw.get("subresource"),
     )
 
 
@@ -49,7 +53,8 @@ def validate(kind: str, memo: Any, **kw: Any) -> None:
         (request.obj.get("metadata") or {}).get("namespace") or kw.get("namespace") or "default"
     )
     inv = admission_inventory({**kw, "memo": memo}, str(namespace))
-    gate = Gate(runtime.situation(inv, runtime.clock()), runtime.trusted, runtime.self_user)
+    situation = runtime.situation(inv, runtime.clock())
+    gate = Gate(situation, runtime.trusted, runtime.self_user, scale_targets(kw, request))
     decision = operating.admission(runtime, request, gate)
     kw["warnings"].extend(decision.warnings)
     if not decision.allowed:

@@ -23,9 +23,17 @@ from costgov.services.inventory import (
     node_info,
     parse_resource,
     pod_record,
+    workload_record,
 )
 
-__all__ = ["INDEXES", "first", "inventory_from", "values"]
+__all__ = [
+    "INDEXES",
+    "admission_inventory",
+    "first",
+    "inventory_from",
+    "scale_targets",
+    "values",
+]
 
 
 def values(index: Any) -> Iterable[Any]:
@@ -82,6 +90,25 @@ def approvals_idx(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str,
     return None if approval is None else {namespace or "default": approval}
 
 
+_APPS_KINDS = {
+    "deployments": "Deployment",
+    "statefulsets": "StatefulSet",
+    "replicasets": "ReplicaSet",
+}
+
+
+def gpu_workloads_idx(
+    body: kopf.Body, resource: kopf.Resource, **_: Any
+) -> dict[tuple[str, str, str], Any] | None:
+    """GPU Deployments, StatefulSets and ReplicaSets by (kind, namespace, name): judged at
+    scale requests, audited, and found by CostApprovals naming them."""
+    kind = _APPS_KINDS[resource.plural]
+    record = workload_record({**body, "apiVersion": "apps/v1", "kind": kind})
+    if record is None:
+        return None
+    return {(record.kind, record.namespace, record.name): record}
+
+
 def owned_deployments_idx(
     namespace: str | None, name: str, status: kopf.Status, **_: Any
 ) -> dict[tuple[str, str], int]:
@@ -93,6 +120,9 @@ INDEXES: tuple[tuple[str, str, str, Any, dict[str, Any]], ...] = (
     ("", "v1", "nodes", nodes_idx, {}),
     ("", "v1", "pods", gpu_pods_idx, {}),
     ("batch", "v1", "jobs", gpu_jobs_idx, {}),
+    ("apps", "v1", "deployments", gpu_workloads_idx, {"id": "gpu_deployments_idx"}),
+    ("apps", "v1", "statefulsets", gpu_workloads_idx, {"id": "gpu_statefulsets_idx"}),
+    ("apps", "v1", "replicasets", gpu_workloads_idx, {"id": "gpu_replicasets_idx"}),
     ("costgov.io", "v1alpha1", "costpolicies", policies_idx, {}),
     ("costgov.io", "v1alpha1", "trainingjobbudgets", budgets_idx, {}),
     ("costgov.io", "v1alpha1", "inferencedeployments", inference_idx, {}),
@@ -142,6 +172,11 @@ def inventory_from(kw: Mapping[str, Any]) -> Inventory:
         budgets=tuple(b for b, _ in budgets),
         inference=tuple(values(kw["inference_idx"])),
         approvals=tuple(values(kw["approvals_idx"])),
+        workloads=tuple(
+            w
+            for name in ("gpu_deployments_idx", "gpu_statefulsets_idx", "gpu_replicasets_idx")
+            for w in values(kw[name])
+        ),
         statuses={
             **{("CostPolicy", "", p.metadata.name): st for p, st in values(kw["policies_idx"])},
             **{
@@ -182,3 +217,21 @@ def admission_inventory(kw: Mapping[str, Any], namespace: str) -> Inventory:
         approvals=tuple(kw["approvals_idx"].get(namespace, ())),
         inference=tuple(kw["inference_idx"].get(namespace, ())),
     )
+
+
+_WORKLOAD_INDEXES = {
+    "Deployment": "gpu_deployments_idx",
+    "StatefulSet": "gpu_statefulsets_idx",
+    "ReplicaSet": "gpu_replicasets_idx",
+}
+
+
+def scale_targets(kw: Mapping[str, Any], request: Any) -> dict[tuple[str, str, str], Any]:
+    """For a scale request: the GPU workload it scales, from the index, when known."""
+    index = _WORKLOAD_INDEXES.get(request.kind)
+    if request.subresource != "scale" or index is None:
+        return {}
+    meta = request.obj.get("metadata") or {}
+    key = (request.kind, str(meta.get("namespace") or "default"), str(meta.get("name") or ""))
+    found = first(kw[index], key)
+    return {} if found is None else {key: found}

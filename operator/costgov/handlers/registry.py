@@ -25,12 +25,19 @@ def build_registry(interval: float) -> kopf.OperatorRegistry:
     """Indexes, one timer per costgov resource, one validating webhook per admitted kind."""
     registry = kopf.OperatorRegistry()
     for group, version, plural, fn, extra in INDEXES:
-        kopf.index(group, version, plural, id=fn.__name__, registry=registry, **extra)(fn)
+        options = {"id": fn.__name__, **extra}
+        kopf.index(group, version, plural, registry=registry, **options)(fn)
     for plural, timer in _TIMERS:
         kopf.timer("costgov.io", "v1alpha1", plural, interval=interval, registry=registry)(timer)
-    for group, version, plural, kind in ADMITTED:
+    for group, version, plural, kind, subresource in ADMITTED:
         handler = functools.partial(validate, kind)
         kopf.on.validate(
-            group, version, plural, id=plural, registry=registry, operations=["CREATE", "UPDATE"]
+            group,
+            version,
+            plural,
+            id=f"{plural}-{subresource}" if subresource else plural,
+            subresource=subresource,
+            operations=["CREATE", "UPDATE"],
+            registry=registry,
         )(handler)
     return registry

@@ -7,7 +7,7 @@ same engine as `costgov estimate` (`domain.judging.judge`): no network call per 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -60,6 +60,9 @@ class Gate:
     """Controller identities whose pods (and ReplicaSets) are judged through their owner."""
     self_user: str | None = None
     """costgov's own identity: the only one that resumes what it suspended."""
+    workloads: Mapping[tuple[str, str, str], Workload] = field(default_factory=dict)
+    """GPU Deployments, StatefulSets and ReplicaSets by (kind, namespace, name), for scale
+    requests (the Scale object carries replicas, not the pod template)."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class Request:
     user: str
     groups: tuple[str, ...]
     dryrun: bool
+    subresource: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,10 @@ def admit(request: Request, gate: Gate) -> Decision:
     """Judge one admission request."""
     if request.operation not in ("CREATE", "UPDATE"):
         return _deny(f"costgov judges CREATE and UPDATE, not {request.operation!r}", 400)
+    if request.subresource == "scale":
+        return _admit_scale(request, gate)
+    if request.subresource is not None:
+        return _deny(f"costgov has no admission rule for {request.subresource!r}", 400)
     if request.kind in API_VERSIONS:
         return _admit_workload(request, gate)
     if request.kind in _MODELS:
@@ -147,6 +155,28 @@ def _admit_workload(request: Request, gate: Gate) -> Decision:
         return Decision(True)  # an update that costs no more: nothing new to judge
     found = judge(Submission(workload, submitter=request.user), gate.situation)
     return _decide(found, request.dryrun)
+
+
+def _replicas(obj: Mapping[str, Any] | None) -> int | None:
+    spec = (obj or {}).get("spec")
+    value = spec.get("replicas") if isinstance(spec, Mapping) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _admit_scale(request: Request, gate: Gate) -> Decision:
+    """`kubectl scale` and autoscalers: the workload judged at the new replica count."""
+    meta = request.obj.get("metadata") or {}
+    key = (request.kind, str(meta.get("namespace") or "default"), str(meta.get("name") or ""))
+    workload = gate.workloads.get(key)
+    wanted, before = _replicas(request.obj), _replicas(request.old)
+    if wanted is None or wanted < 0:
+        return _deny("costgov cannot read this Scale: spec.replicas: expected a whole number", 400)
+    if workload is None or (before is not None and wanted <= before):
+        return Decision(True)  # not GPU work costgov knows, or it costs no more
+    scaled = replace(workload, pods=wanted)
+    return _decide(
+        judge(Submission(scaled, submitter=request.user), gate.situation), request.dryrun
+    )
 
 
 def _decide(found: Judgement, dryrun: bool) -> Decision:

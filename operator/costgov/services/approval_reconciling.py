@@ -28,6 +28,8 @@ def _target(approval: CostApproval, inv: Inventory) -> Workload | None:
         candidates = [p.workload for p in inv.pods if p.namespace == ns and p.workload is not None]
     elif target.kind == "InferenceDeployment":
         candidates = [inference_workload(i) for i in inv.inference if i.metadata.namespace == ns]
+    else:
+        candidates = [w for w in inv.workloads if w.kind == target.kind and w.namespace == ns]
     for wl in candidates:
         if target.name == wl.name or (target.name is None and matches(target.selector, wl.labels)):
             return wl

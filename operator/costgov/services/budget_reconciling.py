@@ -178,6 +178,7 @@ def reconcile_budget(
     *,
     situation: Situation,
     old: TrainingJobBudgetStatus,
+    announced: int | None = None,
 ) -> Outcome[TrainingJobBudgetStatus]:
     gen, now = budget.metadata.generation or 0, situation.now
     ns, name = budget.metadata.namespace or "default", budget.metadata.name
@@ -207,7 +208,7 @@ def reconcile_budget(
         events += [
             Event("TrainingJobBudget", ns, name, "Warning" if t >= 100 else "Normal",
                   "BudgetThresholdCrossed", f"spent {usd(measured.spent)}, {t}% of {usd(budget.spec.amount)}")
-            for t in newly_crossed(old.last_threshold_crossed, highest, DEFAULT_THRESHOLDS)
+            for t in newly_crossed(max(old.last_threshold_crossed or -1, announced or -1), highest, DEFAULT_THRESHOLDS)
         ]  # fmt: skip
         if measured.unpriced:
             text = "; ".join(measured.unpriced)[:2000]

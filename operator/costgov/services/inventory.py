@@ -29,6 +29,7 @@ __all__ = [
     "node_info",
     "parse_resource",
     "pod_record",
+    "workload_record",
 ]
 
 
@@ -116,6 +117,15 @@ def job_record(body: Mapping[str, Any]) -> JobRecord | None:
     )
 
 
+def workload_record(body: Mapping[str, Any]) -> Workload | None:
+    """A Deployment, StatefulSet or ReplicaSet that requests GPUs, or None."""
+    try:
+        workload = workload_from_object(body)
+    except ManifestError:
+        return None
+    return workload if workload.gpus_per_pod > 0 else None
+
+
 def node_info(body: Mapping[str, Any]) -> NodeInfo:
     """A node's labels, allocatable GPUs and taints."""
     meta, spec, status = (body.get(k) or {} for k in ("metadata", "spec", "status"))
@@ -162,6 +172,8 @@ class Inventory:
     budgets: tuple[TrainingJobBudget, ...] = ()
     inference: tuple[InferenceDeployment, ...] = ()
     approvals: tuple[CostApproval, ...] = ()
+    workloads: tuple[Workload, ...] = ()
+    """GPU Deployments, StatefulSets and ReplicaSets."""
     statuses: Mapping[tuple[str, str, str], Mapping[str, Any]] = field(default_factory=dict)
     """(kind, namespace, name) -> the object's status as last seen (accounting cursors)."""
     gpu_node_list: tuple[NodeInfo, ...] | None = None

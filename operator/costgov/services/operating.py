@@ -78,6 +78,7 @@ async def policy_cycle(
         old=read_status(CostPolicyStatus, old),
         judgements=runtime.judgements(inv, situation),
         audit=runtime.audited(policy.metadata.name, snap.at),
+        announced=runtime.announced.get(("CostPolicy", "", policy.metadata.name)),
     )
     runtime.record_policy(policy, outcome)
     return outcome
@@ -93,6 +94,7 @@ async def budget_cycle(
         snap,
         situation=runtime.situation(inv, snap.at),
         old=read_status(TrainingJobBudgetStatus, old),
+        announced=runtime.threshold_of(budget),
     )
     runtime.record_budget(budget, outcome)
     return outcome

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 from costgov.api.common import StatusBase
 from costgov.services.conditions import Event
 
-__all__ = ["JobPatch", "Outcome"]
+__all__ = ["Announced", "JobPatch", "Outcome"]
 
 S = TypeVar("S", bound=StatusBase)
 JobPatch = tuple[str, str, dict[str, Any]]
+Announced = tuple[datetime | None, int]
+"""(period start, or None for a whole-effort budget; the highest threshold announced)."""
 """(namespace, Job, merge patch)."""
 
 
@@ -28,3 +31,5 @@ class Outcome(Generic[S]):
     """Spend this period (policy) or to date (budget), exact; None when not measured."""
     commitments: Mapping[str, Decimal] = field(default_factory=dict)
     """A budget's covered Jobs: what each is still expected to cost."""
+    announced: Announced | None = None
+    """The highest threshold announced by an Event (and for which period)."""

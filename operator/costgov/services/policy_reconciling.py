@@ -32,7 +32,7 @@ from costgov.services.conditions import (
 )
 from costgov.services.figures import exact, metrics_condition
 from costgov.services.inventory import Inventory
-from costgov.services.outcomes import Outcome
+from costgov.services.outcomes import Announced, Outcome
 from costgov.services.windows import policy_window, window_key
 
 __all__ = ["reconcile_policy"]
@@ -126,6 +126,7 @@ def _account(
     namespaces: list[str],
     old: CostPolicyStatus,
     now: datetime,
+    announced: Announced | None,
 ) -> tuple[dict[str, object], list[Condition], list[Event], Decimal | None]:
     """Figures for the period: status fields, conditions, threshold events, exact spend."""
     budget, gen = policy.spec.budget, policy.metadata.generation or 0
@@ -139,7 +140,17 @@ def _account(
     start, end = period_bounds(now, budget.period)
     projected = forecast(spent.cost, burn, now, end)
     highest = highest_crossed(spent.cost, budget.amount, budget.alert_thresholds)
-    prior = old.last_threshold_crossed if old.period_start == start else None
+    prior = max(
+        (
+            t
+            for t in (
+                old.last_threshold_crossed if old.period_start == start else None,
+                announced[1] if announced is not None and announced[0] == start else None,
+            )
+            if t is not None
+        ),
+        default=None,
+    )
     events = [
         Event(
             "CostPolicy",
@@ -175,6 +186,7 @@ def reconcile_policy(
     old: CostPolicyStatus,
     judgements: Mapping[WorkKey, Judgement],
     audit: Iterable[ViolationSeen] = (),
+    announced: Announced | None = None,
 ) -> Outcome[CostPolicyStatus]:
     """`judgements`: running work judged by the engine this cycle; `audit`: violations
     admitted in audit mode lately, to record in status."""
@@ -192,7 +204,7 @@ def reconcile_policy(
         for v in fresh
     ]  # fmt: skip
     fields, budget_conditions, threshold_events, spent = _account(
-        policy, inv, snapshot, namespaces, old, now
+        policy, inv, snapshot, namespaces, old, now, announced
     )
     conditions = [
         condition("Ready", True, "Reconciled", "policy evaluated", generation=gen, now=now),
@@ -208,4 +220,6 @@ def reconcile_policy(
         conditions=merge_conditions(old.conditions, conditions),
         **fields,
     )
-    return Outcome(status, events + threshold_events, spent=spent)
+    highest = fields.get("last_threshold_crossed")
+    mark = (fields["period_start"], highest) if isinstance(highest, int) else announced
+    return Outcome(status, events + threshold_events, spent=spent, announced=mark)  # type: ignore[arg-type]

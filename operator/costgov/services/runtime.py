@@ -25,7 +25,7 @@ from costgov.services.accounting import Snapshot, collect
 from costgov.services.exporting import export_snapshot
 from costgov.services.inventory import Inventory
 from costgov.services.ledgers import Ledger
-from costgov.services.outcomes import Outcome
+from costgov.services.outcomes import Announced, Outcome
 from costgov.services.situations import audit_judgements, situation_from
 from costgov.services.statuses import read_status
 from costgov.services.windows import budget_window, policy_window, window_key
@@ -50,6 +50,9 @@ class Runtime:
     self_user: str | None = None
     """costgov's identity as the apiserver sees it (settings, or asked at start)."""
     last_good: Snapshot | None = None
+    announced: dict[tuple[str, str, str], Announced] = field(default_factory=dict)
+    """Thresholds already announced by an Event, by object: a status write that lags or
+    fails must not make the next cycle announce them again."""
     versions: Counter[str] = field(default_factory=Counter)
     """Bumped by the index handlers, so views built from an index are rebuilt on change."""
     views: dict[str, tuple[Any, Any]] = field(default_factory=dict)
@@ -146,6 +149,8 @@ class Runtime:
     def record_policy(self, policy: CostPolicy, outcome: Outcome[CostPolicyStatus]) -> None:
         """Keep what admission needs (spend this period) and export the policy's gauges."""
         name = policy.metadata.name
+        if outcome.announced is not None:
+            self.announced[("CostPolicy", "", name)] = outcome.announced
         if outcome.spent is not None:
             self.ledger.policy_spent[name] = outcome.spent
             budget = policy.spec.budget
@@ -155,11 +160,18 @@ class Runtime:
                 )
         self.metrics.violations.labels("CostPolicy", "", name).set(len(outcome.status.violations))
 
+    def threshold_of(self, budget: TrainingJobBudget) -> int | None:
+        key = ("TrainingJobBudget", budget.metadata.namespace or "default", budget.metadata.name)
+        found = self.announced.get(key)
+        return None if found is None else found[1]
+
     def record_budget(
         self, budget: TrainingJobBudget, outcome: Outcome[TrainingJobBudgetStatus]
     ) -> None:
         """Keep a budget's spend and what its running Jobs are still expected to cost."""
         key = (budget.metadata.namespace or "default", budget.metadata.name)
+        if outcome.announced is not None:
+            self.announced[("TrainingJobBudget", *key)] = outcome.announced
         self.ledger.record_budget(key, outcome.spent, outcome.commitments)
         if outcome.spent is not None and budget.spec.amount > 0:
             self.metrics.budget_utilization.labels("TrainingJobBudget", *key).set(

@@ -38,8 +38,9 @@ def situation_from(
 
 def audit_judgements(inv: Inventory, situation: Situation) -> dict[WorkKey, Judgement]:
     """Running GPU work judged as admission would have judged it when it was created: what
-    slipped through while the webhook was down shows here. Running Jobs and bare Pods (pods
-    with a controller are judged through it)."""
+    slipped through while the webhook was down shows here. Running Jobs, bare Pods (pods
+    with a controller are judged through it), Deployments, StatefulSets and ReplicaSets
+    without a controller."""
     out: dict[WorkKey, Judgement] = {}
     for job in inv.jobs:
         if not job.finished:
@@ -51,4 +52,8 @@ def audit_judgements(inv: Inventory, situation: Situation) -> dict[WorkKey, Judg
         if bare is not None and bare.owner is None and pod.phase in ("Pending", "Running"):
             sub = Submission(bare, approvals_at=bare.created, audit=True)
             out[(bare.kind, bare.namespace, bare.name)] = judge(sub, situation)
+    for wl in inv.workloads:
+        if wl.owner is None:
+            sub = Submission(wl, approvals_at=wl.created, audit=True)
+            out[(wl.kind, wl.namespace, wl.name)] = judge(sub, situation)
     return out
