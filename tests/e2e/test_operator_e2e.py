@@ -286,13 +286,14 @@ def _job(
     }
 
 
-def _wait(check: Any, timeout: float = 40) -> None:
+def _wait(check: Any, timeout: float = 40, operator: Operator | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
             return
         time.sleep(0.5)
-    raise AssertionError("condition not met")
+    log = operator.log()[-4000:] if operator is not None else ""
+    raise AssertionError(f"condition not met; the operator's log ends:\n{log}")
 
 
 def test_rbac_is_enough_status_is_written_under_the_service_account(
@@ -302,7 +303,7 @@ def test_rbac_is_enough_status_is_written_under_the_service_account(
         got = json.loads(cp.kubectl("get", "cpol", "ml-platform", "-o", "json").stdout)
         return {c["type"]: c["status"] for c in got.get("status", {}).get("conditions", [])}
 
-    _wait(lambda: conditions().get("Ready") == "True")
+    _wait(lambda: conditions().get("Ready") == "True", operator=operator)
     # No Prometheus in this world: MetricsAvailable says so, nothing is priced at $0.
     assert conditions()["MetricsAvailable"] == "False"
     assert "Forbidden" not in operator.log() and "403" not in operator.log()
@@ -427,6 +428,6 @@ def test_webhook_down_follows_failure_policy_and_audit_catches_up(
             for v in got.get("status", {}).get("violations", [])
         )
 
-    _wait(recorded)
+    _wait(recorded, operator=operator)
     events = cp.kubectl("get", "events", "-n", "ml-research", "-o", "json").stdout
     assert "CostPolicyViolation" in events and "slipped" in events
