@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from .controlplane import ROOT, ControlPlane, _run
-from .test_operator_e2e import _tools
+from .operating import _tools
 
 CHART = ROOT / "charts" / "costgov"
 

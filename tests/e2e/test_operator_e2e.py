@@ -12,207 +12,19 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from .controlplane import ROOT, ControlPlane, _free_port, _run
-
-NS = "costgov-system"
-SA = "costgov-costgov"
-
-
-def _tools() -> Path:
-    out = _run("bash", str(ROOT / "hack" / "build-tools.sh"))
-    return Path(out.strip().splitlines()[-1])
-
-
-def _render(**values: str) -> list[dict[str, Any]]:
-    sets = [arg for k, v in values.items() for arg in ("--set", f"{k}={v}")]
-    text = _run(
-        str(_tools() / "helm"),
-        "template",
-        "costgov",
-        str(ROOT / "charts" / "costgov"),
-        "-n",
-        NS,
-        *sets,
-    )
-    return [d for d in yaml.safe_load_all(text) if d]
-
-
-def _webhook_cert(cp: ControlPlane) -> tuple[Path, Path]:
-    d = cp.root
-    (d / "webhook.ext").write_text("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
-    _run(
-        "openssl",
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "webhook.key",
-        "-out",
-        "webhook.csr",
-        "-subj",
-        "/CN=costgov-webhook",
-        cwd=d,
-    )
-    _run(
-        "openssl",
-        "x509",
-        "-req",
-        "-in",
-        "webhook.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "webhook.crt",
-        "-days",
-        "2",
-        "-extfile",
-        "webhook.ext",
-        cwd=d,
-    )
-    return d / "webhook.crt", d / "webhook.key"
-
-
-class Operator:
-    def __init__(self, cp: ControlPlane, port: int, cert: Path, key: Path) -> None:
-        self.cp, self.port, self.cert, self.key = cp, port, cert, key
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        token = self.cp.kubectl("create", "token", SA, "-n", NS, "--duration=2h").stdout.strip()
-        kubeconfig = self.cp.root / "operator.kubeconfig"
-        kubeconfig.write_text(
-            json.dumps(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Config",
-                    "current-context": "op",
-                    "clusters": [
-                        {
-                            "name": "e2e",
-                            "cluster": {
-                                "server": self.cp.url,
-                                "certificate-authority": str(self.cp.root / "ca.crt"),
-                            },
-                        }
-                    ],
-                    "users": [{"name": "sa", "user": {"token": token}}],
-                    "contexts": [{"name": "op", "context": {"cluster": "e2e", "user": "sa"}}],
-                }
-            )
-        )
-        env = {
-            **os.environ,
-            "KUBECONFIG": str(kubeconfig),
-            "COSTGOV_PROMETHEUS_URL": f"http://127.0.0.1:{_free_port()}",
-            "COSTGOV_QUERY_RETRIES": "0",
-            "COSTGOV_QUERY_TIMEOUT_SECONDS": "1",
-            "COSTGOV_RECONCILE_INTERVAL_SECONDS": "2",
-            "COSTGOV_WEBHOOK_HOST": "127.0.0.1",
-            "COSTGOV_WEBHOOK_PORT": str(self.port),
-            "COSTGOV_WEBHOOK_CERT_FILE": str(self.cert),
-            "COSTGOV_WEBHOOK_KEY_FILE": str(self.key),
-            "COSTGOV_METRICS_PORT": str(_free_port()),
-            "COSTGOV_LIVENESS_PORT": str(_free_port()),
-        }
-        log = (self.cp.root / "operator.log").open("a")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "costgov", "run"], env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-        import socket
-
-        for _ in range(150):
-            if self.proc.poll() is not None:
-                raise RuntimeError((self.cp.root / "operator.log").read_text()[-3000:])
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("the operator's webhook never listened")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=30)
-            self.proc = None
-
-    def log(self) -> str:
-        return (self.cp.root / "operator.log").read_text()
+from .controlplane import ControlPlane
+from .operating import NS, SA, Operator, running_operator
 
 
 @pytest.fixture(scope="module")
 def operator(cp: ControlPlane) -> Iterator[Operator]:
-    docs = _render(**{"webhook.failurePolicy": "Fail"})
-    kinds = {d["kind"]: d for d in docs}
-    cp.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
-    for kind in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding"):
-        cp.apply(kinds[kind])
     # People: bob asks, alice approves (a named approver), eve is a developer.
-    cp.apply(
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRole",
-            "metadata": {"name": "costgov-users"},
-            "rules": [
-                {
-                    "apiGroups": ["costgov.io"],
-                    "resources": ["*"],
-                    "verbs": ["get", "list", "create", "patch", "update"],
-                },
-                {
-                    "apiGroups": ["batch"],
-                    "resources": ["jobs"],
-                    "verbs": ["get", "list", "create", "patch"],
-                },
-            ],
-        }
-    )
-    cp.apply(
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRoleBinding",
-            "metadata": {"name": "costgov-users"},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": "costgov-users",
-            },
-            "subjects": [
-                {
-                    "apiGroup": "rbac.authorization.k8s.io",
-                    "kind": "Group",
-                    "name": "system:authenticated",
-                }
-            ],
-        }
-    )
-    port = _free_port()
-    cert, key = _webhook_cert(cp)
-    webhook = kinds["ValidatingWebhookConfiguration"]
-    ca = (cp.root / "ca.crt").read_bytes()
-    import base64
-
-    for hook in webhook["webhooks"]:
-        path = hook["clientConfig"]["service"]["path"]
-        hook["clientConfig"] = {
-            "url": f"https://127.0.0.1:{port}{path}",
-            "caBundle": base64.b64encode(ca).decode(),
-        }
     for name, labels in (
         ("ml-research", {"costgov.io/governed": "true"}),
         ("sandbox", {"team": "sandbox"}),
@@ -246,12 +58,8 @@ def operator(cp: ControlPlane) -> Iterator[Operator]:
             },
         }
     )
-    op = Operator(cp, port, cert, key)
-    op.start()
-    cp.apply(webhook)
-    op.webhook = webhook  # type: ignore[attr-defined]
-    yield op
-    op.stop()
+    with running_operator(cp, **{"webhook.failurePolicy": "Fail"}) as op:
+        yield op
 
 
 def _job(
@@ -414,7 +222,7 @@ def test_webhook_down_follows_failure_policy_and_audit_catches_up(
     done = cp.kubectl("apply", "-f", "-", stdin=json.dumps(_job("while-down", 16)), check=False)
     assert done.returncode != 0 and "failed calling webhook" in done.stderr
     # failurePolicy Ignore: admitted; the operator's periodic audit records it on return
-    webhook = operator.webhook  # type: ignore[attr-defined]
+    webhook = operator.webhook
     for hook in webhook["webhooks"]:
         hook["failurePolicy"] = "Ignore"
     cp.apply(webhook)

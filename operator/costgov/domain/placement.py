@@ -70,8 +70,14 @@ def _tolerates(tolerations: Iterable[Toleration], taint: Taint) -> bool:
     return False
 
 
+_TRANSIENT_TAINTS = ("node.kubernetes.io/", "node.cloudprovider.kubernetes.io/uninitialized")
+"""Taints the node lifecycle puts on and takes off (not-ready, unreachable, pressure,
+uninitialized): states of a node, not who may run there."""
+
+
 def eligible(node: NodeInfo, placement: Placement, gpus: int) -> bool:
-    """Whether the scheduler could put a pod needing `gpus` GPUs on this node."""
+    """Whether the scheduler could put a pod needing `gpus` GPUs on this node (once it is
+    ready: transient condition taints are not placement policy)."""
     if node.gpus < gpus:
         return False
     if any(node.labels.get(k) != v for k, v in placement.node_selector.items()):
@@ -84,6 +90,7 @@ def eligible(node: NodeInfo, placement: Placement, gpus: int) -> bool:
         _tolerates(placement.tolerations, taint)
         for taint in node.taints
         if taint.effect in ("NoSchedule", "NoExecute")
+        and not taint.key.startswith(_TRANSIENT_TAINTS)
     )
 
 

@@ -1,0 +1,229 @@
+"""The operator running on the real apiserver as the Helm chart installs it, for e2e tests.
+
+- The chart is rendered with helm; its ServiceAccount, ClusterRole and ClusterRoleBinding are
+  applied, and `costgov run` runs as a subprocess with that ServiceAccount's token: the
+  chart's RBAC is enough (status, events, Job patches) and bounded (`auth can-i`).
+- The chart's ValidatingWebhookConfiguration is applied as rendered (rules, scope,
+  matchConditions, timeout, failurePolicy), except `clientConfig`: there is no Service
+  network here, so it points at the operator's loopback address with a test certificate.
+  The apiserver then calls the webhook over TLS and relays answers to kubectl.
+- `running_operator` removes the webhook configuration when it stops the operator, so no
+  other test meets a webhook nobody serves.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .controlplane import ROOT, ControlPlane, _free_port, _run
+
+NS = "costgov-system"
+SA = "costgov-costgov"
+
+
+def _tools() -> Path:
+    out = _run("bash", str(ROOT / "hack" / "build-tools.sh"))
+    return Path(out.strip().splitlines()[-1])
+
+
+def _render(**values: str) -> list[dict[str, Any]]:
+    sets = [arg for k, v in values.items() for arg in ("--set", f"{k}={v}")]
+    text = _run(
+        str(_tools() / "helm"),
+        "template",
+        "costgov",
+        str(ROOT / "charts" / "costgov"),
+        "-n",
+        NS,
+        *sets,
+    )
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+def _webhook_cert(cp: ControlPlane) -> tuple[Path, Path]:
+    d = cp.root
+    (d / "webhook.ext").write_text("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+    _run(
+        "openssl",
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "webhook.key",
+        "-out",
+        "webhook.csr",
+        "-subj",
+        "/CN=costgov-webhook",
+        cwd=d,
+    )
+    _run(
+        "openssl",
+        "x509",
+        "-req",
+        "-in",
+        "webhook.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "webhook.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "webhook.ext",
+        cwd=d,
+    )
+    return d / "webhook.crt", d / "webhook.key"
+
+
+class Operator:
+    def __init__(self, cp: ControlPlane, port: int, cert: Path, key: Path) -> None:
+        self.cp, self.port, self.cert, self.key = cp, port, cert, key
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.webhook: dict[str, Any] = {}
+
+    def start(self) -> None:
+        token = self.cp.kubectl("create", "token", SA, "-n", NS, "--duration=2h").stdout.strip()
+        kubeconfig = self.cp.root / "operator.kubeconfig"
+        kubeconfig.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": "op",
+                    "clusters": [
+                        {
+                            "name": "e2e",
+                            "cluster": {
+                                "server": self.cp.url,
+                                "certificate-authority": str(self.cp.root / "ca.crt"),
+                            },
+                        }
+                    ],
+                    "users": [{"name": "sa", "user": {"token": token}}],
+                    "contexts": [{"name": "op", "context": {"cluster": "e2e", "user": "sa"}}],
+                }
+            )
+        )
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(kubeconfig),
+            "COSTGOV_PROMETHEUS_URL": f"http://127.0.0.1:{_free_port()}",
+            "COSTGOV_QUERY_RETRIES": "0",
+            "COSTGOV_QUERY_TIMEOUT_SECONDS": "1",
+            "COSTGOV_RECONCILE_INTERVAL_SECONDS": "2",
+            "COSTGOV_WEBHOOK_HOST": "127.0.0.1",
+            "COSTGOV_WEBHOOK_PORT": str(self.port),
+            "COSTGOV_WEBHOOK_CERT_FILE": str(self.cert),
+            "COSTGOV_WEBHOOK_KEY_FILE": str(self.key),
+            "COSTGOV_METRICS_PORT": str(_free_port()),
+            "COSTGOV_LIVENESS_PORT": str(_free_port()),
+        }
+        log = (self.cp.root / "operator.log").open("a")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "costgov", "run"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        for _ in range(150):
+            if self.proc.poll() is not None:
+                raise RuntimeError((self.cp.root / "operator.log").read_text()[-3000:])
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("the operator's webhook never listened")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+            self.proc = None
+
+    def log(self) -> str:
+        return (self.cp.root / "operator.log").read_text()
+
+
+PEOPLE = ("alice", "bob", "carol", "dan", "dave", "eve", "frank", "mary", "victor")
+"""The people of the tests: requesters, approvers and a developer or two."""
+USERS_ROLE = {
+    "apiVersion": "rbac.authorization.k8s.io/v1",
+    "kind": "ClusterRole",
+    "metadata": {"name": "costgov-users"},
+    "rules": [
+        {
+            "apiGroups": ["costgov.io"],
+            "resources": ["*"],
+            "verbs": ["get", "list", "create", "patch", "update"],
+        },
+        {
+            "apiGroups": ["batch"],
+            "resources": ["jobs"],
+            "verbs": ["get", "list", "create", "patch", "update"],
+        },
+        {
+            "apiGroups": ["apps"],
+            "resources": ["deployments", "statefulsets", "deployments/scale"],
+            "verbs": ["get", "list", "create", "patch", "update"],
+        },
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "create"]},
+    ],
+}
+USERS_BINDING = {
+    "apiVersion": "rbac.authorization.k8s.io/v1",
+    "kind": "ClusterRoleBinding",
+    "metadata": {"name": "costgov-users"},
+    "roleRef": {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": "costgov-users",
+    },
+    "subjects": [
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": name} for name in PEOPLE
+    ],
+}
+
+
+@contextlib.contextmanager
+def running_operator(cp: ControlPlane, **values: str) -> Iterator[Operator]:
+    """The chart's RBAC and webhook configuration (with `values`), and the operator under
+    its ServiceAccount; the PEOPLE may create workloads (RBAC is not what
+    these tests are about: costgov's admission is)."""
+    docs = _render(**values)
+    kinds = {d["kind"]: d for d in docs}
+    cp.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    for kind in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding"):
+        cp.apply(kinds[kind])
+    cp.apply(USERS_ROLE)
+    cp.apply(USERS_BINDING)
+    port = _free_port()
+    cert, key = _webhook_cert(cp)
+    webhook = kinds["ValidatingWebhookConfiguration"]
+    ca = base64.b64encode((cp.root / "ca.crt").read_bytes()).decode()
+    for hook in webhook["webhooks"]:
+        path = hook["clientConfig"]["service"]["path"]
+        hook["clientConfig"] = {"url": f"https://127.0.0.1:{port}{path}", "caBundle": ca}
+    op = Operator(cp, port, cert, key)
+    op.webhook = webhook
+    op.start()
+    cp.apply(webhook)
+    try:
+        yield op
+    finally:
+        op.stop()
+        cp.kubectl("delete", "validatingwebhookconfiguration", webhook["metadata"]["name"],
+                   "--ignore-not-found")  # fmt: skip
