@@ -95,7 +95,11 @@ class Cluster:
     async def create(self, resource: str, body: dict[str, Any]) -> None:
         meta = body.setdefault("metadata", {})
         meta.setdefault("resourceVersion", "1")
-        meta.setdefault("uid", f"uid-{meta['name']}")
+        # uids are unique per object, as the apiserver makes them (kopf keys its state by
+        # them: a Namespace and a CostPolicy both named `soft` must not share one)
+        meta.setdefault(
+            "uid", f"uid-{resource.rsplit('/', 1)[1]}-{meta.get('namespace', '')}-{meta['name']}"
+        )
         ns = meta.get("namespace")
         group_version, plural = resource.rsplit("/", 1)
         prefix = "api" if group_version == "v1" else "apis"

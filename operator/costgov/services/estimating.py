@@ -234,10 +234,10 @@ def _situation(
     commitments: dict[tuple[str, str], dict[str, Decimal]] = {}
     for _, wl in inputs.workloads:
         budget = covering_budget(base.budgets, wl) if wl.kind == "Job" else None
-        if budget is not None:
-            amount = estimate_for(wl, base, budget).amount
+        amount = estimate_for(wl, base, budget).amount if budget is not None else None
+        if budget is not None and amount is not None:
             key = (wl.namespace, budget.metadata.name)
-            commitments.setdefault(key, {})[wl.name] = amount or Decimal(0)
+            commitments.setdefault(key, {})[wl.name] = amount
     return replace(base, spend=Spend(commitments=commitments))
 
 
