@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -34,6 +35,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"costgov {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    _estimate_parser(sub)
+    _report_parser(sub)
+    _run_parser(sub)
+    _crds_parser(sub)
+    return parser
+
+
+def _estimate_parser(sub: Any) -> None:
     est = sub.add_parser(
         "estimate",
         help="price manifests offline and judge them against CostPolicies (a CI gate)",
@@ -86,6 +95,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="RFC3339",
         help="judge approvals' expiry at this time instead of now",
     )
+
+
+def _report_parser(sub: Any) -> None:
     rep = sub.add_parser(
         "report",
         help="spend and chargeback by namespace or namespace label, from Prometheus",
@@ -124,6 +136,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     rep.add_argument("--pricing", type=Path, metavar="FILE")
     rep.add_argument("-o", "--output", choices=("table", "csv", "json"), default="table")
+
+
+def _run_parser(sub: Any) -> None:
     runp = sub.add_parser(
         "run",
         help="run the operator (reads COSTGOV_* environment variables)",
@@ -142,6 +157,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NS",
         help="watch only these namespaces (repeatable); default cluster-wide",
     )
+
+
+def _crds_parser(sub: Any) -> None:
     crd = sub.add_parser("crds", help="print (or write) the CustomResourceDefinitions as YAML")
     crd.add_argument(
         "--output-dir",
@@ -154,7 +172,6 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --output-dir: exit 1 when the files differ from the models",
     )
-    return parser
 
 
 def _crd_yaml(crd: dict[str, object]) -> str:

@@ -154,6 +154,60 @@ def offering_for_node(labels: Mapping[str, str], catalog: PriceCatalog) -> Offer
     return Unpriced("the node has no instance-type label and no GPU product label")
 
 
+def _by_instance_type(
+    catalog: PriceCatalog,
+    instance_type: str,
+    gpus: int,
+    capacity: CapacityType,
+    provider: str | None,
+    region: str | None,
+) -> Offering | Unpriced:
+    entry, notes = catalog.instance(instance_type, provider, region)
+    if entry is None:
+        return Unpriced(
+            f"instance type {instance_type!r} is not in the price catalog "
+            f"(version {catalog.version}); add it in a pricing file"
+        )
+    if gpus > entry.gpu_count:
+        return Unpriced(f"a pod asks for {gpus} GPUs but {instance_type} has {entry.gpu_count}")
+    return _from_instance(entry, capacity, notes)
+
+
+def _by_gpu_model(
+    catalog: PriceCatalog,
+    gpu_model: str,
+    gpus: int,
+    capacity: CapacityType,
+    provider: str,
+    region: str,
+) -> Offering | Unpriced:
+    if provider == ONPREM:
+        rate = catalog.gpu_hour(gpu_model)
+        if rate is None:
+            return Unpriced(f"no on-prem $/GPU-hour for {gpu_model}; add it in a pricing file")
+        spot_note = ["on premises there is no spot capacity: priced at the GPU-hour rate"]
+        return _per_gpu(rate, spot_note if capacity == CapacityType.SPOT else [])
+    fitting = sorted(
+        (e for e in catalog.instances_with(gpu_model, provider, region) if e.gpu_count >= gpus),
+        key=lambda e: (e.gpu_count, e.on_demand),
+    )
+    if fitting:
+        chosen = fitting[0]
+        note = (
+            f"assumed {chosen.instance_type}: the smallest {gpu_model} instance in "
+            f"{provider} {region} with {gpus} GPU(s)"
+        )
+        return _from_instance(chosen, capacity, [note])
+    rate = catalog.gpu_hour(gpu_model)
+    if rate is not None:
+        return _per_gpu(
+            rate, [f"no {gpu_model} instance in {provider} {region}; priced per GPU-hour"]
+        )
+    return Unpriced(
+        f"no instance with {gpus} {gpu_model} GPU(s) in {provider} {region} and no per-GPU-hour rate"
+    )
+
+
 def offering_for_request(
     catalog: PriceCatalog,
     *,
@@ -171,50 +225,11 @@ def offering_for_request(
     (cheapest on a tie), as a cluster autoscaler would pick.
     """
     if instance_type:
-        entry, notes = catalog.instance(instance_type, provider, region)
-        if entry is None:
-            return Unpriced(
-                f"instance type {instance_type!r} is not in the price catalog "
-                f"(version {catalog.version}); add it in a pricing file"
-            )
-        if gpus > entry.gpu_count:
-            return Unpriced(f"a pod asks for {gpus} GPUs but {instance_type} has {entry.gpu_count}")
-        return _from_instance(entry, capacity, notes)
+        return _by_instance_type(catalog, instance_type, gpus, capacity, provider, region)
     if gpu_model is None:
         return Unpriced(
             "neither an instance type nor a GPU model is known; set a nodeSelector "
             "(node.kubernetes.io/instance-type or nvidia.com/gpu.product) or a budget hint"
         )
-    where_provider = provider or catalog.defaults.provider
-    where_region = region or catalog.defaults.region
-    if where_provider == ONPREM:
-        rate = catalog.gpu_hour(gpu_model)
-        if rate is None:
-            return Unpriced(f"no on-prem $/GPU-hour for {gpu_model}; add it in a pricing file")
-        spot_note = ["on premises there is no spot capacity: priced at the GPU-hour rate"]
-        return _per_gpu(rate, spot_note if capacity == CapacityType.SPOT else [])
-    fitting = sorted(
-        (
-            e
-            for e in catalog.instances_with(gpu_model, where_provider, where_region)
-            if e.gpu_count >= gpus
-        ),
-        key=lambda e: (e.gpu_count, e.on_demand),
-    )
-    if fitting:
-        chosen = fitting[0]
-        note = (
-            f"assumed {chosen.instance_type}: the smallest {gpu_model} instance in "
-            f"{where_provider} {where_region} with {gpus} GPU(s)"
-        )
-        return _from_instance(chosen, capacity, [note])
-    rate = catalog.gpu_hour(gpu_model)
-    if rate is not None:
-        return _per_gpu(
-            rate,
-            [f"no {gpu_model} instance in {where_provider} {where_region}; priced per GPU-hour"],
-        )
-    return Unpriced(
-        f"no instance with {gpus} {gpu_model} GPU(s) in {where_provider} {where_region} "
-        "and no per-GPU-hour rate"
-    )
+    where = (provider or catalog.defaults.provider, region or catalog.defaults.region)
+    return _by_gpu_model(catalog, gpu_model, gpus, capacity, *where)

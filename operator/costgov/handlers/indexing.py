@@ -159,6 +159,22 @@ def policies(kw: Mapping[str, Any]) -> tuple[CostPolicy, ...]:
     return runtime.view("policies", "policies", size, lambda: tuple(p for p, _ in values(index)))  # type: ignore[no-any-return]
 
 
+def _statuses(kw: Mapping[str, Any], budgets: list[Any]) -> dict[tuple[str, str, str], Any]:
+    """Each policy's and budget's status as last seen (where accounting resumes)."""
+    return {
+        **{("CostPolicy", "", p.metadata.name): st for p, st in values(kw["policies_idx"])},
+        **{
+            ("TrainingJobBudget", b.metadata.namespace or "default", b.metadata.name): st
+            for b, st in budgets
+        },
+    }
+
+
+def _workloads(kw: Mapping[str, Any]) -> tuple[Any, ...]:
+    names = ("gpu_deployments_idx", "gpu_statefulsets_idx", "gpu_replicasets_idx")
+    return tuple(w for name in names for w in values(kw[name]))
+
+
 def inventory_from(kw: Mapping[str, Any]) -> Inventory:
     """The whole cluster as the indexes hold it, for a reconcile."""
     budgets = list(values(kw["budgets_idx"]))
@@ -172,18 +188,8 @@ def inventory_from(kw: Mapping[str, Any]) -> Inventory:
         budgets=tuple(b for b, _ in budgets),
         inference=tuple(values(kw["inference_idx"])),
         approvals=tuple(values(kw["approvals_idx"])),
-        workloads=tuple(
-            w
-            for name in ("gpu_deployments_idx", "gpu_statefulsets_idx", "gpu_replicasets_idx")
-            for w in values(kw[name])
-        ),
-        statuses={
-            **{("CostPolicy", "", p.metadata.name): st for p, st in values(kw["policies_idx"])},
-            **{
-                ("TrainingJobBudget", b.metadata.namespace or "default", b.metadata.name): st
-                for b, st in budgets
-            },
-        },
+        workloads=_workloads(kw),
+        statuses=_statuses(kw, budgets),
     )
 
 

@@ -153,27 +153,26 @@ def window_step(span: int, step: int) -> int:
     return step * multiple
 
 
-async def collect(
-    source: PrometheusSource,
-    catalog: PriceCatalog,
-    *,
-    at: datetime,
-    windows: Mapping[str, datetime],
-    interval_seconds: int,
-    step_seconds: int,
-    live_node_labels: Mapping[str, Mapping[str, str]],
-) -> Snapshot:
-    """Run one cycle's queries concurrently and price what they return."""
-    step = step_seconds
+@dataclass(frozen=True)
+class _Plan:
+    """The cycle's queries: names, PromQL, evaluation time."""
+
+    accounted_to: datetime
+    spans: Mapping[str, int]
+    steps: Mapping[str, int]
+    empty: frozenset[str]
+    rate_window: str | None
+    exprs: Mapping[str, str]
+
+
+def _plan(at: datetime, windows: Mapping[str, datetime], interval_seconds: int, step: int) -> _Plan:
     # Windows end on the step grid, and start on it, so that consecutive windows partition
     # time exactly: cycle after cycle, every sample point is counted once.
     accounted_to = _floor(at, step)
-    spans = {
-        name: int((accounted_to - _floor(start, step)).total_seconds())
-        for name, start in windows.items()
+    all_spans = {
+        n: int((accounted_to - _floor(s, step)).total_seconds()) for n, s in windows.items()
     }
-    empty = {name for name, span in spans.items() if span <= 0}
-    spans = {name: span for name, span in spans.items() if span > 0}
+    spans = {name: span for name, span in all_spans.items() if span > 0}
     longest = max([interval_seconds, *spans.values()])
     # The current rate comes from a one-step window when there is one (steady state: the
     # window since the last cycle); otherwise from its own query.
@@ -190,9 +189,17 @@ async def collect(
     steps = {name: window_step(span, step) for name, span in spans.items()}
     for name, span in spans.items():
         exprs[f"hours:{name}"] = promql.gpu_samples(span, steps[name])
-    names = list(exprs)
+    empty = frozenset(n for n, span in all_spans.items() if span <= 0)
+    return _Plan(accounted_to, spans, steps, empty, rate_window, exprs)
+
+
+async def _run(
+    source: PrometheusSource, plan: _Plan, at: datetime
+) -> tuple[dict[str, QueryResult], list[str]]:
+    """Every query at once; results by name, and the errors (a failed query is reported)."""
+    names = list(plan.exprs)
     outcomes = await asyncio.gather(
-        *(source.query(exprs[n], accounted_to if ":" in n else at) for n in names),
+        *(source.query(plan.exprs[n], plan.accounted_to if ":" in n else at) for n in names),
         return_exceptions=True,
     )
     results: dict[str, QueryResult] = {}
@@ -204,38 +211,41 @@ async def collect(
             raise outcome
         else:
             results[name] = outcome
+    return results, errors
+
+
+async def collect(
+    source: PrometheusSource,
+    catalog: PriceCatalog,
+    *,
+    at: datetime,
+    windows: Mapping[str, datetime],
+    interval_seconds: int,
+    step_seconds: int,
+    live_node_labels: Mapping[str, Mapping[str, str]],
+) -> Snapshot:
+    """Run one cycle's queries concurrently and price what they return."""
+    plan = _plan(at, windows, interval_seconds, step_seconds)
+    results, errors = await _run(source, plan, at)
     warnings = tuple(w for r in results.values() for w in r.warnings)
     if errors:
         return Snapshot(
-            at,
-            {},
-            (),
-            {},
-            {},
-            {},
-            {},
-            interval_seconds,
-            {},
-            len(names),
-            warnings,
-            "; ".join(errors),
-            accounted_to,
-        )
+            at, {}, (), {}, {}, {}, {}, interval_seconds, {}, len(plan.exprs), warnings,
+            "; ".join(errors), plan.accounted_to,
+        )  # fmt: skip
     nodes = _nodes(results["nodes"], live_node_labels, catalog)
     utilization = _by_pod(results["util"])
     spend = {
         name: WindowSpend(
             windows[name],
-            tuple(price_usage(_usage(results[f"hours:{name}"], steps[name]), nodes)),
+            tuple(price_usage(_usage(results[f"hours:{name}"], plan.steps[name]), nodes)),
             utilization,
         )
-        for name in spans
+        for name in plan.spans
     }
-    if rate_window is None:
-        current = _usage(results["now"], 3600)
-    else:  # the one-step window's single sample point: the GPUs held now
-        current = _usage(results[f"hours:{rate_window}"], 3600)
-    spend.update({name: WindowSpend(windows[name], ()) for name in empty})
+    spend.update({name: WindowSpend(windows[name], ()) for name in plan.empty})
+    # the one-step window's single sample point is the GPUs held now
+    now_query = "now" if plan.rate_window is None else f"hours:{plan.rate_window}"
     owners = {
         (s.labels.get("namespace", ""), s.labels.get("pod", "")): s.labels.get("owner_name", "")
         for s in results["owners"].samples
@@ -243,14 +253,14 @@ async def collect(
     return Snapshot(
         at=at,
         windows=spend,
-        hourly=tuple(price_usage(current, nodes)),
+        hourly=tuple(price_usage(_usage(results[now_query], 3600), nodes)),
         owners=owners,
         utilization=utilization,
         tokens=_by_pod(results["tokens"]),
         requests=_by_pod(results["requests"]),
         interval_seconds=interval_seconds,
         nodes=nodes,
-        queries=len(names),
+        queries=len(plan.exprs),
         warnings=warnings,
-        accounted_to=accounted_to,
+        accounted_to=plan.accounted_to,
     )

@@ -41,7 +41,6 @@ class Enforcement:
 
 def enforce(
     budget: TrainingJobBudget,
-    jobs: Sequence[JobRecord],
     spent: Decimal | None,
     governed: Sequence[tuple[JobRecord, list[CostPolicy]]],
 ) -> Enforcement:

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from costgov.api import TrainingJobBudget
+from costgov.api.approvals import ApprovalState
 from costgov.api.common import Accounting, JobAccount
 from costgov.api.fields import Condition
 from costgov.api.trainingjobbudget import JobLine, TrainingJobBudgetStatus
@@ -24,7 +25,7 @@ from costgov.domain.scoping import covers, governing
 from costgov.domain.spend import PodCost, idle_cost, totals
 from costgov.services.accounting import Snapshot
 from costgov.services.approval_states import approval_states
-from costgov.services.budget_enforcing import enforce
+from costgov.services.budget_enforcing import Enforcement, enforce
 from costgov.services.conditions import Event, condition, merge_conditions, merge_violations
 from costgov.services.figures import exact, metrics_condition
 from costgov.services.inventory import Inventory, JobRecord
@@ -171,6 +172,86 @@ def _phase(
     return "Approved" if approved else "Pending"
 
 
+@dataclass
+class _Figures:
+    """What a measured cycle adds to the status."""
+
+    fields: dict[str, object] = field(default_factory=dict)
+    conditions: list[Condition] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    highest: int | None = None
+
+
+def _measured_figures(
+    budget: TrainingJobBudget,
+    measured: _Spend,
+    jobs: list[JobRecord],
+    estimates: Mapping[str, Estimate],
+    snapshot: Snapshot,
+    announced: int | None,
+    gen: int,
+    now: datetime,
+) -> _Figures:
+    ns, name, amount = (
+        budget.metadata.namespace or "default",
+        budget.metadata.name,
+        budget.spec.amount,
+    )
+    commitments, known = _commitments(jobs, estimates, now)
+    out = _Figures(_figures(budget, measured, commitments, known, snapshot, now))
+    out.fields["jobs"] = _lines(measured, jobs, estimates)
+    out.highest = highest_crossed(measured.spent, amount, DEFAULT_THRESHOLDS)
+    out.fields["last_threshold_crossed"] = out.highest
+    out.events = [
+        Event("TrainingJobBudget", ns, name, "Warning" if t >= 100 else "Normal",
+              "BudgetThresholdCrossed", f"spent {usd(measured.spent)}, {t}% of {usd(amount)}")
+        for t in newly_crossed(announced, out.highest, DEFAULT_THRESHOLDS)
+    ]  # fmt: skip
+    priced = (
+        condition("Priced", False, "UnpricedPods", "; ".join(measured.unpriced)[:2000], generation=gen, now=now)
+        if measured.unpriced
+        else condition("Priced", True, "AllPriced", "every pod priced", generation=gen, now=now)
+    )  # fmt: skip
+    out.conditions.append(priced)
+    return out
+
+
+@dataclass(frozen=True)
+class _Covered:
+    """The budget's Jobs, their estimates with its hints, and the approvals they need."""
+
+    jobs: list[JobRecord]
+    estimates: dict[str, Estimate]
+    approvals: list[ApprovalState]
+
+    @property
+    def estimated(self) -> Decimal | None:
+        amounts = [e.amount for e in self.estimates.values()]
+        if None in amounts:
+            return None  # a sum would be understated
+        return cents(sum((a for a in amounts if a is not None), Decimal(0)))
+
+
+def _covered(budget: TrainingJobBudget, inv: Inventory, situation: Situation) -> _Covered:
+    ns = budget.metadata.namespace or "default"
+    jobs = [j for j in inv.jobs_in(ns) if covers(budget, j.workload)]
+    estimates = {j.name: estimate_for(j.workload, situation, budget) for j in jobs}
+    dearest = max(jobs, key=lambda j: estimates[j.name].amount or Decimal(0), default=None)
+    approvals = approval_states(judge(Submission(dearest.workload), situation)) if dearest else []
+    return _Covered(jobs, estimates, approvals)
+
+
+def _enforce(
+    budget: TrainingJobBudget, spent: Decimal | None, covered: _Covered, situation: Situation
+) -> Enforcement:
+    labels = situation.namespace_labels(budget.metadata.namespace or "default")
+    governed = [
+        (j, governing(situation.policies, j.workload, labels, situation.excluded))
+        for j in covered.jobs
+    ]
+    return enforce(budget, spent, governed)
+
+
 def reconcile_budget(
     budget: TrainingJobBudget,
     inv: Inventory,
@@ -182,83 +263,42 @@ def reconcile_budget(
 ) -> Outcome[TrainingJobBudgetStatus]:
     gen, now = budget.metadata.generation or 0, situation.now
     ns, name = budget.metadata.namespace or "default", budget.metadata.name
-    jobs = [j for j in inv.jobs_in(ns) if covers(budget, j.workload)]
-    estimates = {j.name: estimate_for(j.workload, situation, budget) for j in jobs}
-    amounts = [e.amount for e in estimates.values()]
-    dearest = max(jobs, key=lambda j: estimates[j.name].amount or Decimal(0), default=None)
-    approvals = approval_states(judge(Submission(dearest.workload), situation)) if dearest else []
-    measured = _measure(
-        jobs, ns, snapshot, old.accounting, budget_window(budget, old.accounting, jobs, now)
-    )
-    commitments, known = _commitments(jobs, estimates, now)
-    spent = measured.spent if measured is not None else old.spent
-    conditions: list[Condition] = [
-        condition(
-            "Ready", True, "Reconciled", f"{len(jobs)} Job(s) covered", generation=gen, now=now
-        ),
-        metrics_condition(snapshot, gen, now),
-    ]
-    events: list[Event] = []
-    fields: dict[str, object] = {}
+    covered = _covered(budget, inv, situation)
+    start = budget_window(budget, old.accounting, covered.jobs, now)
+    measured = _measure(covered.jobs, ns, snapshot, old.accounting, start)
+    prior = max((t for t in (old.last_threshold_crossed, announced) if t is not None), default=None)
+    figures = _Figures()
     if measured is not None:
-        fields = _figures(budget, measured, commitments, known, snapshot, now)
-        fields["jobs"] = _lines(measured, jobs, estimates)
-        highest = highest_crossed(measured.spent, budget.spec.amount, DEFAULT_THRESHOLDS)
-        fields["last_threshold_crossed"] = highest
-        events += [
-            Event("TrainingJobBudget", ns, name, "Warning" if t >= 100 else "Normal",
-                  "BudgetThresholdCrossed", f"spent {usd(measured.spent)}, {t}% of {usd(budget.spec.amount)}")
-            for t in newly_crossed(max(old.last_threshold_crossed or -1, announced or -1), highest, DEFAULT_THRESHOLDS)
-        ]  # fmt: skip
-        if measured.unpriced:
-            text = "; ".join(measured.unpriced)[:2000]
-            conditions.append(
-                condition("Priced", False, "UnpricedPods", text, generation=gen, now=now)
-            )
-        else:
-            conditions.append(
-                condition("Priced", True, "AllPriced", "every pod priced", generation=gen, now=now)
-            )
-    enforced = enforce(
-        budget,
-        jobs,
-        spent,
-        [
-            (
-                j,
-                governing(
-                    situation.policies,
-                    j.workload,
-                    situation.namespace_labels(ns),
-                    situation.excluded,
-                ),
-            )
-            for j in jobs
-        ],
-    )
-    conditions.append(enforced.condition(gen, now))
+        args = (covered.jobs, covered.estimates, snapshot, prior, gen, now)
+        figures = _measured_figures(budget, measured, *args)
+    spent = measured.spent if measured is not None else old.spent
+    enforced = _enforce(budget, spent, covered, situation)
     violations, fresh = merge_violations(old.violations, enforced.seen, now)
-    events += enforced.events + [
+    jobs = len(covered.jobs)
+    ready = condition(
+        "Ready", True, "Reconciled", f"{jobs} Job(s) covered", generation=gen, now=now
+    )
+    conditions = [ready, metrics_condition(snapshot, gen, now), *figures.conditions]
+    approved = all(a.satisfied for a in covered.approvals) and bool(covered.approvals or jobs)
+    status = TrainingJobBudgetStatus(
+        observed_generation=gen,
+        phase=_phase(spent, budget, covered.jobs, approved),
+        estimated=covered.estimated,
+        approvals=covered.approvals,
+        suspended_jobs=enforced.suspended,
+        violations=violations,
+        conditions=merge_conditions(old.conditions, [*conditions, enforced.condition(gen, now)]),
+        **figures.fields,
+    )
+    events = [*figures.events, *enforced.events] + [
         Event("TrainingJobBudget", ns, name, "Warning", "BudgetViolation", f"{v.rule}: {v.message}")
         for v in fresh
     ]
-    approved = bool(approvals) and all(a.satisfied for a in approvals)
-    status = TrainingJobBudgetStatus(
-        observed_generation=gen,
-        phase=_phase(spent, budget, jobs, approved or (not approvals and bool(jobs))),
-        estimated=cents(sum((a for a in amounts if a is not None), Decimal(0)))
-        if None not in amounts
-        else None,
-        approvals=approvals,
-        suspended_jobs=enforced.suspended,
-        violations=violations,
-        conditions=merge_conditions(old.conditions, conditions),
-        **fields,
-    )
     return Outcome(
         status,
         events,
         enforced.patches,
         spent=measured.spent if measured else None,
-        commitments=commitments,
+        commitments=_commitments(covered.jobs, covered.estimates, now)[0],
+        announced=(None, figures.highest) if figures.highest is not None else None,
     )

@@ -22,15 +22,15 @@ _GPU_PRODUCTS = {
 }
 
 
-def deployment_manifest(idep: InferenceDeployment, replicas: int) -> dict[str, Any]:
-    """The Deployment the operator owns for an InferenceDeployment."""
-    spec, name = idep.spec, idep.metadata.name
+def _pod_spec(idep: InferenceDeployment) -> dict[str, Any]:
+    """The server container, with node selection for the GPU model and capacity type."""
+    spec = idep.spec
     selector: dict[str, str] = {}
     if spec.gpu.instance_type:
         selector["node.kubernetes.io/instance-type"] = spec.gpu.instance_type
     if spec.capacity_type != "any":
         selector["karpenter.sh/capacity-type"] = spec.capacity_type
-    pod_spec: dict[str, Any] = {
+    pod: dict[str, Any] = {
         "containers": [
             {
                 "name": "server",
@@ -44,24 +44,31 @@ def deployment_manifest(idep: InferenceDeployment, replicas: int) -> dict[str, A
     }
     products = _GPU_PRODUCTS.get(spec.gpu.model)
     if products and not spec.gpu.instance_type:
-        pod_spec["affinity"] = {
+        term = {
+            "matchExpressions": [
+                {"key": "nvidia.com/gpu.product", "operator": "In", "values": products}
+            ]
+        }
+        pod["affinity"] = {
             "nodeAffinity": {
-                "requiredDuringSchedulingIgnoredDuringExecution": {
-                    "nodeSelectorTerms": [
-                        {
-                            "matchExpressions": [
-                                {
-                                    "key": "nvidia.com/gpu.product",
-                                    "operator": "In",
-                                    "values": products,
-                                }
-                            ]
-                        }
-                    ]
-                }
+                "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}
             }
         }
+    return pod
+
+
+def deployment_manifest(idep: InferenceDeployment, replicas: int) -> dict[str, Any]:
+    """The Deployment the operator owns for an InferenceDeployment."""
+    name = idep.metadata.name
     labels = {INFERENCE_LABEL: name, "app.kubernetes.io/managed-by": "costgov"}
+    owner = {
+        "apiVersion": idep.api_version,
+        "kind": "InferenceDeployment",
+        "name": name,
+        "uid": idep.metadata.uid or "",
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -69,20 +76,11 @@ def deployment_manifest(idep: InferenceDeployment, replicas: int) -> dict[str, A
             "name": name,
             "namespace": idep.metadata.namespace or "default",
             "labels": labels,
-            "ownerReferences": [
-                {
-                    "apiVersion": idep.api_version,
-                    "kind": "InferenceDeployment",
-                    "name": name,
-                    "uid": idep.metadata.uid or "",
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "ownerReferences": [owner],
         },
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": {INFERENCE_LABEL: name}},
-            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+            "template": {"metadata": {"labels": labels}, "spec": _pod_spec(idep)},
         },
     }

@@ -176,9 +176,7 @@ def _approval(line: BudgetLine) -> str:
     return "-" if approval is None else f"{usd(approval.amount)} by {approval.approved_by}"
 
 
-def render_table(report: Report) -> str:
-    """The human view: workloads, then budgets, policies, and every violation in full."""
-    out: list[str] = [f"Price catalog {report.catalog_version}. Estimates in USD.", ""]
+def _workload_rows(report: Report) -> list[str]:
     rows = []
     for w in report.workloads:
         e = w.estimate
@@ -194,61 +192,56 @@ def render_table(report: Report) -> str:
                 w.action.upper(),
             ]
         )
-    out += _table(
-        [
-            "WORKLOAD",
-            "GPUS",
-            "PRICED AS",
-            "$/HOUR",
-            "HOURS",
-            "ESTIMATE",
-            "SPOT ALTERNATIVE",
-            "VERDICT",
-        ],
-        rows,
-    )
+    header = ["WORKLOAD", "GPUS", "PRICED AS", "$/HOUR", "HOURS", "ESTIMATE", "SPOT ALTERNATIVE"]
+    out = _table([*header, "VERDICT"], rows)
     if any(w.estimate.hours_source.value != "activeDeadlineSeconds" for w in report.workloads):
         out.append(
             "* hours from a budget's maxDuration, or one month (730 h) for "
             "long-running or unbounded workloads"
         )
-    if report.budgets:
-        out += ["", "TrainingJobBudgets:"]
-        out += _table(
-            ["BUDGET", "AMOUNT", "ESTIMATED", "REMAINING", "JOBS", "APPROVAL"],
+    return out
+
+
+def _budget_rows(report: Report) -> list[str]:
+    if not report.budgets:
+        return []
+    rows = [
+        [
+            f"{b.budget.metadata.namespace or 'default'}/{b.budget.metadata.name}",
+            usd(b.budget.spec.amount),
+            usd(b.estimated) if b.estimated is not None else "UNPRICED",
+            usd(b.remaining) if b.remaining is not None else "-",
+            str(len(b.jobs)),
+            _approval(b),
+        ]
+        for b in report.budgets
+    ]
+    header = ["BUDGET", "AMOUNT", "ESTIMATED", "REMAINING", "JOBS", "APPROVAL"]
+    return ["", "TrainingJobBudgets:", *_table(header, rows)]
+
+
+def _policy_rows(report: Report) -> list[str]:
+    if not report.policies:
+        return []
+    rows = []
+    for p in report.policies:
+        budget = p.policy.spec.budget
+        rows.append(
             [
-                [
-                    f"{b.budget.metadata.namespace or 'default'}/{b.budget.metadata.name}",
-                    usd(b.budget.spec.amount),
-                    usd(b.estimated) if b.estimated is not None else "UNPRICED",
-                    usd(b.remaining) if b.remaining is not None else "-",
-                    str(len(b.jobs)),
-                    _approval(b),
-                ]
-                for b in report.budgets
-            ],
+                p.policy.metadata.name,
+                p.policy.spec.mode,
+                f"{usd(budget.amount)}/{budget.period}" if budget else "-",
+                str(p.workloads),
+                usd(p.in_scope_estimate) + (f"/{budget.period}" if budget else ""),
+                f"{p.utilization}%" if p.utilization is not None else "-",
+                str(p.denied),
+            ]
         )
-    if report.policies:
-        out += ["", "CostPolicies:"]
-        out += _table(
-            ["POLICY", "MODE", "BUDGET", "IN SCOPE", "ESTIMATED", "OF BUDGET", "DENIED"],
-            [
-                [
-                    p.policy.metadata.name,
-                    p.policy.spec.mode,
-                    (
-                        f"{usd(p.policy.spec.budget.amount)}/{p.policy.spec.budget.period}"
-                        if p.policy.spec.budget
-                        else "-"
-                    ),
-                    str(p.workloads),
-                    usd(p.in_scope_estimate),
-                    f"{p.utilization}%" if p.utilization is not None else "-",
-                    str(p.denied),
-                ]
-                for p in report.policies
-            ],
-        )
+    header = ["POLICY", "MODE", "BUDGET", "IN SCOPE", "ESTIMATED", "OF BUDGET", "DENIED"]
+    return ["", "CostPolicies:", *_table(header, rows)]
+
+
+def _details(report: Report) -> list[str]:
     details = []
     for w in report.workloads:
         e = w.estimate
@@ -266,8 +259,14 @@ def render_table(report: Report) -> str:
                     f"{e.spot.eligible_because}; assumes {e.spot.assumption}"
                 )
         details.extend(f"  {ref}: note: {n}" for n in e.notes)
-    if details:
-        out += ["", "Details:", *details]
+    return ["", "Details:", *details] if details else []
+
+
+def render_table(report: Report) -> str:
+    """The human view: workloads, then budgets, policies, and every violation in full."""
+    out: list[str] = [f"Price catalog {report.catalog_version}. Estimates in USD.", ""]
+    out += _workload_rows(report) + _budget_rows(report) + _policy_rows(report)
+    out += _details(report)
     if report.skipped:
         kinds = ", ".join(f"{k} x{n}" for k, n in sorted(report.skipped.items()))
         out += ["", f"Skipped (not workloads): {kinds}"]
