@@ -96,6 +96,7 @@ class Operator:
         self.cp, self.port, self.cert, self.key = cp, port, cert, key
         self.proc: subprocess.Popen[bytes] | None = None
         self.webhook: dict[str, Any] = {}
+        self.log_path = cp.root / f"operator-{port}.log"  # one per operator: no mixed logs
 
     def start(self) -> None:
         token = self.cp.kubectl("create", "token", SA, "-n", NS, "--duration=2h").stdout.strip()
@@ -134,13 +135,13 @@ class Operator:
             "COSTGOV_METRICS_PORT": str(_free_port()),
             "COSTGOV_LIVENESS_PORT": str(_free_port()),
         }
-        log = (self.cp.root / "operator.log").open("a")
+        log = self.log_path.open("a")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "costgov", "run"], env=env, stdout=log, stderr=subprocess.STDOUT
         )
         for _ in range(150):
             if self.proc.poll() is not None:
-                raise RuntimeError((self.cp.root / "operator.log").read_text()[-3000:])
+                raise RuntimeError(self.log_path.read_text()[-3000:])
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
                 return
@@ -155,7 +156,7 @@ class Operator:
             self.proc = None
 
     def log(self) -> str:
-        return (self.cp.root / "operator.log").read_text()
+        return self.log_path.read_text()
 
 
 PEOPLE = ("alice", "bob", "carol", "dan", "dave", "eve", "frank", "mary", "victor")
@@ -198,6 +199,21 @@ USERS_BINDING = {
 }
 
 
+def _rbac_in_effect(cp: ControlPlane) -> None:
+    """The apiserver's authorizer follows new bindings within moments; start the operator
+    once they hold, so a first 403 is never a race but a real gap in the chart's RBAC."""
+    who = f"--as=system:serviceaccount:{NS}:{SA}"
+    for _ in range(50):
+        checks = [("list", "statefulsets.apps"), ("list", "costapprovals.costgov.io")]
+        if all(
+            cp.kubectl("auth", "can-i", verb, what, who, check=False).stdout.strip() == "yes"
+            for verb, what in checks
+        ):
+            return
+        time.sleep(0.2)
+    raise AssertionError("the chart's RBAC never took effect")
+
+
 @contextlib.contextmanager
 def running_operator(cp: ControlPlane, **values: str) -> Iterator[Operator]:
     """The chart's RBAC and webhook configuration (with `values`), and the operator under
@@ -210,6 +226,7 @@ def running_operator(cp: ControlPlane, **values: str) -> Iterator[Operator]:
         cp.apply(kinds[kind])
     cp.apply(USERS_ROLE)
     cp.apply(USERS_BINDING)
+    _rbac_in_effect(cp)
     port = _free_port()
     cert, key = _webhook_cert(cp)
     webhook = kinds["ValidatingWebhookConfiguration"]

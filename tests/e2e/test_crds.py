@@ -36,7 +36,7 @@ def test_examples_apply(cp: ControlPlane) -> None:
     for name in EXAMPLES:
         cp.kubectl("apply", "-f", str(ROOT / "examples" / name))
     got = json.loads(cp.kubectl("get", "tjb", "-n", "ml-research", "-o", "json").stdout)
-    assert [i["metadata"]["name"] for i in got["items"]] == ["llama-finetune"]
+    assert "llama-finetune" in [i["metadata"]["name"] for i in got["items"]]
 
 
 def _policy(spec: dict[str, Any]) -> dict[str, Any]:
@@ -201,6 +201,7 @@ def test_printer_columns_show_dollars(cp: ControlPlane) -> None:
 
 
 def test_status_violating_the_schema_is_refused(cp: ControlPlane) -> None:
+    cp.kubectl("apply", "-f", str(ROOT / "examples" / "namespaces.yaml"))
     cp.kubectl("apply", "-f", str(ROOT / "examples" / "training-llama-finetune.yaml"))
     done = cp.kubectl(
         "patch",

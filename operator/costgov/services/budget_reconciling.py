@@ -300,5 +300,5 @@ def reconcile_budget(
         enforced.patches,
         spent=measured.spent if measured else None,
         commitments=_commitments(covered.jobs, covered.estimates, now)[0],
-        announced=(None, figures.highest) if figures.highest is not None else None,
+        announced=(None, figures.highest) if measured is not None else None,
     )

@@ -163,54 +163,74 @@ class _Inputs:
     skipped: dict[str, int] = field(default_factory=dict)
 
 
-def _classify(docs: Iterable[Document]) -> _Inputs:
-    inputs, problems = _Inputs(), []
-    for doc in docs:
-        body = doc.body
-        if not isinstance(body, dict):
-            problems.append(
+def _header(doc: Document) -> tuple[str, str]:
+    """(apiVersion, kind) of a document; InputError when it is not a Kubernetes object."""
+    body = doc.body
+    if not isinstance(body, dict):
+        raise InputError(
+            [
                 f"{doc.where}: expected a Kubernetes object (a mapping with "
                 f"apiVersion, kind and metadata), got {type(body).__name__}"
-            )
-            continue
-        api_version, kind = body.get("apiVersion"), body.get("kind")
-        if not isinstance(api_version, str) or not isinstance(kind, str):
-            missing = "apiVersion" if not isinstance(api_version, str) else "kind"
-            problems.append(f"{doc.where}: {missing}: required field is missing")
-            continue
-        name = (body.get("metadata") or {}).get("name", "?")
+            ]
+        )
+    api_version, kind = body.get("apiVersion"), body.get("kind")
+    if not isinstance(api_version, str) or not isinstance(kind, str):
+        missing = "apiVersion" if not isinstance(api_version, str) else "kind"
+        raise InputError([f"{doc.where}: {missing}: required field is missing"])
+    return api_version, kind
+
+
+def _add_resource(inputs: _Inputs, doc: Document, kind: str) -> None:
+    """A costgov object: validated and filed under its kind."""
+    if kind == "PriceCatalog":  # a pricing file: it takes effect through --pricing
+        inputs.skipped[kind] = inputs.skipped.get(kind, 0) + 1
+        return
+    if kind not in _MODELS:
+        name = (doc.body.get("metadata") or {}).get("name", "?")
+        raise InputError(
+            [
+                f"{doc.where}: {kind}/{name}: kind: unknown {GROUP} kind {kind!r}; "
+                f"expected one of {', '.join(_MODELS)}"
+            ]
+        )
+    resource = _validate(doc, kind)
+    if isinstance(resource, CostPolicy):
+        inputs.policies.append((doc.where, resource))
+    elif isinstance(resource, TrainingJobBudget):
+        inputs.budgets.append((doc.where, resource))
+    elif isinstance(resource, InferenceDeployment):
+        inputs.inference.append((doc.where, resource))
+    elif isinstance(resource, CostApproval):
+        inputs.approvals.append((doc.where, resource))
+
+
+def _add(inputs: _Inputs, doc: Document) -> None:
+    api_version, kind = _header(doc)
+    body = doc.body
+    name = (body.get("metadata") or {}).get("name", "?")
+    try:
+        if api_version.split("/")[0] == GROUP:
+            _add_resource(inputs, doc, kind)
+        elif (api_version, kind) in WORKLOAD_KINDS:
+            inputs.workloads.append((doc.where, workload_from_object(body)))
+        elif (api_version, kind) == ("v1", "Namespace"):
+            meta = body.get("metadata") or {}
+            labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
+            inputs.namespaces[str(meta.get("name"))] = labels
+        else:
+            inputs.skipped[kind] = inputs.skipped.get(kind, 0) + 1
+    except ManifestError as exc:
+        raise InputError([f"{doc.where}: {kind}/{name}: {exc}"]) from exc
+
+
+def _classify(docs: Iterable[Document]) -> _Inputs:
+    """Every document filed by kind; all problems reported together."""
+    inputs, problems = _Inputs(), []
+    for doc in docs:
         try:
-            if api_version.split("/")[0] == GROUP:
-                if kind == "PriceCatalog":  # a pricing file: it takes effect through --pricing
-                    inputs.skipped[kind] = inputs.skipped.get(kind, 0) + 1
-                    continue
-                if kind not in _MODELS:
-                    problems.append(
-                        f"{doc.where}: {kind}/{name}: kind: unknown {GROUP} kind {kind!r}; "
-                        f"expected one of {', '.join(_MODELS)}"
-                    )
-                    continue
-                resource = _validate(doc, kind)
-                if isinstance(resource, CostPolicy):
-                    inputs.policies.append((doc.where, resource))
-                elif isinstance(resource, TrainingJobBudget):
-                    inputs.budgets.append((doc.where, resource))
-                elif isinstance(resource, InferenceDeployment):
-                    inputs.inference.append((doc.where, resource))
-                elif isinstance(resource, CostApproval):
-                    inputs.approvals.append((doc.where, resource))
-            elif (api_version, kind) in WORKLOAD_KINDS:
-                inputs.workloads.append((doc.where, workload_from_object(body)))
-            elif (api_version, kind) == ("v1", "Namespace"):
-                meta = body.get("metadata") or {}
-                labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
-                inputs.namespaces[str(meta.get("name"))] = labels
-            else:
-                inputs.skipped[kind] = inputs.skipped.get(kind, 0) + 1
+            _add(inputs, doc)
         except InputError as exc:
             problems.extend(exc.problems)
-        except ManifestError as exc:
-            problems.append(f"{doc.where}: {kind}/{name}: {exc}")
     if problems:
         raise InputError(problems)
     return inputs

@@ -16,8 +16,9 @@ __all__ = ["Announced", "JobPatch", "Outcome"]
 
 S = TypeVar("S", bound=StatusBase)
 JobPatch = tuple[str, str, dict[str, Any]]
-Announced = tuple[datetime | None, int]
-"""(period start, or None for a whole-effort budget; the highest threshold announced)."""
+Announced = tuple[datetime | None, int | None]
+"""(period start, or None for a whole-effort budget; the highest threshold announced, which
+drops back when the budget is raised)."""
 """(namespace, Job, merge patch)."""
 
 

@@ -220,6 +220,5 @@ def reconcile_policy(
         conditions=merge_conditions(old.conditions, conditions),
         **fields,
     )
-    highest = fields.get("last_threshold_crossed")
-    mark = (fields["period_start"], highest) if isinstance(highest, int) else announced
+    mark = (fields["period_start"], fields["last_threshold_crossed"]) if fields else announced
     return Outcome(status, events + threshold_events, spent=spent, announced=mark)  # type: ignore[arg-type]
