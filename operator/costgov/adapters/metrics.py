@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = ["OperatorMetrics"]
@@ -58,3 +60,13 @@ class OperatorMetrics:
         self.unpriced = Gauge(
             "costgov_unpriced_pods", "GPU pods that could not be priced", registry=r
         )
+        self._decisions: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+    def admission(self, kind: str, result: str, seconds: float) -> None:
+        """One admission decision and its latency (label children kept: this is per request)."""
+        children = self._decisions.get((kind, result))
+        if children is None:
+            children = (self.admissions.labels(kind, result), self.admission_latency.labels(kind))
+            self._decisions[(kind, result)] = children
+        children[0].inc()
+        children[1].observe(seconds)

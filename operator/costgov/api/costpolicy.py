@@ -6,6 +6,7 @@ import itertools
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from functools import cached_property
 from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
@@ -165,11 +166,15 @@ class ApprovalTier(Spec):
 
     def required_signoffs(self) -> list[Signoff]:
         """What the tier asks for: its signoffs, or `approvers` as one sign-off."""
+        return list(self._required)
+
+    @cached_property
+    def _required(self) -> tuple[Signoff, ...]:
         if self.deny:
-            return []
+            return ()
         if self.signoffs:
-            return list(self.signoffs)
-        return [Signoff(name="approver", users=self.approvers.users, groups=self.approvers.groups)]
+            return tuple(self.signoffs)
+        return (Signoff(name="approver", users=self.approvers.users, groups=self.approvers.groups),)
 
 
 class Limits(Spec):

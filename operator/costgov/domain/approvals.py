@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ApprovalCheck:
     """The answer to "may this be written?", with the reason when not."""
 
@@ -48,7 +48,7 @@ class ApprovalCheck:
     warnings: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Grant:
     """Signatures that may approve a workload, all from one object."""
 
@@ -58,7 +58,7 @@ class Grant:
     signatures: tuple[Approval, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Candidate:
     """A policy that may govern what an approval covers, with its tiers."""
 
@@ -66,7 +66,7 @@ class Candidate:
     tiers: Sequence[ApprovalTier]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Assessment:
     """How one tier's sign-offs are met by the best grant available."""
 
@@ -130,6 +130,9 @@ def _problem(
 def _match(signoffs: Sequence[Signoff], valid: Sequence[Approval]) -> dict[int, Approval]:
     """Assign a signature to as many sign-offs as possible, a different signer each
     (Kuhn's augmenting paths; a handful of sign-offs and signatures)."""
+    if len(signoffs) == 1:  # the common tier: the first qualifying signature
+        found = next((s for s in valid if qualifies(signoffs[0], s)), None)
+        return {} if found is None else {0: found}
     signers = sorted({s.approved_by for s in valid})
     by_signer = {who: [s for s in valid if s.approved_by == who] for who in signers}
     owner: dict[str, int] = {}  # signer -> sign-off index

@@ -51,7 +51,7 @@ def still_to_spend(
     return hourly * max(Decimal(0), hours - elapsed)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BudgetView:
     """What is known of a budget: its amount, spend so far, and estimates already committed."""
 

@@ -120,6 +120,11 @@ class PriceCatalog(_Entry):
         return index
 
     @cached_property
+    def offerings(self) -> dict[tuple[object, ...], object]:
+        """Offerings already found for a request (they are immutable; the catalog is too)."""
+        return {}
+
+    @cached_property
     def _by_gpu(self) -> dict[str, GPUHourPrice]:
         return {g.gpu_model: g for g in self.gpu_hourly}
 

@@ -50,7 +50,7 @@ class HoursSource(StrEnum):
     LONG_RUNNING = "one month (long-running)"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SpotOption:
     """The same run on spot capacity."""
 
@@ -67,7 +67,7 @@ class SpotOption:
         return f"spot runs take {INTERRUPTION_OVERHEAD * 100:.0f}% longer (preemption, replay)"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Estimate:
     """A priced (or visibly unpriced) workload."""
 

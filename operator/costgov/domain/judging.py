@@ -41,14 +41,13 @@ __all__ = [
     "Spend",
     "Submission",
     "estimate_for",
-    "how_to_approve",
     "judge",
 ]
 
 BudgetKey = tuple[str, str]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Spend:
     """What the reconcile loop measured, for judging budgets; empty offline (unknown)."""
 
@@ -59,7 +58,7 @@ class Spend:
     """Per budget, what each covered Job (by name) is still expected to cost."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Situation:
     """Everything known when judging: what `costgov estimate` reads from files, what the
     operator holds in memory."""
@@ -81,7 +80,7 @@ class Situation:
         return {**self.namespaces.get(namespace, {}), "kubernetes.io/metadata.name": namespace}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Submission:
     """A workload to judge, and who submits it."""
 
@@ -95,7 +94,7 @@ class Submission:
     """Judging work already running: the policy budget is judged as a whole elsewhere."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Judgement:
     """The verdicts of every governing policy on one workload."""
 
@@ -132,32 +131,6 @@ def estimate_for(
     )
 
 
-def how_to_approve(workload: Workload, budget: TrainingJobBudget | None) -> str:
-    """The way to approve this kind of workload, for denial messages."""
-    ns, kind, name = workload.namespace, workload.kind, workload.name
-    capr = (
-        f"a CostApproval in namespace {ns} with spec.target {{kind: {kind}, name: {name}}} "
-        "and spec.requestedBy set to you, signed by the approvers (spec.approval, or "
-        "spec.approvals for several sign-offs)"
-    )
-    if budget is not None:
-        return (
-            f"To approve: the approvers sign spec.approval (or spec.approvals) of "
-            f"TrainingJobBudget {ns}/{budget.metadata.name}, or create {capr}"
-        )
-    if kind == "Job":
-        return (
-            "To approve: cover it with a TrainingJobBudget (label costgov.io/budget: <name>) "
-            f"whose approvers sign its spec.approval, or create {capr}"
-        )
-    if kind == "InferenceDeployment":
-        return (
-            f"To approve: create {capr}; once it exists, the approvers may also sign its "
-            "own spec.approval(s)"
-        )
-    return f"To approve: create {capr}, then apply the {kind} again"
-
-
 def _budget_view(budget: TrainingJobBudget, workload: Workload, spend: Spend) -> BudgetView:
     key = (budget.metadata.namespace or "default", budget.metadata.name)
     others = {k: v for k, v in spend.commitments.get(key, {}).items() if k != workload.name}
@@ -177,7 +150,7 @@ def _subject(
         estimate=est,
         grants=grants_for(wl, sit.approvals, budget, idep),
         submitter=sub.submitter,
-        how_to_approve=how_to_approve(wl, budget),
+        budget_name=budget.metadata.name if budget else None,
         training_budget=_budget_view(budget, wl, sit.spend) if budget else None,
         monthly_budget=idep.spec.monthly_budget if idep else None,
         min_replicas=idep.spec.replicas.min if idep else 0,

@@ -27,14 +27,14 @@ from costgov.domain.gpus import normalize_gpu_model
 __all__ = ["Offering", "Unpriced", "offering_for_node", "offering_for_request"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Unpriced:
     """Why something has no price. Shown to users; never treated as $0."""
 
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Offering:
     """One node's (or one GPU's, on premises) hourly price at one capacity type."""
 
@@ -224,6 +224,28 @@ def offering_for_request(
     cloud the smallest instance of that model in the provider/region that fits the pod's GPUs
     (cheapest on a tie), as a cluster autoscaler would pick.
     """
+    key = (gpus, gpu_model, instance_type, capacity, provider, region)
+    cache = catalog.offerings
+    found = cache.get(key)
+    if isinstance(found, Offering | Unpriced):
+        return found
+    if len(cache) > 4096:  # bounded: hostile input cannot grow it without limit
+        cache.clear()
+    cache[key] = found = _offering(
+        catalog, gpus, gpu_model, instance_type, capacity, provider, region
+    )
+    return found
+
+
+def _offering(
+    catalog: PriceCatalog,
+    gpus: int,
+    gpu_model: str | None,
+    instance_type: str | None,
+    capacity: CapacityType,
+    provider: str | None,
+    region: str | None,
+) -> Offering | Unpriced:
     if instance_type:
         return _by_instance_type(catalog, instance_type, gpus, capacity, provider, region)
     if gpu_model is None:

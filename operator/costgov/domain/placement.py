@@ -20,14 +20,14 @@ from costgov.domain.workloads import NodeRequirement, Placement, Toleration
 __all__ = ["NodeInfo", "Taint", "dearest_eligible", "eligible"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Taint:
     key: str
     value: str = ""
     effect: str = "NoSchedule"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NodeInfo:
     """What scheduling and pricing need of a node."""
 

@@ -8,7 +8,7 @@ Which policies govern a workload, and what surrounds it (its budget, its approva
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -24,6 +24,7 @@ from costgov.domain.budgets import PERIOD_HOURS, BudgetView, cost_in_period
 from costgov.domain.costing import Estimate, affordable_replicas
 from costgov.domain.money import HOURS_PER_MONTH, usd
 from costgov.domain.rules import limit_rules, spot_rules, unpriced_rule
+from costgov.domain.scoping import how_to_approve
 from costgov.domain.verdicts import Verdict, Violation, action_for
 
 __all__ = ["Subject", "evaluate"]
@@ -40,39 +41,32 @@ class Subject:
     """Objects whose signatures may approve it (CostApprovals, its budget, itself)."""
     submitter: str | None = None
     """Who submits it (the admission request's user); None offline."""
-    how_to_approve: str = ""
+    budget_name: str | None = None
+    """The TrainingJobBudget covering it (where a Job is approved), if any."""
     training_budget: BudgetView | None = None
     monthly_budget: Decimal | None = None
     """An InferenceDeployment's own monthly budget; the estimate is at its max replicas."""
     min_replicas: int = 0
+    affordable_replicas: int | None = field(init=False)
+    """Replicas the monthly budget pays for (never below min), when there is one."""
+    judged_hourly: Decimal | None = field(init=False)
+    """$/h that budgets judge: at the replicas the monthly budget affords, if capped."""
+    judged_amount: Decimal | None = field(init=False)
+    """The cost approval tiers judge: a run's total, or a month of running (at the
+    replicas a monthly budget affords: the operator caps replicas there)."""
 
-    @property
-    def affordable_replicas(self) -> int | None:
-        """Replicas the monthly budget pays for (never below min), when there is one."""
-        est = self.estimate
-        if self.monthly_budget is None or est.hourly is None or est.workload.pods == 0:
-            return None
-        return affordable_replicas(
-            self.monthly_budget,
-            est.hourly / est.workload.pods,
-            self.min_replicas,
-            est.workload.pods,
-        )
-
-    @property
-    def judged_hourly(self) -> Decimal | None:
-        """$/h that budgets judge: at the replicas the monthly budget affords, if capped."""
-        hourly, affordable = self.estimate.hourly, self.affordable_replicas
-        if hourly is None or affordable is None:
-            return hourly
-        return min(hourly, hourly * affordable / self.estimate.workload.pods)
-
-    @property
-    def judged_amount(self) -> Decimal | None:
-        """The cost approval tiers judge: a run's total, or a month of running (at the
-        replicas a monthly budget affords: the operator caps replicas there)."""
-        hourly = self.judged_hourly
-        return None if hourly is None else hourly * self.estimate.hours
+    def __post_init__(self) -> None:
+        est, affordable = self.estimate, None
+        hourly = est.hourly
+        if self.monthly_budget is not None and hourly is not None and est.workload.pods > 0:
+            per_replica = hourly / est.workload.pods
+            affordable = affordable_replicas(
+                self.monthly_budget, per_replica, self.min_replicas, est.workload.pods
+            )
+            hourly = min(hourly, per_replica * affordable)
+        object.__setattr__(self, "affordable_replicas", affordable)
+        object.__setattr__(self, "judged_hourly", hourly)
+        object.__setattr__(self, "judged_amount", None if hourly is None else hourly * est.hours)
 
 
 def _approvals(
@@ -85,8 +79,8 @@ def _approvals(
     if tier is None:
         return [], None
     ref = subject.estimate.workload.ref
-    figures = {"estimate": usd(amount), "tier": usd(tier.above)}
     if tier.deny:
+        figures = {"estimate": usd(amount), "tier": usd(tier.above)}
         message = (
             f"{ref} is estimated at {usd(amount)}, above the {usd(tier.above)} this policy "
             "denies outright. Split the work or shorten the run"
@@ -97,13 +91,15 @@ def _approvals(
     )
     if found.satisfied:
         return [], found
+    figures = {"estimate": usd(amount), "tier": usd(tier.above)}
+    how = how_to_approve(subject.estimate.workload, subject.budget_name)
     missing = "; ".join(describe_signoff(s) for s in found.missing)
     rejected = "; ".join(f"{s.approved_by}: {why}" for s, why in found.rejected)
     message = (
         f"{ref} is estimated at {usd(amount)}, above {usd(tier.above)}: it needs the sign-off "
         f"of {missing}"
         + (f" (signatures that do not count: {rejected})" if rejected else "")
-        + (f". {subject.how_to_approve}" if subject.how_to_approve else "")
+        + f". {how}"
     )
     return [Violation("approval.required", "error", message, figures)], found
 

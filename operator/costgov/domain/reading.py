@@ -39,6 +39,8 @@ _REQUIRED = "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecutio
 
 
 def _mapping(value: Any, path: str) -> Mapping[str, Any]:
+    if type(value) is dict:  # the common case, without an ABC check
+        return value
     if value is None:
         return {}
     if not isinstance(value, Mapping):
@@ -47,6 +49,8 @@ def _mapping(value: Any, path: str) -> Mapping[str, Any]:
 
 
 def _list(value: Any, path: str) -> Sequence[Any]:
+    if type(value) is list:
+        return value
     if value is None:
         return []
     if not isinstance(value, list):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from costgov.api.inferencedeployment import InferenceDeployment
 from costgov.api.trainingjobbudget import TrainingHints
 from costgov.domain.capacity import CapacityType
@@ -13,6 +15,7 @@ __all__ = ["budget_hints", "inference_workload"]
 _CAPACITY = {"spot": CapacityType.SPOT, "on-demand": CapacityType.ON_DEMAND, "any": None}
 
 
+@lru_cache(maxsize=1024)
 def budget_hints(hints: TrainingHints) -> NodeHints:
     """A TrainingJobBudget's expectations, as node hints for unscheduled Jobs."""
     return NodeHints(

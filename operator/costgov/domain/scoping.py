@@ -27,6 +27,7 @@ __all__ = [
     "excluded_namespaces",
     "governing",
     "grants_for",
+    "how_to_approve",
     "in_scope",
     "judged_through_owner",
     "namespace_in_scope",
@@ -198,3 +199,29 @@ def judged_through_owner(
     if owner.kind == "InferenceDeployment" and owner.api_version.startswith("costgov.io/"):
         return self_user is not None and user == self_user and workload.kind == "Deployment"
     return owner.kind in JUDGED_OWNERS and user in trusted
+
+
+def how_to_approve(workload: Workload, budget: str | None) -> str:
+    """The way to approve this kind of workload, for denial messages."""
+    ns, kind, name = workload.namespace, workload.kind, workload.name
+    capr = (
+        f"a CostApproval in namespace {ns} with spec.target {{kind: {kind}, name: {name}}} "
+        "and spec.requestedBy set to you, signed by the approvers (spec.approval, or "
+        "spec.approvals for several sign-offs)"
+    )
+    if budget is not None:
+        return (
+            f"To approve: the approvers sign spec.approval (or spec.approvals) of "
+            f"TrainingJobBudget {ns}/{budget}, or create {capr}"
+        )
+    if kind == "Job":
+        return (
+            "To approve: cover it with a TrainingJobBudget (label costgov.io/budget: <name>) "
+            f"whose approvers sign its spec.approval, or create {capr}"
+        )
+    if kind == "InferenceDeployment":
+        return (
+            f"To approve: create {capr}; once it exists, the approvers may also sign its "
+            "own spec.approval(s)"
+        )
+    return f"To approve: create {capr}, then apply the {kind} again"

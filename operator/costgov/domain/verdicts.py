@@ -23,7 +23,7 @@ Action = Literal["allow", "warn", "audit", "deny"]
 _ACTION_ORDER: dict[Action, int] = {"allow": 0, "audit": 1, "warn": 2, "deny": 3}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Violation:
     """A broken rule with the figures behind it."""
 
@@ -33,7 +33,7 @@ class Violation:
     figures: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """One policy's judgement of one workload."""
 

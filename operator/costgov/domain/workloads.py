@@ -47,7 +47,7 @@ class ManifestError(ValueError):
         self.message = message
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NodeHints:
     """What a pod spec (or a budget) says about the node it needs."""
 
@@ -78,7 +78,7 @@ class NodeHints:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NodeRequirement:
     """One node-affinity match expression (In, NotIn, Exists, DoesNotExist, Gt, Lt)."""
 
@@ -87,7 +87,7 @@ class NodeRequirement:
     values: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Toleration:
     """A pod toleration, as core/v1 Toleration means it."""
 
@@ -97,7 +97,7 @@ class Toleration:
     effect: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Placement:
     """Where the scheduler may put the pods: the constraints that decide eligible nodes."""
 
@@ -107,7 +107,7 @@ class Placement:
     tolerations: tuple[Toleration, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Owner:
     """The controller that owns an object (ownerReferences with controller: true)."""
 
@@ -117,7 +117,7 @@ class Owner:
     uid: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Workload:
     """One pricable workload: how many pods, how many GPUs each, for how long, where."""
 

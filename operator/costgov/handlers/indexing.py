@@ -73,19 +73,28 @@ def policies_idx(body: kopf.Body, memo: Any, **_: Any) -> dict[None, Any] | None
     return None if policy is None else {None: (policy, dict(body.get("status") or {}))}
 
 
-def budgets_idx(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str, Any] | None:
+def budgets_idx(
+    body: kopf.Body, namespace: str | None, memo: Any, **_: Any
+) -> dict[str, Any] | None:
+    memo.runtime.versions["budgets"] += 1
     budget = parse_resource(TrainingJobBudget, body)
     if budget is None:
         return None
     return {namespace or "default": (budget, dict(body.get("status") or {}))}
 
 
-def inference_idx(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str, Any] | None:
+def inference_idx(
+    body: kopf.Body, namespace: str | None, memo: Any, **_: Any
+) -> dict[str, Any] | None:
+    memo.runtime.versions["inference"] += 1
     idep = parse_resource(InferenceDeployment, body)
     return None if idep is None else {namespace or "default": idep}
 
 
-def approvals_idx(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str, Any] | None:
+def approvals_idx(
+    body: kopf.Body, namespace: str | None, memo: Any, **_: Any
+) -> dict[str, Any] | None:
+    memo.runtime.versions["approvals"] += 1
     approval = parse_resource(CostApproval, body)
     return None if approval is None else {namespace or "default": approval}
 
@@ -212,9 +221,7 @@ class _Namespaces(Mapping[str, Mapping[str, str]]):
         return len(self._index)
 
 
-def admission_inventory(kw: Mapping[str, Any], namespace: str) -> Inventory:
-    """What admission needs, and only that: policies, namespaces, nodes, and the budgets,
-    approvals and Jobs of the request's namespace (no copy of the cluster per request)."""
+def _build_admission_inventory(kw: Mapping[str, Any], namespace: str) -> Inventory:
     return Inventory(
         namespaces=_Namespaces(kw["namespaces_idx"]),
         gpu_node_list=_gpu_nodes(kw),
@@ -222,6 +229,29 @@ def admission_inventory(kw: Mapping[str, Any], namespace: str) -> Inventory:
         budgets=tuple(b for b, _ in kw["budgets_idx"].get(namespace, ())),
         approvals=tuple(kw["approvals_idx"].get(namespace, ())),
         inference=tuple(kw["inference_idx"].get(namespace, ())),
+    )
+
+
+_ADMISSION_INDEXES = ("namespaces", "nodes", "policies", "budgets", "approvals", "inference")
+
+
+def admission_inventory(kw: Mapping[str, Any], namespace: str) -> Inventory:
+    """What admission needs, and only that: policies, namespaces, nodes, and the budgets,
+    approvals and model servers of the request's namespace; rebuilt only when one of those
+    indexes changed (no copy of the cluster per request)."""
+    runtime = kw["memo"].runtime
+    sizes = (
+        len(kw["namespaces_idx"]),
+        len(kw["nodes_idx"]),
+        sum(len(s) for s in kw["policies_idx"].values()),
+        *(len(kw[f"{n}_idx"].get(namespace, ())) for n in ("budgets", "approvals", "inference")),
+    )
+    stamp = (*(runtime.versions[n] for n in _ADMISSION_INDEXES), *sizes)
+    return runtime.view(  # type: ignore[no-any-return]
+        f"admission:{namespace}",
+        "admission",
+        stamp,
+        lambda: _build_admission_inventory(kw, namespace),
     )
 
 

@@ -51,7 +51,7 @@ Holder = TrainingJobBudget | InferenceDeployment | CostApproval
 """Resources that carry signatures."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Gate:
     """What admission knows besides the request: the situation, and whom it trusts."""
 
@@ -65,7 +65,7 @@ class Gate:
     requests (the Scale object carries replicas, not the pod template)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Request:
     kind: str
     operation: str
@@ -77,7 +77,7 @@ class Request:
     subresource: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     allowed: bool
     message: str = ""

@@ -29,6 +29,8 @@ class Ledger:
     """Jobs admitted since the budget's last reconcile, with their estimates."""
     audit: list[tuple[str, ViolationSeen, datetime]] = field(default_factory=list)
     """Admitted-but-recorded violations (audit mode): policy, violation, when."""
+    _spend: Spend | None = None
+    """The figures as the engine takes them, rebuilt after any change."""
 
     def record_budget(
         self, key: BudgetKey, spent: Decimal | None, commitments: Mapping[str, Decimal]
@@ -38,19 +40,28 @@ class Ledger:
             self.budget_spent[key] = spent
         self.commitments[key] = dict(commitments)
         self.pending.pop(key, None)
+        self._spend = None
+
+    def record_policy(self, name: str, spent: Decimal) -> None:
+        self.policy_spent[name] = spent
+        self._spend = None
 
     def admitted(self, key: BudgetKey, job: str, amount: Decimal) -> None:
         """A Job admitted against a budget, counted until the budget's next reconcile."""
         self.pending.setdefault(key, {})[job] = amount
+        self._spend = None
 
     def record_audit(self, found: list[tuple[str, ViolationSeen]], now: datetime) -> None:
         self.audit.extend((policy, seen, now) for policy, seen in found)
         del self.audit[:-1000]
 
     def spend(self) -> Spend:
-        """The figures as the judging engine takes them."""
+        """The figures as the judging engine takes them (built once per change)."""
+        if self._spend is not None:
+            return self._spend
         commitments = {
             key: {**self.commitments.get(key, {}), **self.pending.get(key, {})}
             for key in self.commitments.keys() | self.pending.keys()
         }
-        return Spend(dict(self.policy_spent), dict(self.budget_spent), commitments)
+        self._spend = Spend(dict(self.policy_spent), dict(self.budget_spent), commitments)
+        return self._spend

@@ -154,6 +154,5 @@ def admission(runtime: Runtime, request: Request, gate: Gate) -> Decision:
         runtime.ledger.record_audit(list(decision.audit), runtime.clock())
         if decision.allowed and decision.admitted is not None:
             runtime.ledger.admitted(*decision.admitted)
-    runtime.metrics.admissions.labels(request.kind, decision.result).inc()
-    runtime.metrics.admission_latency.labels(request.kind).observe(time.perf_counter() - started)
+    runtime.metrics.admission(request.kind, decision.result, time.perf_counter() - started)
     return decision

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from costgov.adapters.kubernetes import KubeClient
@@ -65,15 +66,15 @@ class Runtime:
         if self.self_user is None:
             self.self_user = self.settings.operator_username
 
-    @property
+    @cached_property
     def excluded(self) -> frozenset[str]:
         return excluded_namespaces(self.settings.operator_namespace)
 
-    @property
+    @cached_property
     def trusted(self) -> frozenset[str]:
         return frozenset(self.settings.trusted_controllers)
 
-    def view(self, name: str, source: str, size: int, build: Callable[[], Any]) -> Any:
+    def view(self, name: str, source: str, size: object, build: Callable[[], Any]) -> Any:
         """A value built from the `source` index, rebuilt when that index changed: its
         handler bumped `versions[source]`, or its size changed (deletions do not call the
         index handler)."""
@@ -152,7 +153,7 @@ class Runtime:
         if outcome.announced is not None:
             self.announced[("CostPolicy", "", name)] = outcome.announced
         if outcome.spent is not None:
-            self.ledger.policy_spent[name] = outcome.spent
+            self.ledger.record_policy(name, outcome.spent)
             budget = policy.spec.budget
             if budget is not None and budget.amount > 0:
                 self.metrics.budget_utilization.labels("CostPolicy", "", name).set(
