@@ -608,8 +608,10 @@ async def test_audit_mode_records_and_dry_run_does_not(cluster: Cluster) -> None
         (b"{not json", 400),
         (b"[1, 2, 3]", 400),
         (json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}), 400),
-        (json.dumps({"request": {"uid": "x", "userInfo": {}, "resource": {}}}), 400),
-        (b"x" * (4 * 1024 * 1024), 413),
+        (json.dumps({"request": {"uid": 7}}), 400),  # no usable uid: a bare 400
+        (b"[" * 100_000 + b"]" * 100_000, 400),  # deeper than any parser's recursion
+        (b'{"request": {"uid": "' + b"1" * 5000 + b'"}}', 400),
+        (b"x" * (9 * 1024 * 1024), 413),  # over 8 MiB: more than any review can be
     ],
 )
 async def test_malformed_bodies_get_clean_errors(
@@ -620,13 +622,77 @@ async def test_malformed_bodies_get_clean_errors(
     assert "Traceback" not in str(body)
 
 
+def _mangled(**changes: Any) -> dict[str, Any]:
+    review = _review("Job", "jobs", "batch", _job("x", finished=False))
+    review["request"].update(changes)
+    return review
+
+
+@pytest.mark.parametrize(
+    ("review", "field"),
+    [
+        (_mangled(userInfo={}), "request.userInfo.username"),
+        (_mangled(resource=[]), "request.resource"),
+        (_mangled(operation="DELETE"), "request.operation"),
+        (_mangled(operation="CONNECT"), "request.operation"),
+        (_mangled(object=None), "request.object"),
+        (_mangled(operation="UPDATE", oldObject=None), "request.oldObject"),
+        (_mangled(subResource="status"), "request.subResource"),
+        (
+            _mangled(resource={"group": "", "version": "v1", "resource": "pods"}),
+            "/jobs judges jobs.batch",
+        ),
+        (_mangled(dryRun="yes"), "request.dryRun"),
+    ],
+)
+async def test_malformed_reviews_are_denied_naming_the_field(
+    cluster: Cluster, review: dict[str, Any], field: str
+) -> None:
+    status, body = await cluster.review("jobs", review)
+    assert status == 200, body
+    response = body["response"]
+    assert response["uid"] == "0df28fbd-5f5f-11e8-9f6c-080027b1b4a1"
+    assert response["allowed"] is False and response["status"]["code"] == 400
+    assert field in response["status"]["message"]
+
+
+async def test_an_unknown_path_is_not_an_allowance(cluster: Cluster) -> None:
+    review = _review("Job", "jobs", "batch", _job("x", finished=False))
+    status, _ = await cluster.review("jobz", review)
+    assert status == 404
+
+
+async def test_a_foreign_charset_is_not_a_500(cluster: Cluster) -> None:
+    review = json.dumps(_review("Job", "jobs", "batch", _job("x", finished=False, ns="sandbox")))
+    async with cluster.session.post(
+        f"{cluster.webhook}/jobs",
+        data=review.encode(),
+        headers={"Content-Type": "application/json; charset=foo"},
+    ) as response:
+        assert response.status == 200
+        assert (await response.json())["response"]["allowed"] is True
+
+
+async def test_a_review_of_several_megabytes_is_judged(cluster: Cluster) -> None:
+    # a 16-GPU Job (over sandbox-warn's 4) with 2.5 MiB of annotations: the apiserver
+    # accepts objects up to 3 MiB, and costgov judges them
+    job = _job("big-notes", finished=False, labels={}, ns="sandbox", gpus=16)
+    job["metadata"]["annotations"] = {f"note-{i}": "x" * 1000 for i in range(2500)}
+    status, body = await cluster.review("jobs", _review("Job", "jobs", "batch", job))
+    assert status == 200, str(body)[:300]
+    warnings = body["response"]["warnings"]
+    assert any("limits.maxGPUsPerWorkload" in w and "holds 16 GPUs" in w for w in warnings), (
+        warnings
+    )
+
+
 async def test_wrong_kind_is_refused_cleanly(cluster: Cluster) -> None:
     cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "ml"}}
     review = _review("ConfigMap", "configmaps", "", cm)
     review["request"]["resource"]["version"] = "v1"
     status, body = await cluster.review("jobs", review)
-    assert status == 404
-    assert "Traceback" not in str(body)
+    assert status == 200 and body["response"]["allowed"] is False
+    assert "/jobs judges jobs.batch, not configmaps.core" in body["response"]["status"]["message"]
 
 
 async def test_operator_metrics(cluster: Cluster) -> None:

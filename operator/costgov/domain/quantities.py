@@ -29,6 +29,12 @@ _QUANTITY_RE = re.compile(
     r"^(?P<sign>[+-]?)(?P<number>[0-9]+(\.[0-9]*)?|\.[0-9]+)"
     r"(?:(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])|[eE](?P<exp>[+-]?[0-9]+))?$"
 )
+MAX_LENGTH = 64
+"""apimachinery refuses longer quantity strings; so does costgov, before any arithmetic."""
+MAX_DIGITS = 19
+"""Quantities are int64 in Kubernetes (at most 9.2e18): anything with more integer digits is
+refused in constant time, without building the number (1e999999 would take seconds)."""
+_SUFFIX_DIGITS = {k: v.adjusted() for k, v in _SUFFIXES.items()}
 
 
 class QuantityError(ValueError):
@@ -40,21 +46,34 @@ def parse_quantity(value: str | int | float) -> Decimal:
     if isinstance(value, bool):
         raise QuantityError(f"expected a quantity such as 1, 500m or 16Gi, got {value!r}")
     if isinstance(value, int):
-        return Decimal(value)
+        return _bounded(Decimal(value), value)
     if isinstance(value, float):
-        return Decimal(str(value))
-    match = _QUANTITY_RE.match(value.strip()) if isinstance(value, str) else None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise QuantityError(f"expected a finite quantity, got {value!r}")
+        return _bounded(Decimal(repr(value)), value)
+    text = value.strip() if isinstance(value, str) else None
+    match = _QUANTITY_RE.match(text) if text is not None and len(text) <= MAX_LENGTH else None
     if match is None:
-        raise QuantityError(f"expected a quantity such as 1, 500m or 16Gi, got {value!r}")
+        raise QuantityError(f"expected a quantity such as 1, 500m or 16Gi, got {str(value)[:80]!r}")
     try:
         number = Decimal(match["number"])
     except InvalidOperation as exc:  # pragma: no cover - the regex guards this
         raise QuantityError(f"not a quantity: {value!r}") from exc
-    if match["exp"] is not None:
-        number = number.scaleb(int(match["exp"]))
-    else:
-        number *= _SUFFIXES[match["suffix"] or ""]
+    digits = (match["exp"] or "").lstrip("+-")
+    if len(digits) > 4:  # decided on the text: a 1e999999 is never built
+        raise QuantityError(f"{str(value)[:40]!r} is out of the range Kubernetes allows")
+    exponent = int(match["exp"]) if match["exp"] is not None else 0
+    suffix = match["suffix"] or ""
+    if number and number.adjusted() + exponent + _SUFFIX_DIGITS[suffix] >= MAX_DIGITS:
+        raise QuantityError(f"{value!r} is larger than Kubernetes allows (at most 9.2e18)")
+    number = number.scaleb(exponent) if exponent else number * _SUFFIXES[suffix]
     return -number if match["sign"] == "-" else number
+
+
+def _bounded(number: Decimal, value: object) -> Decimal:
+    if number and number.adjusted() >= MAX_DIGITS:
+        raise QuantityError(f"{value!r} is larger than Kubernetes allows (at most 9.2e18)")
+    return number
 
 
 def parse_whole_count(value: str | int | float) -> int:

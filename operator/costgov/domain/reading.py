@@ -58,11 +58,17 @@ def _list(value: Any, path: str) -> Sequence[Any]:
     return value
 
 
-def _int(value: Any, path: str, default: int | None) -> int | None:
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+
+
+def _int(value: Any, path: str, default: int | None, maximum: int = INT32_MAX) -> int | None:
+    """A non-negative integer field, bounded as Kubernetes bounds it (int32 unless said)."""
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ManifestError(path, f"expected a non-negative integer, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+        shown = repr(value) if not isinstance(value, int) or value < 10**20 else "a huge number"
+        raise ManifestError(path, f"expected an integer from 0 to {maximum}, got {shown}")
     return value
 
 
@@ -209,10 +215,13 @@ def _runs(kind: str, spec: Mapping[str, Any]) -> tuple[int, int | None, bool]:
         parallelism = _int(spec.get("parallelism"), "spec.parallelism", 1) or 0
         completions = _int(spec.get("completions"), "spec.completions", None)
         pods = min(parallelism, completions) if completions is not None else parallelism
-        deadline = _int(spec.get("activeDeadlineSeconds"), "spec.activeDeadlineSeconds", None)
+        deadline = _int(
+            spec.get("activeDeadlineSeconds"), "spec.activeDeadlineSeconds", None, INT64_MAX
+        )
         return pods, deadline, spec.get("suspend") is True
     if kind == "Pod":
-        return 1, _int(spec.get("activeDeadlineSeconds"), "spec.activeDeadlineSeconds", None), False
+        field = "spec.activeDeadlineSeconds"
+        return 1, _int(spec.get("activeDeadlineSeconds"), field, None, INT64_MAX), False
     return _int(spec.get("replicas"), "spec.replicas", 1) or 0, None, False
 
 

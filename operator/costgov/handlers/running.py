@@ -4,61 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import logging
 from typing import Any
 
-import aiohttp.web
 import kopf
 from prometheus_client import start_http_server
 
 from costgov.adapters.kubernetes import KubeClient
 from costgov.adapters.prometheus import PrometheusSource
 from costgov.catalog import load_catalog
-from costgov.handlers.admitting import REVIEW
 from costgov.handlers.registry import build_registry
+from costgov.handlers.serving import SafeWebhookServer
 from costgov.services.runtime import Runtime
 from costgov.settings import Settings
 
 __all__ = ["SafeWebhookServer", "configure", "make_runtime", "run", "settle_memory"]
-
-MAX_BODY = 3 * 1024 * 1024  # the apiserver's own request limit is 3 MiB
-
-
-class SafeWebhookServer(kopf.WebhookServer):
-    """kopf's webhook server, answering malformed AdmissionReviews with a clean 400.
-
-    kopf raises KeyError/TypeError for bodies that are JSON but not an AdmissionReview; an
-    apiserver (or a scanner) then sees a 500 and the log a traceback. Here they are 400s.
-    """
-
-    @staticmethod
-    async def _serve(fn: Any, request: aiohttp.web.Request) -> aiohttp.web.Response:
-        if request.content_length is not None and request.content_length > MAX_BODY:
-            return aiohttp.web.json_response({"error": "request body too large"}, status=413)
-        try:
-            text = await request.text()
-            data = json.loads(text)
-            if not isinstance(data, dict) or not isinstance(data.get("request"), dict):
-                raise ValueError("not an AdmissionReview: expected an object with `request`")
-            for key in ("uid", "resource", "userInfo"):
-                if key not in data["request"]:
-                    raise ValueError(f"not an AdmissionReview: request.{key} is missing")
-        except (ValueError, UnicodeDecodeError) as exc:
-            return aiohttp.web.json_response({"error": str(exc)[:500]}, status=400)
-        token = REVIEW.set(data)
-        try:
-            # aiohttp keeps the body it read: kopf reads the same text again.
-            return await kopf.WebhookServer._serve(fn, request)
-        except aiohttp.web.HTTPException:
-            raise
-        except (KeyError, TypeError, AttributeError) as exc:
-            return aiohttp.web.json_response(
-                {"error": f"malformed AdmissionReview: {type(exc).__name__}: {exc}"[:500]},
-                status=400,
-            )
-        finally:
-            REVIEW.reset(token)
 
 
 def settle_memory() -> None:
