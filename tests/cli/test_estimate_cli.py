@@ -175,7 +175,7 @@ def test_missing_path_and_bad_pricing_file_exit_2(
     code, _, err = run(capsys, "estimate", "-f", str(ROOT / "examples"), "--pricing", str(pricing))
     assert code == 2
     assert f"{pricing}: invalid pricing file" in err
-    assert "gpuHourly[0].gpuModel: unknown GPU model 'Z9000'" in err
+    assert "gpuHourly[0].gpuModel: 'Z9000' is not a GPU model costgov knows" in err
     assert "gpuHourly[0].perGPUHour: required field is missing" in err
 
 

@@ -103,11 +103,27 @@ def test_a_job_without_any_runtime_bound_is_priced_for_a_month_and_says_so() -> 
 
 
 def test_unknown_gpu_product_is_unpriced_not_zero() -> None:
-    manifest = job(node_selector={"nvidia.com/gpu.product": "Radeon-MI300X"})
+    manifest = job(node_selector={"nvidia.com/gpu.product": "Radeon-RX-7900"})
     est = estimate_workload(workload_from_object(manifest), CATALOG)
     assert est.amount is None
     assert est.hourly is None
-    assert est.unpriced == "unknown GPU product 'Radeon-MI300X'"
+    assert est.unpriced is not None
+    assert est.unpriced.startswith(
+        "spec.template.spec.nodeSelector['nvidia.com/gpu.product']: 'Radeon-RX-7900' is not a "
+        "GPU model costgov knows"
+    )
+
+
+@pytest.mark.parametrize(("typo", "closest"), [("L4X", "L4"), ("H10O", "H100"), ("h2OO", "H200")])
+def test_a_gpu_product_typo_names_the_field_and_the_closest_models(typo: str, closest: str) -> None:
+    # Never a silent match: "L4X" is no L4. The message names the field and suggestions.
+    est = estimate_workload(
+        workload_from_object(job(node_selector={"nvidia.com/gpu.product": typo})), CATALOG
+    )
+    assert est.hourly is None
+    assert est.unpriced is not None
+    assert "nodeSelector['nvidia.com/gpu.product']" in est.unpriced
+    assert f"did you mean {closest}" in est.unpriced
 
 
 def test_node_affinity_in_one_instance_type_is_a_hint() -> None:

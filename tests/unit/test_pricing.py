@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
+from costgov.api.gpus import normalize_gpu_model
 from costgov.domain.capacity import CapacityType, capacity_from_labels
 from costgov.domain.catalogs import GPUHourPrice, PriceCatalog
-from costgov.domain.gpus import normalize_gpu_model
 from costgov.domain.offerings import Offering, Unpriced, offering_for_node, offering_for_request
 from costgov.domain.shares import gpu_share, remainder_share
 
@@ -111,16 +111,28 @@ def test_unknown_instance_type_is_unpriced_with_the_reason_never_zero() -> None:
 
 def test_node_without_any_pricing_label_is_unpriced() -> None:
     result = offering_for_node({"kubernetes.io/hostname": "n1"}, CATALOG)
-    assert result == Unpriced("the node has no instance-type label and no GPU product label")
+    assert isinstance(result, Unpriced)
+    assert "no instance-type label" in result.reason
+    assert "costgov.io/provider=onprem" in result.reason
 
 
-def test_unknown_instance_type_with_a_known_gpu_falls_back_to_the_gpu_hour_rate_visibly() -> None:
+def test_unknown_cloud_instance_type_is_never_priced_at_the_on_prem_rate() -> None:
     labels = {IT: "custom-8xh100", "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
     result = offering_for_node(labels, CATALOG)
+    assert isinstance(result, Unpriced)
+    assert "'custom-8xh100' is not in the price catalog" in result.reason
+
+
+def test_a_node_that_says_it_is_on_premises_is_priced_per_gpu_hour() -> None:
+    # The bundled on-prem H100 rate is $1.36 per GPU-hour (prices.yaml, gpuHourly).
+    labels = {"costgov.io/provider": "onprem", "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
+    result = offering_for_node(labels, CATALOG)
     assert isinstance(result, Offering)
-    assert result.instance_type is None
-    assert result.gpu_model == "H100"
-    assert "custom-8xh100 is not in the catalog" in result.assumptions[0]
+    assert (result.instance_type, result.gpu_model, result.hourly) == (
+        None,
+        "H100",
+        Decimal("1.36"),
+    )
 
 
 def test_spot_node_without_a_spot_price_is_unpriced() -> None:
@@ -149,7 +161,11 @@ def test_region_not_in_catalog_uses_another_region_and_says_so() -> None:
         ("Tesla-T4", "T4"),
         ("Tesla-V100-SXM2-16GB", "V100"),
         ("NVIDIA-H200", "H200"),
-        ("Radeon-MI300X", None),
+        ("AMD_Instinct_MI300X_OAM", "MI300X"),
+        ("L4X", None),
+        ("GH200", None),
+        ("NVIDIA-H100X", None),
+        ("NVIDIA-A100-80GB-PCIe", "A100-80GB"),
         ("", None),
     ],
 )

@@ -13,6 +13,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from costgov.api.common import Accounting, Resource, ResourceInfo, StatusBase
 from costgov.api.fields import LabelSelector, Money, Percent, Spec
+from costgov.api.gpus import GPUModelName
 
 __all__ = [
     "ApprovalTier",
@@ -180,7 +181,7 @@ class ApprovalTier(Spec):
 class Limits(Spec):
     """Hard limits on one workload."""
 
-    allowed_gpu_models: list[str] = Field(
+    allowed_gpu_models: list[GPUModelName] = Field(
         default_factory=list,
         max_length=32,
         description="GPU models allowed (e.g. H100, A100-80GB, L4); empty allows all.",

@@ -10,6 +10,7 @@ from pydantic import ConfigDict, Field, model_validator
 from costgov.api.approvals import MAX_SIGNATURES, Approval, ApprovalState
 from costgov.api.common import Resource, ResourceInfo, StatusBase
 from costgov.api.fields import Money, Spec
+from costgov.api.gpus import GPUModelName
 from costgov.api.trainingjobbudget import CapacityPreference
 
 __all__ = [
@@ -47,7 +48,9 @@ class Replicas(Spec):
 class GPURequest(Spec):
     """GPUs per replica."""
 
-    model: str = Field(min_length=1, description="GPU model, e.g. L4, A10G, H100.")
+    model: GPUModelName = Field(
+        min_length=1, max_length=128, description="GPU model, e.g. L4, A10G, H100."
+    )
     count: int = Field(default=1, ge=1, le=16, description="GPUs per replica.")
     instance_type: str | None = Field(
         default=None, description="Pin an instance type; otherwise the smallest that fits."

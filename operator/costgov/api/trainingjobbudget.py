@@ -10,6 +10,7 @@ from pydantic import Field
 from costgov.api.approvals import MAX_SIGNATURES, Approval, ApprovalState
 from costgov.api.common import Accounting, Resource, ResourceInfo, StatusBase
 from costgov.api.fields import Duration, LabelSelector, Money, SignedMoney, Spec
+from costgov.api.gpus import GPUModelName
 
 __all__ = [
     "BUDGET_LABEL",
@@ -34,7 +35,9 @@ BUDGET_LABEL = "costgov.io/budget"
 class TrainingHints(Spec):
     """What the Jobs are expected to run on, used to price them before they are scheduled."""
 
-    gpu_model: str | None = Field(default=None, description="Expected GPU model, e.g. H100.")
+    gpu_model: GPUModelName | None = Field(
+        default=None, max_length=128, description="Expected GPU model, e.g. H100."
+    )
     instance_type: str | None = Field(
         default=None, description="Expected instance type, e.g. p5.48xlarge."
     )

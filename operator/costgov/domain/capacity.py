@@ -14,8 +14,10 @@ __all__ = [
     "CAPACITY_LABELS",
     "GPU_COUNT_LABEL",
     "GPU_PRODUCT_LABEL",
+    "GPU_PRODUCT_LABELS",
     "INSTANCE_TYPE_LABELS",
     "ONPREM",
+    "PROVIDER_LABEL",
     "REGION_LABELS",
     "ZONE_LABELS",
     "CapacityType",
@@ -28,8 +30,16 @@ INSTANCE_TYPE_LABELS = ("node.kubernetes.io/instance-type", "beta.kubernetes.io/
 REGION_LABELS = ("topology.kubernetes.io/region", "failure-domain.beta.kubernetes.io/region")
 ZONE_LABELS = ("topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/zone")
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
+GPU_PRODUCT_LABELS = (
+    GPU_PRODUCT_LABEL,
+    "amd.com/gpu.product-name",
+    "beta.amd.com/gpu.product-name",
+)
+"""GPU feature discovery's product label, then AMD's node labeller's (new and beta names)."""
 GPU_COUNT_LABEL = "nvidia.com/gpu.count"
 ONPREM = "onprem"
+PROVIDER_LABEL = "costgov.io/provider"
+"""A node label naming its provider outright (aws, gcp, azure, onprem): wins over guesses."""
 
 
 class CapacityType(StrEnum):
@@ -83,7 +93,11 @@ def capacity_from_labels(labels: Mapping[str, str]) -> tuple[CapacityType, str |
 
 
 def provider_from_labels(labels: Mapping[str, str]) -> str | None:
-    """aws, gcp or azure when a provider-specific label is present, else None."""
+    """The provider a node's labels name: costgov.io/provider when set, else aws, gcp or
+    azure when a provider-specific label is present, else None."""
+    named = labels.get(PROVIDER_LABEL, "").strip().lower()
+    if named:
+        return named
     for key in labels:
         for prefix, provider in _PROVIDER_PREFIXES:
             if key.startswith(prefix):

@@ -11,7 +11,7 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from costgov.api.fields import parse_rate, wire_name
-from costgov.domain.gpus import KNOWN_GPU_MODELS, normalize_gpu_model
+from costgov.api.gpus import normalize_gpu_model, unknown_gpu_model
 
 __all__ = ["CatalogDefaults", "GPUHourPrice", "InstancePrice", "PriceCatalog"]
 
@@ -20,9 +20,7 @@ def _gpu_model(value: object) -> object:
     if isinstance(value, str):
         model = normalize_gpu_model(value)
         if model is None:
-            raise ValueError(
-                f"unknown GPU model {value!r}; expected one of {', '.join(KNOWN_GPU_MODELS)}"
-            )
+            raise ValueError(unknown_gpu_model(value))
         return model
     return value
 

@@ -13,21 +13,24 @@ policy's `assumeInstanceType`). Otherwise the workload is unpriced, with what to
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
 
+from costgov.api.gpus import unknown_gpu_model
 from costgov.domain.capacity import CapacityType
 from costgov.domain.catalogs import PriceCatalog
 from costgov.domain.money import HOURS_PER_MONTH, SECONDS_PER_HOUR
 from costgov.domain.offerings import Offering, Unpriced, offering_for_request
 from costgov.domain.placement import NodeInfo, dearest_eligible
 from costgov.domain.shares import gpu_share
-from costgov.domain.workloads import NodeHints, Workload
+from costgov.domain.workloads import NodeHints, PodGroup, Schedule, Workload, gpu_figure
 
 __all__ = [
     "INTERRUPTION_OVERHEAD",
     "Estimate",
+    "GroupPrice",
     "HoursSource",
     "SpotOption",
     "affordable_replicas",
@@ -48,6 +51,7 @@ class HoursSource(StrEnum):
     BUDGET = "budget maxDuration"
     MONTH = "one month (no runtime limit declared)"
     LONG_RUNNING = "one month (long-running)"
+    SCHEDULE = "one month of scheduled runs"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,22 +72,46 @@ class SpotOption:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupPrice:
+    """One pod group's price: its offering (or why none) and what its pods cost an hour."""
+
+    group: PodGroup
+    offering: Offering | None
+    unpriced: str | None
+    hourly: Decimal | None
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Estimate:
     """A priced (or visibly unpriced) workload."""
 
     workload: Workload
     offering: Offering | None
+    """The offering of the group that costs the most (the only one, mostly)."""
     unpriced: str | None
     hourly: Decimal | None
     hours: Decimal
     hours_source: HoursSource
     notes: tuple[str, ...]
     spot: SpotOption | None
+    parts: tuple[GroupPrice, ...] = ()
+    """Every GPU pod group's price (one for most kinds)."""
+    run_hours: Decimal | None = None
+    """A CronJob's hours per run, when bounded."""
 
     @property
     def amount(self) -> Decimal | None:
-        """The cost that budgets and approvals judge: a run's total, or a month of running."""
+        """The cost that budgets and approvals judge: a run's total, or a month of running
+        (of scheduled runs, for a CronJob)."""
         return None if self.hourly is None else self.hourly * self.hours
+
+    @property
+    def per_run(self) -> Decimal | None:
+        """A CronJob's cost per run, when its runs are bounded."""
+        if self.hourly is None or self.run_hours is None:
+            return None
+        return self.hourly * self.run_hours
 
     @property
     def gpu_model(self) -> str | None:
@@ -106,7 +134,8 @@ def price_pod(
         capacity = CapacityType.ON_DEMAND
         notes.append("capacity type not specified; priced on demand")
     if hints.gpu_product and hints.gpu_model is None:
-        return Unpriced(f"unknown GPU product {hints.gpu_product!r}"), tuple(notes)
+        field = hints.gpu_product_field or "GPU product"
+        return Unpriced(unknown_gpu_model(hints.gpu_product, field)), tuple(notes)
     offering = offering_for_request(
         catalog,
         gpus=gpus,
@@ -121,18 +150,48 @@ def price_pod(
     return offering, tuple(notes)
 
 
-def _hours(workload: Workload, max_duration: int | None) -> tuple[Decimal, HoursSource]:
-    if workload.long_running:
-        return HOURS_PER_MONTH, HoursSource.LONG_RUNNING
+def _hours(
+    workload: Workload, max_duration: int | None
+) -> tuple[Decimal, HoursSource, Decimal | None, list[str]]:
+    """(hours priced, where they come from, a CronJob's hours per run, notes)."""
+    run: Decimal | None = None
     if workload.max_runtime_seconds is not None:
-        return Decimal(workload.max_runtime_seconds) / SECONDS_PER_HOUR, HoursSource.DEADLINE
-    if max_duration is not None:
-        return Decimal(max_duration) / SECONDS_PER_HOUR, HoursSource.BUDGET
-    return HOURS_PER_MONTH, HoursSource.MONTH
+        run = Decimal(workload.max_runtime_seconds) / SECONDS_PER_HOUR
+    elif max_duration is not None:
+        run = Decimal(max_duration) / SECONDS_PER_HOUR
+    if workload.schedule is not None:
+        return _scheduled_hours(workload.schedule, run)
+    if workload.long_running:
+        return HOURS_PER_MONTH, HoursSource.LONG_RUNNING, None, []
+    if workload.max_runtime_seconds is not None and run is not None:
+        return run, HoursSource.DEADLINE, None, []
+    if run is not None:
+        return run, HoursSource.BUDGET, None, []
+    note = "no activeDeadlineSeconds or budget maxDuration: priced for one month (730 h)"
+    return HOURS_PER_MONTH, HoursSource.MONTH, None, [note]
+
+
+def _scheduled_hours(
+    schedule: Schedule, run: Decimal | None
+) -> tuple[Decimal, HoursSource, Decimal | None, list[str]]:
+    runs = schedule.runs_per_month.normalize()
+    said = f"schedule {schedule.expression!r} fires {runs:f} times a month"
+    if run is None:
+        note = f"{said}; runs declare no activeDeadlineSeconds: priced as running all month (730 h)"
+        return HOURS_PER_MONTH, HoursSource.SCHEDULE, None, [note]
+    hours = schedule.runs_per_month * run
+    if hours > HOURS_PER_MONTH and not schedule.overlapping:
+        note = f"{said}, each up to {run.normalize():f} h; runs never overlap: at most 730 h"
+        return HOURS_PER_MONTH, HoursSource.SCHEDULE, run, [note]
+    return hours, HoursSource.SCHEDULE, run, [f"{said}, each up to {run.normalize():f} h"]
 
 
 def spot_option(
-    offering: Offering, pods: int, gpus_per_pod: int, hours: Decimal, eligible_because: str
+    offering: Offering,
+    pods: int,
+    gpus_per_pod: int | Decimal,
+    hours: Decimal,
+    eligible_because: str,
 ) -> SpotOption | None:
     """What the same run costs on spot, with the interruption overhead; None if not offered."""
     if offering.capacity == CapacityType.SPOT or offering.spot_hourly is None:
@@ -162,7 +221,7 @@ def _spot_eligibility(workload: Workload, checkpointing: bool) -> str | None:
 
 
 def _place(
-    workload: Workload,
+    group: PodGroup,
     catalog: PriceCatalog,
     hints: NodeHints,
     nodes: tuple[NodeInfo, ...] | None,
@@ -170,10 +229,11 @@ def _place(
 ) -> tuple[Offering | Unpriced, tuple[str, ...]]:
     """The offering a pod is priced on: from its hints, else the cluster's nodes, else an
     assumed instance type."""
+    gpus = math.ceil(group.gpu_equivalents)
     if hints.says_where or (nodes is None and assume_instance_type is None):
-        return price_pod(catalog, workload.gpus_per_pod, hints)
+        return price_pod(catalog, gpus, hints)
     if nodes is not None:
-        found = dearest_eligible(nodes, workload.placement, workload.gpus_per_pod, catalog)
+        found = dearest_eligible(nodes, group.placement, gpus, catalog)
         if not isinstance(found, Unpriced):
             offering, note = found
             return offering, (*hints.notes, note)
@@ -186,7 +246,38 @@ def _place(
         region=hints.region,
         notes=(*hints.notes, f"no pricing hints: assumed instance type {assume_instance_type}"),
     )
-    return price_pod(catalog, workload.gpus_per_pod, assumed)
+    return price_pod(catalog, gpus, assumed)
+
+
+def _node_note(group: PodGroup, offering: Offering) -> str | None:
+    """Whether each pod fills its node or shares it, so no note contradicts the figure."""
+    if offering.instance_type is None:
+        return None
+    held, of = group.gpu_equivalents, offering.node_gpus
+    if held >= of:
+        return f"whole node: each pod fills a {offering.instance_type} ({of} GPUs)"
+    shown = gpu_figure(held)
+    return (
+        f"shared node: each pod holds {shown} of the {of} GPUs of a {offering.instance_type}, "
+        f"priced at {shown}/{of} of it"
+    )
+
+
+def _price_group(group: PodGroup, catalog: PriceCatalog, context: _Context) -> GroupPrice:
+    hints = group.hints.over(context.budget_hints) if context.budget_hints else group.hints
+    offering, notes = _place(group, catalog, hints, context.nodes, context.assume_instance_type)
+    if isinstance(offering, Unpriced):
+        return GroupPrice(group, None, offering.reason, None, notes)
+    hourly = offering.hourly * gpu_share(group.gpu_equivalents, offering.node_gpus) * group.pods
+    node = _node_note(group, offering)
+    return GroupPrice(group, offering, None, hourly, (*notes, *([node] if node else [])))
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    budget_hints: NodeHints | None
+    nodes: tuple[NodeInfo, ...] | None
+    assume_instance_type: str | None
 
 
 def estimate_workload(
@@ -201,28 +292,62 @@ def estimate_workload(
 ) -> Estimate:
     """Price a workload. `budget_hints`, `max_duration` and `checkpointing` come from the
     TrainingJobBudget covering it, if any; the workload's own spec wins over them. `nodes`
-    (the cluster's GPU nodes) and `assume_instance_type` price work with no hints at all."""
-    hints = workload.hints.over(budget_hints) if budget_hints else workload.hints
-    hours, source = _hours(workload, max_duration)
-    notes: list[str] = []
-    if source == HoursSource.MONTH:
-        notes.append("no activeDeadlineSeconds or budget maxDuration: priced for one month (730 h)")
-    if workload.gpus_per_pod == 0:
+    (the cluster's GPU nodes) and `assume_instance_type` price work with no hints at all.
+    Workloads whose pods come in groups are priced group by group, and judged as a whole."""
+    hours, source, run_hours, notes = _hours(workload, max_duration)
+    if not workload.uses_gpus:
         return Estimate(
-            workload, None, "requests no nvidia.com/gpu", None, hours, source, tuple(notes), None
-        )
-    offering, pricing_notes = _place(workload, catalog, hints, nodes, assume_instance_type)
-    notes.extend(pricing_notes)
-    if isinstance(offering, Unpriced):
-        return Estimate(workload, None, offering.reason, None, hours, source, tuple(notes), None)
-    hourly = offering.hourly * gpu_share(workload.gpus_per_pod, offering.node_gpus) * workload.pods
-    reason = _spot_eligibility(workload, checkpointing)
-    spot = (
-        spot_option(offering, workload.pods, workload.gpus_per_pod, hours, reason)
-        if reason is not None
-        else None
+            workload, None, "requests no GPU", None, hours, source, tuple(notes), None,
+            run_hours=run_hours,
+        )  # fmt: skip
+    context = _Context(budget_hints, nodes, assume_instance_type)
+    parts = tuple(
+        _price_group(g, catalog, context) for g in workload.parts if g.gpu_equivalents > 0
     )
-    return Estimate(workload, offering, None, hourly, hours, source, tuple(notes), spot)
+    composite = bool(workload.groups)
+    for part in parts:
+        notes.extend(f"{part.group.name}: {n}" if composite else n for n in part.notes)
+    missing = next((p for p in parts if p.unpriced is not None), None)
+    if missing is not None:
+        reason = f"{missing.group.name}: {missing.unpriced}" if composite else missing.unpriced
+        return Estimate(
+            workload, None, reason, None, hours, source, tuple(notes), None, parts, run_hours
+        )
+    hourly = sum((p.hourly or Decimal(0) for p in parts), Decimal(0))
+    dearest = max(parts, key=lambda p: p.hourly or Decimal(0)).offering
+    spot = _spot(workload, parts, hours, checkpointing)
+    return Estimate(
+        workload, dearest, None, hourly, hours, source, tuple(notes), spot, parts, run_hours
+    )
+
+
+def _spot(
+    workload: Workload, parts: tuple[GroupPrice, ...], hours: Decimal, checkpointing: bool
+) -> SpotOption | None:
+    """The whole workload on spot, when it is eligible and every GPU group has a spot price."""
+    reason = _spot_eligibility(workload, checkpointing)
+    if reason is None:
+        return None
+    options = []
+    for p in parts:
+        found = None
+        if p.offering is not None:
+            found = spot_option(p.offering, p.group.pods, p.group.gpu_equivalents, hours, reason)
+        if found is None:
+            return None
+        options.append(found)
+    if len(options) == 1:
+        return options[0]
+    on_demand = sum((o.on_demand_cost for o in options), Decimal(0))
+    spot = sum((o.spot_cost for o in options), Decimal(0))
+    return SpotOption(
+        label=", ".join(dict.fromkeys(o.label for o in options)),
+        on_demand_cost=on_demand,
+        spot_cost=spot,
+        saving=on_demand - spot,
+        saving_percent=((on_demand - spot) * 100 / on_demand).quantize(Decimal("0.1")),
+        eligible_because=reason,
+    )
 
 
 def affordable_replicas(

@@ -11,10 +11,12 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 
+from costgov.api.gpus import normalize_gpu_model
 from costgov.domain.capacity import (
-    GPU_PRODUCT_LABEL,
+    GPU_PRODUCT_LABELS,
     INSTANCE_TYPE_LABELS,
     ONPREM,
+    PROVIDER_LABEL,
     REGION_LABELS,
     CapacityType,
     capacity_from_labels,
@@ -22,7 +24,6 @@ from costgov.domain.capacity import (
     provider_from_labels,
 )
 from costgov.domain.catalogs import GPUHourPrice, InstancePrice, PriceCatalog
-from costgov.domain.gpus import normalize_gpu_model
 
 __all__ = ["Offering", "Unpriced", "offering_for_node", "offering_for_request"]
 
@@ -127,31 +128,49 @@ def _per_gpu(rate: GPUHourPrice, notes: list[str]) -> Offering:
     )
 
 
+def _on_premises(labels: Mapping[str, str], provider: str | None, catalog: PriceCatalog) -> bool:
+    """Whether a node is priced per GPU-hour: it says it is on premises (costgov.io/provider),
+    or it names no cloud and no instance type and the pricing file's default is on premises."""
+    if provider is not None:
+        return provider == ONPREM
+    has_type = first_label(labels, INSTANCE_TYPE_LABELS) is not None
+    return not has_type and catalog.defaults.provider == ONPREM
+
+
 def offering_for_node(labels: Mapping[str, str], catalog: PriceCatalog) -> Offering | Unpriced:
     """Price a node from its labels: instance type, region, capacity type, GPU product."""
     capacity, _ = capacity_from_labels(labels)
     instance_type = first_label(labels, INSTANCE_TYPE_LABELS)
     region = first_label(labels, REGION_LABELS)
     provider = provider_from_labels(labels)
-    gpu_model = normalize_gpu_model(labels.get(GPU_PRODUCT_LABEL))
-    if instance_type:
+    product = first_label(labels, GPU_PRODUCT_LABELS)
+    gpu_model = normalize_gpu_model(product)
+    if instance_type and provider != ONPREM:
         entry, notes = catalog.instance(instance_type, provider, region)
         if entry is not None:
             return _from_instance(entry, capacity, notes)
-    if gpu_model is not None:
+    if _on_premises(labels, provider, catalog):
+        if gpu_model is None:
+            what = (
+                f"GPU product {product!r} is not a model costgov knows"
+                if product
+                else ("the node has no GPU product label (nvidia.com/gpu.product)")
+            )
+            return Unpriced(f"on premises, {what}: no $/GPU-hour applies")
         rate = catalog.gpu_hour(gpu_model)
-        if rate is not None:
-            why = f"instance type {instance_type} is not in the catalog; " if instance_type else ""
-            return _per_gpu(rate, [f"{why}priced per {gpu_model} GPU-hour"])
+        if rate is None:
+            return Unpriced(f"no on-prem $/GPU-hour for {gpu_model}; add it in a pricing file")
+        return _per_gpu(rate, [f"on premises: priced per {gpu_model} GPU-hour"])
     if instance_type:
         return Unpriced(
             f"instance type {instance_type!r} is not in the price catalog "
             f"(version {catalog.version}); add it in a pricing file"
         )
-    product = labels.get(GPU_PRODUCT_LABEL)
-    if product:
-        return Unpriced(f"GPU product {product!r} has no per-GPU-hour price and no instance type")
-    return Unpriced("the node has no instance-type label and no GPU product label")
+    return Unpriced(
+        "the node has no instance-type label; if it is on premises, label it "
+        f"{PROVIDER_LABEL}={ONPREM} (or set defaults.provider: {ONPREM} in the pricing file) "
+        "to price it per GPU-hour"
+    )
 
 
 def _by_instance_type(
@@ -198,13 +217,14 @@ def _by_gpu_model(
             f"{provider} {region} with {gpus} GPU(s)"
         )
         return _from_instance(chosen, capacity, [note])
-    rate = catalog.gpu_hour(gpu_model)
-    if rate is not None:
-        return _per_gpu(
-            rate, [f"no {gpu_model} instance in {provider} {region}; priced per GPU-hour"]
-        )
+    elsewhere = sorted(
+        {f"{e.provider} {e.region}" for e in catalog.instances if e.gpu_model == gpu_model}
+    )
+    listed = f"; the catalog lists {gpu_model} in {', '.join(elsewhere[:6])}" if elsewhere else ""
     return Unpriced(
-        f"no instance with {gpus} {gpu_model} GPU(s) in {provider} {region} and no per-GPU-hour rate"
+        f"no instance with {gpus} {gpu_model} GPU(s) in {provider} {region} in the price "
+        f"catalog (version {catalog.version}){listed}. Name the region or instance type, or "
+        "add an instance in a pricing file (on-prem GPU-hour rates apply only on premises)"
     )
 
 

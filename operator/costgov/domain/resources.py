@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from costgov.api.gpus import normalize_gpu_model
 from costgov.api.inferencedeployment import InferenceDeployment
 from costgov.api.trainingjobbudget import TrainingHints
 from costgov.domain.capacity import CapacityType
-from costgov.domain.gpus import normalize_gpu_model
 from costgov.domain.workloads import NodeHints, Workload
 
 __all__ = ["budget_hints", "inference_workload"]
@@ -22,6 +22,7 @@ def budget_hints(hints: TrainingHints) -> NodeHints:
         instance_type=hints.instance_type,
         gpu_model=normalize_gpu_model(hints.gpu_model),
         gpu_product=hints.gpu_model,
+        gpu_product_field="spec.hints.gpuModel",
         capacity=_CAPACITY[hints.capacity_type],
         provider=hints.provider,
         region=hints.region,
@@ -47,6 +48,7 @@ def inference_workload(obj: InferenceDeployment) -> Workload:
             instance_type=spec.gpu.instance_type,
             gpu_model=normalize_gpu_model(spec.gpu.model),
             gpu_product=spec.gpu.model,
+            gpu_product_field="spec.gpu.model",
             capacity=_CAPACITY[spec.capacity_type] or CapacityType.ON_DEMAND,
             notes=notes,
         ),

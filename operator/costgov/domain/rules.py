@@ -7,11 +7,17 @@ Each returns the violations it finds, with the figures behind them.
 from __future__ import annotations
 
 from costgov.api.costpolicy import CostPolicySpec
+from costgov.api.gpus import normalize_gpu_model
 from costgov.domain.capacity import CapacityType
 from costgov.domain.costing import Estimate, SpotOption
-from costgov.domain.gpus import normalize_gpu_model
 from costgov.domain.money import usd
 from costgov.domain.verdicts import Severity, Violation
+from costgov.domain.workloads import (
+    KUBEFLOW_REPLICA_SPECS,
+    TRAINING_KINDS,
+    Workload,
+    gpu_figure,
+)
 
 __all__ = ["limit_rules", "spot_rules", "unpriced_rule"]
 
@@ -34,7 +40,7 @@ def _how_to_price(est: Estimate) -> str:
 def unpriced_rule(spec: CostPolicySpec, est: Estimate) -> list[Violation]:
     """GPU work that cannot be priced: an error by default (fail closed), as `unpriced` says."""
     severity = _UNPRICED_SEVERITY[spec.unpriced]
-    if est.unpriced is None or est.workload.gpus_per_pod == 0 or severity is None:
+    if est.unpriced is None or not est.workload.uses_gpus or severity is None:
         return []
     return [
         Violation(
@@ -47,13 +53,23 @@ def unpriced_rule(spec: CostPolicySpec, est: Estimate) -> list[Violation]:
     ]
 
 
+def _models(est: Estimate) -> list[str | None]:
+    """The GPU model of every GPU pod group (None where it cannot be told)."""
+    if not est.parts:
+        return [est.gpu_model]
+    return [
+        p.offering.gpu_model if p.offering and p.offering.gpu_model else p.group.hints.gpu_model
+        for p in est.parts
+    ]
+
+
 def _gpu_models(spec: CostPolicySpec, est: Estimate) -> list[Violation]:
     limits, wl = spec.limits, est.workload
-    if not limits.allowed_gpu_models or wl.gpus_per_pod == 0:
+    if not limits.allowed_gpu_models or not wl.uses_gpus:
         return []
     allowed = sorted({normalize_gpu_model(m) or m for m in limits.allowed_gpu_models})
-    model = est.gpu_model
-    if model is None:
+    models = _models(est)
+    if None in models:
         return [
             Violation(
                 "limits.allowedGPUModels",
@@ -62,32 +78,49 @@ def _gpu_models(spec: CostPolicySpec, est: Estimate) -> list[Violation]:
                 "Pin one with a nvidia.com/gpu.product or instance-type nodeSelector",
             )
         ]
-    if model in allowed:
+    banned = sorted({m for m in models if m is not None and m not in allowed})
+    if not banned:
         return []
     return [
         Violation(
             "limits.allowedGPUModels",
             "error",
-            f"{wl.ref} uses {model} GPUs; this policy allows {', '.join(allowed)}. "
+            f"{wl.ref} uses {', '.join(banned)} GPUs; this policy allows {', '.join(allowed)}. "
             "Select an allowed GPU model in the nodeSelector",
-            {"gpuModel": model, "allowed": ",".join(allowed)},
+            {"gpuModel": ",".join(banned), "allowed": ",".join(allowed)},
         )
     ]
 
 
 def _instance_types(spec: CostPolicySpec, est: Estimate) -> list[Violation]:
     allowed, wl = spec.limits.allowed_instance_types, est.workload
-    instance = est.offering.instance_type if est.offering else wl.hints.instance_type
-    if not allowed or not instance or instance in allowed:
+    if not allowed:
+        return []
+    found = [
+        p.offering.instance_type if p.offering else p.group.hints.instance_type for p in est.parts
+    ]
+    if not est.parts:
+        found = [est.offering.instance_type if est.offering else wl.hints.instance_type]
+    banned = sorted({i for i in found if i and i not in allowed})
+    if not banned:
         return []
     return [
         Violation(
             "limits.allowedInstanceTypes",
             "error",
-            f"{wl.ref} runs on {instance}; allowed: {', '.join(allowed)}",
-            {"instanceType": instance},
+            f"{wl.ref} runs on {', '.join(banned)}; allowed: {', '.join(allowed)}",
+            {"instanceType": ",".join(banned)},
         )
     ]
+
+
+def _held(wl: Workload) -> str:
+    """How a workload's GPUs are held, for messages: "4 pod(s) x 8" or per group."""
+    return " + ".join(
+        f"{g.name} {g.pods} x {gpu_figure(g.gpu_equivalents)}" if wl.groups else
+        f"{g.pods} pod(s) x {gpu_figure(g.gpu_equivalents)}"
+        for g in wl.parts
+    )  # fmt: skip
 
 
 def _gpus_and_rate(spec: CostPolicySpec, est: Estimate) -> list[Violation]:
@@ -97,9 +130,12 @@ def _gpus_and_rate(spec: CostPolicySpec, est: Estimate) -> list[Violation]:
             Violation(
                 "limits.maxGPUsPerWorkload",
                 "error",
-                f"{wl.ref} holds {wl.total_gpus} GPUs ({wl.pods} pod(s) x {wl.gpus_per_pod}); the "
+                f"{wl.ref} holds {gpu_figure(wl.total_gpus)} GPUs ({_held(wl)}); the "
                 f"limit is {limits.max_gpus_per_workload}. Lower parallelism/replicas or GPUs per pod",
-                {"gpus": str(wl.total_gpus), "limit": str(limits.max_gpus_per_workload)},
+                {
+                    "gpus": str(gpu_figure(wl.total_gpus)),
+                    "limit": str(limits.max_gpus_per_workload),
+                },
             )
         )
     cap = limits.max_hourly_cost
@@ -116,9 +152,16 @@ def _gpus_and_rate(spec: CostPolicySpec, est: Estimate) -> list[Violation]:
     return out
 
 
+_DEADLINE_FIELD = {
+    "CronJob": "spec.jobTemplate.spec.activeDeadlineSeconds",
+    "JobSet": "spec.replicatedJobs[].template.spec.activeDeadlineSeconds",
+    **dict.fromkeys(KUBEFLOW_REPLICA_SPECS, "spec.runPolicy.activeDeadlineSeconds"),
+}
+
+
 def _runtime_bound(spec: CostPolicySpec, est: Estimate) -> list[Violation]:
     wl = est.workload
-    if not spec.limits.require_max_runtime or wl.kind != "Job" or wl.gpus_per_pod == 0:
+    if not spec.limits.require_max_runtime or wl.kind not in TRAINING_KINDS or not wl.uses_gpus:
         return []
     if wl.max_runtime_seconds is not None:
         return []
@@ -126,8 +169,8 @@ def _runtime_bound(spec: CostPolicySpec, est: Estimate) -> list[Violation]:
         Violation(
             "limits.requireMaxRuntime",
             "error",
-            f"{wl.ref} declares no spec.activeDeadlineSeconds; GPU Jobs must bound their "
-            "runtime. Set activeDeadlineSeconds (e.g. 259200 for 72 h)",
+            f"{wl.ref} declares no {_DEADLINE_FIELD.get(wl.kind, 'spec.activeDeadlineSeconds')}; "
+            "GPU training must bound its runtime. Set it (e.g. 259200 for 72 h)",
         )
     ]
 

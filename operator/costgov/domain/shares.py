@@ -7,7 +7,7 @@ from decimal import Decimal
 __all__ = ["gpu_share", "remainder_share"]
 
 
-def gpu_share(pod_gpus: int, node_gpus: int) -> Decimal:
+def gpu_share(pod_gpus: int | Decimal, node_gpus: int) -> Decimal:
     """The fraction of a node's price a pod carries: its GPUs over the node's GPUs.
 
     A pod holding 4 of 8 GPUs carries half the node price, CPU and memory included: the GPUs

@@ -8,34 +8,72 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
 from costgov.domain.capacity import CapacityType
 
 __all__ = [
     "CHECKPOINTING_KEY",
+    "COMPOSITE_KINDS",
     "GPU_RESOURCE",
+    "KUBEFLOW_REPLICA_SPECS",
     "LONG_RUNNING_KINDS",
+    "TRAINING_KINDS",
     "WORKLOAD_KINDS",
     "ManifestError",
     "NodeHints",
     "NodeRequirement",
     "Owner",
     "Placement",
+    "PodGroup",
+    "Schedule",
     "Toleration",
     "Workload",
+    "gpu_figure",
 ]
 
 GPU_RESOURCE = "nvidia.com/gpu"
 CHECKPOINTING_KEY = "costgov.io/checkpointing"
 """Label or annotation ("true") by which a workload declares it survives preemption."""
+KUBEFLOW_REPLICA_SPECS = {
+    "PyTorchJob": "pytorchReplicaSpecs",
+    "TFJob": "tfReplicaSpecs",
+    "MPIJob": "mpiReplicaSpecs",
+    "XGBoostJob": "xgbReplicaSpecs",
+    "PaddleJob": "paddleReplicaSpecs",
+    "JAXJob": "jaxReplicaSpecs",
+}
+"""Kubeflow training-operator kinds and the field holding their replica specs."""
+COMPOSITE_KINDS = {
+    **{("kubeflow.org/v1", kind): kind for kind in KUBEFLOW_REPLICA_SPECS},
+    ("kubeflow.org/v2beta1", "MPIJob"): "MPIJob",
+    ("jobset.x-k8s.io/v1alpha2", "JobSet"): "JobSet",
+    ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"): "LeaderWorkerSet",
+    ("ray.io/v1", "RayJob"): "RayJob",
+    ("ray.io/v1", "RayCluster"): "RayCluster",
+}
+"""Kinds whose pods come in groups (workers, a leader, a head): judged once, as a whole."""
 WORKLOAD_KINDS = {
     ("batch/v1", "Job"),
+    ("batch/v1", "CronJob"),
     ("v1", "Pod"),
     ("apps/v1", "Deployment"),
     ("apps/v1", "StatefulSet"),
     ("apps/v1", "ReplicaSet"),
+    *COMPOSITE_KINDS,
 }
-LONG_RUNNING_KINDS = frozenset({"Deployment", "StatefulSet", "ReplicaSet", "InferenceDeployment"})
+LONG_RUNNING_KINDS = frozenset(
+    {
+        "Deployment",
+        "StatefulSet",
+        "ReplicaSet",
+        "InferenceDeployment",
+        "LeaderWorkerSet",
+        "RayCluster",
+    }
+)
+TRAINING_KINDS = frozenset({"Job", "CronJob", "JobSet", "RayJob", *KUBEFLOW_REPLICA_SPECS})
+"""Kinds that run to completion (a runtime bound makes sense for them)."""
 
 
 class ManifestError(ValueError):
@@ -55,6 +93,8 @@ class NodeHints:
     gpu_model: str | None = None
     gpu_product: str | None = None
     """The raw product name, kept for messages when it is not a known model."""
+    gpu_product_field: str = ""
+    """Where the product name was written (for messages), e.g. a nodeSelector's path."""
     capacity: CapacityType | None = None
     provider: str | None = None
     region: str | None = None
@@ -71,6 +111,9 @@ class NodeHints:
             instance_type=self.instance_type or fallback.instance_type,
             gpu_model=self.gpu_model or fallback.gpu_model,
             gpu_product=self.gpu_product or fallback.gpu_product,
+            gpu_product_field=(
+                self.gpu_product_field if self.gpu_product else fallback.gpu_product_field
+            ),
             capacity=self.capacity or fallback.capacity,
             provider=self.provider or fallback.provider,
             region=self.region or fallback.region,
@@ -118,6 +161,34 @@ class Owner:
 
 
 @dataclass(frozen=True, slots=True)
+class PodGroup:
+    """Pods of one role in a workload (a PyTorchJob's workers, a RayCluster's head)."""
+
+    name: str
+    pods: int
+    gpus_per_pod: int
+    hints: NodeHints
+    placement: Placement = field(default_factory=Placement)
+    mig_share: Decimal = Decimal(0)
+    """GPU share per pod held as MIG slices (nvidia.com/mig-3g.40gb: 3/7 of a GPU each)."""
+
+    @property
+    def gpu_equivalents(self) -> Decimal:
+        """GPUs per pod, whole and MIG slices together."""
+        return self.gpus_per_pod + self.mig_share
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A CronJob's schedule, as far as cost goes."""
+
+    expression: str
+    runs_per_month: Decimal
+    overlapping: bool
+    """Whether runs may overlap (concurrencyPolicy Allow)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Workload:
     """One pricable workload: how many pods, how many GPUs each, for how long, where."""
 
@@ -141,10 +212,34 @@ class Workload:
     created: datetime | None = None
     stateful: bool = False
     """StatefulSets keep per-replica state: never called stateless, never offered spot as such."""
+    mig_share: Decimal = Decimal(0)
+    """GPU share per pod held as MIG slices (see `PodGroup.mig_share`)."""
+    groups: tuple[PodGroup, ...] = ()
+    """For kinds whose pods come in groups: every group, priced each on its own; then `pods`
+    counts them all and `gpus_per_pod`, `hints` and `placement` are the GPU-heaviest's."""
+    schedule: Schedule | None = None
+    """A CronJob's schedule: the workload is one run, repeated."""
 
     @property
-    def total_gpus(self) -> int:
-        return self.pods * self.gpus_per_pod
+    def parts(self) -> tuple[PodGroup, ...]:
+        """The pod groups: the workload's own, or its single group."""
+        if self.groups:
+            return self.groups
+        return (
+            PodGroup(
+                self.kind, self.pods, self.gpus_per_pod, self.hints, self.placement, self.mig_share
+            ),
+        )
+
+    @property
+    def uses_gpus(self) -> bool:
+        """Whether any pod requests a GPU (whole or a MIG slice)."""
+        return any(g.gpu_equivalents > 0 for g in self.parts)
+
+    @property
+    def total_gpus(self) -> Decimal:
+        """GPUs held at once by every pod, MIG slices as their share of a GPU."""
+        return sum((g.pods * g.gpu_equivalents for g in self.parts), Decimal(0))
 
     @property
     def checkpointing(self) -> bool:
@@ -154,3 +249,10 @@ class Workload:
     @property
     def ref(self) -> str:
         return f"{self.kind}/{self.namespace}/{self.name}"
+
+
+def gpu_figure(value: Decimal) -> int | float:
+    """A GPU count for output: whole counts as integers, MIG shares to two places."""
+    if value == value.to_integral_value():
+        return int(value)
+    return float(value.quantize(Decimal("0.01")))

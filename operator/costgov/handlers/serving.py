@@ -83,16 +83,23 @@ class SafeWebhookServer(kopf.WebhookServer):
             if exc.uid is None:
                 return aiohttp.web.json_response({"error": str(exc)[:500]}, status=400)
             return aiohttp.web.json_response(denial(exc.uid, 400, f"costgov: {exc}"))
-        token = REVIEW.set(data)
-        try:
-            headers = dict(request.headers)
-            peer = request.transport.get_extra_info("peercert") if request.transport else None
-            return aiohttp.web.json_response(
-                await fn(data, webhook=webhook, sslpeer=peer, headers=headers)
-            )
-        except Exception as exc:  # kopf could not take it (e.g. a resource it does not know)
-            log.warning(f"webhook /{webhook}: {type(exc).__name__}: {exc}")
-            message = f"costgov cannot judge this request: {exc}"[:500]
-            return aiohttp.web.json_response(denial(data["request"]["uid"], 400, message))
-        finally:
-            REVIEW.reset(token)
+        return await _judged(fn, data, webhook, request)
+
+
+async def _judged(
+    fn: Any, data: dict[str, Any], webhook: str, request: aiohttp.web.Request
+) -> aiohttp.web.Response:
+    """kopf's answer to a checked review; a clean denial when kopf cannot take it."""
+    token = REVIEW.set(data)
+    try:
+        headers = dict(request.headers)
+        peer = request.transport.get_extra_info("peercert") if request.transport else None
+        return aiohttp.web.json_response(
+            await fn(data, webhook=webhook, sslpeer=peer, headers=headers)
+        )
+    except Exception as exc:  # kopf could not take it (e.g. a resource it does not know)
+        log.warning(f"webhook /{webhook}: {type(exc).__name__}: {exc}")
+        message = f"costgov cannot judge this request: {exc}"[:500]
+        return aiohttp.web.json_response(denial(data["request"]["uid"], 400, message))
+    finally:
+        REVIEW.reset(token)

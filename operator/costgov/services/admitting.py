@@ -142,7 +142,7 @@ def _admit_workload(request: Request, gate: Gate) -> Decision:
         before = _read(request, request.old) if request.old is not None else None
     except ManifestError as exc:
         return _deny(f"costgov cannot read this {request.kind}: {exc}", 400)
-    if workload.gpus_per_pod == 0 and (before is None or before.gpus_per_pod == 0):
+    if not workload.uses_gpus and (before is None or not before.uses_gpus):
         return Decision(True)
     by_costgov = gate.self_user is not None and request.user == gate.self_user
     if before is not None:

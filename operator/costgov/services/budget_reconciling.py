@@ -7,6 +7,7 @@ figures stay and MetricsAvailable says why.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -111,7 +112,7 @@ def _lines(
     lines = []
     for name, (cost, gpu_hours) in measured.accounts.items():
         job = by_name.get(name)
-        gpus = job.workload.total_gpus if job else 0
+        gpus = math.ceil(job.workload.total_gpus) if job else 0
         offering = estimates[name].offering if name in estimates else None
         lines.append(
             JobLine(

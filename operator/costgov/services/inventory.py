@@ -9,16 +9,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
 
 from costgov.api import CostApproval, CostPolicy, InferenceDeployment, TrainingJobBudget
+from costgov.api.gpus import GPU_RESOURCES
 from costgov.domain.enforcing import SUSPENDED_BY
 from costgov.domain.placement import NodeInfo, Taint
 from costgov.domain.quantities import QuantityError, parse_whole_count
 from costgov.domain.reading import workload_from_object
-from costgov.domain.workloads import GPU_RESOURCE, ManifestError, Workload
+from costgov.domain.workloads import ManifestError, Workload
 
 __all__ = [
     "SUSPENDED_BY",
@@ -38,7 +40,7 @@ class PodRecord:
     namespace: str
     name: str
     node: str
-    gpus: int
+    gpus: Decimal
     labels: Mapping[str, str]
     owner_job: str | None
     phase: str
@@ -77,14 +79,14 @@ def pod_record(body: Mapping[str, Any]) -> PodRecord | None:
         workload = workload_from_object({**body, "apiVersion": "v1", "kind": "Pod"})
     except ManifestError:
         return None
-    if workload.gpus_per_pod == 0:
+    if not workload.uses_gpus:
         return None
     owner = workload.owner
     return PodRecord(
         namespace=workload.namespace,
         name=workload.name,
         node=str((body.get("spec") or {}).get("nodeName") or ""),
-        gpus=workload.gpus_per_pod,
+        gpus=workload.gpus_per_pod + workload.mig_share,
         labels=dict(workload.labels),
         owner_job=owner.name if owner is not None and owner.kind == "Job" else None,
         phase=str((body.get("status") or {}).get("phase") or "Pending"),
@@ -98,7 +100,7 @@ def job_record(body: Mapping[str, Any]) -> JobRecord | None:
         workload = workload_from_object({**body, "apiVersion": "batch/v1", "kind": "Job"})
     except ManifestError:
         return None
-    if workload.gpus_per_pod == 0:
+    if not workload.uses_gpus:
         return None
     status = body.get("status") or {}
     conditions = status.get("conditions") or []
@@ -123,17 +125,19 @@ def workload_record(body: Mapping[str, Any]) -> Workload | None:
         workload = workload_from_object(body)
     except ManifestError:
         return None
-    return workload if workload.gpus_per_pod > 0 else None
+    return workload if workload.uses_gpus else None
 
 
 def node_info(body: Mapping[str, Any]) -> NodeInfo:
     """A node's labels, allocatable GPUs and taints."""
     meta, spec, status = (body.get(k) or {} for k in ("metadata", "spec", "status"))
-    allocatable = (status.get("allocatable") or {}).get(GPU_RESOURCE, 0)
-    try:
-        gpus = parse_whole_count(allocatable)
-    except QuantityError:
-        gpus = 0
+    allocatable = status.get("allocatable") or {}
+    gpus = 0
+    for resource in GPU_RESOURCES:
+        try:
+            gpus += parse_whole_count(allocatable.get(resource, 0))
+        except QuantityError:
+            continue
     taints = tuple(
         Taint(str(t.get("key", "")), str(t.get("value") or ""), str(t.get("effect", "")))
         for t in spec.get("taints") or []

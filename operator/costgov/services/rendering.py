@@ -12,6 +12,7 @@ from typing import Any
 from costgov.domain.costing import Estimate
 from costgov.domain.money import cents, usd
 from costgov.domain.verdicts import Verdict
+from costgov.domain.workloads import gpu_figure
 from costgov.services.estimating import BudgetLine, PolicyLine, Report, WorkloadLine
 
 __all__ = ["JSON_SCHEMA_VERSION", "render_json", "render_table", "report_dict"]
@@ -53,7 +54,7 @@ def _estimate(e: Estimate) -> dict[str, Any]:
         "name": w.name,
         "pods": w.pods,
         "gpusPerPod": w.gpus_per_pod,
-        "gpus": w.total_gpus,
+        "gpus": gpu_figure(w.total_gpus),
         "gpuModel": e.gpu_model,
         "pricedAs": o.label if o else None,
         "provider": o.provider if o else None,
@@ -103,7 +104,7 @@ def _budget(line: BudgetLine) -> dict[str, Any]:
         "jobs": [
             {
                 "name": e.workload.name,
-                "gpus": e.workload.total_gpus,
+                "gpus": gpu_figure(e.workload.total_gpus),
                 "hours": _hours(e.hours),
                 "estimate": _money(e.amount),
             }
@@ -183,7 +184,7 @@ def _workload_rows(report: Report) -> list[str]:
         rows.append(
             [
                 f"{e.workload.kind}/{e.workload.namespace}/{e.workload.name}",
-                str(e.workload.total_gpus),
+                str(gpu_figure(e.workload.total_gpus)),
                 e.offering.label if e.offering else "UNPRICED",
                 usd(e.hourly) if e.hourly is not None else "-",
                 _hours(e.hours) + ("" if e.hours_source.value == "activeDeadlineSeconds" else "*"),

@@ -1,0 +1,109 @@
+"""GPU models costgov prices, and how product names from the wild map onto them.
+
+Product names come from GPU feature discovery node labels ("NVIDIA-H100-80GB-HBM3"), DCGM's
+modelName ("NVIDIA H100 80GB HBM3"), AMD's node labeller ("AMD_Instinct_MI300X_OAM") and
+people ("h100", "A100-80GB"). A name is split into words at every character that is not a
+letter or digit, and a model is recognised only when one of its words is exactly the model's
+(so "L4X" and "GH200" are no L4 and no H200). Anything else is unknown: an error naming the
+field and the closest known names, never a silent match.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+__all__ = [
+    "GPU_RESOURCES",
+    "KNOWN_GPU_MODELS",
+    "MIG_RESOURCE_PREFIX",
+    "GPUModelName",
+    "check_gpu_model",
+    "closest_gpu_models",
+    "mig_share",
+    "normalize_gpu_model",
+    "unknown_gpu_model",
+]
+
+KNOWN_GPU_MODELS = (
+    "B200", "H200", "H100", "A100-80GB", "A100-40GB", "L40S", "L40", "L4", "A10G", "A10",
+    "T4", "V100", "MI300X",
+)  # fmt: skip
+
+GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu")
+"""Extended resources that count whole GPUs."""
+MIG_RESOURCE_PREFIX = "nvidia.com/mig-"
+"""MIG slices under the mixed strategy: nvidia.com/mig-1g.10gb, nvidia.com/mig-3g.40gb..."""
+
+_WORDS = re.compile(r"[^A-Z0-9]+")
+_VENDOR_WORDS = frozenset({"NVIDIA", "TESLA", "AMD", "INSTINCT"})
+_SINGLE_WORD = ("B200", "H200", "H100", "L40S", "L40", "L4", "A10G", "A10", "T4", "V100", "MI300X")
+_MIG_PROFILE = re.compile(r"^([1-7])g\.([0-9]{1,3})gb(\+me)?$")
+MIG_SLICES_PER_GPU = 7
+"""A100, H100, H200 and B200 split into seven compute slices; a profile "3g.40gb" holds three."""
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in _WORDS.split(text.upper()) if w and w not in _VENDOR_WORDS]
+
+
+def normalize_gpu_model(text: str | None) -> str | None:
+    """The catalog's model name for a product name, or None when it names no model we know.
+
+    "NVIDIA-H100-80GB-HBM3", "NVIDIA H100 80GB HBM3", "h100" and "H100" give "H100"; an A100
+    is 80GB only when a word says 80GB ("A100-80GB", "NVIDIA-A100-SXM4-80GB").
+    """
+    if not text or len(text) > 128:
+        return None
+    words = _words(text)
+    if "A100" in words:
+        return "A100-80GB" if {"80GB", "80G"} & set(words) else "A100-40GB"
+    for model in _SINGLE_WORD:
+        if model in words:
+            return model
+    return None
+
+
+def closest_gpu_models(text: str) -> list[str]:
+    """Up to three known models whose names look most like `text` (for error messages)."""
+    wanted = "-".join(_words(text[:128])) or text[:128].upper()
+    return difflib.get_close_matches(wanted, KNOWN_GPU_MODELS, n=3, cutoff=0.4)
+
+
+def unknown_gpu_model(text: str, where: str = "") -> str:
+    """The message for a GPU model name costgov does not know, naming the field (`where`,
+    unless the caller names it, as pydantic does)."""
+    close = closest_gpu_models(text)
+    hint = f"; did you mean {' or '.join(close)}?" if close else ""
+    shown = text if len(text) <= 64 else text[:61] + "..."
+    prefix = f"{where}: " if where else ""
+    return (
+        f"{prefix}{shown!r} is not a GPU model costgov knows{hint} "
+        f"(known: {', '.join(KNOWN_GPU_MODELS)})"
+    )
+
+
+def check_gpu_model(text: str) -> str:
+    """A GPU model field's value, unchanged when it names a known model; else ValueError."""
+    if normalize_gpu_model(text) is None:
+        raise ValueError(unknown_gpu_model(text))
+    return text
+
+
+GPUModelName = Annotated[str, AfterValidator(check_gpu_model)]
+"""A user-written GPU model (budget hints, allowed models, a model server's GPU)."""
+
+
+def mig_share(resource: str) -> Decimal | None:
+    """The share of one GPU a MIG slice resource holds (nvidia.com/mig-3g.40gb: 3/7), or None
+    when `resource` is no MIG resource name."""
+    if not resource.startswith(MIG_RESOURCE_PREFIX):
+        return None
+    found = _MIG_PROFILE.match(resource[len(MIG_RESOURCE_PREFIX) :])
+    if found is None:
+        return None
+    return Decimal(int(found.group(1))) / MIG_SLICES_PER_GPU

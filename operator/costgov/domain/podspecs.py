@@ -1,0 +1,232 @@
+"""Pod templates as costgov reads them: GPUs (whole, AMD, MIG slices), pricing hints from
+the nodeSelector and required node affinity, tolerations; and the typed field readers every
+kind uses. Pure: `ManifestError` names the field path of anything malformed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from costgov.api.gpus import GPU_RESOURCES, MIG_RESOURCE_PREFIX, mig_share, normalize_gpu_model
+from costgov.domain.capacity import (
+    CAPACITY_LABELS,
+    GPU_PRODUCT_LABELS,
+    INSTANCE_TYPE_LABELS,
+    REGION_LABELS,
+    CapacityType,
+    capacity_from_labels,
+    provider_from_labels,
+)
+from costgov.domain.quantities import QuantityError, parse_whole_count
+from costgov.domain.workloads import (
+    ManifestError,
+    NodeHints,
+    NodeRequirement,
+    Placement,
+    PodGroup,
+    Toleration,
+)
+
+__all__ = [
+    "INT32_MAX",
+    "INT64_MAX",
+    "listing",
+    "mapping",
+    "pod_group",
+    "str_map",
+    "template_spec",
+    "whole",
+]
+
+_REQUIRED = "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+
+
+def mapping(value: Any, path: str) -> Mapping[str, Any]:
+    if type(value) is dict:  # the common case, without an ABC check
+        return value
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ManifestError(path, f"expected a mapping, got {type(value).__name__}")
+    return value
+
+
+def listing(value: Any, path: str) -> Sequence[Any]:
+    if type(value) is list:
+        return value
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ManifestError(path, f"expected a list, got {type(value).__name__}")
+    return value
+
+
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+
+
+def whole(value: Any, path: str, default: int | None, maximum: int = INT32_MAX) -> int | None:
+    """A non-negative integer field, bounded as Kubernetes bounds it (int32 unless said)."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+        shown = repr(value) if not isinstance(value, int) or value < 10**20 else "a huge number"
+        raise ManifestError(path, f"expected an integer from 0 to {maximum}, got {shown}")
+    return value
+
+
+def _resource_count(values: Mapping[str, Any], name: str, where: str) -> int:
+    try:
+        return parse_whole_count(values[name])
+    except QuantityError as exc:
+        raise ManifestError(f"{where}.{name}", str(exc)) from exc
+
+
+def _container_gpus(container: Mapping[str, Any], path: str) -> tuple[int, Decimal]:
+    """(whole GPUs, GPU share in MIG slices) one container holds."""
+    resources = mapping(container.get("resources"), f"{path}.resources")
+    counts: dict[str, dict[str, int]] = {}
+    for section in ("limits", "requests"):
+        where = f"{path}.resources.{section}"
+        values = mapping(resources.get(section), where)
+        for name in values:
+            key = str(name)
+            if key in GPU_RESOURCES or key.startswith(MIG_RESOURCE_PREFIX):
+                counts.setdefault(key, {})[section] = _resource_count(values, key, where)
+    whole, slices = 0, Decimal(0)
+    for name, found in counts.items():
+        if len(found) == 2 and found["limits"] != found["requests"]:
+            raise ManifestError(
+                f"{path}.resources",
+                f"{name} requests ({found['requests']}) must equal limits ({found['limits']}); "
+                "Kubernetes does not overcommit extended resources",
+            )
+        count = found.get("limits", found.get("requests", 0))
+        share = mig_share(name)
+        if name.startswith(MIG_RESOURCE_PREFIX) and share is None:
+            raise ManifestError(
+                f"{path}.resources.limits.{name}",
+                "not a MIG profile costgov knows (expected nvidia.com/mig-<1-7>g.<memory>gb)",
+            )
+        if share is None:
+            whole += count
+        else:
+            slices += share * count
+    return whole, slices
+
+
+def _pod_gpus(pod_spec: Mapping[str, Any], path: str) -> tuple[int, Decimal]:
+    """(whole GPUs, MIG share) a pod holds while it runs."""
+    containers = listing(pod_spec.get("containers"), f"{path}.containers")
+    if not containers:
+        raise ManifestError(f"{path}.containers", "a pod needs at least one container")
+    whole, slices = 0, Decimal(0)
+    for i, c in enumerate(containers):
+        where = f"{path}.containers[{i}]"
+        w, m = _container_gpus(mapping(c, where), where)
+        whole, slices = whole + w, slices + m
+    # Init containers run one at a time before the others: the pod holds the larger need.
+    for i, c in enumerate(listing(pod_spec.get("initContainers"), f"{path}.initContainers")):
+        where = f"{path}.initContainers[{i}]"
+        w, m = _container_gpus(mapping(c, where), where)
+        if w + m > whole + slices:
+            whole, slices = w, m
+    return whole, slices
+
+
+def _requirement(expr: Any, path: str) -> NodeRequirement:
+    expr = mapping(expr, path)
+    values = tuple(str(v) for v in listing(expr.get("values"), f"{path}.values"))
+    return NodeRequirement(str(expr.get("key", "")), str(expr.get("operator", "")), values)
+
+
+def _terms(pod_spec: Mapping[str, Any], path: str) -> tuple[tuple[NodeRequirement, ...], ...]:
+    """Required node affinity, as OR-ed terms of AND-ed requirements."""
+    affinity = mapping(pod_spec.get("affinity"), f"{path}.affinity")
+    node = mapping(affinity.get("nodeAffinity"), f"{path}.affinity.nodeAffinity")
+    required_path = f"{path}.{_REQUIRED}"
+    required = mapping(node.get("requiredDuringSchedulingIgnoredDuringExecution"), required_path)
+    terms = []
+    for t, raw in enumerate(listing(required.get("nodeSelectorTerms"), f"{required_path}.terms")):
+        where = f"{required_path}.nodeSelectorTerms[{t}]"
+        exprs = listing(mapping(raw, where).get("matchExpressions"), f"{where}.matchExpressions")
+        terms.append(
+            tuple(_requirement(e, f"{where}.matchExpressions[{i}]") for i, e in enumerate(exprs))
+        )
+    return tuple(terms)
+
+
+def _tolerations(pod_spec: Mapping[str, Any], path: str) -> tuple[Toleration, ...]:
+    out = []
+    for i, raw in enumerate(listing(pod_spec.get("tolerations"), f"{path}.tolerations")):
+        t = mapping(raw, f"{path}.tolerations[{i}]")
+        out.append(
+            Toleration(
+                key=str(t.get("key") or ""),
+                operator=str(t.get("operator") or "Equal"),
+                value=str(t.get("value") or ""),
+                effect=str(t.get("effect") or ""),
+            )
+        )
+    return tuple(out)
+
+
+def str_map(value: Any, path: str) -> dict[str, str]:
+    return {str(k): str(v) for k, v in mapping(value, path).items()}
+
+
+def _hints(
+    selector: Mapping[str, str], terms: tuple[tuple[NodeRequirement, ...], ...], path: str
+) -> NodeHints:
+    """Pricing hints: the nodeSelector, filled in from a single required affinity term."""
+    chosen = dict(selector)
+    notes: list[str] = []
+    field = {k: f"{path}.nodeSelector[{k!r}]" for k in selector}
+    if len(terms) == 1:  # OR-ed alternatives: the scheduler may pick any, no single hint
+        for req in terms[0]:
+            if req.operator == "In" and req.values and req.key not in chosen:
+                chosen[req.key] = req.values[0]
+                field[req.key] = f"{path}.{_REQUIRED} ({req.key} In)"
+                if len(req.values) > 1:
+                    notes.append(
+                        f"node affinity allows {req.key} in {list(req.values)}; "
+                        f"priced as {req.values[0]}"
+                    )
+    label = next((k for k in GPU_PRODUCT_LABELS if k in chosen), None)
+    product = chosen[label] if label else None
+    capacity: CapacityType | None = None
+    if any(label in chosen for label in CAPACITY_LABELS):
+        capacity, _ = capacity_from_labels(chosen)
+    return NodeHints(
+        instance_type=next((chosen[k] for k in INSTANCE_TYPE_LABELS if k in chosen), None),
+        gpu_model=normalize_gpu_model(product),
+        gpu_product=product,
+        gpu_product_field=field[label] if label else "",
+        capacity=capacity,
+        provider=provider_from_labels(chosen),
+        region=next((chosen[k] for k in REGION_LABELS if k in chosen), None),
+        notes=tuple(notes),
+    )
+
+
+def pod_group(name: str, pods: int, pod_spec: Mapping[str, Any], path: str) -> PodGroup:
+    """`pods` pods of one template (its spec at `path`): GPUs, pricing hints, placement."""
+    selector = str_map(pod_spec.get("nodeSelector"), f"{path}.nodeSelector")
+    terms = _terms(pod_spec, path)
+    whole_gpus, slices = _pod_gpus(pod_spec, path)
+    return PodGroup(
+        name=name,
+        pods=pods,
+        gpus_per_pod=whole_gpus,
+        hints=_hints(selector, terms, path),
+        placement=Placement(selector, terms, _tolerations(pod_spec, path)),
+        mig_share=slices,
+    )
+
+
+def template_spec(holder: Mapping[str, Any], path: str) -> tuple[Mapping[str, Any], str]:
+    """The pod spec of `holder.template` and its path."""
+    template = mapping(holder.get("template"), f"{path}.template")
+    return mapping(template.get("spec"), f"{path}.template.spec"), f"{path}.template.spec"
