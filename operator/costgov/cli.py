@@ -37,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _estimate_parser(sub)
     _report_parser(sub)
+    _prices_parser(sub)
     _run_parser(sub)
     _crds_parser(sub)
     return parser
@@ -59,7 +60,7 @@ def _estimate_parser(sub: Any) -> None:
         required=True,
         type=Path,
         metavar="PATH",
-        help="a YAML file or directory (repeatable)",
+        help="a YAML file or directory, or - for standard input (repeatable)",
     )
     est.add_argument(
         "--policy",
@@ -138,6 +139,33 @@ def _report_parser(sub: Any) -> None:
     rep.add_argument("-o", "--output", choices=("table", "csv", "json"), default="table")
 
 
+def _prices_parser(sub: Any) -> None:
+    prices = sub.add_parser(
+        "prices",
+        help="list the price catalog (filter by provider, region, GPU model)",
+        description="The bundled price catalog (merged with --pricing), each entry with its "
+        "source and date. Exit 2 on an unknown GPU model or a bad pricing file.",
+    )
+    prices.add_argument("--provider", metavar="NAME", help="aws, gcp, azure or onprem")
+    prices.add_argument("--region", metavar="REGION", help="e.g. us-east-1")
+    prices.add_argument("--gpu", metavar="MODEL", help="e.g. H100, H200, B200, MI300X")
+    prices.add_argument("--pricing", type=Path, metavar="FILE")
+    prices.add_argument("-o", "--output", choices=("table", "json"), default="table")
+
+
+def _prices(args: argparse.Namespace) -> int:
+    from costgov.services.pricelists import PriceFilter, render_prices
+
+    try:
+        catalog = load_catalog(args.pricing)
+        wanted = PriceFilter(args.provider, args.region, args.gpu)
+        sys.stdout.write(render_prices(catalog, wanted, args.output))
+    except (CatalogError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return EXIT_OK
+
+
 def _run_parser(sub: Any) -> None:
     runp = sub.add_parser(
         "run",
@@ -204,14 +232,15 @@ def _crds(args: argparse.Namespace) -> int:
 def _estimate(args: argparse.Namespace) -> int:
     try:
         catalog = load_catalog(args.pricing)
-        docs = read_documents(args.paths)
+        unreadable: list[str] = []
+        docs = read_documents(args.paths, unreadable)
         policies = read_documents(args.policies)
         now = args.now or datetime.now(UTC)
         if now.tzinfo is None:
             now = now.replace(tzinfo=UTC)
         options = Options(args.assume_instance_type, args.operator_namespace)
         report = estimate_documents(
-            docs, catalog, now=now, extra_policies=policies, options=options
+            docs, catalog, now=now, extra_policies=policies, options=options, unreadable=unreadable
         )
     except (CatalogError, ManifestReadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -221,7 +250,9 @@ def _estimate(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    if not report.workloads and not report.policies:
+    for line in report.unreadable:
+        print(f"warning: skipped {line}", file=sys.stderr)
+    if not report.workloads and not report.policies and not report.skipped:
         print("error: no workloads or CostPolicies found in the input", file=sys.stderr)
         return EXIT_BAD_INPUT
     sys.stdout.write(render_json(report) if args.output == "json" else render_table(report))
@@ -289,6 +320,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _estimate(args)
     if args.command == "report":
         return _report(args)
+    if args.command == "prices":
+        return _prices(args)
     if args.command == "run":
         return _run(args)
     return _crds(args)

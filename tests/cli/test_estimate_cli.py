@@ -57,6 +57,7 @@ def test_json_shape(capsys: pytest.CaptureFixture[str]) -> None:
         "trainingJobBudgets",
         "policies",
         "skippedKinds",
+        "unreadable",
         "summary",
     }
     job = next(w for w in doc["workloads"] if w["name"] == "llama-finetune-run1")
@@ -146,13 +147,13 @@ def test_enforce_violation_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture
             "spec: {selector: {}}\n",
             "(document 0): TrainingJobBudget/b.spec.amount: required field is missing",
         ),
-        ("kind: Job\nmetadata: {name: j}\n", "(document 0): apiVersion: required field is missing"),
+        ("kind: Job\nmetadata: {name: j}\n", "(document 0): not a Kubernetes object: apiVersion"),
         (
             "---\nkind: x\n---\napiVersion: batch/v1\nkind: Job\nmetadata: {name: j}\n"
             "spec: {template: {spec: {containers: []}}}\n",
             "(document 1): Job/j: spec.template.spec.containers: a pod needs at least one container",
         ),
-        ("- just\n- a list\n", "expected a Kubernetes object"),
+        ("- just\n- a list\n", "not a Kubernetes object (a mapping with apiVersion"),
     ],
 )
 def test_bad_input_exits_2_naming_file_document_and_field(
@@ -239,3 +240,96 @@ def test_two_jobs_under_one_training_budget_count_against_each_other(
         assert violation["rule"] == "trainingJobBudget.exceeded"
         assert violation["figures"]["remaining"] == "$2,037.12"
     assert code == 1
+
+
+UPSTREAM = ROOT / "tests" / "data" / "upstream"
+HELM_TEMPLATE = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ include "app.fullname" . }}
+  labels:
+    {{- include "app.labels" . | nindent 4 }}
+spec:
+  replicas: {{ .Values.replicaCount }}
+"""
+
+
+def test_manifests_are_read_from_stdin(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    import sys
+
+    text = (UPSTREAM / "pytorchjob-4x8-h100.yaml").read_bytes()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text)))
+    code, out, err = run(capsys, "estimate", "-f", "-", "-o", "json", *NOW)
+    assert code == 0, err
+    [line] = json.loads(out)["workloads"]
+    # 4 workers x 8/8 of a p5.48xlarge (55.04 $/h) x 48 h = 10,567.68
+    assert (line["kind"], line["gpus"], line["estimate"]) == ("PyTorchJob", 32, "10567.68")
+    assert line["source"] == "<stdin> (document 0)"
+
+
+def test_a_helm_template_is_reported_and_skipped_not_fatal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chart = tmp_path / "chart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "templates" / "deployment.yaml").write_text(HELM_TEMPLATE)
+    (chart / "values.yaml").write_text("replicaCount: 1\nimage: {repository: nginx}\n")
+    (chart / "job.yaml").write_text((UPSTREAM / "cronjob-nightly.yaml").read_text())
+    code, out, err = run(capsys, "estimate", "-f", str(chart), *NOW)
+    assert code == 0, err
+    assert "CronJob/ml/nightly-finetune" in out
+    assert f"{chart / 'templates' / 'deployment.yaml'}: malformed YAML at line" in err
+    assert f"{chart / 'values.yaml'} (document 0): not a Kubernetes object: apiVersion" in err
+    assert "Skipped (not Kubernetes YAML" in out
+
+
+def test_cpu_only_workloads_are_skipped_not_unpriced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cpu = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "ml"},
+        "spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nginx"}]}}},
+    }
+    path = write(tmp_path, "web.yaml", cpu)
+    code, out, err = run(capsys, "estimate", "-f", str(path), *NOW)
+    assert code == 0, err
+    assert "UNPRICED" not in out
+    assert "Skipped (nothing to price): Deployment (no GPUs) x1" in out
+
+
+def test_every_kind_ml_teams_submit_is_priced_offline(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "estimate", "-f", str(UPSTREAM), "-o", "json", *NOW)
+    assert code == 0, err
+    doc = json.loads(out)
+    kinds = {w["kind"] for w in doc["workloads"]}
+    assert kinds == {"PyTorchJob", "LeaderWorkerSet", "RayJob", "JobSet", "CronJob"}
+    assert doc["skippedKinds"] == {"PyTorchJob (no GPUs)": 1}
+    assert doc["summary"]["unpriced"] == 0
+
+
+def test_prices_lists_the_catalog_filtered_with_sources(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "prices", "--provider", "aws", "--gpu", "nvidia-h200", "-o", "json")
+    assert code == 0
+    doc = json.loads(out)
+    [entry] = doc["instances"]
+    # Karpenter's generated AWS list: p5en.48xlarge 63.296 $/h for 8 H200 -> 7.912 per GPU
+    assert (entry["instanceType"], entry["onDemand"], entry["onDemandPerGPU"]) == (
+        "p5en.48xlarge",
+        "63.296",
+        "7.912",
+    )
+    assert "karpenter-provider-aws" in entry["source"]
+    assert doc["onPremGPUHourly"] == []  # --provider aws: no on-prem rates
+
+
+def test_prices_rejects_an_unknown_gpu_naming_the_closest(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(capsys, "prices", "--gpu", "B20O")
+    assert (code, out) == (2, "")
+    assert "--gpu: 'B20O' is not a GPU model costgov knows; did you mean B200" in err

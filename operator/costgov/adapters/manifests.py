@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["Document", "ManifestReadError", "read_documents"]
+__all__ = ["STDIN", "Document", "ManifestReadError", "read_documents"]
 
 _SUFFIXES = {".yaml", ".yml", ".json"}
 # libyaml's C parser when PyYAML was built with it (its wheels are): about 10x faster.
@@ -34,9 +35,16 @@ class ManifestReadError(ValueError):
     """A file that cannot be read or parsed; the message names it."""
 
 
+STDIN = Path("-")
+"""`-f -`: read the manifests from standard input (e.g. `helm template ... | costgov estimate -f -`)."""
+MAX_STDIN = 64 * 1024 * 1024
+
+
 def _files(paths: Iterable[Path]) -> Iterator[Path]:
     for path in paths:
-        if path.is_dir():
+        if path == STDIN:
+            yield path
+        elif path.is_dir():
             yield from sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in _SUFFIXES)
         elif path.exists():
             yield path
@@ -44,29 +52,54 @@ def _files(paths: Iterable[Path]) -> Iterator[Path]:
             raise ManifestReadError(f"{path}: no such file or directory")
 
 
-def read_documents(paths: Iterable[Path]) -> list[Document]:
-    """Every non-empty document of every file (directories are walked, sorted by name).
+def _text(file: Path) -> str:
+    if file == STDIN:
+        data = sys.stdin.buffer.read(MAX_STDIN + 1)
+        if len(data) > MAX_STDIN:
+            raise ManifestReadError(f"<stdin>: more than {MAX_STDIN // 2**20} MiB")
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ManifestReadError(f"<stdin>: cannot read: {exc}") from exc
+    try:
+        return file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestReadError(f"{file}: cannot read: {exc}") from exc
 
-    A `kind: List` document is unwrapped into its items.
+
+def _parse(name: str, text: str) -> list[Any]:
+    try:
+        return list(yaml.load_all(text, Loader=_LOADER))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ManifestReadError(f"{name}: malformed YAML{where}: {problem}") from exc
+
+
+def read_documents(paths: Iterable[Path], unreadable: list[str] | None = None) -> list[Document]:
+    """Every non-empty document of every file (directories are walked, sorted by name;
+    `-` is standard input). A `kind: List` document is unwrapped into its items.
+
+    A file that is not YAML (a Helm template, say) raises ManifestReadError, or, when
+    `unreadable` is given, is recorded there (file and why) and skipped.
     """
     out: list[Document] = []
     for file in _files(paths):
+        name = "<stdin>" if file == STDIN else str(file)
         try:
-            text = file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ManifestReadError(f"{file}: cannot read: {exc}") from exc
-        try:
-            bodies = list(yaml.load_all(text, Loader=_LOADER))
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            problem = getattr(exc, "problem", None) or str(exc)
-            raise ManifestReadError(f"{file}: malformed YAML{where}: {problem}") from exc
+            bodies = _parse(name, _text(file))
+        except ManifestReadError as exc:
+            if unreadable is None:
+                raise
+            unreadable.append(str(exc))
+            continue
         for index, body in enumerate(bodies):
             if body is None:
                 continue
             if isinstance(body, dict) and body.get("kind") == "List":
-                out.extend(Document(str(file), index, item) for item in body.get("items") or [])
+                items = body.get("items") or []
+                out.extend(Document(name, index, item) for item in items)
             else:
-                out.append(Document(str(file), index, body))
+                out.append(Document(name, index, body))
     return out

@@ -174,7 +174,7 @@ def _hours(
 def _scheduled_hours(
     schedule: Schedule, run: Decimal | None
 ) -> tuple[Decimal, HoursSource, Decimal | None, list[str]]:
-    runs = schedule.runs_per_month.normalize()
+    runs = schedule.runs_per_month.quantize(Decimal("0.01")).normalize()
     said = f"schedule {schedule.expression!r} fires {runs:f} times a month"
     if run is None:
         note = f"{said}; runs declare no activeDeadlineSeconds: priced as running all month (730 h)"
@@ -255,7 +255,7 @@ def _node_note(group: PodGroup, offering: Offering) -> str | None:
         return None
     held, of = group.gpu_equivalents, offering.node_gpus
     if held >= of:
-        return f"whole node: each pod fills a {offering.instance_type} ({of} GPUs)"
+        return f"whole node: each pod fills a {offering.instance_type} ({of} GPU{'s' * (of > 1)})"
     shown = gpu_figure(held)
     return (
         f"shared node: each pod holds {shown} of the {of} GPUs of a {offering.instance_type}, "

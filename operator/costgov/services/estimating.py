@@ -129,7 +129,10 @@ class Report:
     budgets: tuple[BudgetLine, ...]
     policies: tuple[PolicyLine, ...]
     skipped: Mapping[str, int] = field(default_factory=dict)
-    """Kinds seen but not priced (Services, ConfigMaps...), with counts."""
+    """Kinds seen but not priced (Services, ConfigMaps..., workloads without GPUs), counted."""
+    unreadable: tuple[str, ...] = ()
+    """Files and documents that are not Kubernetes objects (Helm templates, values files),
+    each with why: reported and skipped."""
 
     @property
     def denied(self) -> int:
@@ -161,29 +164,31 @@ class _Inputs:
     workloads: list[tuple[str, Workload]] = field(default_factory=list)
     namespaces: dict[str, dict[str, str]] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
+    unreadable: list[str] = field(default_factory=list)
+
+    def skip(self, kind: str) -> None:
+        self.skipped[kind] = self.skipped.get(kind, 0) + 1
 
 
-def _header(doc: Document) -> tuple[str, str]:
-    """(apiVersion, kind) of a document; InputError when it is not a Kubernetes object."""
+def _header(doc: Document) -> tuple[str, str] | str:
+    """(apiVersion, kind) of a document, or why it is not a Kubernetes object."""
     body = doc.body
     if not isinstance(body, dict):
-        raise InputError(
-            [
-                f"{doc.where}: expected a Kubernetes object (a mapping with "
-                f"apiVersion, kind and metadata), got {type(body).__name__}"
-            ]
+        return (
+            f"{doc.where}: not a Kubernetes object (a mapping with apiVersion, kind and "
+            f"metadata), but a {type(body).__name__}"
         )
     api_version, kind = body.get("apiVersion"), body.get("kind")
     if not isinstance(api_version, str) or not isinstance(kind, str):
         missing = "apiVersion" if not isinstance(api_version, str) else "kind"
-        raise InputError([f"{doc.where}: {missing}: required field is missing"])
+        return f"{doc.where}: not a Kubernetes object: {missing} is missing"
     return api_version, kind
 
 
 def _add_resource(inputs: _Inputs, doc: Document, kind: str) -> None:
     """A costgov object: validated and filed under its kind."""
     if kind == "PriceCatalog":  # a pricing file: it takes effect through --pricing
-        inputs.skipped[kind] = inputs.skipped.get(kind, 0) + 1
+        inputs.skip(kind)
         return
     if kind not in _MODELS:
         name = (doc.body.get("metadata") or {}).get("name", "?")
@@ -205,27 +210,35 @@ def _add_resource(inputs: _Inputs, doc: Document, kind: str) -> None:
 
 
 def _add(inputs: _Inputs, doc: Document) -> None:
-    api_version, kind = _header(doc)
+    header = _header(doc)
+    if isinstance(header, str):
+        inputs.unreadable.append(header)
+        return
+    api_version, kind = header
     body = doc.body
     name = (body.get("metadata") or {}).get("name", "?")
     try:
         if api_version.split("/")[0] == GROUP:
             _add_resource(inputs, doc, kind)
         elif (api_version, kind) in WORKLOAD_KINDS:
-            inputs.workloads.append((doc.where, workload_from_object(body)))
+            workload = workload_from_object(body)
+            if workload.uses_gpus:
+                inputs.workloads.append((doc.where, workload))
+            else:
+                inputs.skip(f"{kind} (no GPUs)")
         elif (api_version, kind) == ("v1", "Namespace"):
             meta = body.get("metadata") or {}
             labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
             inputs.namespaces[str(meta.get("name"))] = labels
         else:
-            inputs.skipped[kind] = inputs.skipped.get(kind, 0) + 1
+            inputs.skip(kind)
     except ManifestError as exc:
         raise InputError([f"{doc.where}: {kind}/{name}: {exc}"]) from exc
 
 
-def _classify(docs: Iterable[Document]) -> _Inputs:
+def _classify(docs: Iterable[Document], unreadable: Sequence[str]) -> _Inputs:
     """Every document filed by kind; all problems reported together."""
-    inputs, problems = _Inputs(), []
+    inputs, problems = _Inputs(unreadable=list(unreadable)), []
     for doc in docs:
         try:
             _add(inputs, doc)
@@ -312,10 +325,11 @@ def estimate_documents(
     now: datetime,
     extra_policies: Sequence[Document] = (),
     options: Options = Options(),
+    unreadable: Sequence[str] = (),
 ) -> Report:
     """Price every workload in `docs` and judge it against every policy in scope, through
     the same engine as the admission webhook (`domain.judging.judge`)."""
-    inputs = _classify([*docs, *extra_policies])
+    inputs = _classify([*docs, *extra_policies], unreadable)
     situation = _situation(inputs, catalog, now, options)
     submissions = [(where, Submission(wl)) for where, wl in inputs.workloads] + [
         (where, Submission(inference_workload(i), inference=i)) for where, i in inputs.inference
@@ -339,4 +353,5 @@ def estimate_documents(
         tuple(_budget_lines(inputs, [j for _, j in found])),
         tuple(_policy_lines(inputs, lines)),
         dict(inputs.skipped),
+        tuple(inputs.unreadable),
     )

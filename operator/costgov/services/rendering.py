@@ -9,7 +9,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from costgov.domain.costing import Estimate
+from costgov.domain.costing import Estimate, GroupPrice
 from costgov.domain.money import cents, usd
 from costgov.domain.verdicts import Verdict
 from costgov.domain.workloads import gpu_figure
@@ -46,6 +46,17 @@ def _verdict(v: Verdict) -> dict[str, Any]:
     }
 
 
+def _group(p: GroupPrice) -> dict[str, Any]:
+    return {
+        "name": p.group.name,
+        "pods": p.group.pods,
+        "gpusPerPod": gpu_figure(p.group.gpu_equivalents),
+        "pricedAs": p.offering.label if p.offering else None,
+        "hourly": _money(p.hourly),
+        "unpriced": p.unpriced,
+    }
+
+
 def _estimate(e: Estimate) -> dict[str, Any]:
     o, w = e.offering, e.workload
     return {
@@ -67,6 +78,15 @@ def _estimate(e: Estimate) -> dict[str, Any]:
         "estimate": _money(e.amount),
         "unpriced": e.unpriced,
         "notes": list(e.notes),
+        "groups": [_group(p) for p in e.parts] if w.groups else None,
+        "schedule": None
+        if w.schedule is None
+        else {
+            "expression": w.schedule.expression,
+            "runsPerMonth": format(w.schedule.runs_per_month.quantize(Decimal("0.01")), "f"),
+            "hoursPerRun": _hours(e.run_hours) if e.run_hours is not None else None,
+            "perRun": _money(e.per_run),
+        },
         "spot": None
         if e.spot is None
         else {
@@ -149,6 +169,7 @@ def report_dict(report: Report) -> dict[str, Any]:
         "trainingJobBudgets": [_budget(b) for b in report.budgets],
         "policies": [_policy(p) for p in report.policies],
         "skippedKinds": dict(report.skipped),
+        "unreadable": list(report.unreadable),
         "summary": {
             "workloads": len(report.workloads),
             "unpriced": sum(1 for w in report.workloads if w.estimate.unpriced),
@@ -197,8 +218,8 @@ def _workload_rows(report: Report) -> list[str]:
     out = _table([*header, "VERDICT"], rows)
     if any(w.estimate.hours_source.value != "activeDeadlineSeconds" for w in report.workloads):
         out.append(
-            "* hours from a budget's maxDuration, or one month (730 h) for "
-            "long-running or unbounded workloads"
+            "* hours from a budget's maxDuration, a CronJob's month of scheduled runs, or one "
+            "month (730 h) for long-running or unbounded workloads"
         )
     return out
 
@@ -270,7 +291,11 @@ def render_table(report: Report) -> str:
     out += _details(report)
     if report.skipped:
         kinds = ", ".join(f"{k} x{n}" for k, n in sorted(report.skipped.items()))
-        out += ["", f"Skipped (not workloads): {kinds}"]
+        out += ["", f"Skipped (nothing to price): {kinds}"]
+    if report.unreadable:
+        out += ["", "Skipped (not Kubernetes YAML; render Helm charts first, e.g.", "  "
+                "`helm template . | costgov estimate -f -`):"]  # fmt: skip
+        out += [f"  {line}" for line in report.unreadable]
     verdict = "DENIED" if report.exit_code else "OK"
     out += ["", f"Result: {verdict}: {report.denied} workload(s) denied by an enforce-mode policy."]
     return "\n".join(out) + "\n"
