@@ -15,8 +15,17 @@ DEFAULT_TRUSTED_CONTROLLERS = (
     "system:serviceaccount:kube-system:replicaset-controller",
     "system:serviceaccount:kube-system:deployment-controller",
     "system:serviceaccount:kube-system:statefulset-controller",
+    "system:serviceaccount:kube-system:cronjob-controller",
+    # The projects' own install manifests (namespace and service account as they ship):
+    "system:serviceaccount:kubeflow:training-operator",
+    "system:serviceaccount:mpi-operator:mpi-operator",
+    "system:serviceaccount:jobset-system:jobset-controller-manager",
+    "system:serviceaccount:lws-system:lws-controller-manager",
+    "system:serviceaccount:ray-system:kuberay-operator",
 )
-"""kube-controller-manager, with and without --use-service-account-credentials."""
+"""kube-controller-manager, with and without --use-service-account-credentials; the
+Kubeflow training and MPI operators, JobSet, LeaderWorkerSet and KubeRay controllers as their
+install manifests name them (installed elsewhere: set COSTGOV_TRUSTED_CONTROLLERS)."""
 
 
 class Settings(BaseSettings):

@@ -38,8 +38,11 @@ def _tools() -> Path:
     return Path(out.strip().splitlines()[-1])
 
 
-def _render(**values: str) -> list[dict[str, Any]]:
+def _render(api_versions: tuple[str, ...] = (), **values: str) -> list[dict[str, Any]]:
+    """The chart as `helm template` renders it; `api_versions` are the group/version/Kinds
+    the cluster serves beyond the built-in ones (what `helm install` would discover)."""
     sets = [arg for k, v in values.items() for arg in ("--set", f"{k}={v}")]
+    sets += [arg for v in api_versions for arg in ("--api-versions", v)]
     text = _run(
         str(_tools() / "helm"),
         "template",
@@ -182,6 +185,11 @@ USERS_ROLE = {
             "verbs": ["get", "list", "create", "patch", "update"],
         },
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "create"]},
+        {
+            "apiGroups": ["kubeflow.org"],
+            "resources": ["pytorchjobs"],
+            "verbs": ["get", "list", "create", "patch", "update"],
+        },
     ],
 }
 USERS_BINDING = {
@@ -215,11 +223,13 @@ def _rbac_in_effect(cp: ControlPlane) -> None:
 
 
 @contextlib.contextmanager
-def running_operator(cp: ControlPlane, **values: str) -> Iterator[Operator]:
+def running_operator(
+    cp: ControlPlane, api_versions: tuple[str, ...] = (), **values: str
+) -> Iterator[Operator]:
     """The chart's RBAC and webhook configuration (with `values`), and the operator under
     its ServiceAccount; the PEOPLE may create workloads (RBAC is not what
     these tests are about: costgov's admission is)."""
-    docs = _render(**values)
+    docs = _render(api_versions, **values)
     kinds = {d["kind"]: d for d in docs}
     cp.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
     for kind in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding"):

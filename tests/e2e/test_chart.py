@@ -23,8 +23,9 @@ from .operating import _tools
 CHART = ROOT / "charts" / "costgov"
 
 
-def _template(*sets: str) -> subprocess.CompletedProcess[str]:
+def _template(*sets: str, api_versions: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     args = [arg for s in sets for arg in ("--set", s)]
+    args += [arg for v in api_versions for arg in ("--api-versions", v)]
     return subprocess.run(
         [str(_tools() / "helm"), "template", "costgov", str(CHART), "-n", "costgov-system", *args],
         capture_output=True,
@@ -32,8 +33,8 @@ def _template(*sets: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _docs(*sets: str) -> list[dict[str, Any]]:
-    done = _template(*sets)
+def _docs(*sets: str, api_versions: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    done = _template(*sets, api_versions=api_versions)
     assert done.returncode == 0, done.stderr
     return [d for d in yaml.safe_load_all(done.stdout) if d]
 
@@ -50,6 +51,7 @@ def test_webhook_configuration_is_scoped_and_bounded() -> None:
         f"{r}.costgov.io"
         for r in (
             "jobs",
+            "cronjobs",
             "pods",
             "deployments",
             "statefulsets",
@@ -75,13 +77,49 @@ def test_webhook_configuration_is_scoped_and_bounded() -> None:
         assert set(excluded["values"]) == {"kube-system", "costgov-system"}
         assert set(w["rules"][0]["operations"]) == {"CREATE", "UPDATE"}
         if not w["name"].startswith(own) and "scale" not in w["name"]:
-            assert "nvidia.com/gpu" in w["matchConditions"][0]["expression"]
+            expression = w["matchConditions"][0]["expression"]
+            assert "'nvidia.com/gpu'" in expression and "'amd.com/gpu'" in expression
+            assert "'nvidia.com/mig-'" in expression
     fail = next(
         d
         for d in _docs("webhook.failurePolicy=Fail")
         if d["kind"] == "ValidatingWebhookConfiguration"
     )
     assert {w["failurePolicy"] for w in fail["webhooks"]} == {"Fail"}
+
+
+CRD_KINDS = {
+    "kubeflow.org/v1/PyTorchJob": "pytorchjobs",
+    "kubeflow.org/v1/TFJob": "tfjobs",
+    "kubeflow.org/v2beta1/MPIJob": "mpijobs",
+    "kubeflow.org/v1/XGBoostJob": "xgboostjobs",
+    "kubeflow.org/v1/PaddleJob": "paddlejobs",
+    "kubeflow.org/v1/JAXJob": "jaxjobs",
+    "jobset.x-k8s.io/v1alpha2/JobSet": "jobsets",
+    "leaderworkerset.x-k8s.io/v1/LeaderWorkerSet": "leaderworkersets",
+    "ray.io/v1/RayJob": "rayjobs",
+    "ray.io/v1/RayCluster": "rayclusters",
+}
+
+
+@pytest.mark.parametrize(("gvk", "plural"), sorted(CRD_KINDS.items()))
+def test_other_projects_kinds_are_judged_only_where_their_crds_exist(gvk: str, plural: str) -> None:
+    without = {d["kind"]: d for d in _docs()}
+    assert f"{plural}.costgov.io" not in {
+        w["name"] for w in without["ValidatingWebhookConfiguration"]["webhooks"]
+    }
+    assert plural not in {r for rule in without["ClusterRole"]["rules"] for r in rule["resources"]}
+    docs = {d["kind"]: d for d in _docs(api_versions=(gvk,))}
+    [hook] = [
+        w
+        for w in docs["ValidatingWebhookConfiguration"]["webhooks"]
+        if w["name"] == f"{plural}.costgov.io"
+    ]
+    group = gvk.split("/")[0]
+    assert hook["rules"][0]["apiGroups"] == [group] and hook["rules"][0]["resources"] == [plural]
+    assert hook["clientConfig"]["service"]["path"] == f"/{plural}"
+    [rule] = [r for r in docs["ClusterRole"]["rules"] if plural in r["resources"]]
+    assert rule["verbs"] == ["get", "list", "watch"]
 
 
 def test_rbac_has_no_delete_and_no_secrets() -> None:

@@ -53,6 +53,33 @@ ENFORCE = {
 }
 
 
+PYTORCHJOB_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "pytorchjobs.kubeflow.org"},
+    "spec": {
+        "group": "kubeflow.org",
+        "scope": "Namespaced",
+        "names": {"kind": "PyTorchJob", "plural": "pytorchjobs", "singular": "pytorchjob"},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "x-kubernetes-preserve-unknown-fields": True,
+                    }
+                },
+            }
+        ],
+    },
+}
+"""A minimal PyTorchJob CRD (the training operator's group, version and names; any content)."""
+UPSTREAM = Path(__file__).parents[1] / "data" / "upstream"
+
+
 def _ns(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
@@ -106,7 +133,11 @@ def op(cp: ControlPlane) -> Iterator[Operator]:
             },
         )
     )
-    with running_operator(cp, **{"webhook.failurePolicy": "Fail"}) as operator:
+    cp.apply(PYTORCHJOB_CRD)
+    cp.kubectl("wait", "--for=condition=Established", "crd/pytorchjobs.kubeflow.org")
+    with running_operator(
+        cp, ("kubeflow.org/v1/PyTorchJob",), **{"webhook.failurePolicy": "Fail"}
+    ) as operator:
         yield operator
         # the chart's RBAC was enough for everything this module made the operator do
         assert "Forbidden" not in operator.log(), operator.log()[-3000:]
@@ -598,3 +629,34 @@ def _wait(check: Any, op: Operator, timeout: float = 40) -> None:
             return
         time.sleep(0.5)
     raise AssertionError(f"condition not met; the operator's log ends:\n{op.log()[-4000:]}")
+
+
+def _pytorchjob(name: str = "llm-pretrain") -> dict[str, Any]:
+    job: dict[str, Any] = yaml.safe_load((UPSTREAM / "pytorchjob-4x8-h100.yaml").read_text())
+    job["metadata"] = {"name": name, "namespace": GOVERNED}
+    return job
+
+
+def test_a_pytorchjob_is_denied_as_one_workload(cp: ControlPlane, op: Operator) -> None:
+    # 4 workers x 8 H100: each fills a p5.48xlarge (55.04 $/h); runPolicy 48 h:
+    # 4 x 55.04 x 48 = 10,567.68, judged once for the whole job (32 GPUs, limit 16)
+    done = apply(cp, _pytorchjob())
+    denied(
+        done,
+        "PyTorchJob/v-governed/llm-pretrain",
+        "limits.maxGPUsPerWorkload", "holds 32 GPUs (Worker 4 x 8)",
+        "approval.required", "$10,567.68",
+    )  # fmt: skip
+
+
+def test_a_small_pytorchjob_and_a_cpu_one_are_admitted(cp: ControlPlane, op: Operator) -> None:
+    small = _pytorchjob("small")
+    worker = small["spec"]["pytorchReplicaSpecs"]["Worker"]
+    worker["replicas"] = 1
+    worker["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] = 1
+    small["spec"]["runPolicy"]["activeDeadlineSeconds"] = 3600
+    # 1 worker x 1 of 8 H100 of a p5.48xlarge for 1 h: 55.04 / 8 = 6.88, under every tier
+    admitted(apply(cp, small))
+    cpu = yaml.safe_load((UPSTREAM / "pytorchjob-elastic-imagenet.yaml").read_text())
+    cpu["metadata"]["namespace"] = GOVERNED
+    admitted(apply(cp, cpu))

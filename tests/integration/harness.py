@@ -80,6 +80,11 @@ RESOURCES = {
     "costgov.io/v1alpha1/inferencedeployments": ("InferenceDeployment", True, ("status",)),
     "costgov.io/v1alpha1/costapprovals": ("CostApproval", True, ("status",)),
     "apps/v1/replicasets": ("ReplicaSet", True, ("status",)),
+    "batch/v1/cronjobs": ("CronJob", True, ("status",)),
+    "kubeflow.org/v1/pytorchjobs": ("PyTorchJob", True, ("status",)),
+    "jobset.x-k8s.io/v1alpha2/jobsets": ("JobSet", True, ("status",)),
+    "leaderworkerset.x-k8s.io/v1/leaderworkersets": ("LeaderWorkerSet", True, ("status",)),
+    "ray.io/v1/rayjobs": ("RayJob", True, ("status",)),
 }
 VERBS = {"list", "watch", "get", "create", "patch", "update", "delete"}
 

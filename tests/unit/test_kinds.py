@@ -230,3 +230,31 @@ def test_statefulset_is_never_called_stateless_nor_offered_spot() -> None:
     est = estimate_workload(workload_from_object(sts), CATALOG)
     assert est.spot is None
     assert not any("stateless" in n for n in est.notes)
+
+
+def test_one_h100_takes_the_smallest_h100_instance_whole() -> None:
+    manifest = upstream("cronjob-nightly.yaml")["spec"]["jobTemplate"]
+    pod = manifest["spec"]["template"]["spec"]
+    pod["nodeSelector"] = {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
+    pod["containers"][0]["resources"] = {"limits": {"nvidia.com/gpu": 1}}
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "one"}, **manifest}
+    est = estimate_workload(workload_from_object(job), CATALOG)
+    # the smallest aws us-east-1 instance with an H100: p5.4xlarge (1 GPU), 6.88 $/h, whole
+    assert est.offering is not None and est.offering.instance_type == "p5.4xlarge"
+    assert est.hourly == Decimal("6.88")
+    assert "whole node: each pod fills a p5.4xlarge (1 GPU)" in est.notes
+
+
+def test_one_gpu_of_a_named_p5_48xlarge_is_an_eighth_and_says_so() -> None:
+    manifest = upstream("cronjob-nightly.yaml")["spec"]["jobTemplate"]
+    manifest["spec"]["template"]["spec"]["containers"][0]["resources"] = {
+        "limits": {"nvidia.com/gpu": 1}
+    }
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "one"}, **manifest}
+    est = estimate_workload(workload_from_object(job), CATALOG)
+    # 1 of the 8 GPUs of a p5.48xlarge: 55.04 / 8 = 6.88 $/h
+    assert est.hourly == Decimal("6.88")
+    assert (
+        "shared node: each pod holds 1 of the 8 GPUs of a p5.48xlarge, priced at 1/8 of it"
+        in est.notes
+    )

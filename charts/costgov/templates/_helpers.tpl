@@ -11,3 +11,35 @@ helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version }}
 app.kubernetes.io/name: costgov
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
+{{- /* Every kind the admission webhook judges. `pod`: the CEL path of its one pod spec
+(GPU-less objects are then never sent); `crds`: group/version/Kind of another project's
+resource, registered only when the cluster serves one of them. */ -}}
+{{- define "costgov.webhookRules" -}}
+- {name: jobs, group: batch, resource: jobs, pod: object.spec.template.spec}
+- {name: cronjobs, group: batch, resource: cronjobs, pod: object.spec.jobTemplate.spec.template.spec}
+- {name: pods, group: "", resource: pods, pod: object.spec}
+- {name: deployments, group: apps, resource: deployments, pod: object.spec.template.spec}
+- {name: statefulsets, group: apps, resource: statefulsets, pod: object.spec.template.spec}
+- {name: replicasets, group: apps, resource: replicasets, pod: object.spec.template.spec}
+- {name: deployments-scale, group: apps, resource: deployments/scale}
+- {name: statefulsets-scale, group: apps, resource: statefulsets/scale}
+- {name: replicasets-scale, group: apps, resource: replicasets/scale}
+- {name: pytorchjobs, group: kubeflow.org, resource: pytorchjobs, crds: [kubeflow.org/v1/PyTorchJob]}
+- {name: tfjobs, group: kubeflow.org, resource: tfjobs, crds: [kubeflow.org/v1/TFJob]}
+- {name: mpijobs, group: kubeflow.org, resource: mpijobs, crds: [kubeflow.org/v2beta1/MPIJob, kubeflow.org/v1/MPIJob]}
+- {name: xgboostjobs, group: kubeflow.org, resource: xgboostjobs, crds: [kubeflow.org/v1/XGBoostJob]}
+- {name: paddlejobs, group: kubeflow.org, resource: paddlejobs, crds: [kubeflow.org/v1/PaddleJob]}
+- {name: jaxjobs, group: kubeflow.org, resource: jaxjobs, crds: [kubeflow.org/v1/JAXJob]}
+- {name: jobsets, group: jobset.x-k8s.io, resource: jobsets, crds: [jobset.x-k8s.io/v1alpha2/JobSet]}
+- {name: leaderworkersets, group: leaderworkerset.x-k8s.io, resource: leaderworkersets, crds: [leaderworkerset.x-k8s.io/v1/LeaderWorkerSet]}
+- {name: rayjobs, group: ray.io, resource: rayjobs, crds: [ray.io/v1/RayJob]}
+- {name: rayclusters, group: ray.io, resource: rayclusters, crds: [ray.io/v1/RayCluster]}
+- {name: costpolicies, group: costgov.io, resource: costpolicies, scope: Cluster}
+- {name: trainingjobbudgets, group: costgov.io, resource: trainingjobbudgets}
+- {name: inferencedeployments, group: costgov.io, resource: inferencedeployments}
+- {name: costapprovals, group: costgov.io, resource: costapprovals}
+{{- end -}}
+{{- /* CEL: some container in the list (a CEL path) requests a GPU. */ -}}
+{{- define "costgov.requestsGPUs" -}}
+{{ . }}.exists(c, has(c.resources) && ((has(c.resources.limits) && c.resources.limits.exists(k, k == 'nvidia.com/gpu' || k == 'amd.com/gpu' || k.startsWith('nvidia.com/mig-'))) || (has(c.resources.requests) && c.resources.requests.exists(k, k == 'nvidia.com/gpu' || k == 'amd.com/gpu' || k.startsWith('nvidia.com/mig-')))))
+{{- end -}}

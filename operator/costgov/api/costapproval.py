@@ -26,8 +26,10 @@ __all__ = [
 ]
 
 ApprovableKind = Literal[
-    "Job", "Pod", "Deployment", "StatefulSet", "ReplicaSet", "InferenceDeployment"
-]
+    "Job", "CronJob", "Pod", "Deployment", "StatefulSet", "ReplicaSet", "InferenceDeployment",
+    "PyTorchJob", "TFJob", "MPIJob", "XGBoostJob", "PaddleJob", "JAXJob", "JobSet",
+    "LeaderWorkerSet", "RayJob", "RayCluster",
+]  # fmt: skip
 APPROVABLE_KINDS: tuple[str, ...] = get_args(ApprovableKind)
 ApprovalPhase = Literal["Pending", "Approved", "Expired"]
 

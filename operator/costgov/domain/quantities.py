@@ -35,6 +35,7 @@ MAX_DIGITS = 19
 """Quantities are int64 in Kubernetes (at most 9.2e18): anything with more integer digits is
 refused in constant time, without building the number (1e999999 would take seconds)."""
 _SUFFIX_DIGITS = {k: v.adjusted() for k, v in _SUFFIXES.items()}
+INT64_MAX = Decimal(2**63 - 1)
 
 
 class QuantityError(ValueError):
@@ -67,11 +68,12 @@ def parse_quantity(value: str | int | float) -> Decimal:
     if number and number.adjusted() + exponent + _SUFFIX_DIGITS[suffix] >= MAX_DIGITS:
         raise QuantityError(f"{value!r} is larger than Kubernetes allows (at most 9.2e18)")
     number = number.scaleb(exponent) if exponent else number * _SUFFIXES[suffix]
-    return -number if match["sign"] == "-" else number
+    return _bounded(-number if match["sign"] == "-" else number, value)
 
 
 def _bounded(number: Decimal, value: object) -> Decimal:
-    if number and number.adjusted() >= MAX_DIGITS:
+    """`number`, when it fits Kubernetes' int64 (checked on digits first, then exactly)."""
+    if number and (number.adjusted() >= MAX_DIGITS or abs(number) > INT64_MAX):
         raise QuantityError(f"{value!r} is larger than Kubernetes allows (at most 9.2e18)")
     return number
 

@@ -15,7 +15,7 @@ from costgov.api.inferencedeployment import InferenceDeployment
 from costgov.api.trainingjobbudget import TrainingJobBudget
 from costgov.domain.approvals import Candidate, Grant
 from costgov.domain.selectors import matches
-from costgov.domain.workloads import Workload
+from costgov.domain.workloads import COMPOSITE_KINDS, Workload
 
 __all__ = [
     "ALWAYS_EXCLUDED_NAMESPACES",
@@ -178,8 +178,16 @@ def grants_for(
     return tuple(out)
 
 
-JUDGED_OWNERS = frozenset({"Job", "ReplicaSet", "Deployment", "StatefulSet"})
-"""Kinds whose pods (or ReplicaSets) are judged through their owner, which admission judged."""
+JUDGED_OWNERS = frozenset(
+    {
+        "Job", "ReplicaSet", "Deployment", "StatefulSet", "CronJob",
+        *(kind for _, kind in COMPOSITE_KINDS),
+    }
+)  # fmt: skip
+"""Kinds whose pods (Jobs, ReplicaSets, StatefulSets, RayClusters) are judged through their
+owner, which admission judged as a whole."""
+_POD_OWNED = frozenset({"StatefulSet"})
+"""A LeaderWorkerSet's worker StatefulSets are owned by their leader Pod."""
 
 
 def judged_through_owner(
@@ -187,8 +195,9 @@ def judged_through_owner(
 ) -> bool:
     """Whether admission judges this object through its owner rather than alone.
 
-    Pods a Job, ReplicaSet or StatefulSet controller creates, and ReplicaSets a Deployment
-    controller creates, cost what their owner was judged to cost; the Deployment costgov
+    Pods a Job, ReplicaSet or StatefulSet controller creates, ReplicaSets a Deployment
+    controller creates, Jobs a CronJob or JobSet creates, and what the training, LWS and Ray
+    operators create for their resources cost what their owner was judged to cost; the Deployment costgov
     creates for an InferenceDeployment, what the InferenceDeployment was judged to cost.
     The owner reference alone proves nothing (anyone can write one): the request must come
     from the controller's own identity (`trusted`, or costgov itself).
@@ -198,7 +207,9 @@ def judged_through_owner(
         return False
     if owner.kind == "InferenceDeployment" and owner.api_version.startswith("costgov.io/"):
         return self_user is not None and user == self_user and workload.kind == "Deployment"
-    return owner.kind in JUDGED_OWNERS and user in trusted
+    if user not in trusted:
+        return False
+    return owner.kind in JUDGED_OWNERS or (owner.kind == "Pod" and workload.kind in _POD_OWNED)
 
 
 def how_to_approve(workload: Workload, budget: str | None) -> str:

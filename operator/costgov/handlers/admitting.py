@@ -22,7 +22,7 @@ REVIEW: ContextVar[dict[str, Any] | None] = ContextVar("costgov_review", default
 the handler reads the objects from it rather than through kopf's body views, which resolve
 every key on access."""
 
-ADMITTED: tuple[tuple[str, str, str, str, str | None], ...] = (
+ADMITTED: tuple[tuple[str, str | None, str, str, str | None], ...] = (
     ("batch", "v1", "jobs", "Job", None),
     ("", "v1", "pods", "Pod", None),
     ("apps", "v1", "deployments", "Deployment", None),
@@ -31,6 +31,19 @@ ADMITTED: tuple[tuple[str, str, str, str, str | None], ...] = (
     ("apps", "v1", "deployments", "Deployment", "scale"),
     ("apps", "v1", "statefulsets", "StatefulSet", "scale"),
     ("apps", "v1", "replicasets", "ReplicaSet", "scale"),
+    ("batch", "v1", "cronjobs", "CronJob", None),
+    # Custom resources of other projects, any served version (the chart registers each
+    # webhook only when its CRD exists).
+    ("kubeflow.org", None, "pytorchjobs", "PyTorchJob", None),
+    ("kubeflow.org", None, "tfjobs", "TFJob", None),
+    ("kubeflow.org", None, "mpijobs", "MPIJob", None),
+    ("kubeflow.org", None, "xgboostjobs", "XGBoostJob", None),
+    ("kubeflow.org", None, "paddlejobs", "PaddleJob", None),
+    ("kubeflow.org", None, "jaxjobs", "JAXJob", None),
+    ("jobset.x-k8s.io", None, "jobsets", "JobSet", None),
+    ("leaderworkerset.x-k8s.io", None, "leaderworkersets", "LeaderWorkerSet", None),
+    ("ray.io", None, "rayjobs", "RayJob", None),
+    ("ray.io", None, "rayclusters", "RayCluster", None),
     ("costgov.io", "v1alpha1", "costpolicies", "CostPolicy", None),
     ("costgov.io", "v1alpha1", "trainingjobbudgets", "TrainingJobBudget", None),
     ("costgov.io", "v1alpha1", "inferencedeployments", "InferenceDeployment", None),

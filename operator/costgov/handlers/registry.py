@@ -29,12 +29,12 @@ def build_registry(interval: float) -> kopf.OperatorRegistry:
         kopf.index(group, version, plural, registry=registry, **options)(fn)
     for plural, timer in _TIMERS:
         kopf.timer("costgov.io", "v1alpha1", plural, interval=interval, registry=registry)(timer)
-    for group, version, plural, kind, subresource in ADMITTED:
+    for group, served, plural, kind, subresource in ADMITTED:
         handler = functools.partial(validate, kind)
         kopf.on.validate(
-            group,
-            version,
-            plural,
+            group=group,
+            version=served,
+            plural=plural,
             id=f"{plural}-{subresource}" if subresource else plural,
             subresource=subresource,
             operations=["CREATE", "UPDATE"],

@@ -28,7 +28,7 @@ from costgov.domain.scoping import (
     signatures,
 )
 from costgov.domain.verdicts import Verdict
-from costgov.domain.workloads import ManifestError, Workload
+from costgov.domain.workloads import COMPOSITE_KINDS, ManifestError, Workload
 from costgov.services.conditions import ViolationSeen
 
 __all__ = ["API_VERSIONS", "Decision", "Gate", "Request", "admit"]
@@ -39,7 +39,11 @@ API_VERSIONS = {
     "Deployment": "apps/v1",
     "StatefulSet": "apps/v1",
     "ReplicaSet": "apps/v1",
+    "CronJob": "batch/v1",
+    **{kind: api_version for api_version, kind in COMPOSITE_KINDS if kind != "MPIJob"},
+    "MPIJob": "kubeflow.org/v2beta1",
 }
+"""Kinds judged as workloads, and the API version assumed when an object omits its own."""
 _MODELS: dict[str, type[Resource]] = {
     "CostPolicy": CostPolicy,
     "TrainingJobBudget": TrainingJobBudget,
