@@ -77,6 +77,14 @@ bench-admission: install ## admission p50/p99 at 200 req/s on one core, next to 
 bench-cycle: install ## one reconcile cycle over 10,000 GPU pods / 1,000 nodes (real Prometheus)
 	$(BIN)/python tests/bench/bench_cycle.py
 
+.PHONY: image
+image: ## build the container image (docker, else buildah with Debian bases); IMAGE=costgov:dev
+	bash hack/build-image.sh
+
+.PHONY: image-test
+image-test: install prerequisites image ## build the image and prove it: user, read-only, no build tools, the operator against the apiserver
+	COSTGOV_IMAGE=$${IMAGE:-costgov:dev} $(BIN)/pytest -q -p no:randomly tests/e2e/test_image.py
+
 .PHONY: run
 run: install ## run the operator against the current kubeconfig (COSTGOV_* settings)
 	$(BIN)/costgov run

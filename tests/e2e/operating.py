@@ -21,7 +21,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -94,9 +94,21 @@ def _webhook_cert(cp: ControlPlane) -> tuple[Path, Path]:
     return d / "webhook.crt", d / "webhook.key"
 
 
+Launcher = Callable[[dict[str, str], tuple[Path, ...]], list[str]]
+"""How to start `costgov run`: from the environment and the files it reads (kubeconfig, CA,
+webhook certificate and key), the command line."""
+
+
+def in_process(env: dict[str, str], files: tuple[Path, ...]) -> list[str]:
+    """`costgov run` from this checkout, under this interpreter."""
+    return [sys.executable, "-m", "costgov", "run"]
+
+
 class Operator:
-    def __init__(self, cp: ControlPlane, port: int, cert: Path, key: Path) -> None:
-        self.cp, self.port, self.cert, self.key = cp, port, cert, key
+    def __init__(
+        self, cp: ControlPlane, port: int, cert: Path, key: Path, launch: Launcher = in_process
+    ) -> None:
+        self.cp, self.port, self.cert, self.key, self.launch = cp, port, cert, key, launch
         self.proc: subprocess.Popen[bytes] | None = None
         self.webhook: dict[str, Any] = {}
         self.log_path = cp.root / f"operator-{port}.log"  # one per operator: no mixed logs
@@ -139,8 +151,9 @@ class Operator:
             "COSTGOV_LIVENESS_PORT": str(_free_port()),
         }
         log = self.log_path.open("a")
+        files = (kubeconfig, self.cp.root / "ca.crt", self.cert, self.key)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "costgov", "run"], env=env, stdout=log, stderr=subprocess.STDOUT
+            self.launch(env, files), env=env, stdout=log, stderr=subprocess.STDOUT
         )
         for _ in range(150):
             if self.proc.poll() is not None:
@@ -224,7 +237,10 @@ def _rbac_in_effect(cp: ControlPlane) -> None:
 
 @contextlib.contextmanager
 def running_operator(
-    cp: ControlPlane, api_versions: tuple[str, ...] = (), **values: str
+    cp: ControlPlane,
+    api_versions: tuple[str, ...] = (),
+    launch: Launcher = in_process,
+    **values: str,
 ) -> Iterator[Operator]:
     """The chart's RBAC and webhook configuration (with `values`), and the operator under
     its ServiceAccount; the PEOPLE may create workloads (RBAC is not what
@@ -244,7 +260,7 @@ def running_operator(
     for hook in webhook["webhooks"]:
         path = hook["clientConfig"]["service"]["path"]
         hook["clientConfig"] = {"url": f"https://127.0.0.1:{port}{path}", "caBundle": ca}
-    op = Operator(cp, port, cert, key)
+    op = Operator(cp, port, cert, key, launch)
     op.webhook = webhook
     op.start()
     cp.apply(webhook)
