@@ -441,7 +441,26 @@ async def test_inference_deployment_owns_a_capped_deployment(cluster: Cluster) -
     dep = cluster.get("apps/v1/deployments", "ml-serving", "llama-8b-chat")
     assert dep["spec"]["replicas"] == 1
     assert dep["metadata"]["ownerReferences"][0]["kind"] == "InferenceDeployment"
-    assert dep["spec"]["template"]["spec"]["nodeSelector"] == {"karpenter.sh/capacity-type": "spot"}
+    pod = dep["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {}
+    # spot on any provisioner (Karpenter, EKS node groups, GKE, AKS), each with the L4 product
+    # label GPU feature discovery writes; AKS's and GKE's spot taints tolerated
+    l4 = {"key": "nvidia.com/gpu.product", "operator": "In", "values": ["NVIDIA-L4"]}
+    terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert terms["nodeSelectorTerms"] == [
+        {"matchExpressions": [{"key": key, "operator": "In", "values": [value]}, l4]}
+        for key, value in (
+            ("karpenter.sh/capacity-type", "spot"),
+            ("eks.amazonaws.com/capacityType", "SPOT"),
+            ("cloud.google.com/gke-spot", "true"),
+            ("cloud.google.com/gke-preemptible", "true"),
+            ("kubernetes.azure.com/scalesetpriority", "spot"),
+        )
+    ]
+    assert {(t["key"], t["value"], t["effect"]) for t in pod["tolerations"]} == {
+        ("kubernetes.azure.com/scalesetpriority", "spot", "NoSchedule"),
+        ("cloud.google.com/gke-spot", "true", "NoSchedule"),
+    }
 
 
 def _review(

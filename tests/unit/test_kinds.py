@@ -258,3 +258,48 @@ def test_one_gpu_of_a_named_p5_48xlarge_is_an_eighth_and_says_so() -> None:
         "shared node: each pod holds 1 of the 8 GPUs of a p5.48xlarge, priced at 1/8 of it"
         in est.notes
     )
+
+
+def _spot_on_any_provisioner(instance: str) -> dict[str, Any]:
+    """A Deployment that asks for spot the way a portable chart does: one required
+    node-affinity term per provisioner's spot label (the terms are ORed by the scheduler)."""
+    terms = [
+        {"matchExpressions": [{"key": key, "operator": "In", "values": [value]}]}
+        for key, value in (
+            ("karpenter.sh/capacity-type", "spot"),
+            ("eks.amazonaws.com/capacityType", "SPOT"),
+            ("kubernetes.azure.com/scalesetpriority", "spot"),
+        )
+    ]
+    pod = {
+        "nodeSelector": {"node.kubernetes.io/instance-type": instance},
+        "affinity": {
+            "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": terms}}},
+        "containers": [{"name": "s", "image": "vllm", "resources": {"limits": {"nvidia.com/gpu": 1}}}],
+    }  # fmt: skip
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "srv", "namespace": "ml"},
+        "spec": {"replicas": 2, "template": {"spec": pod}},
+    }
+
+
+def test_spot_asked_on_every_provisioner_is_priced_as_spot() -> None:
+    est = estimate_workload(workload_from_object(_spot_on_any_provisioner("g6.xlarge")), CATALOG)
+    # every alternative is spot: g6.xlarge spot in us-east-1, 0.40 $/h x 2 replicas = 0.80
+    assert est.hourly == Decimal("0.80")
+
+
+def test_spot_or_on_demand_alternatives_are_priced_on_demand() -> None:
+    obj = _spot_on_any_provisioner("g6.xlarge")
+    terms = obj["spec"]["template"]["spec"]["affinity"]["nodeAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]  # fmt: skip
+    terms.append(
+        {"matchExpressions": [{"key": "karpenter.sh/capacity-type", "operator": "In",
+                               "values": ["on-demand"]}]}
+    )  # fmt: skip
+    est = estimate_workload(workload_from_object(obj), CATALOG)
+    # one alternative is on demand, the dearer case: 0.8048 $/h x 2 = 1.6096
+    assert est.hourly == Decimal("1.6096")

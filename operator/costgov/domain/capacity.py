@@ -19,6 +19,8 @@ __all__ = [
     "ONPREM",
     "PROVIDER_LABEL",
     "REGION_LABELS",
+    "SPOT_NODE_LABELS",
+    "SPOT_TAINTS",
     "ZONE_LABELS",
     "CapacityType",
     "capacity_from_labels",
@@ -69,6 +71,22 @@ CAPACITY_LABELS: dict[str, dict[str, CapacityType]] = {
         "regular": CapacityType.ON_DEMAND,
     },
 }
+
+SPOT_NODE_LABELS: dict[str, str] = {
+    "karpenter.sh/capacity-type": "spot",
+    "eks.amazonaws.com/capacityType": "SPOT",
+    "cloud.google.com/gke-spot": "true",
+    "cloud.google.com/gke-preemptible": "true",
+    "kubernetes.azure.com/scalesetpriority": "spot",
+}
+"""How each provisioner marks a spot node, with the exact value a node selector must match
+(EKS writes SPOT in capitals; label values are case-sensitive)."""
+SPOT_TAINTS: tuple[tuple[str, str], ...] = (
+    ("kubernetes.azure.com/scalesetpriority", "spot"),
+    ("cloud.google.com/gke-spot", "true"),
+)
+"""NoSchedule taints AKS puts on every spot node and GKE on spot nodes of pools created with
+it: a pod meant for spot tolerates them."""
 
 _PROVIDER_PREFIXES = (
     ("eks.amazonaws.com/", "aws"),

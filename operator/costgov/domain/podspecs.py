@@ -199,6 +199,8 @@ def _hints(
     capacity: CapacityType | None = None
     if any(label in chosen for label in CAPACITY_LABELS):
         capacity, _ = capacity_from_labels(chosen)
+    elif len(terms) > 1:
+        capacity = _agreed_capacity(terms)
     return NodeHints(
         instance_type=next((chosen[k] for k in INSTANCE_TYPE_LABELS if k in chosen), None),
         gpu_model=normalize_gpu_model(product),
@@ -209,6 +211,23 @@ def _hints(
         region=next((chosen[k] for k in REGION_LABELS if k in chosen), None),
         notes=tuple(notes),
     )
+
+
+def _agreed_capacity(terms: tuple[tuple[NodeRequirement, ...], ...]) -> CapacityType | None:
+    """The capacity type every OR-ed affinity term requires (one spot label per provisioner:
+    spot on any of them is spot), or None when a term allows another."""
+    found = set()
+    for term in terms:
+        implied = {
+            capacity_from_labels({req.key: value})[0]
+            for req in term
+            if req.operator == "In" and req.key in CAPACITY_LABELS
+            for value in req.values
+        }
+        if len(implied) != 1:
+            return None
+        found |= implied
+    return found.pop() if len(found) == 1 else None
 
 
 def pod_group(name: str, pods: int, pod_spec: Mapping[str, Any], path: str) -> PodGroup:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from costgov.api import InferenceDeployment
+from costgov.domain.capacity import SPOT_NODE_LABELS, SPOT_TAINTS
 
 __all__ = ["INFERENCE_LABEL", "deployment_manifest"]
 
@@ -22,14 +23,30 @@ _GPU_PRODUCTS = {
 }
 
 
+def _capacity_terms(capacity: str) -> list[list[dict[str, Any]]]:
+    """Node-affinity terms (ORed) selecting the capacity type on every provisioner: spot is
+    any one of Karpenter's, EKS's, GKE's or AKS's spot labels; on demand is none of them."""
+    if capacity == "spot":
+        return [
+            [{"key": label, "operator": "In", "values": [value]}]
+            for label, value in SPOT_NODE_LABELS.items()
+        ]
+    if capacity == "on-demand":
+        return [
+            [
+                {"key": label, "operator": "NotIn", "values": [value]}
+                for label, value in SPOT_NODE_LABELS.items()
+            ]
+        ]
+    return [[]]
+
+
 def _pod_spec(idep: InferenceDeployment) -> dict[str, Any]:
     """The server container, with node selection for the GPU model and capacity type."""
     spec = idep.spec
     selector: dict[str, str] = {}
     if spec.gpu.instance_type:
         selector["node.kubernetes.io/instance-type"] = spec.gpu.instance_type
-    if spec.capacity_type != "any":
-        selector["karpenter.sh/capacity-type"] = spec.capacity_type
     pod: dict[str, Any] = {
         "containers": [
             {
@@ -43,17 +60,27 @@ def _pod_spec(idep: InferenceDeployment) -> dict[str, Any]:
         "nodeSelector": selector,
     }
     products = _GPU_PRODUCTS.get(spec.gpu.model)
-    if products and not spec.gpu.instance_type:
-        term = {
-            "matchExpressions": [
-                {"key": "nvidia.com/gpu.product", "operator": "In", "values": products}
-            ]
-        }
+    product = (
+        [{"key": "nvidia.com/gpu.product", "operator": "In", "values": products}]
+        if products and not spec.gpu.instance_type
+        else []
+    )
+    terms = [
+        {"matchExpressions": [*term, *product]}
+        for term in _capacity_terms(spec.capacity_type)
+        if term or product
+    ]
+    if terms:
         pod["affinity"] = {
             "nodeAffinity": {
-                "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}
+                "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}
             }
         }
+    if spec.capacity_type == "spot":
+        pod["tolerations"] = [
+            {"key": key, "operator": "Equal", "value": value, "effect": "NoSchedule"}
+            for key, value in SPOT_TAINTS
+        ]
     return pod
 
 
