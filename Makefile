@@ -65,6 +65,22 @@ control-plane: install ## build (once) and run etcd + kube-apiserver on loopback
 e2e: install ## run the e2e tier (real kube-apiserver + etcd, helm, kubeconform, the wheel)
 	$(BIN)/pytest -q tests/e2e tests/packaging
 
+.PHONY: sim-up
+sim-up: install prerequisites ## start the simulated GPU cluster in the background (.sim/env, .sim/kubeconfig)
+	$(BIN)/python -m tests.sim.cluster up
+
+.PHONY: sim-down
+sim-down: ## stop everything sim-up started (etcd last)
+	$(BIN)/python -m tests.sim.cluster down
+
+.PHONY: sim-demo
+sim-demo: install ## on a running sim: budgets, dollars accruing, a suspension, a capped model server
+	$(BIN)/python -m tests.sim.demo
+
+.PHONY: sim
+sim: install prerequisites ## run the sim tier (its own simulated cluster, stopped at the end)
+	$(BIN)/pytest -q -p no:randomly tests/sim
+
 .PHONY: bench
 bench: install ## offline estimate of 1,000 manifests (prints figures; docs/benchmarks.md)
 	$(BIN)/python tests/bench/bench_estimate.py

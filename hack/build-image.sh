@@ -29,17 +29,19 @@ log() { echo "== $*" >&2; }
 if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
   log "building $IMAGE with docker"
   DOCKER_BUILDKIT=1 docker build "${ARGS[@]}" "${SECRET[@]}" -t "$IMAGE" .
+  docker save -o "$BUILD/costgov.oci.tar" "$IMAGE"  # Docker 25+ writes an OCI image layout
   echo "$IMAGE"
   exit 0
 fi
 
+# buildah builds; podman runs the image in `make image-test` (tests/e2e/test_image.py).
 need=()
-for tool in buildah runc mmdebstrap; do command -v "$tool" >/dev/null || need+=("$tool"); done
+for tool in buildah podman runc mmdebstrap; do command -v "$tool" >/dev/null || need+=("$tool"); done
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]} (Debian packages)"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq buildah runc mmdebstrap uidmap >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" uidmap >/dev/null
 fi
 
 # Self-contained configuration: vfs storage (no overlay or fuse needed), runc (crun refuses

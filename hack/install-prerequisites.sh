@@ -14,4 +14,5 @@ command -v go >/dev/null || { echo "Go is needed to build the e2e control plane"
 t=$(date +%s)
 bash hack/build-control-plane.sh >/dev/null
 bash hack/build-tools.sh >/dev/null
+bash hack/build-sim.sh >/dev/null
 echo "== prerequisites ready ($(prometheus --version 2>&1 | head -1 | cut -d' ' -f1-3); control plane and tools in $(( $(date +%s) - t ))s)" >&2

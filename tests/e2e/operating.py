@@ -106,9 +106,18 @@ def in_process(env: dict[str, str], files: tuple[Path, ...]) -> list[str]:
 
 class Operator:
     def __init__(
-        self, cp: ControlPlane, port: int, cert: Path, key: Path, launch: Launcher = in_process
+        self,
+        cp: ControlPlane,
+        port: int,
+        cert: Path,
+        key: Path,
+        launch: Launcher = in_process,
+        settings: dict[str, str] | None = None,
+        detach: bool = False,
     ) -> None:
         self.cp, self.port, self.cert, self.key, self.launch = cp, port, cert, key, launch
+        self.settings = settings or {}  # COSTGOV_* over the defaults below
+        self.detach = detach  # its own session: outlives the process that started it
         self.proc: subprocess.Popen[bytes] | None = None
         self.webhook: dict[str, Any] = {}
         self.log_path = cp.root / f"operator-{port}.log"  # one per operator: no mixed logs
@@ -149,11 +158,17 @@ class Operator:
             "COSTGOV_WEBHOOK_KEY_FILE": str(self.key),
             "COSTGOV_METRICS_PORT": str(_free_port()),
             "COSTGOV_LIVENESS_PORT": str(_free_port()),
+            **self.settings,
         }
+        self.env = env
         log = self.log_path.open("a")
         files = (kubeconfig, self.cp.root / "ca.crt", self.cert, self.key)
         self.proc = subprocess.Popen(
-            self.launch(env, files), env=env, stdout=log, stderr=subprocess.STDOUT
+            self.launch(env, files),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=self.detach,
         )
         for _ in range(150):
             if self.proc.poll() is not None:
@@ -235,16 +250,12 @@ def _rbac_in_effect(cp: ControlPlane) -> None:
     raise AssertionError("the chart's RBAC never took effect")
 
 
-@contextlib.contextmanager
-def running_operator(
-    cp: ControlPlane,
-    api_versions: tuple[str, ...] = (),
-    launch: Launcher = in_process,
-    **values: str,
-) -> Iterator[Operator]:
-    """The chart's RBAC and webhook configuration (with `values`), and the operator under
-    its ServiceAccount; the PEOPLE may create workloads (RBAC is not what
-    these tests are about: costgov's admission is)."""
+def install_chart(
+    cp: ControlPlane, api_versions: tuple[str, ...] = (), **values: str
+) -> tuple[dict[str, Any], int, Path, Path]:
+    """The chart's namespace, ServiceAccount and RBAC applied; its webhook configuration
+    pointed at a free loopback port (not applied yet: nobody serves it); the PEOPLE may
+    create workloads. Returns the webhook configuration, the port, the certificate and key."""
     docs = _render(api_versions, **values)
     kinds = {d["kind"]: d for d in docs}
     cp.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
@@ -260,6 +271,20 @@ def running_operator(
     for hook in webhook["webhooks"]:
         path = hook["clientConfig"]["service"]["path"]
         hook["clientConfig"] = {"url": f"https://127.0.0.1:{port}{path}", "caBundle": ca}
+    return webhook, port, cert, key
+
+
+@contextlib.contextmanager
+def running_operator(
+    cp: ControlPlane,
+    api_versions: tuple[str, ...] = (),
+    launch: Launcher = in_process,
+    **values: str,
+) -> Iterator[Operator]:
+    """The chart's RBAC and webhook configuration (with `values`), and the operator under
+    its ServiceAccount; the PEOPLE may create workloads (RBAC is not what
+    these tests are about: costgov's admission is)."""
+    webhook, port, cert, key = install_chart(cp, api_versions, **values)
     op = Operator(cp, port, cert, key, launch)
     op.webhook = webhook
     op.start()
