@@ -1,0 +1,28 @@
+"""One simulated GPU cluster for the whole sim tier (tests/sim/cluster.py), stopped at the end.
+
+With COSTGOV_SIM_DIR naming a cluster `make sim-up` started, the tier uses it instead (and
+leaves it running): handy while writing a scenario.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .cluster import Sim, down, load, up
+
+
+@pytest.fixture(scope="session")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
+    reuse = os.environ.get("COSTGOV_SIM_DIR")
+    if reuse:
+        yield load(Path(reuse))
+        return
+    root = tmp_path_factory.mktemp("sim")
+    try:
+        yield up(root)
+    finally:
+        down(root)
