@@ -7,12 +7,13 @@ leaves it running): handy while writing a scenario.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from .cluster import Sim, down, load, up
+from .kube import namespace
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +27,19 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
         yield up(root)
     finally:
         down(root)
+
+
+@pytest.fixture
+def namespaces(sim: Sim) -> Iterator[Callable[..., str]]:
+    """Make namespaces for one test (with labels); at the end they are deleted and waited
+    for, so no test's pods hold the next test's GPUs."""
+    made: list[str] = []
+
+    def make(name: str, **labels: str) -> str:
+        namespace(sim, name, **labels)
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        sim.cp.kubectl("delete", "namespace", name, "--wait=true", "--timeout=120s", check=False)

@@ -68,6 +68,13 @@ def training(sim: Sim) -> None:
     del job["spec"]["activeDeadlineSeconds"]
     sim.cp.apply(job)
     print("job.batch/llama-finetune created (8 x H100 on a p5.48xlarge, no deadline)")
+    for _ in range(60):
+        if running_pods(sim, NS, "job-name=llama-finetune"):
+            break
+        time.sleep(1)
+    else:
+        raise SystemExit("no free p5.48xlarge for the Job: run the demo on a fresh `make sim-up`")
+    show(sim, "get", "pods", "-n", NS, "-o", "wide")
     say("dollars accrue at 55.04 $/h; the Job overruns its minute")
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and not _suspended(sim):

@@ -15,6 +15,8 @@ from .cluster import Sim
 
 T = TypeVar("T")
 
+Namespaces = Callable[..., str]
+"""The `namespaces` fixture: make(name, **labels) -> name, deleted after the test."""
 SERVED = {"prompt_tokens": 300, "generation_tokens": 100, "requests": 2}
 """What each fake vLLM server serves per second (tests/sim/kwok-metrics.yaml)."""
 

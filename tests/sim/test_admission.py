@@ -3,6 +3,8 @@ the pods the real controllers then create admitted through their owners."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from .cluster import Sim
@@ -49,10 +51,12 @@ def _kind(kind: str, name: str, gpus: int) -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-def governed(sim: Sim) -> Sim:
+def governed(sim: Sim) -> Iterator[Sim]:
     namespace(sim, "sim-admit", scenario="admission")
     sim.cp.apply(POLICY)
-    return sim
+    yield sim
+    sim.cp.kubectl("delete", "namespace", "sim-admit", "--wait=true", "--timeout=120s")
+    sim.cp.kubectl("delete", "costpolicy", "sim-limits")
 
 
 @pytest.mark.parametrize("kind", ["Pod", "Job", "CronJob", "Deployment", "StatefulSet"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from .cluster import Sim
-from .kube import SERVED, exactly, get, items, money, namespace, running_pods, status, wait_for
+from .kube import SERVED, Namespaces, exactly, get, items, money, running_pods, status, wait_for
 
 IDEP = "inferencedeployments.costgov.io"
 
@@ -40,8 +40,10 @@ POLICY = {
 }
 
 
-def test_model_server_runs_capped_priced_per_token_and_is_garbage_collected(sim: Sim) -> None:
-    namespace(sim, "sim-serve", scenario="serve")
+def test_model_server_runs_capped_priced_per_token_and_is_garbage_collected(
+    sim: Sim, namespaces: Namespaces
+) -> None:
+    namespaces("sim-serve", scenario="serve")
     sim.cp.apply(POLICY)  # an enforcing policy: budgets cap replicas (else they only warn)
     # g6.xlarge spot (EKS node group, capacityType SPOT) 0.40 $/h x 730 h = 292 $/month a
     # replica; 3 x 292 = 876 > 600: capped at floor(600 / 292) = 2 replicas
@@ -80,5 +82,4 @@ def test_model_server_runs_capped_priced_per_token_and_is_garbage_collected(sim:
         and not running_pods(sim, "sim-serve", selector),
         "Deployment, ReplicaSet and Pods garbage-collected", sim, timeout=90,
     )  # fmt: skip
-    sim.cp.kubectl("delete", "namespace", "sim-serve", "--wait=false")
     sim.cp.kubectl("delete", "costpolicy", "sim-serving")

@@ -14,7 +14,7 @@ from decimal import Decimal
 import pytest
 
 from .cluster import Sim
-from .kube import budget, get, gpu_job, money, namespace, running_pods, status, wait_for
+from .kube import Namespaces, budget, get, gpu_job, money, running_pods, status, wait_for
 
 TJB = "trainingjobbudgets.costgov.io"
 LAG_SECONDS = 20
@@ -38,10 +38,10 @@ def _start(pod: dict[str, object]) -> datetime:
     ],
 )
 def test_each_node_is_priced_from_the_labels_kube_state_metrics_exports(
-    sim: Sim, node: str, gpus: int, hourly: str, priced_as: str
+    sim: Sim, namespaces: Namespaces, node: str, gpus: int, hourly: str, priced_as: str
 ) -> None:
     ns = f"sim-price-{node.removeprefix('sim-')}"
-    namespace(sim, ns)
+    namespaces(ns)
     sim.cp.apply(budget("run", ns, "10000"))
     aks = [{"key": "kubernetes.azure.com/scalesetpriority", "operator": "Equal",
             "value": "spot", "effect": "NoSchedule"}]  # fmt: skip
@@ -58,14 +58,15 @@ def test_each_node_is_priced_from_the_labels_kube_state_metrics_exports(
     assert priced_as in found["jobs"][0]["pricedAs"]
     if "spot" in node:
         assert "spot" in found["jobs"][0]["pricedAs"]
-    sim.cp.kubectl("delete", "namespace", ns, "--wait=false")
 
 
-def test_an_on_prem_node_is_unpriced_until_declared_then_priced_per_gpu_hour(sim: Sim) -> None:
+def test_an_on_prem_node_is_unpriced_until_declared_then_priced_per_gpu_hour(
+    sim: Sim, namespaces: Namespaces
+) -> None:
     # the node has only GPU feature discovery's labels: no instance type, no provider. Its
     # GPUs are never silently priced (nor silently $0): a condition says how to declare it.
     ns = "sim-price-onprem"
-    namespace(sim, ns)
+    namespaces(ns)
     sim.cp.apply(budget("run", ns, "10000"))
     sim.cp.apply(gpu_job("train", ns, 2, {"kubernetes.io/hostname": "sim-onprem-a100"},
                          labels={"costgov.io/budget": "run"}))  # fmt: skip
@@ -91,7 +92,6 @@ def test_an_on_prem_node_is_unpriced_until_declared_then_priced_per_gpu_hour(sim
         assert "A100-80GB" in declared["jobs"][0]["pricedAs"]
     finally:
         sim.cp.kubectl("label", "node", "sim-onprem-a100", "costgov.io/provider-")
-        sim.cp.kubectl("delete", "namespace", ns, "--wait=false")
 
 
 def _policy(name: str, ns_label: str) -> dict[str, object]:
@@ -107,9 +107,11 @@ def _policy(name: str, ns_label: str) -> dict[str, object]:
     }
 
 
-def test_spend_grows_at_the_node_price_and_the_job_is_suspended_at_its_budget(sim: Sim) -> None:
+def test_spend_grows_at_the_node_price_and_the_job_is_suspended_at_its_budget(
+    sim: Sim, namespaces: Namespaces
+) -> None:
     ns = "sim-suspend"
-    namespace(sim, ns, scenario="suspend")
+    namespaces(ns, scenario="suspend")
     sim.cp.apply(_policy("sim-suspend", "suspend"))
     # The requester said one minute (maxDuration 1m): 55.04 $/h x 1/60 h = 0.92 <= 1.00,
     # admitted. The Job has no deadline of its own and overruns: at 55.04 $/h the $1.00
@@ -150,13 +152,12 @@ def test_spend_grows_at_the_node_price_and_the_job_is_suspended_at_its_budget(si
     )
     wait_for(lambda: get(sim, "job", "train", ns)["spec"].get("suspend") is False, "resumed", sim)
     wait_for(lambda: running_pods(sim, ns, "job-name=train"), "pod Running again", sim)
-    sim.cp.kubectl("delete", "namespace", ns, "--wait=false")
     sim.cp.kubectl("delete", "costpolicy", "sim-suspend")
 
 
-def test_a_pod_replaced_on_another_node_is_counted_once(sim: Sim) -> None:
+def test_a_pod_replaced_on_another_node_is_counted_once(sim: Sim, namespaces: Namespaces) -> None:
     ns = "sim-move"
-    namespace(sim, ns)
+    namespaces(ns)
     sim.cp.apply(budget("move", ns, "10000"))
     job = gpu_job("train", ns, 2, {"node.kubernetes.io/instance-type": "p5.48xlarge"},
                   labels={"costgov.io/budget": "move"})  # fmt: skip
@@ -179,4 +180,3 @@ def test_a_pod_replaced_on_another_node_is_counted_once(sim: Sim) -> None:
         assert money(found["spent"]) <= Decimal("13.76") * Decimal(ran + LAG_SECONDS) / 3600
     finally:
         sim.cp.kubectl("uncordon", node)
-        sim.cp.kubectl("delete", "namespace", ns, "--wait=false")
