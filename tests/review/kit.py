@@ -62,7 +62,9 @@ def job(name: str = "train", *, deadline: int | None = 3600, labels: dict[str, s
 
 def situation(*docs: dict[str, Any], nodes: Any = None) -> Situation:
     policies = [CostPolicy.model_validate(d) for d in docs if d["kind"] == "CostPolicy"]
-    budgets = [TrainingJobBudget.model_validate(d) for d in docs if d["kind"] == "TrainingJobBudget"]
+    budgets = [
+        TrainingJobBudget.model_validate(d) for d in docs if d["kind"] == "TrainingJobBudget"
+    ]
     approvals = [CostApproval.model_validate(d) for d in docs if d["kind"] == "CostApproval"]
     return Situation(
         catalog=CATALOG,

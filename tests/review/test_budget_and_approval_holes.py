@@ -34,7 +34,9 @@ def test_overlapping_cronjob_is_judged_against_a_monthly_budget_at_what_it_costs
     At fault: domain/budgets.py `cost_in_period` (min(hours, period) treats a CronJob's
     summed run-hours as wall-clock hours), called from domain/policies.py `_policy_budget`."""
     pol = kit.policy(budget={"amount": 1000, "period": "monthly", "onExceeded": "block-new"})
-    decision = kit.decide(kit.review_of("CronJob", _cronjob("*/10 * * * *", 7200)), kit.situation(pol))
+    decision = kit.decide(
+        kit.review_of("CronJob", _cronjob("*/10 * * * *", 7200)), kit.situation(pol)
+    )
     assert not decision.allowed, "a $7,050/month CronJob fit a $1,000 monthly budget"
 
 
@@ -46,7 +48,9 @@ def test_nightly_cronjob_is_judged_against_a_daily_budget_at_a_day_of_runs() -> 
     $19.32 per day): denied.  Should: $3.22 per day fits $10: allowed (a daily budget
     against what the workload costs in a day)."""
     pol = kit.policy(budget={"amount": 10, "period": "daily", "onExceeded": "block-new"})
-    decision = kit.decide(kit.review_of("CronJob", _cronjob("0 2 * * *", 14400)), kit.situation(pol))
+    decision = kit.decide(
+        kit.review_of("CronJob", _cronjob("0 2 * * *", 14400)), kit.situation(pol)
+    )
     assert decision.allowed, decision.message
 
 
@@ -62,7 +66,9 @@ def _approval(expires: str, target: dict[str, Any], name: str = "ok") -> dict[st
 TIER = [{"above": 1000, "approvers": {"users": ["alice"]}}]
 
 
-def test_an_expiry_without_a_timezone_is_refused_or_read_not_a_crash(tmp_path: Path, capsys: Any) -> None:
+def test_an_expiry_without_a_timezone_is_refused_or_read_not_a_crash(
+    tmp_path: Path, capsys: Any
+) -> None:
     """Crafted: an approver signs with `expires: "2030-01-01T00:00:00"` (no offset; the
     CRD's `format: date-time` lets the apiserver store it, and pydantic accepts it).
 
@@ -95,9 +101,15 @@ def test_one_signature_for_one_workload_does_not_approve_any_number_of_them() ->
     api/costapproval.py) approves one workload at a time, or the sum of what it approves
     is bounded by its amount.
     At fault: domain/scoping.py `_targets` / `grants_for` (a grant is never consumed)."""
-    approval = _approval("2030-01-01T00:00:00Z", {"kind": "Job", "selector": {"matchLabels": {"team": "nlp"}}})
+    approval = _approval(
+        "2030-01-01T00:00:00Z", {"kind": "Job", "selector": {"matchLabels": {"team": "nlp"}}}
+    )
     sit = kit.situation(kit.policy(approvals=TIER), approval)
-    first = kit.decide(kit.review_of("Job", kit.job("a", deadline=259200, labels={"team": "nlp"})), sit)
+    first = kit.decide(
+        kit.review_of("Job", kit.job("a", deadline=259200, labels={"team": "nlp"})), sit
+    )
     assert first.allowed, first.message
-    second = kit.decide(kit.review_of("Job", kit.job("b", deadline=259200, labels={"team": "nlp"})), sit)
+    second = kit.decide(
+        kit.review_of("Job", kit.job("b", deadline=259200, labels={"team": "nlp"})), sit
+    )
     assert not second.allowed, "one $5,000 signature approved $7,925.76 of Jobs"

@@ -59,7 +59,11 @@ def test_affinity_allowing_spot_or_on_demand_is_priced_on_demand() -> None:
     $1,562.40 instead of 72 h x $55.04 = $3,962.88; the $2,000 tier is never asked.
     Should: priced on demand, the dearer capacity it may get."""
     pol = kit.policy(approvals=[{"above": 2000, "approvers": {"users": ["alice"]}}])
-    obj = kit.job("cap", deadline=259200, affinity=_affinity("karpenter.sh/capacity-type", "spot", "on-demand"))
+    obj = kit.job(
+        "cap",
+        deadline=259200,
+        affinity=_affinity("karpenter.sh/capacity-type", "spot", "on-demand"),
+    )
     decision = kit.decide(kit.review_of("Job", obj), kit.situation(pol))
     assert not decision.allowed, "a run that may go on demand ($3,962.88) was priced as spot"
 

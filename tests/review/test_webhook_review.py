@@ -120,7 +120,12 @@ async def test_node_affinity_terms_times_nodes_cannot_stall_the_webhook(cluster:
 @pytest.mark.parametrize(
     ("resource", "group", "kind", "path"),
     [
-        ("leaderworkersets", "leaderworkerset.x-k8s.io", "LeaderWorkerSet", "leaderworkersets-scale"),
+        (
+            "leaderworkersets",
+            "leaderworkerset.x-k8s.io",
+            "LeaderWorkerSet",
+            "leaderworkersets-scale",
+        ),
         ("pytorchjobs", "kubeflow.org", "PyTorchJob", "pytorchjobs-scale"),
     ],
 )
