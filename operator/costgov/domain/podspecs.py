@@ -84,8 +84,8 @@ def _resource_count(values: Mapping[str, Any], name: str, where: str) -> int:
         raise ManifestError(f"{where}.{name}", str(exc)) from exc
 
 
-def _container_gpus(container: Mapping[str, Any], path: str) -> tuple[int, Decimal]:
-    """(whole GPUs, GPU share in MIG slices) one container holds."""
+def _container_gpus(container: Mapping[str, Any], path: str) -> dict[str, int]:
+    """The GPU resources one container holds: {resource name: count}."""
     resources = mapping(container.get("resources"), f"{path}.resources")
     counts: dict[str, dict[str, int]] = {}
     for section in ("limits", "requests"):
@@ -95,7 +95,7 @@ def _container_gpus(container: Mapping[str, Any], path: str) -> tuple[int, Decim
             key = str(name)
             if key in GPU_RESOURCES or key.startswith(MIG_RESOURCE_PREFIX):
                 counts.setdefault(key, {})[section] = _resource_count(values, key, where)
-    whole, slices = 0, Decimal(0)
+    held: dict[str, int] = {}
     for name, found in counts.items():
         if len(found) == 2 and found["limits"] != found["requests"]:
             raise ManifestError(
@@ -103,36 +103,59 @@ def _container_gpus(container: Mapping[str, Any], path: str) -> tuple[int, Decim
                 f"{name} requests ({found['requests']}) must equal limits ({found['limits']}); "
                 "Kubernetes does not overcommit extended resources",
             )
-        count = found.get("limits", found.get("requests", 0))
-        share = mig_share(name)
-        if name.startswith(MIG_RESOURCE_PREFIX) and share is None:
+        if name.startswith(MIG_RESOURCE_PREFIX) and mig_share(name) is None:
             raise ManifestError(
                 f"{path}.resources.limits.{name}",
                 "not a MIG profile costgov knows (expected nvidia.com/mig-<1-7>g.<memory>gb)",
             )
+        held[name] = found.get("limits", found.get("requests", 0))
+    return held
+
+
+def _add(total: dict[str, int], more: Mapping[str, int]) -> dict[str, int]:
+    return {k: total.get(k, 0) + more.get(k, 0) for k in total.keys() | more.keys()}
+
+
+def _peak(total: dict[str, int], more: Mapping[str, int]) -> dict[str, int]:
+    return {k: max(total.get(k, 0), more.get(k, 0)) for k in total.keys() | more.keys()}
+
+
+def _pod_gpus(pod_spec: Mapping[str, Any], path: str) -> tuple[int, Decimal]:
+    """(whole GPUs, MIG share) a pod holds while it runs: its effective request, resource by
+    resource, as the scheduler computes it (KEP-753 sidecar containers; Kubernetes docs,
+    "Sidecar containers: resource sharing within containers"; component-helpers
+    `AggregateContainerRequests`):
+
+        max( sum(containers) + sum(sidecars),
+             max over regular init containers i of (init_i + sidecars started before i) )
+
+    Sidecars are init containers with restartPolicy: Always: they start in order and run
+    alongside everything after them. Regular init containers run one at a time."""
+    containers = listing(pod_spec.get("containers"), f"{path}.containers")
+    if not containers:
+        raise ManifestError(f"{path}.containers", "a pod needs at least one container")
+    running: dict[str, int] = {}
+    for i, c in enumerate(containers):
+        where = f"{path}.containers[{i}]"
+        running = _add(running, _container_gpus(mapping(c, where), where))
+    sidecars: dict[str, int] = {}
+    init_peak: dict[str, int] = {}
+    for i, c in enumerate(listing(pod_spec.get("initContainers"), f"{path}.initContainers")):
+        where = f"{path}.initContainers[{i}]"
+        init = mapping(c, where)
+        held = _container_gpus(init, where)
+        if init.get("restartPolicy") == "Always":
+            sidecars = _add(sidecars, held)
+        else:
+            init_peak = _peak(init_peak, _add(held, sidecars))
+    effective = _peak(_add(running, sidecars), init_peak)
+    whole, slices = 0, Decimal(0)
+    for name, count in effective.items():
+        share = mig_share(name)
         if share is None:
             whole += count
         else:
             slices += share * count
-    return whole, slices
-
-
-def _pod_gpus(pod_spec: Mapping[str, Any], path: str) -> tuple[int, Decimal]:
-    """(whole GPUs, MIG share) a pod holds while it runs."""
-    containers = listing(pod_spec.get("containers"), f"{path}.containers")
-    if not containers:
-        raise ManifestError(f"{path}.containers", "a pod needs at least one container")
-    whole, slices = 0, Decimal(0)
-    for i, c in enumerate(containers):
-        where = f"{path}.containers[{i}]"
-        w, m = _container_gpus(mapping(c, where), where)
-        whole, slices = whole + w, slices + m
-    # Init containers run one at a time before the others: the pod holds the larger need.
-    for i, c in enumerate(listing(pod_spec.get("initContainers"), f"{path}.initContainers")):
-        where = f"{path}.initContainers[{i}]"
-        w, m = _container_gpus(mapping(c, where), where)
-        if w + m > whole + slices:
-            whole, slices = w, m
     return whole, slices
 
 
