@@ -67,3 +67,62 @@ def test_a_sidecars_gpus_are_priced() -> None:
     # 4/8 x 55.04 = 27.52 $/h
     est = estimate_workload(workload_from_object(_pod([_c("m", 4)], [_side("s", 4)])), CATALOG)
     assert est.hourly == Decimal("55.04")
+
+
+def _affinity(*exprs: tuple[str, list[str]]) -> dict[str, Any]:
+    match = [{"key": k, "operator": "In", "values": v} for k, v in exprs]
+    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": match}]}}}  # fmt: skip
+
+
+def _priced(gpus: int, *exprs: tuple[str, list[str]]) -> Any:
+    pod = _pod([_c("m", gpus)], nodeSelector={}, affinity=_affinity(*exprs))
+    return estimate_workload(workload_from_object(pod), CATALOG)
+
+
+TYPE, CAPACITY, PRODUCT = (
+    "node.kubernetes.io/instance-type", "karpenter.sh/capacity-type", "nvidia.com/gpu.product",
+)  # fmt: skip
+
+
+def test_an_affinity_allowing_several_instance_types_is_priced_at_the_dearest() -> None:
+    # g6.48xlarge (8 x L4) 13.3504 $/h, p5.48xlarge (8 x H100) 55.04 $/h: 55.04 for 1 h,
+    # whichever comes first in the list
+    for values in (["g6.48xlarge", "p5.48xlarge"], ["p5.48xlarge", "g6.48xlarge"]):
+        est = _priced(8, (TYPE, values))
+        assert est.hourly == Decimal("55.04") and est.gpu_model == "H100"
+        assert (
+            f"node affinity allows {TYPE} in {values}; priced as the dearest, p5.48xlarge"
+            in est.notes
+        )
+
+
+def test_spot_or_on_demand_is_priced_on_demand() -> None:
+    # p5.48xlarge: on demand 55.04 $/h, spot 21.70 $/h: the dearer, 55.04
+    est = _priced(8, (TYPE, ["p5.48xlarge"]), (CAPACITY, ["spot", "on-demand"]))
+    assert est.hourly == Decimal("55.04")
+    assert f"node affinity allows {CAPACITY} in ['spot', 'on-demand']; priced as the dearest, on-demand" in est.notes  # fmt: skip
+
+
+def test_several_gpu_products_are_priced_at_the_dearest() -> None:
+    # 8 GPUs: L4 -> g6.48xlarge 13.3504 $/h; H100 -> p5.48xlarge 55.04 $/h: 55.04
+    est = _priced(8, (PRODUCT, ["NVIDIA-L4", "NVIDIA-H100-80GB-HBM3"]))
+    assert est.hourly == Decimal("55.04")
+
+
+def test_an_instance_type_too_small_for_the_pod_is_no_alternative() -> None:
+    # g6.xlarge has 1 GPU: an 8-GPU pod never lands there; priced on p5.48xlarge, 55.04 $/h
+    assert _priced(8, (TYPE, ["g6.xlarge", "p5.48xlarge"])).hourly == Decimal("55.04")
+
+
+def test_an_alternative_that_cannot_be_priced_leaves_the_pod_unpriced() -> None:
+    est = _priced(8, (TYPE, ["p5.48xlarge", "x9.huge"]))
+    assert est.hourly is None and est.unpriced is not None
+    assert est.unpriced.startswith(f"node affinity allows {TYPE}=x9.huge: instance type 'x9.huge'")
+
+
+def test_too_many_combinations_are_unpriced_not_searched() -> None:
+    types = [f"t{i}" for i in range(8)]
+    regions = [f"r{i}" for i in range(8)]
+    est = _priced(1, (TYPE, types), ("topology.kubernetes.io/region", regions))
+    assert est.unpriced is not None and "64 combinations" in est.unpriced

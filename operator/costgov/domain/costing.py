@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
 
-from costgov.api.gpus import unknown_gpu_model
 from costgov.domain.capacity import CapacityType
 from costgov.domain.catalogs import PriceCatalog
 from costgov.domain.money import HOURS_PER_MONTH, SECONDS_PER_HOUR
-from costgov.domain.offerings import Offering, Unpriced, offering_for_request
+from costgov.domain.offerings import Offering, Unpriced
 from costgov.domain.placement import NodeInfo, dearest_eligible
+from costgov.domain.pricing import price_pod
 from costgov.domain.shares import gpu_share
 from costgov.domain.workloads import NodeHints, PodGroup, Schedule, Workload, gpu_figure
 
@@ -122,32 +122,6 @@ class Estimate:
     @property
     def capacity(self) -> CapacityType | None:
         return None if self.offering is None else self.offering.capacity
-
-
-def price_pod(
-    catalog: PriceCatalog, gpus: int, hints: NodeHints
-) -> tuple[Offering | Unpriced, tuple[str, ...]]:
-    """The offering a pod with `gpus` GPUs is priced on, and notes on how it was chosen."""
-    notes = list(hints.notes)
-    capacity = hints.capacity
-    if capacity is None:
-        capacity = CapacityType.ON_DEMAND
-        notes.append("capacity type not specified; priced on demand")
-    if hints.gpu_product and hints.gpu_model is None:
-        field = hints.gpu_product_field or "GPU product"
-        return Unpriced(unknown_gpu_model(hints.gpu_product, field)), tuple(notes)
-    offering = offering_for_request(
-        catalog,
-        gpus=gpus,
-        gpu_model=hints.gpu_model,
-        instance_type=hints.instance_type,
-        capacity=capacity,
-        provider=hints.provider,
-        region=hints.region,
-    )
-    if isinstance(offering, Offering):
-        notes.extend(offering.assumptions)
-    return offering, tuple(notes)
 
 
 def _hours(

@@ -9,20 +9,11 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from costgov.api.gpus import GPU_RESOURCES, MIG_RESOURCE_PREFIX, mig_share, normalize_gpu_model
-from costgov.domain.capacity import (
-    CAPACITY_LABELS,
-    GPU_PRODUCT_LABELS,
-    INSTANCE_TYPE_LABELS,
-    REGION_LABELS,
-    CapacityType,
-    capacity_from_labels,
-    provider_from_labels,
-)
+from costgov.api.gpus import GPU_RESOURCES, MIG_RESOURCE_PREFIX, mig_share
+from costgov.domain.hints import REQUIRED_AFFINITY, node_hints
 from costgov.domain.quantities import QuantityError, parse_whole_count
 from costgov.domain.workloads import (
     ManifestError,
-    NodeHints,
     NodeRequirement,
     Placement,
     PodGroup,
@@ -40,7 +31,7 @@ __all__ = [
     "whole",
 ]
 
-_REQUIRED = "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+_REQUIRED = REQUIRED_AFFINITY
 
 
 def mapping(value: Any, path: str) -> Mapping[str, Any]:
@@ -200,59 +191,6 @@ def str_map(value: Any, path: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in mapping(value, path).items()}
 
 
-def _hints(
-    selector: Mapping[str, str], terms: tuple[tuple[NodeRequirement, ...], ...], path: str
-) -> NodeHints:
-    """Pricing hints: the nodeSelector, filled in from a single required affinity term."""
-    chosen = dict(selector)
-    notes: list[str] = []
-    field = {k: f"{path}.nodeSelector[{k!r}]" for k in selector}
-    if len(terms) == 1:  # OR-ed alternatives: the scheduler may pick any, no single hint
-        for req in terms[0]:
-            if req.operator == "In" and req.values and req.key not in chosen:
-                chosen[req.key] = req.values[0]
-                field[req.key] = f"{path}.{_REQUIRED} ({req.key} In)"
-                if len(req.values) > 1:
-                    notes.append(
-                        f"node affinity allows {req.key} in {list(req.values)}; "
-                        f"priced as {req.values[0]}"
-                    )
-    label = next((k for k in GPU_PRODUCT_LABELS if k in chosen), None)
-    product = chosen[label] if label else None
-    capacity: CapacityType | None = None
-    if any(label in chosen for label in CAPACITY_LABELS):
-        capacity, _ = capacity_from_labels(chosen)
-    elif len(terms) > 1:
-        capacity = _agreed_capacity(terms)
-    return NodeHints(
-        instance_type=next((chosen[k] for k in INSTANCE_TYPE_LABELS if k in chosen), None),
-        gpu_model=normalize_gpu_model(product),
-        gpu_product=product,
-        gpu_product_field=field[label] if label else "",
-        capacity=capacity,
-        provider=provider_from_labels(chosen),
-        region=next((chosen[k] for k in REGION_LABELS if k in chosen), None),
-        notes=tuple(notes),
-    )
-
-
-def _agreed_capacity(terms: tuple[tuple[NodeRequirement, ...], ...]) -> CapacityType | None:
-    """The capacity type every OR-ed affinity term requires (one spot label per provisioner:
-    spot on any of them is spot), or None when a term allows another."""
-    found = set()
-    for term in terms:
-        implied = {
-            capacity_from_labels({req.key: value})[0]
-            for req in term
-            if req.operator == "In" and req.key in CAPACITY_LABELS
-            for value in req.values
-        }
-        if len(implied) != 1:
-            return None
-        found |= implied
-    return found.pop() if len(found) == 1 else None
-
-
 def pod_group(name: str, pods: int, pod_spec: Mapping[str, Any], path: str) -> PodGroup:
     """`pods` pods of one template (its spec at `path`): GPUs, pricing hints, placement."""
     selector = str_map(pod_spec.get("nodeSelector"), f"{path}.nodeSelector")
@@ -262,7 +200,7 @@ def pod_group(name: str, pods: int, pod_spec: Mapping[str, Any], path: str) -> P
         name=name,
         pods=pods,
         gpus_per_pod=whole_gpus,
-        hints=_hints(selector, terms, path),
+        hints=node_hints(selector, terms, path),
         placement=Placement(selector, terms, _tolerations(pod_spec, path)),
         mig_share=slices,
     )

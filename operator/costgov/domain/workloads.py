@@ -6,7 +6,7 @@ The types only; `costgov.domain.reading` builds them from raw Kubernetes objects
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -99,6 +99,15 @@ class NodeHints:
     provider: str | None = None
     region: str | None = None
     notes: tuple[str, ...] = ()
+    choices: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Pricing labels a required affinity term allows several values of: (label, values)."""
+    alternatives: tuple[NodeHints, ...] = ()
+    """One set of hints per combination of those values (the first is these hints' own):
+    the pod is priced at the dearest."""
+    picks: tuple[tuple[str, str], ...] = ()
+    """In an alternative: the value it takes of each label in `choices`."""
+    unpriced: str | None = None
+    """Why these hints cannot price anything (e.g. too many alternatives), if so."""
 
     @property
     def says_where(self) -> bool:
@@ -118,6 +127,10 @@ class NodeHints:
             provider=self.provider or fallback.provider,
             region=self.region or fallback.region,
             notes=self.notes + fallback.notes,
+            choices=self.choices,
+            alternatives=tuple(a.over(replace(fallback, notes=())) for a in self.alternatives),
+            picks=self.picks,
+            unpriced=self.unpriced or fallback.unpriced,
         )
 
 
