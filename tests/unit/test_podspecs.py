@@ -126,3 +126,30 @@ def test_too_many_combinations_are_unpriced_not_searched() -> None:
     regions = [f"r{i}" for i in range(8)]
     est = _priced(1, (TYPE, types), ("topology.kubernetes.io/region", regions))
     assert est.unpriced is not None and "64 combinations" in est.unpriced
+
+
+def test_time_sliced_gpu_replicas_count_as_gpus_with_a_note() -> None:
+    # 2 replicas of nvidia.com/gpu.shared, each priced as a whole GPU: 2 of the 8 GPUs of a
+    # p5.48xlarge (55.04 $/h): 2/8 x 55.04 = 13.76 $/h
+    wl = workload_from_object(_pod([_c("m", 2, "nvidia.com/gpu.shared")]))
+    assert wl.gpus_per_pod == 2
+    est = estimate_workload(wl, CATALOG)
+    assert est.hourly == Decimal("13.76")
+    assert any(n.startswith("nvidia.com/gpu.shared: 2 shared GPU replica(s)") for n in est.notes)
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"resourceClaims": [{"name": "g", "resourceClaimTemplateName": "h100"}]},
+         "spec.resourceClaims"),
+        ({"initContainers": [_c("i") | {"resources": {"claims": [{"name": "g"}]}}]},
+         "spec.initContainers[0].resources.claims"),
+    ],
+)  # fmt: skip
+def test_dra_claims_are_gpu_work_that_cannot_be_priced(spec: dict[str, Any], field: str) -> None:
+    wl = workload_from_object(_pod([_c("m")], **spec))
+    assert wl.uses_gpus and wl.gpus_per_pod == 0
+    est = estimate_workload(wl, CATALOG)
+    assert est.hourly is None and est.unpriced is not None
+    assert est.unpriced.startswith(f"{field}: the pods get devices through DRA ResourceClaims")

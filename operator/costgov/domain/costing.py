@@ -23,7 +23,7 @@ from costgov.domain.catalogs import PriceCatalog
 from costgov.domain.money import HOURS_PER_MONTH, SECONDS_PER_HOUR
 from costgov.domain.offerings import Offering, Unpriced
 from costgov.domain.placement import NodeInfo, dearest_eligible
-from costgov.domain.pricing import price_pod
+from costgov.domain.pricing import claimed_devices, price_pod
 from costgov.domain.shares import gpu_share
 from costgov.domain.workloads import NodeHints, PodGroup, Schedule, Workload, gpu_figure
 
@@ -239,6 +239,8 @@ def _node_note(group: PodGroup, offering: Offering) -> str | None:
 
 def _price_group(group: PodGroup, catalog: PriceCatalog, context: _Context) -> GroupPrice:
     hints = group.hints.over(context.budget_hints) if context.budget_hints else group.hints
+    if group.claims:
+        return GroupPrice(group, None, claimed_devices(group.claims), None, hints.notes)
     offering, notes = _place(group, catalog, hints, context.nodes, context.assume_instance_type)
     if isinstance(offering, Unpriced):
         return GroupPrice(group, None, offering.reason, None, notes)
@@ -275,9 +277,7 @@ def estimate_workload(
             run_hours=run_hours,
         )  # fmt: skip
     context = _Context(budget_hints, nodes, assume_instance_type)
-    parts = tuple(
-        _price_group(g, catalog, context) for g in workload.parts if g.gpu_equivalents > 0
-    )
+    parts = tuple(_price_group(g, catalog, context) for g in workload.parts if g.gpu_work)
     composite = bool(workload.groups)
     for part in parts:
         notes.extend(f"{part.group.name}: {n}" if composite else n for n in part.notes)

@@ -6,10 +6,11 @@ kind uses. Pure: `ManifestError` names the field path of anything malformed.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from costgov.api.gpus import GPU_RESOURCES, MIG_RESOURCE_PREFIX, mig_share
+from costgov.api.gpus import GPU_RESOURCES, MIG_RESOURCE_PREFIX, SHARED_GPU_PREFIXES, mig_share
 from costgov.domain.hints import REQUIRED_AFFINITY, node_hints
 from costgov.domain.quantities import QuantityError, parse_whole_count
 from costgov.domain.workloads import (
@@ -84,7 +85,7 @@ def _container_gpus(container: Mapping[str, Any], path: str) -> dict[str, int]:
         values = mapping(resources.get(section), where)
         for name in values:
             key = str(name)
-            if key in GPU_RESOURCES or key.startswith(MIG_RESOURCE_PREFIX):
+            if key in GPU_RESOURCES or key.startswith((MIG_RESOURCE_PREFIX, *SHARED_GPU_PREFIXES)):
                 counts.setdefault(key, {})[section] = _resource_count(values, key, where)
     held: dict[str, int] = {}
     for name, found in counts.items():
@@ -111,8 +112,8 @@ def _peak(total: dict[str, int], more: Mapping[str, int]) -> dict[str, int]:
     return {k: max(total.get(k, 0), more.get(k, 0)) for k in total.keys() | more.keys()}
 
 
-def _pod_gpus(pod_spec: Mapping[str, Any], path: str) -> tuple[int, Decimal]:
-    """(whole GPUs, MIG share) a pod holds while it runs: its effective request, resource by
+def _pod_gpus(pod_spec: Mapping[str, Any], path: str) -> dict[str, int]:
+    """The GPU resources a pod holds while it runs: its effective request, resource by
     resource, as the scheduler computes it (KEP-753 sidecar containers; Kubernetes docs,
     "Sidecar containers: resource sharing within containers"; component-helpers
     `AggregateContainerRequests`):
@@ -139,15 +140,37 @@ def _pod_gpus(pod_spec: Mapping[str, Any], path: str) -> tuple[int, Decimal]:
             sidecars = _add(sidecars, held)
         else:
             init_peak = _peak(init_peak, _add(held, sidecars))
-    effective = _peak(_add(running, sidecars), init_peak)
-    whole, slices = 0, Decimal(0)
-    for name, count in effective.items():
+    return _peak(_add(running, sidecars), init_peak)
+
+
+def _gpu_figures(held: Mapping[str, int]) -> tuple[int, Decimal, tuple[str, ...]]:
+    """(whole GPUs, MIG share, notes) from the GPU resources a pod holds."""
+    whole, slices, notes = 0, Decimal(0), []
+    for name, count in sorted(held.items()):
         share = mig_share(name)
-        if share is None:
-            whole += count
-        else:
+        if share is not None:
             slices += share * count
-    return whole, slices
+            continue
+        whole += count
+        if name.startswith(SHARED_GPU_PREFIXES) and count:
+            notes.append(
+                f"{name}: {count} shared GPU replica(s) (time-slicing/MPS), each priced as a "
+                "whole GPU, the most it may use"
+            )
+    return whole, slices, tuple(notes)
+
+
+def _claims(pod_spec: Mapping[str, Any], path: str) -> str:
+    """Where a pod claims devices through DRA (resource.k8s.io ResourceClaims), or ""."""
+    if listing(pod_spec.get("resourceClaims"), f"{path}.resourceClaims"):
+        return f"{path}.resourceClaims"
+    for section in ("containers", "initContainers"):
+        for i, c in enumerate(listing(pod_spec.get(section), f"{path}.{section}")):
+            where = f"{path}.{section}[{i}].resources"
+            resources = mapping(mapping(c, f"{path}.{section}[{i}]").get("resources"), where)
+            if listing(resources.get("claims"), f"{where}.claims"):
+                return f"{where}.claims"
+    return ""
 
 
 def _requirement(expr: Any, path: str) -> NodeRequirement:
@@ -195,14 +218,16 @@ def pod_group(name: str, pods: int, pod_spec: Mapping[str, Any], path: str) -> P
     """`pods` pods of one template (its spec at `path`): GPUs, pricing hints, placement."""
     selector = str_map(pod_spec.get("nodeSelector"), f"{path}.nodeSelector")
     terms = _terms(pod_spec, path)
-    whole_gpus, slices = _pod_gpus(pod_spec, path)
+    whole_gpus, slices, notes = _gpu_figures(_pod_gpus(pod_spec, path))
+    hints = node_hints(selector, terms, path)
     return PodGroup(
         name=name,
         pods=pods,
         gpus_per_pod=whole_gpus,
-        hints=node_hints(selector, terms, path),
+        hints=replace(hints, notes=hints.notes + notes) if notes else hints,
         placement=Placement(selector, terms, _tolerations(pod_spec, path)),
         mig_share=slices,
+        claims=_claims(pod_spec, path),
     )
 
 

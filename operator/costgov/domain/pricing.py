@@ -13,7 +13,9 @@ from costgov.domain.offerings import Offering, Unpriced, offering_for_request
 from costgov.domain.shares import gpu_share
 from costgov.domain.workloads import NodeHints
 
-__all__ = ["price_pod"]
+__all__ = ["DRA_CLAIMS", "claimed_devices", "price_pod"]
+
+DRA_CLAIMS = "DRA ResourceClaims"
 
 
 def _offering_for(catalog: PriceCatalog, gpus: int, hints: NodeHints) -> Offering | Unpriced:
@@ -86,3 +88,11 @@ def price_pod(
     if isinstance(offering, Offering):
         notes.extend(offering.assumptions)
     return offering, tuple(notes)
+
+
+def claimed_devices(field: str) -> str:
+    """Why a pod that claims devices through DRA is unpriced (`field`: where it claims)."""
+    return (
+        f"{field}: the pods get devices through {DRA_CLAIMS} (resource.k8s.io); costgov "
+        "cannot tell which devices (or how many GPUs) a claim allocates, so cannot price them"
+    )

@@ -138,6 +138,7 @@ def workload_from_object(obj: Mapping[str, Any]) -> Workload:
         created=_created(meta),
         stateful=kind in ("StatefulSet", "LeaderWorkerSet", "RayCluster"),
         mig_share=main.mig_share,
+        claims=main.claims,
         groups=groups if len(groups) > 1 or (api_version, kind) in COMPOSITE_KINDS else (),
         schedule=schedule,
     )

@@ -184,6 +184,14 @@ class PodGroup:
     placement: Placement = field(default_factory=Placement)
     mig_share: Decimal = Decimal(0)
     """GPU share per pod held as MIG slices (nvidia.com/mig-3g.40gb: 3/7 of a GPU each)."""
+    claims: str = ""
+    """Where the pods claim devices through DRA ResourceClaims (the field path), if they do:
+    GPU work costgov cannot count or price (unpriced, never taken as no GPUs)."""
+
+    @property
+    def gpu_work(self) -> bool:
+        """Whether the pods hold GPUs, or may (through DRA claims)."""
+        return self.gpu_equivalents > 0 or bool(self.claims)
 
     @property
     def gpu_equivalents(self) -> Decimal:
@@ -232,6 +240,8 @@ class Workload:
     counts them all and `gpus_per_pod`, `hints` and `placement` are the GPU-heaviest's."""
     schedule: Schedule | None = None
     """A CronJob's schedule: the workload is one run, repeated."""
+    claims: str = ""
+    """See `PodGroup.claims`."""
 
     @property
     def parts(self) -> tuple[PodGroup, ...]:
@@ -240,14 +250,20 @@ class Workload:
             return self.groups
         return (
             PodGroup(
-                self.kind, self.pods, self.gpus_per_pod, self.hints, self.placement, self.mig_share
+                self.kind,
+                self.pods,
+                self.gpus_per_pod,
+                self.hints,
+                self.placement,
+                self.mig_share,
+                self.claims,
             ),
         )
 
     @property
     def uses_gpus(self) -> bool:
-        """Whether any pod requests a GPU (whole or a MIG slice)."""
-        return any(g.gpu_equivalents > 0 for g in self.parts)
+        """Whether any pod requests a GPU (whole or a MIG slice), or may (DRA claims)."""
+        return any(g.gpu_work for g in self.parts)
 
     @property
     def total_gpus(self) -> Decimal:
