@@ -202,8 +202,11 @@ def _place(
     assume_instance_type: str | None,
 ) -> tuple[Offering | Unpriced, tuple[str, ...]]:
     """The offering a pod is priced on: from its hints, else the cluster's nodes, else an
-    assumed instance type."""
+    assumed instance type. A budget's hints do not bind the scheduler: where the cluster's
+    nodes are known, they never price a pod below the dearest node it may land on."""
     gpus = math.ceil(group.gpu_equivalents)
+    if hints.says_where and nodes is not None and not group.hints.says_where:
+        return _hinted_within_nodes(group, catalog, hints, nodes, gpus)
     if hints.says_where or (nodes is None and assume_instance_type is None):
         return price_pod(catalog, gpus, hints)
     if nodes is not None:
@@ -221,6 +224,32 @@ def _place(
         notes=(*hints.notes, f"no pricing hints: assumed instance type {assume_instance_type}"),
     )
     return price_pod(catalog, gpus, assumed)
+
+
+def _hinted_within_nodes(
+    group: PodGroup,
+    catalog: PriceCatalog,
+    hints: NodeHints,
+    nodes: tuple[NodeInfo, ...],
+    gpus: int,
+) -> tuple[Offering | Unpriced, tuple[str, ...]]:
+    """A pod priced by its budget's hints alone: at the hint, unless a node it may land on
+    is dearer (the hint names hardware the pod need not get); with no node that can take
+    it (an autoscaler will add one), at the hint."""
+    hinted, notes = price_pod(catalog, gpus, hints)
+    found = dearest_eligible(nodes, group.placement, gpus, catalog)
+    if isinstance(found, Unpriced):
+        return hinted, notes
+    offering, where = found
+    cost = offering.hourly * gpu_share(gpus, offering.node_gpus)
+    if isinstance(hinted, Offering) and cost <= hinted.hourly * gpu_share(gpus, hinted.node_gpus):
+        return hinted, notes
+    said = hinted.label if isinstance(hinted, Offering) else "nothing it can price"
+    note = (
+        f"the budget's hints ({said}) do not bind the scheduler, and the pod may land on "
+        f"dearer nodes: {where.removeprefix('no pricing hints: ')}"
+    )
+    return offering, (*group.hints.notes, note)
 
 
 def _node_note(group: PodGroup, offering: Offering) -> str | None:
