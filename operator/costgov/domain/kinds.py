@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from costgov.domain.podspecs import INT64_MAX, listing, mapping, pod_group, template_spec, whole
-from costgov.domain.schedules import ScheduleError, runs_per_month
+from costgov.domain.schedules import ScheduleError, schedule_runs
 from costgov.domain.workloads import KUBEFLOW_REPLICA_SPECS, ManifestError, PodGroup, Schedule
 
 __all__ = ["Shape", "composite_shape", "cronjob_schedule", "job_pods"]
@@ -153,15 +153,15 @@ def composite_shape(kind: str, spec: Mapping[str, Any]) -> Shape:
 
 
 def cronjob_schedule(spec: Mapping[str, Any]) -> Schedule:
-    """A CronJob's schedule: runs a month, and whether runs may overlap."""
+    """A CronJob's schedule: runs a month and on its busiest day, whether runs may overlap."""
     expression = spec.get("schedule")
     if not isinstance(expression, str) or not expression.strip():
         raise ManifestError("spec.schedule", "required field is missing")
     try:
-        runs = runs_per_month(expression)
+        runs, daily = schedule_runs(expression)
     except ScheduleError as exc:
         raise ManifestError("spec.schedule", str(exc)) from exc
     policy = spec.get("concurrencyPolicy") or "Allow"
     if policy not in ("Allow", "Forbid", "Replace"):
         raise ManifestError("spec.concurrencyPolicy", "expected Allow, Forbid or Replace")
-    return Schedule(expression.strip(), runs, policy == "Allow")
+    return Schedule(expression.strip(), runs, policy == "Allow", daily)

@@ -207,6 +207,8 @@ class Schedule:
     runs_per_month: Decimal
     overlapping: bool
     """Whether runs may overlap (concurrencyPolicy Allow)."""
+    runs_per_day: Decimal = Decimal(0)
+    """Runs on the busiest day it fires."""
 
 
 @dataclass(frozen=True, slots=True)
