@@ -39,7 +39,13 @@ resource, registered only when the cluster serves one of them. */ -}}
 - {name: inferencedeployments, group: costgov.io, resource: inferencedeployments}
 - {name: costapprovals, group: costgov.io, resource: costapprovals}
 {{- end -}}
-{{- /* CEL: some container in the list (a CEL path) requests a GPU. */ -}}
+{{- /* CEL: a resource name (k) costgov counts as GPUs: whole GPUs, MIG slices, GPUs the
+NVIDIA device plugin renames when it shares them (nvidia.com/gpu.shared...). */ -}}
+{{- define "costgov.gpuResource" -}}
+k == 'nvidia.com/gpu' || k == 'amd.com/gpu' || k.startsWith('nvidia.com/mig-') || k.startsWith('nvidia.com/gpu.') || k.startsWith('nvidia.com/gpu-')
+{{- end -}}
+{{- /* CEL: some container in the list (a CEL path) requests a GPU, or claims devices
+through DRA (costgov judges that as GPU work it cannot price). */ -}}
 {{- define "costgov.requestsGPUs" -}}
-{{ . }}.exists(c, has(c.resources) && ((has(c.resources.limits) && c.resources.limits.exists(k, k == 'nvidia.com/gpu' || k == 'amd.com/gpu' || k.startsWith('nvidia.com/mig-'))) || (has(c.resources.requests) && c.resources.requests.exists(k, k == 'nvidia.com/gpu' || k == 'amd.com/gpu' || k.startsWith('nvidia.com/mig-')))))
+{{ . }}.exists(c, has(c.resources) && ((has(c.resources.limits) && c.resources.limits.exists(k, {{ include "costgov.gpuResource" . }})) || (has(c.resources.requests) && c.resources.requests.exists(k, {{ include "costgov.gpuResource" . }})) || (has(c.resources.claims) && size(c.resources.claims) > 0)))
 {{- end -}}
