@@ -18,6 +18,7 @@ __all__ = [
     "GPU_RESOURCE",
     "KUBEFLOW_REPLICA_SPECS",
     "LONG_RUNNING_KINDS",
+    "SCALED_KINDS",
     "TRAINING_KINDS",
     "WORKLOAD_KINDS",
     "ManifestError",
@@ -53,6 +54,14 @@ COMPOSITE_KINDS = {
     ("ray.io/v1", "RayCluster"): "RayCluster",
 }
 """Kinds whose pods come in groups (workers, a leader, a head): judged once, as a whole."""
+SCALED_KINDS = frozenset(
+    {"Deployment", "StatefulSet", "ReplicaSet", "LeaderWorkerSet", "PyTorchJob", "PaddleJob",
+     "JAXJob"}
+)  # fmt: skip
+"""Kinds with a scale subresource (`kubectl scale`, autoscalers): the apps kinds'
+spec.replicas, a LeaderWorkerSet's groups (spec.replicas), and the Worker replicas of the
+Kubeflow jobs whose CRDs map /scale there (training-operator v1: PyTorchJob, PaddleJob,
+JAXJob)."""
 WORKLOAD_KINDS = {
     ("batch/v1", "Job"),
     ("batch/v1", "CronJob"),
@@ -187,6 +196,9 @@ class PodGroup:
     claims: str = ""
     """Where the pods claim devices through DRA ResourceClaims (the field path), if they do:
     GPU work costgov cannot count or price (unpriced, never taken as no GPUs)."""
+    per_replica: int = 0
+    """Pods each replica of the kind's scale subresource adds to this group (a
+    LeaderWorkerSet's group size, a PyTorchJob's one worker); 0 when scaling leaves it."""
 
     @property
     def gpu_work(self) -> bool:

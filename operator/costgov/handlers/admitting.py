@@ -44,6 +44,11 @@ ADMITTED: tuple[tuple[str, str | None, str, str, str | None], ...] = (
     ("leaderworkerset.x-k8s.io", None, "leaderworkersets", "LeaderWorkerSet", None),
     ("ray.io", None, "rayjobs", "RayJob", None),
     ("ray.io", None, "rayclusters", "RayCluster", None),
+    # Their scale subresources (kubectl scale, HPA): judged like a Deployment's.
+    ("leaderworkerset.x-k8s.io", None, "leaderworkersets", "LeaderWorkerSet", "scale"),
+    ("kubeflow.org", None, "pytorchjobs", "PyTorchJob", "scale"),
+    ("kubeflow.org", None, "paddlejobs", "PaddleJob", "scale"),
+    ("kubeflow.org", None, "jaxjobs", "JAXJob", "scale"),
     ("costgov.io", "v1alpha1", "costpolicies", "CostPolicy", None),
     ("costgov.io", "v1alpha1", "trainingjobbudgets", "TrainingJobBudget", None),
     ("costgov.io", "v1alpha1", "inferencedeployments", "InferenceDeployment", None),

@@ -7,7 +7,7 @@ same engine as `costgov estimate` (`domain.judging.judge`): no network call per 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +19,7 @@ from costgov.domain.approvals import authenticate
 from costgov.domain.coverage import covered_changes
 from costgov.domain.enforcing import guard_suspension
 from costgov.domain.judging import Judgement, Situation, Submission, estimate_for, judge
-from costgov.domain.reading import workload_from_object
+from costgov.domain.reading import at_scale, workload_from_object
 from costgov.domain.resources import inference_workload
 from costgov.domain.scoping import (
     candidates,
@@ -177,7 +177,7 @@ def _admit_scale(request: Request, gate: Gate) -> Decision:
         return _deny("costgov cannot read this Scale: spec.replicas: expected a whole number", 400)
     if workload is None or (before is not None and wanted <= before):
         return Decision(True)  # not GPU work costgov knows, or it costs no more
-    scaled = replace(workload, pods=wanted)
+    scaled = at_scale(workload, wanted)
     return _decide(
         judge(Submission(scaled, submitter=request.user), gate.situation), request.dryrun
     )
