@@ -10,6 +10,7 @@ import pytest
 
 from costgov.domain.costing import estimate_workload
 from costgov.domain.reading import workload_from_object
+from costgov.domain.workloads import ManifestError
 
 from .helpers import CATALOG
 
@@ -153,3 +154,26 @@ def test_dra_claims_are_gpu_work_that_cannot_be_priced(spec: dict[str, Any], fie
     est = estimate_workload(wl, CATALOG)
     assert est.hourly is None and est.unpriced is not None
     assert est.unpriced.startswith(f"{field}: the pods get devices through DRA ResourceClaims")
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "what"),
+    [
+        ({"containers": [_c(f"c{i}", 1) for i in range(1001)]}, "spec",
+         "1001 containers and init containers: costgov judges pods with at most 1000"),
+        ({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [{"key": "k", "operator": "Exists"}]}] * 65}}}},
+         "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution",
+         "65 node selector terms: costgov judges pods with at most 64"),
+        ({"tolerations": [{"operator": "Exists"}] * 65}, "spec.tolerations",
+         "65 tolerations: costgov judges pods with at most 64"),
+    ],
+)  # fmt: skip
+def test_absurd_pods_are_refused_before_any_work(
+    spec: dict[str, Any], field: str, what: str
+) -> None:
+    pod = _pod([_c("m", 1)])
+    pod["spec"].update(spec)
+    with pytest.raises(ManifestError) as caught:
+        workload_from_object(pod)
+    assert caught.value.path == field and caught.value.message.startswith(what)

@@ -24,6 +24,8 @@ from costgov.domain.workloads import (
 __all__ = [
     "INT32_MAX",
     "INT64_MAX",
+    "MAX_CONTAINERS",
+    "MAX_NODE_REQUIREMENTS",
     "listing",
     "mapping",
     "pod_group",
@@ -57,6 +59,23 @@ def listing(value: Any, path: str) -> Sequence[Any]:
 
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
+MAX_CONTAINERS = 1000
+"""Containers and init containers costgov reads in one pod. Kubernetes sets no bound (a
+3 MiB pod can hold 25,000); no real pod comes near, and reading that many would stall
+every other admission review."""
+MAX_NODE_REQUIREMENTS = 64
+"""Required node-affinity match expressions (over all terms) and tolerations costgov reads
+in one pod: each is checked against every GPU node, so the work per review stays bounded
+whatever the cluster size."""
+
+
+def _bounded(count: int, limit: int, path: str, what: str) -> None:
+    if count > limit:
+        raise ManifestError(
+            path,
+            f"{count} {what}: costgov judges pods with at most {limit} (work per admission "
+            "review is bounded); no real workload needs more",
+        )
 
 
 def whole(value: Any, path: str, default: int | None, maximum: int = INT32_MAX) -> int | None:
@@ -126,13 +145,15 @@ def _pod_gpus(pod_spec: Mapping[str, Any], path: str) -> dict[str, int]:
     containers = listing(pod_spec.get("containers"), f"{path}.containers")
     if not containers:
         raise ManifestError(f"{path}.containers", "a pod needs at least one container")
+    inits = listing(pod_spec.get("initContainers"), f"{path}.initContainers")
+    _bounded(len(containers) + len(inits), MAX_CONTAINERS, path, "containers and init containers")
     running: dict[str, int] = {}
     for i, c in enumerate(containers):
         where = f"{path}.containers[{i}]"
         running = _add(running, _container_gpus(mapping(c, where), where))
     sidecars: dict[str, int] = {}
     init_peak: dict[str, int] = {}
-    for i, c in enumerate(listing(pod_spec.get("initContainers"), f"{path}.initContainers")):
+    for i, c in enumerate(inits):
         where = f"{path}.initContainers[{i}]"
         init = mapping(c, where)
         held = _container_gpus(init, where)
@@ -185,10 +206,14 @@ def _terms(pod_spec: Mapping[str, Any], path: str) -> tuple[tuple[NodeRequiremen
     node = mapping(affinity.get("nodeAffinity"), f"{path}.affinity.nodeAffinity")
     required_path = f"{path}.{_REQUIRED}"
     required = mapping(node.get("requiredDuringSchedulingIgnoredDuringExecution"), required_path)
-    terms = []
-    for t, raw in enumerate(listing(required.get("nodeSelectorTerms"), f"{required_path}.terms")):
+    terms, count = [], 0
+    listed = listing(required.get("nodeSelectorTerms"), f"{required_path}.nodeSelectorTerms")
+    _bounded(len(listed), MAX_NODE_REQUIREMENTS, required_path, "node selector terms")
+    for t, raw in enumerate(listed):
         where = f"{required_path}.nodeSelectorTerms[{t}]"
         exprs = listing(mapping(raw, where).get("matchExpressions"), f"{where}.matchExpressions")
+        count += len(exprs)
+        _bounded(count, MAX_NODE_REQUIREMENTS, required_path, "node affinity match expressions")
         terms.append(
             tuple(_requirement(e, f"{where}.matchExpressions[{i}]") for i, e in enumerate(exprs))
         )
@@ -197,7 +222,9 @@ def _terms(pod_spec: Mapping[str, Any], path: str) -> tuple[tuple[NodeRequiremen
 
 def _tolerations(pod_spec: Mapping[str, Any], path: str) -> tuple[Toleration, ...]:
     out = []
-    for i, raw in enumerate(listing(pod_spec.get("tolerations"), f"{path}.tolerations")):
+    listed = listing(pod_spec.get("tolerations"), f"{path}.tolerations")
+    _bounded(len(listed), MAX_NODE_REQUIREMENTS, f"{path}.tolerations", "tolerations")
+    for i, raw in enumerate(listed):
         t = mapping(raw, f"{path}.tolerations[{i}]")
         out.append(
             Toleration(

@@ -80,9 +80,7 @@ async def validate(kind: str, memo: Any, **kw: Any) -> None:
     A coroutine, so kopf runs it on its event loop, not a worker thread: judging takes a
     fraction of a millisecond from memory (inputs are bounded), less than a thread hop."""
     runtime, request = memo.runtime, _request(kind, kw)
-    namespace = (
-        (request.obj.get("metadata") or {}).get("namespace") or kw.get("namespace") or "default"
-    )
+    namespace = request.metadata.get("namespace") or kw.get("namespace") or "default"
     inv = admission_inventory({**kw, "memo": memo}, str(namespace))
     situation = runtime.situation(inv, runtime.clock())
     gate = Gate(situation, runtime.trusted, runtime.self_user, scale_targets(kw, request))

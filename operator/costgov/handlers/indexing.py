@@ -298,7 +298,7 @@ def scale_targets(kw: Mapping[str, Any], request: Any) -> dict[tuple[str, str, s
     index = _WORKLOAD_INDEXES.get(request.kind)
     if request.subresource != "scale" or index is None:
         return {}
-    meta = request.obj.get("metadata") or {}
+    meta = request.metadata
     key = (request.kind, str(meta.get("namespace") or "default"), str(meta.get("name") or ""))
     found = first(kw[index], key)
     return {} if found is None else {key: found}

@@ -80,6 +80,12 @@ class Request:
     dryrun: bool
     subresource: str | None = None
 
+    @property
+    def metadata(self) -> Mapping[str, Any]:
+        """The object's metadata, or {} when it is not a mapping (hostile input)."""
+        meta = self.obj.get("metadata")
+        return meta if isinstance(meta, Mapping) else {}
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:
@@ -169,7 +175,7 @@ def _replicas(obj: Mapping[str, Any] | None) -> int | None:
 
 def _admit_scale(request: Request, gate: Gate) -> Decision:
     """`kubectl scale` and autoscalers: the workload judged at the new replica count."""
-    meta = request.obj.get("metadata") or {}
+    meta = request.metadata
     key = (request.kind, str(meta.get("namespace") or "default"), str(meta.get("name") or ""))
     workload = gate.workloads.get(key)
     wanted, before = _replicas(request.obj), _replicas(request.old)
@@ -215,7 +221,7 @@ def _model(request: Request, obj: Mapping[str, Any]) -> Resource:
 
 
 def _admit_resource(request: Request, gate: Gate) -> Decision:
-    name = (request.obj.get("metadata") or {}).get("name", "?")
+    name = request.metadata.get("name", "?")
     try:
         resource = _model(request, request.obj)
     except ValidationError as exc:
