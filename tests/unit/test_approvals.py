@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from pydantic import ValidationError
 
 from costgov.api.approvals import Approval
 from costgov.api.costpolicy import ApprovalTier
+from costgov.api.errors import describe_validation_error
 from costgov.domain.approvals import Candidate, Grant, assess, authenticate, required_tier
 
 TIERS = [
@@ -240,3 +242,25 @@ def test_matching_finds_the_assignment_that_fills_every_signoff() -> None:
         "director": "dan",
         "manager": "carol",
     }
+
+
+# ------------------------------------------------------------------------- timezones
+
+
+@pytest.mark.parametrize("expires", ["2030-01-01T00:00:00", "2030-01-01 00:00"])
+def test_an_expiry_without_a_timezone_is_refused_naming_the_field(expires: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        sig("alice", 5000, expires=expires)
+    (line,) = describe_validation_error(caught.value, root="CostApproval/ok.spec.approval")
+    assert line.startswith("CostApproval/ok.spec.approval.expires: a timezone is required (Z or")
+
+
+def test_a_naive_expiry_that_slipped_in_does_not_count_and_does_not_crash() -> None:
+    naive = Approval.model_construct(
+        approved_by="alice", group=None, policy=None, amount=Decimal(5000),
+        expires=datetime(2030, 1, 1), note="",
+    )  # fmt: skip
+    found = assess(
+        "ml-platform", TIERS[0], grant(naive), amount=Decimal(3000), now=NOW, submitter="bob"
+    )
+    assert not found.satisfied and "no timezone" in found.rejected[0][1]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from costgov.domain.capacity import CapacityType
 from costgov.domain.costing import HoursSource, affordable_replicas, estimate_workload
+from costgov.domain.placement import NodeInfo
 from costgov.domain.reading import workload_from_object
 from costgov.domain.workloads import ManifestError, NodeHints
 
@@ -209,3 +211,38 @@ def test_bare_pod_and_statefulset_are_priced() -> None:
     # 2 replicas x 4/4 of g6.12xlarge (4.6016 $/h) = 9.2032 $/h; x 730 h = 6,718.336 a month
     assert est.hourly == Decimal("9.2032")
     assert est.amount == Decimal("6718.336")
+
+
+# ------------------------------------------------------------- budget hints vs the nodes
+
+
+def _node(name: str, instance_type: str) -> NodeInfo:
+    labels = {"node.kubernetes.io/instance-type": instance_type,
+              "topology.kubernetes.io/region": "us-east-1"}  # fmt: skip
+    return NodeInfo(name, labels, 8)
+
+
+L4_HINT = NodeHints(gpu_model="L4", gpu_product="L4")
+H100_HINT = NodeHints(gpu_model="H100", gpu_product="H100")
+
+
+def _hinted(hints: NodeHints, *nodes: NodeInfo) -> Any:
+    wl = workload_from_object(job(node_selector={}, deadline=3600))
+    return estimate_workload(wl, CATALOG, budget_hints=hints, nodes=nodes)
+
+
+def test_a_budget_hint_never_prices_below_the_dearest_node_the_job_may_land_on() -> None:
+    # hint L4 (g6.48xlarge, 13.3504 $/h for 8 GPUs), but the only GPU nodes are
+    # p5.48xlarge (8 x H100, 55.04 $/h): 8/8 x 55.04 = 55.04 $/h
+    est = _hinted(L4_HINT, _node("h100-a", "p5.48xlarge"))
+    assert est.hourly == Decimal("55.04") and est.gpu_model == "H100"
+    assert any(
+        n.startswith("the budget's hints (g6.48xlarge on-demand) do not bind") for n in est.notes
+    )
+
+
+def test_a_budget_hint_dearer_than_the_nodes_or_with_no_node_to_take_the_job_stands() -> None:
+    # hint H100 (p5.48xlarge, 55.04 $/h) on a cluster of g6.48xlarge (13.3504 $/h): 55.04
+    assert _hinted(H100_HINT, _node("l4-a", "g6.48xlarge")).hourly == Decimal("55.04")
+    # no GPU node yet (an autoscaler will add one): the hint, g6.48xlarge 13.3504 $/h
+    assert _hinted(L4_HINT).hourly == Decimal("13.3504")

@@ -13,7 +13,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- /* Every kind the admission webhook judges. `pod`: the CEL path of its one pod spec
 (GPU-less objects are then never sent); `crds`: group/version/Kind of another project's
-resource, registered only when the cluster serves one of them. */ -}}
+resource, registered only when the cluster serves one of them; `resource: x/scale`: the
+scale subresource (kubectl scale, autoscalers), judged at the new replica count. */ -}}
 {{- define "costgov.webhookRules" -}}
 - {name: jobs, group: batch, resource: jobs, pod: object.spec.template.spec}
 - {name: cronjobs, group: batch, resource: cronjobs, pod: object.spec.jobTemplate.spec.template.spec}
@@ -34,12 +35,22 @@ resource, registered only when the cluster serves one of them. */ -}}
 - {name: leaderworkersets, group: leaderworkerset.x-k8s.io, resource: leaderworkersets, crds: [leaderworkerset.x-k8s.io/v1/LeaderWorkerSet]}
 - {name: rayjobs, group: ray.io, resource: rayjobs, crds: [ray.io/v1/RayJob]}
 - {name: rayclusters, group: ray.io, resource: rayclusters, crds: [ray.io/v1/RayCluster]}
+- {name: leaderworkersets-scale, group: leaderworkerset.x-k8s.io, resource: leaderworkersets/scale, crds: [leaderworkerset.x-k8s.io/v1/LeaderWorkerSet]}
+- {name: pytorchjobs-scale, group: kubeflow.org, resource: pytorchjobs/scale, crds: [kubeflow.org/v1/PyTorchJob]}
+- {name: paddlejobs-scale, group: kubeflow.org, resource: paddlejobs/scale, crds: [kubeflow.org/v1/PaddleJob]}
+- {name: jaxjobs-scale, group: kubeflow.org, resource: jaxjobs/scale, crds: [kubeflow.org/v1/JAXJob]}
 - {name: costpolicies, group: costgov.io, resource: costpolicies, scope: Cluster}
 - {name: trainingjobbudgets, group: costgov.io, resource: trainingjobbudgets}
 - {name: inferencedeployments, group: costgov.io, resource: inferencedeployments}
 - {name: costapprovals, group: costgov.io, resource: costapprovals}
 {{- end -}}
-{{- /* CEL: some container in the list (a CEL path) requests a GPU. */ -}}
+{{- /* CEL: a resource name (k) costgov counts as GPUs: whole GPUs, MIG slices, GPUs the
+NVIDIA device plugin renames when it shares them (nvidia.com/gpu.shared...). */ -}}
+{{- define "costgov.gpuResource" -}}
+k == 'nvidia.com/gpu' || k == 'amd.com/gpu' || k.startsWith('nvidia.com/mig-') || k.startsWith('nvidia.com/gpu.') || k.startsWith('nvidia.com/gpu-')
+{{- end -}}
+{{- /* CEL: some container in the list (a CEL path) requests a GPU, or claims devices
+through DRA (costgov judges that as GPU work it cannot price). */ -}}
 {{- define "costgov.requestsGPUs" -}}
-{{ . }}.exists(c, has(c.resources) && ((has(c.resources.limits) && c.resources.limits.exists(k, k == 'nvidia.com/gpu' || k == 'amd.com/gpu' || k.startsWith('nvidia.com/mig-'))) || (has(c.resources.requests) && c.resources.requests.exists(k, k == 'nvidia.com/gpu' || k == 'amd.com/gpu' || k.startsWith('nvidia.com/mig-')))))
+{{ . }}.exists(c, has(c.resources) && ((has(c.resources.limits) && c.resources.limits.exists(k, {{ include "costgov.gpuResource" . }})) || (has(c.resources.requests) && c.resources.requests.exists(k, {{ include "costgov.gpuResource" . }})) || (has(c.resources.claims) && size(c.resources.claims) > 0)))
 {{- end -}}

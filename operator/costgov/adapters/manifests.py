@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["STDIN", "Document", "ManifestReadError", "read_documents"]
+__all__ = ["HELM_MARKER", "STDIN", "Document", "ManifestReadError", "read_documents"]
 
 _SUFFIXES = {".yaml", ".yml", ".json"}
 # libyaml's C parser when PyYAML was built with it (its wheels are): about 10x faster.
@@ -77,29 +77,59 @@ def _parse(name: str, text: str) -> list[Any]:
         raise ManifestReadError(f"{name}: malformed YAML{where}: {problem}") from exc
 
 
+HELM_MARKER = "{{"
+"""Template actions: a file with them is a Helm (Go) template, not YAML to judge yet."""
+
+
+def _items(name: str, index: int, body: dict[str, Any]) -> list[Document]:
+    """A list document's items, as kubectl reads them: `kind: List` (v1) or a typed list
+    (JobList, PodList...) whose items may leave out their kind and apiVersion (the
+    apiserver does): they are then the list's kind without "List", and its apiVersion."""
+    items = body.get("items")
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise ManifestReadError(f"{name} (document {index}): items: expected a list")
+    kind = str(body["kind"])
+    typed = {"apiVersion": body.get("apiVersion"), "kind": kind[:-4]} if kind != "List" else {}
+    out = []
+    for item in items:
+        if typed and isinstance(item, dict) and "kind" not in item and "apiVersion" not in item:
+            item = {**typed, **item}
+        out.append(Document(name, index, item))
+    return out
+
+
+def _is_list(body: Any) -> bool:
+    kind = body.get("kind") if isinstance(body, dict) else None
+    return isinstance(kind, str) and kind.endswith("List") and "items" in body
+
+
 def read_documents(paths: Iterable[Path], unreadable: list[str] | None = None) -> list[Document]:
     """Every non-empty document of every file (directories are walked, sorted by name;
-    `-` is standard input). A `kind: List` document is unwrapped into its items.
+    `-` is standard input). List documents (`kind: List`, `JobList`...) are unwrapped into
+    their items.
 
-    A file that is not YAML (a Helm template, say) raises ManifestReadError, or, when
-    `unreadable` is given, is recorded there (file and why) and skipped.
+    A file that is not YAML raises ManifestReadError naming it (and the line), except a
+    Helm template (it holds `{{`), which, when `unreadable` is given, is recorded there
+    (file and why) and skipped.
     """
     out: list[Document] = []
     for file in _files(paths):
         name = "<stdin>" if file == STDIN else str(file)
+        text = _text(file)
         try:
-            bodies = _parse(name, _text(file))
+            bodies = _parse(name, text)
         except ManifestReadError as exc:
-            if unreadable is None:
+            if unreadable is None or HELM_MARKER not in text:
                 raise
             unreadable.append(str(exc))
             continue
         for index, body in enumerate(bodies):
             if body is None:
                 continue
-            if isinstance(body, dict) and body.get("kind") == "List":
-                items = body.get("items") or []
-                out.extend(Document(name, index, item) for item in items)
+            if _is_list(body):
+                out.extend(_items(name, index, body))
             else:
                 out.append(Document(name, index, body))
     return out

@@ -11,14 +11,34 @@ estimate). See docs/adr/0002-approval-trust-model.md.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, WithJsonSchema
 
 from costgov.api.fields import Money, Spec
 
-__all__ = ["Approval", "ApprovalState", "SignatureState"]
+__all__ = ["Approval", "ApprovalState", "SignatureState", "ZonedTime"]
 
 MAX_SIGNATURES = 8
+_ZONE_PATTERN = r"^.*([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+
+
+def _zoned(value: datetime) -> datetime:
+    if value.utcoffset() is None:
+        raise ValueError(
+            "a timezone is required (Z or an offset, e.g. 2030-01-01T00:00:00Z or "
+            "2030-01-01T00:00:00+02:00): without one the moment it expires is unknown"
+        )
+    return value
+
+
+ZonedTime = Annotated[
+    datetime,
+    AfterValidator(_zoned),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": _ZONE_PATTERN}),
+]
+"""An RFC 3339 timestamp with its timezone (Z or an offset), refused without one, by
+pydantic and (through `pattern`) by the apiserver."""
 
 
 class Approval(Spec):
@@ -41,7 +61,9 @@ class Approval(Spec):
         "only under that policy.",
     )
     amount: Money = Field(description="USD approved: the most one covered workload may cost.")
-    expires: datetime = Field(description="When the signature stops counting (RFC 3339).")
+    expires: ZonedTime = Field(
+        description="When the signature stops counting (RFC 3339, with Z or an offset)."
+    )
     note: str = Field(default="", max_length=1024, description="Why it was approved.")
 
 

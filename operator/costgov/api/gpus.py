@@ -21,6 +21,7 @@ __all__ = [
     "GPU_RESOURCES",
     "KNOWN_GPU_MODELS",
     "MIG_RESOURCE_PREFIX",
+    "SHARED_GPU_PREFIXES",
     "GPUModelName",
     "check_gpu_model",
     "closest_gpu_models",
@@ -38,6 +39,10 @@ GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu")
 """Extended resources that count whole GPUs."""
 MIG_RESOURCE_PREFIX = "nvidia.com/mig-"
 """MIG slices under the mixed strategy: nvidia.com/mig-1g.10gb, nvidia.com/mig-3g.40gb..."""
+SHARED_GPU_PREFIXES = ("nvidia.com/gpu.", "nvidia.com/gpu-")
+"""GPUs the NVIDIA device plugin renames when it shares them (time-slicing or MPS with
+renameByDefault, or a custom rename): nvidia.com/gpu.shared... One replica is priced as a
+whole GPU (the most it may use)."""
 
 _WORDS = re.compile(r"[^A-Z0-9]+")
 _VENDOR_WORDS = frozenset({"NVIDIA", "TESLA", "AMD", "INSTINCT"})

@@ -116,6 +116,8 @@ def _problem(
 ) -> str | None:
     """Why a signature does not count for this workload now, or None."""
     who = signature.approved_by
+    if signature.expires.utcoffset() is None:  # refused when written; never compared naive
+        return "its expiry has no timezone (Z or an offset): it cannot be judged"
     if signature.expires <= now:
         return f"expired at {signature.expires:%Y-%m-%d %H:%M}Z"
     if signature.amount < amount:

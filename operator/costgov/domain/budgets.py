@@ -4,7 +4,9 @@ thresholds crossed, linear forecasts.
 A workload is judged against a budget in the budget's own period: a daily budget against
 what it costs in a day (24 h), a monthly one against a month (730 h, as cloud price pages
 count it), a TrainingJobBudget (a whole effort) against its whole run. A workload without a
-runtime limit is a rate: it costs a full period in every period.
+runtime limit is a rate: it costs a full period in every period. A CronJob with bounded
+runs costs its scheduled runs: a month of them (overlapping runs add up), or its busiest
+day's (a nightly 4 h run is 4 h of a daily budget, not 24).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from decimal import Decimal
 from typing import Literal
 
 from costgov.domain.money import HOURS_PER_MONTH, SECONDS_PER_HOUR, ZERO
+from costgov.domain.workloads import Schedule
 
 __all__ = [
     "PERIOD_HOURS",
@@ -24,6 +27,7 @@ __all__ = [
     "cost_in_period",
     "forecast",
     "highest_crossed",
+    "hours_in_period",
     "newly_crossed",
     "period_bounds",
     "still_to_spend",
@@ -35,10 +39,34 @@ PERIOD_HOURS: dict[str, Decimal] = {"daily": Decimal(24), "monthly": HOURS_PER_M
 PERIOD_WORD = {"daily": "day", "monthly": "month"}
 
 
-def cost_in_period(hourly: Decimal, hours: Decimal, period: Period) -> Decimal:
-    """What a workload running `hours` at `hourly` costs within one period (at most a whole
-    period: a 72 h run costs 24 h of a daily budget each day it runs)."""
-    return hourly * min(hours, PERIOD_HOURS[period])
+def hours_in_period(
+    hours: Decimal,
+    period: Period,
+    schedule: Schedule | None = None,
+    run_hours: Decimal | None = None,
+) -> Decimal:
+    """The hours a workload priced for `hours` runs within one period: at most a whole
+    period (a 72 h run costs 24 h of a daily budget each day it runs). A CronJob whose runs
+    are bounded (`run_hours` each) runs its schedule's: in a month, the `hours` priced (a
+    month of scheduled runs; runs that may overlap add up beyond 730 h); in a day, its
+    busiest day's runs (at most 24 h when runs never overlap)."""
+    if schedule is None or run_hours is None:
+        return min(hours, PERIOD_HOURS[period])
+    if period == "monthly":
+        return hours
+    day = schedule.runs_per_day * run_hours
+    return day if schedule.overlapping else min(day, PERIOD_HOURS[period])
+
+
+def cost_in_period(
+    hourly: Decimal,
+    hours: Decimal,
+    period: Period,
+    schedule: Schedule | None = None,
+    run_hours: Decimal | None = None,
+) -> Decimal:
+    """What a workload costs within one period, at `hourly` (see `hours_in_period`)."""
+    return hourly * hours_in_period(hours, period, schedule, run_hours)
 
 
 def still_to_spend(

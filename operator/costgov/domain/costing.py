@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
 
-from costgov.api.gpus import unknown_gpu_model
 from costgov.domain.capacity import CapacityType
 from costgov.domain.catalogs import PriceCatalog
 from costgov.domain.money import HOURS_PER_MONTH, SECONDS_PER_HOUR
-from costgov.domain.offerings import Offering, Unpriced, offering_for_request
+from costgov.domain.offerings import Offering, Unpriced
 from costgov.domain.placement import NodeInfo, dearest_eligible
+from costgov.domain.pricing import claimed_devices, price_pod
 from costgov.domain.shares import gpu_share
 from costgov.domain.workloads import NodeHints, PodGroup, Schedule, Workload, gpu_figure
 
@@ -124,32 +124,6 @@ class Estimate:
         return None if self.offering is None else self.offering.capacity
 
 
-def price_pod(
-    catalog: PriceCatalog, gpus: int, hints: NodeHints
-) -> tuple[Offering | Unpriced, tuple[str, ...]]:
-    """The offering a pod with `gpus` GPUs is priced on, and notes on how it was chosen."""
-    notes = list(hints.notes)
-    capacity = hints.capacity
-    if capacity is None:
-        capacity = CapacityType.ON_DEMAND
-        notes.append("capacity type not specified; priced on demand")
-    if hints.gpu_product and hints.gpu_model is None:
-        field = hints.gpu_product_field or "GPU product"
-        return Unpriced(unknown_gpu_model(hints.gpu_product, field)), tuple(notes)
-    offering = offering_for_request(
-        catalog,
-        gpus=gpus,
-        gpu_model=hints.gpu_model,
-        instance_type=hints.instance_type,
-        capacity=capacity,
-        provider=hints.provider,
-        region=hints.region,
-    )
-    if isinstance(offering, Offering):
-        notes.extend(offering.assumptions)
-    return offering, tuple(notes)
-
-
 def _hours(
     workload: Workload, max_duration: int | None
 ) -> tuple[Decimal, HoursSource, Decimal | None, list[str]]:
@@ -228,8 +202,11 @@ def _place(
     assume_instance_type: str | None,
 ) -> tuple[Offering | Unpriced, tuple[str, ...]]:
     """The offering a pod is priced on: from its hints, else the cluster's nodes, else an
-    assumed instance type."""
+    assumed instance type. A budget's hints do not bind the scheduler: where the cluster's
+    nodes are known, they never price a pod below the dearest node it may land on."""
     gpus = math.ceil(group.gpu_equivalents)
+    if hints.says_where and nodes is not None and not group.hints.says_where:
+        return _hinted_within_nodes(group, catalog, hints, nodes, gpus)
     if hints.says_where or (nodes is None and assume_instance_type is None):
         return price_pod(catalog, gpus, hints)
     if nodes is not None:
@@ -249,6 +226,32 @@ def _place(
     return price_pod(catalog, gpus, assumed)
 
 
+def _hinted_within_nodes(
+    group: PodGroup,
+    catalog: PriceCatalog,
+    hints: NodeHints,
+    nodes: tuple[NodeInfo, ...],
+    gpus: int,
+) -> tuple[Offering | Unpriced, tuple[str, ...]]:
+    """A pod priced by its budget's hints alone: at the hint, unless a node it may land on
+    is dearer (the hint names hardware the pod need not get); with no node that can take
+    it (an autoscaler will add one), at the hint."""
+    hinted, notes = price_pod(catalog, gpus, hints)
+    found = dearest_eligible(nodes, group.placement, gpus, catalog)
+    if isinstance(found, Unpriced):
+        return hinted, notes
+    offering, where = found
+    cost = offering.hourly * gpu_share(gpus, offering.node_gpus)
+    if isinstance(hinted, Offering) and cost <= hinted.hourly * gpu_share(gpus, hinted.node_gpus):
+        return hinted, notes
+    said = hinted.label if isinstance(hinted, Offering) else "nothing it can price"
+    note = (
+        f"the budget's hints ({said}) do not bind the scheduler, and the pod may land on "
+        f"dearer nodes: {where.removeprefix('no pricing hints: ')}"
+    )
+    return offering, (*group.hints.notes, note)
+
+
 def _node_note(group: PodGroup, offering: Offering) -> str | None:
     """Whether each pod fills its node or shares it, so no note contradicts the figure."""
     if offering.instance_type is None:
@@ -265,6 +268,8 @@ def _node_note(group: PodGroup, offering: Offering) -> str | None:
 
 def _price_group(group: PodGroup, catalog: PriceCatalog, context: _Context) -> GroupPrice:
     hints = group.hints.over(context.budget_hints) if context.budget_hints else group.hints
+    if group.claims:
+        return GroupPrice(group, None, claimed_devices(group.claims), None, hints.notes)
     offering, notes = _place(group, catalog, hints, context.nodes, context.assume_instance_type)
     if isinstance(offering, Unpriced):
         return GroupPrice(group, None, offering.reason, None, notes)
@@ -301,9 +306,7 @@ def estimate_workload(
             run_hours=run_hours,
         )  # fmt: skip
     context = _Context(budget_hints, nodes, assume_instance_type)
-    parts = tuple(
-        _price_group(g, catalog, context) for g in workload.parts if g.gpu_equivalents > 0
-    )
+    parts = tuple(_price_group(g, catalog, context) for g in workload.parts if g.gpu_work)
     composite = bool(workload.groups)
     for part in parts:
         notes.extend(f"{part.group.name}: {n}" if composite else n for n in part.notes)

@@ -24,11 +24,18 @@ as the projects' API types spell them):
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from costgov.domain.podspecs import INT64_MAX, listing, mapping, pod_group, template_spec, whole
-from costgov.domain.schedules import ScheduleError, runs_per_month
-from costgov.domain.workloads import KUBEFLOW_REPLICA_SPECS, ManifestError, PodGroup, Schedule
+from costgov.domain.schedules import ScheduleError, schedule_runs
+from costgov.domain.workloads import (
+    KUBEFLOW_REPLICA_SPECS,
+    SCALED_KINDS,
+    ManifestError,
+    PodGroup,
+    Schedule,
+)
 
 __all__ = ["Shape", "composite_shape", "cronjob_schedule", "job_pods"]
 
@@ -62,7 +69,10 @@ def _kubeflow(kind: str, spec: Mapping[str, Any]) -> Shape:
         if kind == "PyTorchJob" and str(role) == "Worker" and "maxReplicas" in elastic:
             count = whole(elastic.get("maxReplicas"), "spec.elasticPolicy.maxReplicas", 0) or 0
         pod_spec, pod_path = template_spec(replica, path)
-        groups.append(pod_group(str(role), count, pod_spec, pod_path))
+        group = pod_group(str(role), count, pod_spec, pod_path)
+        if str(role) == "Worker" and kind in SCALED_KINDS:  # /scale maps to Worker.replicas
+            group = replace(group, per_replica=1)
+        groups.append(group)
     run = mapping(spec.get("runPolicy"), "spec.runPolicy")
     return tuple(groups), _deadline(run, "spec.runPolicy"), run.get("suspend") is True
 
@@ -96,9 +106,10 @@ def _leader_worker_set(spec: Mapping[str, Any]) -> Shape:
         leader_spec, leader_path = _template(lwt, "leaderTemplate", path)
     else:
         leader_spec, leader_path = worker_spec, worker_path
-    groups = [pod_group("leader", replicas, leader_spec, leader_path)]
+    groups = [replace(pod_group("leader", replicas, leader_spec, leader_path), per_replica=1)]
     if size > 1:
-        groups.append(pod_group("worker", replicas * (size - 1), worker_spec, worker_path))
+        workers = pod_group("worker", replicas * (size - 1), worker_spec, worker_path)
+        groups.append(replace(workers, per_replica=size - 1))
     return tuple(groups), None, False
 
 
@@ -153,15 +164,15 @@ def composite_shape(kind: str, spec: Mapping[str, Any]) -> Shape:
 
 
 def cronjob_schedule(spec: Mapping[str, Any]) -> Schedule:
-    """A CronJob's schedule: runs a month, and whether runs may overlap."""
+    """A CronJob's schedule: runs a month and on its busiest day, whether runs may overlap."""
     expression = spec.get("schedule")
     if not isinstance(expression, str) or not expression.strip():
         raise ManifestError("spec.schedule", "required field is missing")
     try:
-        runs = runs_per_month(expression)
+        runs, daily = schedule_runs(expression)
     except ScheduleError as exc:
         raise ManifestError("spec.schedule", str(exc)) from exc
     policy = spec.get("concurrencyPolicy") or "Allow"
     if policy not in ("Allow", "Forbid", "Replace"):
         raise ManifestError("spec.concurrencyPolicy", "expected Allow, Forbid or Replace")
-    return Schedule(expression.strip(), runs, policy == "Allow")
+    return Schedule(expression.strip(), runs, policy == "Allow", daily)

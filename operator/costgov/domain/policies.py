@@ -20,7 +20,7 @@ from costgov.domain.approvals import (
     describe_signoff,
     required_tier,
 )
-from costgov.domain.budgets import PERIOD_HOURS, BudgetView, cost_in_period
+from costgov.domain.budgets import BudgetView, hours_in_period
 from costgov.domain.costing import Estimate, affordable_replicas
 from costgov.domain.money import HOURS_PER_MONTH, usd
 from costgov.domain.rules import limit_rules, spot_rules, unpriced_rule
@@ -110,13 +110,13 @@ def _policy_budget(
     budget, hourly, est = spec.budget, subject.judged_hourly, subject.estimate
     if budget is None or hourly is None:
         return []
-    amount = cost_in_period(hourly, est.hours, budget.period)
+    hours = hours_in_period(est.hours, budget.period, est.workload.schedule, est.run_hours)
+    amount = hourly * hours
     view = BudgetView("policy", budget.amount, spent)
     if amount <= view.remaining:
         return []
     word = PERIOD_NAME[budget.period]
     blocking = budget.on_exceeded in ("block-new", "suspend")
-    hours = min(est.hours, PERIOD_HOURS[budget.period])
     unknown = " (spend so far unknown: judged against the whole budget)" if spent is None else ""
     return [
         Violation(

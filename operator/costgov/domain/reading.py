@@ -9,6 +9,7 @@ raises `ManifestError` naming the field path.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -33,7 +34,7 @@ from costgov.domain.workloads import (
     Workload,
 )
 
-__all__ = ["controller_owner", "workload_from_object"]
+__all__ = ["at_scale", "controller_owner", "workload_from_object"]
 
 _Shape = tuple[tuple[PodGroup, ...], int | None, bool, Schedule | None]
 
@@ -138,6 +139,30 @@ def workload_from_object(obj: Mapping[str, Any]) -> Workload:
         created=_created(meta),
         stateful=kind in ("StatefulSet", "LeaderWorkerSet", "RayCluster"),
         mig_share=main.mig_share,
+        claims=main.claims,
         groups=groups if len(groups) > 1 or (api_version, kind) in COMPOSITE_KINDS else (),
         schedule=schedule,
+    )
+
+
+def at_scale(workload: Workload, replicas: int) -> Workload:
+    """The workload a scale request asks for (`replicas`, the Scale's spec.replicas): the
+    apps kinds' pods; the groups of a kind whose groups scale (each pod group by the pods a
+    replica adds; an elastic PyTorchJob's workers stay at maxReplicas when that is more)."""
+    if not workload.groups:
+        return replace(workload, pods=replicas)
+    groups = tuple(
+        replace(g, pods=max(g.pods, g.per_replica * replicas)) if g.per_replica else g
+        for g in workload.groups
+    )
+    main = _main(groups)
+    return replace(
+        workload,
+        groups=groups,
+        pods=sum(g.pods for g in groups),
+        gpus_per_pod=main.gpus_per_pod,
+        hints=main.hints,
+        placement=main.placement,
+        mig_share=main.mig_share,
+        claims=main.claims,
     )

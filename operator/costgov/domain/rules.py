@@ -11,6 +11,7 @@ from costgov.api.gpus import normalize_gpu_model
 from costgov.domain.capacity import CapacityType
 from costgov.domain.costing import Estimate, SpotOption
 from costgov.domain.money import usd
+from costgov.domain.pricing import DRA_CLAIMS
 from costgov.domain.verdicts import Severity, Violation
 from costgov.domain.workloads import (
     KUBEFLOW_REPLICA_SPECS,
@@ -28,6 +29,11 @@ def _how_to_price(est: Estimate) -> str:
     reason = est.unpriced or ""
     if "not in the price catalog" in reason or "no spot price" in reason:
         return "add the instance type to a pricing file (--pricing, or the chart's pricing.catalog)"
+    if DRA_CLAIMS in reason:
+        return (
+            "request GPUs as extended resources (resources.limits nvidia.com/gpu) instead of a "
+            "ResourceClaim, or set the policy's unpriced to warn"
+        )
     if "unknown GPU product" in reason:
         return "use a GPU product costgov knows in nvidia.com/gpu.product, or an instance type"
     return (

@@ -10,11 +10,12 @@ Runs a month are the runs in one calendar year (2026, a non-leap year) over twel
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date, timedelta
 from decimal import Decimal
 
-__all__ = ["ScheduleError", "runs_per_month"]
+__all__ = ["ScheduleError", "runs_per_month", "schedule_runs"]
 
 _YEAR = 2026
 _FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
@@ -65,6 +66,7 @@ _DESCRIPTORS = {
 _DURATION = re.compile(r"([0-9]{1,9}(?:\.[0-9]{1,9})?)(h|m|s|ms)")
 _UNIT_SECONDS = {"h": Decimal(3600), "m": Decimal(60), "s": Decimal(1), "ms": Decimal("0.001")}
 _SECONDS_PER_MONTH = Decimal(730 * 3600)
+_SECONDS_PER_DAY = Decimal(24 * 3600)
 
 
 class ScheduleError(ValueError):
@@ -114,7 +116,7 @@ def _field(text: str, index: int) -> tuple[set[int], bool]:
     return values, text in ("*", "?")
 
 
-def _every(text: str) -> Decimal:
+def _every(text: str) -> tuple[Decimal, Decimal]:
     spec = text.removeprefix("@every").strip()
     parts = _DURATION.findall(spec)
     if not parts or "".join(n + u for n, u in parts) != spec:
@@ -122,11 +124,17 @@ def _every(text: str) -> Decimal:
     seconds = sum((Decimal(n) * _UNIT_SECONDS[u] for n, u in parts), Decimal(0))
     if seconds < 1:
         raise ScheduleError("@every: the interval must be at least one second")
-    return _SECONDS_PER_MONTH / seconds
+    return _SECONDS_PER_MONTH / seconds, Decimal(math.ceil(_SECONDS_PER_DAY / seconds))
 
 
 def runs_per_month(schedule: str) -> Decimal:
     """How many times a month (730 h) a CronJob schedule fires, on average over a year."""
+    return schedule_runs(schedule)[0]
+
+
+def schedule_runs(schedule: str) -> tuple[Decimal, Decimal]:
+    """How many times a CronJob schedule fires: a month (730 h), on average over a year, and
+    on the busiest day (every day it fires, it fires hours x minutes times)."""
     text = " ".join(schedule.split())
     if text.startswith("@every"):
         return _every(text)
@@ -145,4 +153,5 @@ def runs_per_month(schedule: str) -> Decimal:
             if (dom and dow) if (any_day or any_weekday) else (dom or dow):
                 matching += 1
         day += timedelta(days=1)
-    return Decimal(matching * len(hours) * len(minutes)) / 12
+    per_day = len(hours) * len(minutes) if matching else 0
+    return Decimal(matching * per_day) / 12, Decimal(per_day)

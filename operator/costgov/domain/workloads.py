@@ -6,7 +6,7 @@ The types only; `costgov.domain.reading` builds them from raw Kubernetes objects
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -18,6 +18,7 @@ __all__ = [
     "GPU_RESOURCE",
     "KUBEFLOW_REPLICA_SPECS",
     "LONG_RUNNING_KINDS",
+    "SCALED_KINDS",
     "TRAINING_KINDS",
     "WORKLOAD_KINDS",
     "ManifestError",
@@ -53,6 +54,14 @@ COMPOSITE_KINDS = {
     ("ray.io/v1", "RayCluster"): "RayCluster",
 }
 """Kinds whose pods come in groups (workers, a leader, a head): judged once, as a whole."""
+SCALED_KINDS = frozenset(
+    {"Deployment", "StatefulSet", "ReplicaSet", "LeaderWorkerSet", "PyTorchJob", "PaddleJob",
+     "JAXJob"}
+)  # fmt: skip
+"""Kinds with a scale subresource (`kubectl scale`, autoscalers): the apps kinds'
+spec.replicas, a LeaderWorkerSet's groups (spec.replicas), and the Worker replicas of the
+Kubeflow jobs whose CRDs map /scale there (training-operator v1: PyTorchJob, PaddleJob,
+JAXJob)."""
 WORKLOAD_KINDS = {
     ("batch/v1", "Job"),
     ("batch/v1", "CronJob"),
@@ -99,6 +108,15 @@ class NodeHints:
     provider: str | None = None
     region: str | None = None
     notes: tuple[str, ...] = ()
+    choices: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Pricing labels a required affinity term allows several values of: (label, values)."""
+    alternatives: tuple[NodeHints, ...] = ()
+    """One set of hints per combination of those values (the first is these hints' own):
+    the pod is priced at the dearest."""
+    picks: tuple[tuple[str, str], ...] = ()
+    """In an alternative: the value it takes of each label in `choices`."""
+    unpriced: str | None = None
+    """Why these hints cannot price anything (e.g. too many alternatives), if so."""
 
     @property
     def says_where(self) -> bool:
@@ -118,6 +136,10 @@ class NodeHints:
             provider=self.provider or fallback.provider,
             region=self.region or fallback.region,
             notes=self.notes + fallback.notes,
+            choices=self.choices,
+            alternatives=tuple(a.over(replace(fallback, notes=())) for a in self.alternatives),
+            picks=self.picks,
+            unpriced=self.unpriced or fallback.unpriced,
         )
 
 
@@ -171,6 +193,17 @@ class PodGroup:
     placement: Placement = field(default_factory=Placement)
     mig_share: Decimal = Decimal(0)
     """GPU share per pod held as MIG slices (nvidia.com/mig-3g.40gb: 3/7 of a GPU each)."""
+    claims: str = ""
+    """Where the pods claim devices through DRA ResourceClaims (the field path), if they do:
+    GPU work costgov cannot count or price (unpriced, never taken as no GPUs)."""
+    per_replica: int = 0
+    """Pods each replica of the kind's scale subresource adds to this group (a
+    LeaderWorkerSet's group size, a PyTorchJob's one worker); 0 when scaling leaves it."""
+
+    @property
+    def gpu_work(self) -> bool:
+        """Whether the pods hold GPUs, or may (through DRA claims)."""
+        return self.gpu_equivalents > 0 or bool(self.claims)
 
     @property
     def gpu_equivalents(self) -> Decimal:
@@ -186,6 +219,8 @@ class Schedule:
     runs_per_month: Decimal
     overlapping: bool
     """Whether runs may overlap (concurrencyPolicy Allow)."""
+    runs_per_day: Decimal = Decimal(0)
+    """Runs on the busiest day it fires."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +254,8 @@ class Workload:
     counts them all and `gpus_per_pod`, `hints` and `placement` are the GPU-heaviest's."""
     schedule: Schedule | None = None
     """A CronJob's schedule: the workload is one run, repeated."""
+    claims: str = ""
+    """See `PodGroup.claims`."""
 
     @property
     def parts(self) -> tuple[PodGroup, ...]:
@@ -227,14 +264,20 @@ class Workload:
             return self.groups
         return (
             PodGroup(
-                self.kind, self.pods, self.gpus_per_pod, self.hints, self.placement, self.mig_share
+                self.kind,
+                self.pods,
+                self.gpus_per_pod,
+                self.hints,
+                self.placement,
+                self.mig_share,
+                self.claims,
             ),
         )
 
     @property
     def uses_gpus(self) -> bool:
-        """Whether any pod requests a GPU (whole or a MIG slice)."""
-        return any(g.gpu_equivalents > 0 for g in self.parts)
+        """Whether any pod requests a GPU (whole or a MIG slice), or may (DRA claims)."""
+        return any(g.gpu_work for g in self.parts)
 
     @property
     def total_gpus(self) -> Decimal:

@@ -44,6 +44,11 @@ ADMITTED: tuple[tuple[str, str | None, str, str, str | None], ...] = (
     ("leaderworkerset.x-k8s.io", None, "leaderworkersets", "LeaderWorkerSet", None),
     ("ray.io", None, "rayjobs", "RayJob", None),
     ("ray.io", None, "rayclusters", "RayCluster", None),
+    # Their scale subresources (kubectl scale, HPA): judged like a Deployment's.
+    ("leaderworkerset.x-k8s.io", None, "leaderworkersets", "LeaderWorkerSet", "scale"),
+    ("kubeflow.org", None, "pytorchjobs", "PyTorchJob", "scale"),
+    ("kubeflow.org", None, "paddlejobs", "PaddleJob", "scale"),
+    ("kubeflow.org", None, "jaxjobs", "JAXJob", "scale"),
     ("costgov.io", "v1alpha1", "costpolicies", "CostPolicy", None),
     ("costgov.io", "v1alpha1", "trainingjobbudgets", "TrainingJobBudget", None),
     ("costgov.io", "v1alpha1", "inferencedeployments", "InferenceDeployment", None),
@@ -75,9 +80,7 @@ async def validate(kind: str, memo: Any, **kw: Any) -> None:
     A coroutine, so kopf runs it on its event loop, not a worker thread: judging takes a
     fraction of a millisecond from memory (inputs are bounded), less than a thread hop."""
     runtime, request = memo.runtime, _request(kind, kw)
-    namespace = (
-        (request.obj.get("metadata") or {}).get("namespace") or kw.get("namespace") or "default"
-    )
+    namespace = request.metadata.get("namespace") or kw.get("namespace") or "default"
     inv = admission_inventory({**kw, "memo": memo}, str(namespace))
     situation = runtime.situation(inv, runtime.clock())
     gate = Gate(situation, runtime.trusted, runtime.self_user, scale_targets(kw, request))

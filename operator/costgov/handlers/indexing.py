@@ -104,6 +104,13 @@ _APPS_KINDS = {
     "statefulsets": "StatefulSet",
     "replicasets": "ReplicaSet",
 }
+_SCALED_KINDS = {
+    "leaderworkersets": "LeaderWorkerSet",
+    "pytorchjobs": "PyTorchJob",
+    "paddlejobs": "PaddleJob",
+    "jaxjobs": "JAXJob",
+}
+"""Other projects' kinds with a scale subresource (indexed only where their CRDs exist)."""
 
 
 def gpu_workloads_idx(
@@ -118,13 +125,27 @@ def gpu_workloads_idx(
     return {(record.kind, record.namespace, record.name): record}
 
 
+def gpu_scaled_idx(
+    body: kopf.Body, resource: kopf.Resource, **_: Any
+) -> dict[tuple[str, str, str], Any] | None:
+    """GPU LeaderWorkerSets and Kubeflow jobs with a scale subresource, by (kind,
+    namespace, name): judged at scale requests (the Scale carries no pod template)."""
+    api_version = str(body.get("apiVersion") or f"{resource.group}/{resource.version}")
+    record = workload_record(
+        {**body, "apiVersion": api_version, "kind": _SCALED_KINDS[resource.plural]}
+    )
+    if record is None:
+        return None
+    return {(record.kind, record.namespace, record.name): record}
+
+
 def owned_deployments_idx(
     namespace: str | None, name: str, status: kopf.Status, **_: Any
 ) -> dict[tuple[str, str], int]:
     return {(namespace or "default", name): int(status.get("readyReplicas") or 0)}
 
 
-INDEXES: tuple[tuple[str, str, str, Any, dict[str, Any]], ...] = (
+INDEXES: tuple[tuple[str, str | None, str, Any, dict[str, Any]], ...] = (
     ("", "v1", "namespaces", namespaces_idx, {}),
     ("", "v1", "nodes", nodes_idx, {}),
     ("", "v1", "pods", gpu_pods_idx, {}),
@@ -132,6 +153,15 @@ INDEXES: tuple[tuple[str, str, str, Any, dict[str, Any]], ...] = (
     ("apps", "v1", "deployments", gpu_workloads_idx, {"id": "gpu_deployments_idx"}),
     ("apps", "v1", "statefulsets", gpu_workloads_idx, {"id": "gpu_statefulsets_idx"}),
     ("apps", "v1", "replicasets", gpu_workloads_idx, {"id": "gpu_replicasets_idx"}),
+    *(
+        (group, None, plural, gpu_scaled_idx, {"id": f"gpu_{plural}_idx"})
+        for group, plural in (
+            ("leaderworkerset.x-k8s.io", "leaderworkersets"),
+            ("kubeflow.org", "pytorchjobs"),
+            ("kubeflow.org", "paddlejobs"),
+            ("kubeflow.org", "jaxjobs"),
+        )
+    ),
     ("costgov.io", "v1alpha1", "costpolicies", policies_idx, {}),
     ("costgov.io", "v1alpha1", "trainingjobbudgets", budgets_idx, {}),
     ("costgov.io", "v1alpha1", "inferencedeployments", inference_idx, {}),
@@ -259,6 +289,7 @@ _WORKLOAD_INDEXES = {
     "Deployment": "gpu_deployments_idx",
     "StatefulSet": "gpu_statefulsets_idx",
     "ReplicaSet": "gpu_replicasets_idx",
+    **{kind: f"gpu_{plural}_idx" for plural, kind in _SCALED_KINDS.items()},
 }
 
 
@@ -267,7 +298,7 @@ def scale_targets(kw: Mapping[str, Any], request: Any) -> dict[tuple[str, str, s
     index = _WORKLOAD_INDEXES.get(request.kind)
     if request.subresource != "scale" or index is None:
         return {}
-    meta = request.obj.get("metadata") or {}
+    meta = request.metadata
     key = (request.kind, str(meta.get("namespace") or "default"), str(meta.get("name") or ""))
     found = first(kw[index], key)
     return {} if found is None else {key: found}

@@ -26,7 +26,7 @@ def build_registry(interval: float) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     for group, version, plural, fn, extra in INDEXES:
         options = {"id": fn.__name__, **extra}
-        kopf.index(group, version, plural, registry=registry, **options)(fn)
+        kopf.index(group=group, version=version, plural=plural, registry=registry, **options)(fn)
     for plural, timer in _TIMERS:
         kopf.timer("costgov.io", "v1alpha1", plural, interval=interval, registry=registry)(timer)
     for group, served, plural, kind, subresource in ADMITTED:

@@ -7,7 +7,10 @@
   clean 400; an unknown path is a 404, never an allowance.
 - The review is checked against the path it came to (resource, subresource), so a review
   for one kind posted to another kind's path is refused rather than allowed by default.
-- The parsed review is handed to the handler through a context variable (`REVIEW`).
+- The parsed review is handed to the handler through a context variable (`REVIEW`); kopf
+  gets it with the objects cut down to their identity (`_for_kopf`): kopf deep-copies the
+  body it is given to build a JSON patch, which a validating webhook never makes, and on a
+  3 MiB pod that copy alone took ~0.4 s of the event loop every review waits on.
 """
 
 from __future__ import annotations
@@ -86,6 +89,27 @@ class SafeWebhookServer(kopf.WebhookServer):
         return await _judged(fn, data, webhook, request)
 
 
+_IDENTITY = ("name", "namespace", "uid", "generateName", "labels")
+
+
+def _identity(obj: Any) -> Any:
+    if not isinstance(obj, dict):
+        return obj
+    meta = obj.get("metadata")
+    kept = {k: meta[k] for k in _IDENTITY if k in meta} if isinstance(meta, dict) else {}
+    return {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "metadata": kept}
+
+
+def _for_kopf(data: dict[str, Any]) -> dict[str, Any]:
+    """The review as kopf needs it to route and log (resource, user, operation, the
+    objects' identity); costgov's handler reads the whole objects from `REVIEW`."""
+    request = data["request"]
+    slim = {**request, "object": _identity(request.get("object"))}
+    if request.get("oldObject") is not None:
+        slim["oldObject"] = _identity(request["oldObject"])
+    return {**data, "request": slim}
+
+
 async def _judged(
     fn: Any, data: dict[str, Any], webhook: str, request: aiohttp.web.Request
 ) -> aiohttp.web.Response:
@@ -95,7 +119,7 @@ async def _judged(
         headers = dict(request.headers)
         peer = request.transport.get_extra_info("peercert") if request.transport else None
         return aiohttp.web.json_response(
-            await fn(data, webhook=webhook, sslpeer=peer, headers=headers)
+            await fn(_for_kopf(data), webhook=webhook, sslpeer=peer, headers=headers)
         )
     except Exception as exc:  # kopf could not take it (e.g. a resource it does not know)
         log.warning(f"webhook /{webhook}: {type(exc).__name__}: {exc}")

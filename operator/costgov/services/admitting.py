@@ -7,7 +7,7 @@ same engine as `costgov estimate` (`domain.judging.judge`): no network call per 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +19,7 @@ from costgov.domain.approvals import authenticate
 from costgov.domain.coverage import covered_changes
 from costgov.domain.enforcing import guard_suspension
 from costgov.domain.judging import Judgement, Situation, Submission, estimate_for, judge
-from costgov.domain.reading import workload_from_object
+from costgov.domain.reading import at_scale, workload_from_object
 from costgov.domain.resources import inference_workload
 from costgov.domain.scoping import (
     candidates,
@@ -79,6 +79,12 @@ class Request:
     groups: tuple[str, ...]
     dryrun: bool
     subresource: str | None = None
+
+    @property
+    def metadata(self) -> Mapping[str, Any]:
+        """The object's metadata, or {} when it is not a mapping (hostile input)."""
+        meta = self.obj.get("metadata")
+        return meta if isinstance(meta, Mapping) else {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +175,7 @@ def _replicas(obj: Mapping[str, Any] | None) -> int | None:
 
 def _admit_scale(request: Request, gate: Gate) -> Decision:
     """`kubectl scale` and autoscalers: the workload judged at the new replica count."""
-    meta = request.obj.get("metadata") or {}
+    meta = request.metadata
     key = (request.kind, str(meta.get("namespace") or "default"), str(meta.get("name") or ""))
     workload = gate.workloads.get(key)
     wanted, before = _replicas(request.obj), _replicas(request.old)
@@ -177,7 +183,7 @@ def _admit_scale(request: Request, gate: Gate) -> Decision:
         return _deny("costgov cannot read this Scale: spec.replicas: expected a whole number", 400)
     if workload is None or (before is not None and wanted <= before):
         return Decision(True)  # not GPU work costgov knows, or it costs no more
-    scaled = replace(workload, pods=wanted)
+    scaled = at_scale(workload, wanted)
     return _decide(
         judge(Submission(scaled, submitter=request.user), gate.situation), request.dryrun
     )
@@ -215,7 +221,7 @@ def _model(request: Request, obj: Mapping[str, Any]) -> Resource:
 
 
 def _admit_resource(request: Request, gate: Gate) -> Decision:
-    name = (request.obj.get("metadata") or {}).get("name", "?")
+    name = request.metadata.get("name", "?")
     try:
         resource = _model(request, request.obj)
     except ValidationError as exc:

@@ -292,7 +292,13 @@ def _policy_lines(inputs: _Inputs, lines: Sequence[WorkloadLine]) -> list[Policy
         costs = [
             w.estimate.amount
             if budget is None or w.estimate.hourly is None
-            else cost_in_period(w.estimate.hourly, w.estimate.hours, budget.period)
+            else cost_in_period(
+                w.estimate.hourly,
+                w.estimate.hours,
+                budget.period,
+                w.estimate.workload.schedule,
+                w.estimate.run_hours,
+            )
             for w in governed
         ]
         out.append(

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from costgov.api import CostApproval, CostPolicy, InferenceDeployment, TrainingJobBudget
-from costgov.api.gpus import GPU_RESOURCES
+from costgov.api.gpus import GPU_RESOURCES, SHARED_GPU_PREFIXES
 from costgov.domain.enforcing import SUSPENDED_BY
 from costgov.domain.placement import NodeInfo, Taint
 from costgov.domain.quantities import QuantityError, parse_whole_count
@@ -129,11 +129,13 @@ def workload_record(body: Mapping[str, Any]) -> Workload | None:
 
 
 def node_info(body: Mapping[str, Any]) -> NodeInfo:
-    """A node's labels, allocatable GPUs and taints."""
+    """A node's labels, allocatable GPUs (shared replicas counting one each, as pods holding
+    them are priced) and taints."""
     meta, spec, status = (body.get(k) or {} for k in ("metadata", "spec", "status"))
     allocatable = status.get("allocatable") or {}
     gpus = 0
-    for resource in GPU_RESOURCES:
+    shared = [str(k) for k in allocatable if str(k).startswith(SHARED_GPU_PREFIXES)]
+    for resource in (*GPU_RESOURCES, *shared):
         try:
             gpus += parse_whole_count(allocatable.get(resource, 0))
         except QuantityError:

@@ -3,6 +3,7 @@ settings. Admission and the periodic audit judge from the same one."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from costgov.domain.catalogs import PriceCatalog
@@ -13,6 +14,7 @@ from costgov.services.ledgers import Ledger
 __all__ = ["audit_judgements", "situation_from"]
 
 WorkKey = tuple[str, str, str]
+log = logging.getLogger("costgov")
 
 
 def situation_from(
@@ -41,19 +43,22 @@ def audit_judgements(inv: Inventory, situation: Situation) -> dict[WorkKey, Judg
     slipped through while the webhook was down shows here. Running Jobs, bare Pods (pods
     with a controller are judged through it), Deployments, StatefulSets and ReplicaSets
     without a controller."""
-    out: dict[WorkKey, Judgement] = {}
+    subs: list[Submission] = []
     for job in inv.jobs:
         if not job.finished:
-            wl = job.workload
-            sub = Submission(wl, approvals_at=wl.created, audit=True)
-            out[(wl.kind, wl.namespace, wl.name)] = judge(sub, situation)
+            subs.append(Submission(job.workload, approvals_at=job.workload.created, audit=True))
     for pod in inv.pods:
         bare = pod.workload
         if bare is not None and bare.owner is None and pod.phase in ("Pending", "Running"):
-            sub = Submission(bare, approvals_at=bare.created, audit=True)
-            out[(bare.kind, bare.namespace, bare.name)] = judge(sub, situation)
+            subs.append(Submission(bare, approvals_at=bare.created, audit=True))
     for wl in inv.workloads:
         if wl.owner is None:
-            sub = Submission(wl, approvals_at=wl.created, audit=True)
+            subs.append(Submission(wl, approvals_at=wl.created, audit=True))
+    out: dict[WorkKey, Judgement] = {}
+    for sub in subs:
+        wl = sub.workload
+        try:
             out[(wl.kind, wl.namespace, wl.name)] = judge(sub, situation)
+        except Exception:  # one object the engine chokes on must not stop the whole audit
+            log.exception("costgov could not judge %s in this audit cycle; skipped", wl.ref)
     return out
