@@ -2,7 +2,10 @@
 
 History: team-a/train-0 holds 8 GPUs of a p5.48xlarge (55.04 $/h) for 60 minutes, 50 % busy;
 team-b/serve-0 holds 1 g6.xlarge (0.8048 $/h on demand) for 60 minutes. Namespaces carry a
-`team` label (kube_namespace_labels).
+`team` label and research an `example.com/costCenter` label, written as kube-state-metrics
+v2.20.0 exports them (internal/store/namespace.go: kube_namespace_labels through
+createPrometheusLabelKeysValues("label", ...); internal/store/utils.go: non-[a-zA-Z0-9_] -> "_",
+then snake_case, lower case): `label_team`, `label_example_com_cost_center`.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from datetime import UTC, datetime
 import pytest
 
 from costgov.cli import main
-from costgov.services.accounting import ksm_label_name
 
 from .prom import History, free_port, running_prometheus
 
@@ -28,7 +30,7 @@ def _history() -> History:
     for node, it in nodes.items():
         h.span(
             "kube_node_labels",
-            {"node": node, ksm_label_name("node.kubernetes.io/instance-type"): it},
+            {"node": node, "label_node_kubernetes_io_instance_type": it},
             1,
             S,
             END + 1,
@@ -36,7 +38,9 @@ def _history() -> History:
     for ns, team in (("research", "ml"), ("serving", "ml"), ("web", "")):
         labels = {"namespace": ns}
         if team:
-            labels[ksm_label_name("team")] = team
+            labels["label_team"] = team
+        if ns == "research":
+            labels["label_example_com_cost_center"] = "cc-42"
         h.span("kube_namespace_labels", labels, 1, S, END + 1)
     for ns, pod, node, gpus in (("research", "train-0", "n1", 8), ("serving", "serve-0", "n2", 1)):
         labels = {"namespace": ns, "pod": pod}
@@ -97,6 +101,18 @@ def test_report_by_team_label_csv(prometheus_url: str, capsys: pytest.CaptureFix
     assert out.splitlines() == [
         "TEAM,COST_USD,GPU_HOURS,IDLE_GPU_USD,UNPRICED_PODS",
         "ml,55.84,9.00,27.52,0",
+    ]
+
+
+def test_report_by_a_camel_case_label(
+    prometheus_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = _report(capsys, prometheus_url, "--by", "example.com/costCenter", "-o", "csv")
+    assert code == 0
+    assert out.splitlines() == [
+        "EXAMPLE.COM/COSTCENTER,COST_USD,GPU_HOURS,IDLE_GPU_USD,UNPRICED_PODS",
+        "cc-42,55.04,8.00,27.52,0",  # research: 8 GPU-h x 55.04 / 8
+        "(no example.com/costCenter label),0.80,1.00,0.00,0",  # serving: 1 x 0.8048
     ]
 
 

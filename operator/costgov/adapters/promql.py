@@ -3,14 +3,18 @@
 Every query is grouped by namespace/pod/node, so a cycle asks the same handful of questions
 however many workloads there are. dcgm-exporter's pod labels arrive as `namespace`/`pod` with
 honor_labels, or as `exported_namespace`/`exported_pod` without; `_pod_labels` folds both.
+kube-state-metrics spells Kubernetes labels its own way: `ksm_label_name`.
 """
 
 from __future__ import annotations
+
+import re
 
 __all__ = [
     "gpu_allocation",
     "gpu_samples",
     "gpu_utilization",
+    "ksm_label_name",
     "node_gpu_capacity",
     "node_labels",
     "pod_owners",
@@ -21,6 +25,28 @@ __all__ = [
 
 def _dur(seconds: int) -> str:
     return f"{int(seconds)}s"
+
+
+_INVALID_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
+_LOWER_THEN_UPPER = re.compile(r"([a-z0-9])([A-Z])")
+
+
+def ksm_label_name(key: str, prefix: str = "label") -> str:
+    """The Prometheus label under which kube-state-metrics exports the Kubernetes label `key`
+    (kube_node_labels, kube_namespace_labels, kube_pod_labels: prefix "label").
+
+    kube-state-metrics v2.20.0, internal/store/utils.go: `labelName` is
+    prefix + "_" + toSnakeCase(SanitizeLabelName(key)), where SanitizeLabelName replaces every
+    character outside [a-zA-Z0-9_] with "_", and toSnakeCase inserts "_" wherever
+    `([a-z0-9])([A-Z])` matches (left to right, matches never overlapping) and lower-cases
+    the result: `eks.amazonaws.com/capacityType` -> `label_eks_amazonaws_com_capacity_type`,
+    an acronym only split after its first capital (`aBC` -> `a_bc`, `ABC` -> `abc`).
+    Python's re.sub scans the same way as Go's ReplaceAllString. Two keys of one object that
+    come out alike get `_conflictN` suffixes instead; that depends on the object's other
+    labels and is not modelled.
+    """
+    sanitized = _INVALID_LABEL_CHARS.sub("_", key)
+    return f"{prefix}_" + _LOWER_THEN_UPPER.sub(r"\1_\2", sanitized).lower()
 
 
 def gpu_allocation() -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,8 +21,9 @@ from costgov.adapters.prometheus import MetricsError, PrometheusSource, QueryRes
 from costgov.domain.capacity import (
     CAPACITY_LABELS,
     GPU_COUNT_LABEL,
-    GPU_PRODUCT_LABEL,
+    GPU_PRODUCT_LABELS,
     INSTANCE_TYPE_LABELS,
+    PROVIDER_LABEL,
     REGION_LABELS,
     ZONE_LABELS,
 )
@@ -31,21 +31,16 @@ from costgov.domain.catalogs import PriceCatalog
 from costgov.domain.offerings import Offering, Unpriced, offering_for_node
 from costgov.domain.spend import PodCost, PodUsage, price_usage
 
-__all__ = ["MAX_POINTS", "Snapshot", "WindowSpend", "collect", "ksm_label_name", "window_step"]
+__all__ = ["MAX_POINTS", "Snapshot", "WindowSpend", "collect", "window_step"]
 
 PodKey = tuple[str, str]
 _NODE_KEYS = (
     *INSTANCE_TYPE_LABELS, *REGION_LABELS, *ZONE_LABELS, *CAPACITY_LABELS,
-    GPU_PRODUCT_LABEL, GPU_COUNT_LABEL,
+    *GPU_PRODUCT_LABELS, GPU_COUNT_LABEL, PROVIDER_LABEL,
 )  # fmt: skip
 
 
-def ksm_label_name(key: str) -> str:
-    """How kube-state-metrics spells a node label in kube_node_labels."""
-    return "label_" + re.sub(r"[^a-zA-Z0-9_]", "_", key)
-
-
-_FROM_KSM = {ksm_label_name(k): k for k in _NODE_KEYS}
+_FROM_KSM = {promql.ksm_label_name(k): k for k in _NODE_KEYS}
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,10 @@ from datetime import datetime
 from decimal import Decimal
 
 from costgov.adapters.prometheus import PrometheusSource
+from costgov.adapters.promql import ksm_label_name
 from costgov.domain.catalogs import PriceCatalog
 from costgov.domain.money import cents
-from costgov.services.accounting import collect, ksm_label_name
+from costgov.services.accounting import collect
 
 __all__ = ["ReportLine", "SpendReport", "build_report", "render"]
 
