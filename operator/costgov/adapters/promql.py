@@ -93,11 +93,23 @@ def node_gpu_capacity(window: int) -> str:
 
 
 def pod_owners(window: int) -> str:
-    """The Job that owns each pod seen in the window."""
-    return (
-        "max by (namespace, pod, owner_name) (last_over_time("
-        f'kube_pod_owner{{owner_kind="Job"}}[{_dur(window)}]))'
+    """The controller owner (kind and name) of each pod seen in the window.
+
+    From kube_pod_owner (owner_kind, owner_name; a pod with no owner has one series with
+    both empty); for pods it does not describe (kube_pod_owner dropped or denylisted), from
+    kube_pod_info's created_by_kind / created_by_name, which kube-state-metrics fills from
+    the pod's controller ownerReference (internal/store/pod.go, metav1.GetControllerOf).
+    """
+    span = _dur(window)
+    by_owner = (
+        "max by (namespace, pod, owner_kind, owner_name) (last_over_time("
+        f'kube_pod_owner{{owner_is_controller!="false"}}[{span}]))'
     )
+    info = f'last_over_time(kube_pod_info{{created_by_kind!=""}}[{span}])'
+    kind = f'label_replace({info}, "owner_kind", "$1", "created_by_kind", "(.+)")'
+    name = f'label_replace({kind}, "owner_name", "$1", "created_by_name", "(.+)")'
+    created_by = f"max by (namespace, pod, owner_kind, owner_name) ({name})"
+    return f"{by_owner} or on (namespace, pod) {created_by}"
 
 
 def _pod_labels(metric: str) -> str:

@@ -18,6 +18,7 @@ from functools import cached_property
 
 from costgov.adapters import promql
 from costgov.adapters.prometheus import MetricsError, PrometheusSource, QueryResult
+from costgov.domain.attribution import Attribution, attribute
 from costgov.domain.capacity import (
     CAPACITY_LABELS,
     GPU_COUNT_LABEL,
@@ -67,6 +68,7 @@ class Snapshot:
     hourly: tuple[PodCost, ...]
     """Current $/h per Running GPU pod (the `gpu_hours` field holds GPUs held now)."""
     owners: Mapping[PodKey, str]
+    """The Job each pod belongs to (the API, else kube_pod_owner, else kube_pod_info)."""
     utilization: Mapping[PodKey, float]
     """Mean GPU utilisation over the last interval, by pod."""
     tokens: Mapping[PodKey, float]
@@ -77,6 +79,12 @@ class Snapshot:
     warnings: tuple[str, ...] = ()
     error: str | None = None
     accounted_to: datetime | None = None
+    owners_known: frozenset[PodKey] = frozenset()
+    """Pods whose owner (or lack of one) some source described."""
+
+    @property
+    def attribution(self) -> Attribution:
+        return Attribution(self.owners, self.owners_known)
 
     @cached_property
     def hourly_by_namespace(self) -> Mapping[str, tuple[PodCost, ...]]:
@@ -135,6 +143,16 @@ def _nodes(
     for node, node_labels in live.items():  # the API's labels are exact: they win
         known[node] = dict(node_labels)
     return {node: offering_for_node(node_labels, catalog) for node, node_labels in known.items()}
+
+
+def _owners(result: QueryResult) -> dict[PodKey, tuple[str, str]]:
+    return {
+        (s.labels.get("namespace", ""), s.labels.get("pod", "")): (
+            s.labels.get("owner_kind", ""),
+            s.labels.get("owner_name", ""),
+        )
+        for s in result.samples
+    }
 
 
 MAX_POINTS = 2880
@@ -218,8 +236,12 @@ async def collect(
     interval_seconds: int,
     step_seconds: int,
     live_node_labels: Mapping[str, Mapping[str, str]],
+    live_pod_owners: Mapping[PodKey, str | None] | None = None,
 ) -> Snapshot:
-    """Run one cycle's queries concurrently and price what they return."""
+    """Run one cycle's queries concurrently and price what they return.
+
+    `live_node_labels` and `live_pod_owners` (the Job of each GPU pod the API shows, or
+    None) are exact and win over what Prometheus says."""
     plan = _plan(at, windows, interval_seconds, step_seconds)
     results, errors = await _run(source, plan, at)
     warnings = tuple(w for r in results.values() for w in r.warnings)
@@ -241,15 +263,13 @@ async def collect(
     spend.update({name: WindowSpend(windows[name], ()) for name in plan.empty})
     # the one-step window's single sample point is the GPUs held now
     now_query = "now" if plan.rate_window is None else f"hours:{plan.rate_window}"
-    owners = {
-        (s.labels.get("namespace", ""), s.labels.get("pod", "")): s.labels.get("owner_name", "")
-        for s in results["owners"].samples
-    }
+    owners = attribute(_owners(results["owners"]), live_pod_owners or {})
     return Snapshot(
         at=at,
         windows=spend,
         hourly=tuple(price_usage(_usage(results[now_query], 3600), nodes)),
-        owners=owners,
+        owners=owners.jobs,
+        owners_known=owners.known,
         utilization=utilization,
         tokens=_by_pod(results["tokens"]),
         requests=_by_pod(results["requests"]),

@@ -18,6 +18,7 @@ from costgov.api.approvals import ApprovalState
 from costgov.api.common import Accounting, JobAccount
 from costgov.api.fields import Condition
 from costgov.api.trainingjobbudget import JobLine, TrainingJobBudgetStatus
+from costgov.domain.attribution import unattributed
 from costgov.domain.budgets import highest_crossed, newly_crossed, still_to_spend
 from costgov.domain.costing import Estimate
 from costgov.domain.judging import Situation, Submission, estimate_for, judge
@@ -213,8 +214,24 @@ def _measured_figures(
         if measured.unpriced
         else condition("Priced", True, "AllPriced", "every pod priced", generation=gen, now=now)
     )  # fmt: skip
-    out.conditions.append(priced)
+    out.conditions += [priced, _attribution(jobs, ns, snapshot, gen, now)]
     return out
+
+
+def _attribution(
+    jobs: list[JobRecord], ns: str, snapshot: Snapshot, gen: int, now: datetime
+) -> Condition:
+    """Attributed=False when a covered Job runs and GPU pods of unknown owner run beside it:
+    their spend cannot be counted, and $0 must not pass for the truth."""
+    running = [j.name for j in jobs if j.active > 0 and not j.finished and not j.workload.suspended]
+    pods = [c.usage.key for c in snapshot.hourly_by_namespace.get(ns, ())]
+    found = unattributed(running, pods, snapshot.attribution)
+    if found.found:
+        return condition(
+            "Attributed", False, "OwnerUnknown", found.message(), generation=gen, now=now
+        )
+    message = "every running GPU pod of the covered Jobs is attributed to its Job"
+    return condition("Attributed", True, "OwnersKnown", message, generation=gen, now=now)
 
 
 @dataclass(frozen=True)

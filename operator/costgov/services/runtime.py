@@ -120,6 +120,7 @@ class Runtime:
                 interval_seconds=max(int(self.settings.reconcile_interval_seconds), 300),
                 step_seconds=self.settings.sample_step_seconds,
                 live_node_labels=inv.node_labels(),
+                live_pod_owners=inv.pod_owners(),
             )
             self.metrics.cycles.inc()
             if snap.error:
