@@ -238,9 +238,9 @@ def test_node_labels_read_under_kube_state_metrics_names(snapshot: Snapshot) -> 
 
 def test_constant_query_count_and_no_errors(snapshot: Snapshot) -> None:
     assert snapshot.error is None
-    # nodes, owners, utilisation, tokens, requests, the current allocation, and one per
-    # window: 7, whatever the number of pods
-    assert snapshot.queries == 7
+    # nodes, owners, utilisation, tokens, requests, the current allocation, and two per
+    # window (GPU samples, utilisation): 8, whatever the number of pods
+    assert snapshot.queries == 8
 
 
 def test_whole_node_job_spend(snapshot: Snapshot) -> None:
@@ -265,6 +265,17 @@ def test_utilisation_from_both_dcgm_label_spellings_skipping_nan_and_gaps(
     assert util[("ml-research", "train-1-abc")] == pytest.approx(75)
     assert util[("ml-research", "train-2-xyz")] == pytest.approx(50)  # NaN and gap ignored
     assert ("gpu-operator", "dcgm-exporter-x") not in util
+
+
+def test_window_utilisation_covers_pods_that_ended_before_the_last_interval(
+    snapshot: Snapshot,
+) -> None:
+    # both Jobs' pods stopped at S+120 min, long before the cycle's last 10 minutes (so the
+    # interval's utilisation knows neither): over the window, 75 % and 50 % busy
+    util = snapshot.windows["lifetime"].utilization
+    assert util[("ml-research", "train-1-abc")] == pytest.approx(75)
+    assert util[("ml-research", "train-2-xyz")] == pytest.approx(50)
+    assert ("ml-research", "train-1-abc") not in snapshot.utilization
 
 
 def test_current_hourly_and_vllm_rates(snapshot: Snapshot) -> None:
@@ -330,7 +341,7 @@ def test_steady_state_cycle_takes_the_current_rate_from_its_one_step_window(
             live_node_labels={},
         )
     )
-    assert snap.queries == 6
+    assert snap.queries == 7  # no separate current-allocation query
     (line,) = snap.hourly
     # 1 sample x 1 GPU x 60 s = 1/60 GPU-h in the minute -> 1 GPU held -> 0.40 $/h
     assert (line.usage.pod, line.usage.gpu_hours, line.cost) == ("llama-0", 1, Decimal("0.40"))

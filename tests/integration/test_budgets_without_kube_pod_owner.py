@@ -108,3 +108,10 @@ async def test_spend_of_pods_known_through_kube_pod_info(cluster: Cluster) -> No
     assert lines == {"sweep-1": ("55.04", "1.00"), "sweep-2": ("55.04", "1.00")}
     conds = {c["type"]: c for c in status["conditions"]}
     assert conds["Attributed"]["status"] == "True"
+
+
+async def test_idle_dollars_over_the_whole_budget_period(cluster: Cluster) -> None:
+    await cluster.wait_for(lambda: "idleGPUCost" in _status(cluster))
+    # each pod's cost x its own idle share over the time it ran, sweep-1 ended an hour ago:
+    #   sweep-1 $55.04 x (100 - 25) % = 41.28; sweep-2 $55.04 x (100 - 50) % = 27.52
+    assert _status(cluster)["idleGPUCost"] == "68.80"  # 41.28 + 27.52

@@ -51,7 +51,8 @@ class WindowSpend:
     start: datetime
     pods: tuple[PodCost, ...]
     utilization: Mapping[PodKey, float] = field(default_factory=dict)
-    """Mean GPU utilisation by pod over the cycle's interval (used for idle dollars)."""
+    """Mean GPU utilisation by pod over this window, from the same sample points as the
+    spend (used for idle dollars: a pod that ended early in the window still counts)."""
 
     @cached_property
     def by_namespace(self) -> Mapping[str, tuple[PodCost, ...]]:
@@ -202,6 +203,7 @@ def _plan(at: datetime, windows: Mapping[str, datetime], interval_seconds: int, 
     steps = {name: window_step(span, step) for name, span in spans.items()}
     for name, span in spans.items():
         exprs[f"hours:{name}"] = promql.gpu_samples(span, steps[name])
+        exprs[f"util:{name}"] = promql.gpu_utilization(span, steps[name])
     empty = frozenset(n for n, span in all_spans.items() if span <= 0)
     return _Plan(accounted_to, spans, steps, empty, rate_window, exprs)
 
@@ -256,7 +258,7 @@ async def collect(
         name: WindowSpend(
             windows[name],
             tuple(price_usage(_usage(results[f"hours:{name}"], plan.steps[name]), nodes)),
-            utilization,
+            _by_pod(results[f"util:{name}"]),
         )
         for name in plan.spans
     }
