@@ -238,9 +238,10 @@ def test_node_labels_read_under_kube_state_metrics_names(snapshot: Snapshot) -> 
 
 def test_constant_query_count_and_no_errors(snapshot: Snapshot) -> None:
     assert snapshot.error is None
-    # nodes, owners, utilisation, tokens, requests, the current allocation, and two per
-    # window (GPU samples, utilisation): 8, whatever the number of pods
-    assert snapshot.queries == 8
+    # nodes, owners, utilisation, the current allocation, unit costs (serving GPU samples,
+    # tokens, requests), and two per window (GPU samples, utilisation): 9, whatever the
+    # number of pods
+    assert snapshot.queries == 9
 
 
 def test_whole_node_job_spend(snapshot: Snapshot) -> None:
@@ -341,7 +342,7 @@ def test_steady_state_cycle_takes_the_current_rate_from_its_one_step_window(
             live_node_labels={},
         )
     )
-    assert snap.queries == 7  # no separate current-allocation query
+    assert snap.queries == 8  # no separate current-allocation query
     (line,) = snap.hourly
     # 1 sample x 1 GPU x 60 s = 1/60 GPU-h in the minute -> 1 GPU held -> 0.40 $/h
     assert (line.usage.pod, line.usage.gpu_hours, line.cost) == ("llama-0", 1, Decimal("0.40"))

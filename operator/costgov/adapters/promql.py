@@ -19,6 +19,7 @@ __all__ = [
     "node_labels",
     "pod_owners",
     "vllm_requests",
+    "vllm_serving_gpu_samples",
     "vllm_tokens",
 ]
 
@@ -130,13 +131,49 @@ def gpu_utilization(window: int, step: int) -> str:
     )
 
 
+_PROMPT, _GENERATED = "vllm:prompt_tokens_total", "vllm:generation_tokens_total"
+
+
+def _growth(counter: str, window: int) -> str:
+    """How much a counter grew per pod in (end - window, end]: its newest sample in the
+    window less its value at the window's start. A pod first seen in the window counts from
+    zero, a counter reset from the restart. No extrapolation: exactly the samples' span."""
+    newest = f"sum by (namespace, pod) (last_over_time({counter}[{_dur(window - 1)}]))"
+    before = f"sum by (namespace, pod) ({counter} offset {_dur(window)})"
+    return f"((({newest} - {before}) >= 0) or {newest})"
+
+
 def vllm_tokens(window: int) -> str:
-    """Prompt plus generated tokens per pod over the window (either alone if one is absent)."""
-    prompt = f"sum by (namespace, pod) (increase(vllm:prompt_tokens_total[{_dur(window)}]))"
-    generated = f"sum by (namespace, pod) (increase(vllm:generation_tokens_total[{_dur(window)}]))"
+    """Prompt plus generated tokens per pod over the window (either alone if one is absent),
+    up to the newest sample: measured over the same span as `vllm_serving_gpu_samples`."""
+    prompt, generated = _growth(_PROMPT, window), _growth(_GENERATED, window)
     return f"({prompt} + {generated}) or {prompt} or {generated}"
 
 
 def vllm_requests(window: int) -> str:
-    """Successful requests per pod over the window."""
-    return f"sum by (namespace, pod) (increase(vllm:request_success_total[{_dur(window)}]))"
+    """Successful requests per pod (every finished_reason) over the same span."""
+    return _growth("vllm:request_success_total", window)
+
+
+def _newest_token_sample(window: int, step: int, end: int) -> str:
+    """When each pod's token counters were last sampled in the window ending at `end`
+    (pinned with @, so that it is one value inside another subquery)."""
+    sub = f"[{_dur(window - 1)}:{_dur(step)}] @ {int(end)}"
+    newest = [
+        f"max by (namespace, pod) (max_over_time(timestamp({c}){sub}))"
+        for c in (_PROMPT, _GENERATED)
+    ]
+    return " or ".join(newest)
+
+
+def vllm_serving_gpu_samples(window: int, step: int, end: int) -> str:
+    """`gpu_samples` for pods that count tokens, up to their counters' newest sample only.
+
+    Unit costs divide this cost by `vllm_tokens` and `vllm_requests`: all three cover the
+    same span. When Prometheus' history ends before `end` (ingestion lag, a stopped
+    server), the minutes after the last token sample count neither GPU time (which the
+    5-minute lookback would otherwise carry on) nor tokens.
+    """
+    fresh = f"({_newest_token_sample(window, step, end)}) >= time()"
+    gated = f"({gpu_allocation()}) and on (namespace, pod) ({fresh})"
+    return f"sum_over_time(({gated})[{_dur(window - 1)}:{_dur(step)}])"

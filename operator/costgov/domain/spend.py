@@ -2,6 +2,7 @@
 
     pod cost = GPU-seconds held on the node x node $/h / (3,600 x GPUs on the node)
     idle $   = pod cost x (100 - mean GPU utilisation %) / 100
+    $ per N units (tokens, requests) = cost x N / units, both over the same span
 
 Pure: the usage and the prices come in, dollars (or the reason there are none) go out.
 """
@@ -14,7 +15,7 @@ from decimal import Decimal
 
 from costgov.domain.offerings import Offering, Unpriced
 
-__all__ = ["PodCost", "PodUsage", "Totals", "idle_cost", "price_usage", "totals"]
+__all__ = ["PodCost", "PodUsage", "Totals", "idle_cost", "price_usage", "totals", "unit_cost"]
 
 PodKey = tuple[str, str]
 
@@ -66,6 +67,16 @@ def idle_cost(cost: Decimal, utilization_percent: float) -> Decimal:
     """The part of a cost paid for GPUs doing nothing."""
     used = min(max(Decimal(str(utilization_percent)), Decimal(0)), Decimal(100))
     return cost * (100 - used) / 100
+
+
+def unit_cost(cost: Totals, units: float, per: int) -> Decimal | None:
+    """Dollars per `per` units (1,000,000 tokens, 1,000 requests), or None when nothing was
+    counted or a pod could not be priced (a lower bound is no unit cost). `cost` and
+    `units` must cover the same span: a cost over a longer span than the units were counted
+    in overstates every unit."""
+    if units <= 0 or not cost.complete:
+        return None
+    return cost.cost * per / Decimal(repr(units))
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,9 @@ class Snapshot:
     utilization: Mapping[PodKey, float]
     """Mean GPU utilisation over the last interval, by pod."""
     tokens: Mapping[PodKey, float]
+    """Tokens each vLLM pod counted over the last interval, up to its newest sample."""
     requests: Mapping[PodKey, float]
+    """Successful requests, over the same span as `tokens`."""
     interval_seconds: int
     nodes: Mapping[str, Offering | Unpriced]
     queries: int
@@ -82,6 +84,8 @@ class Snapshot:
     accounted_to: datetime | None = None
     owners_known: frozenset[PodKey] = frozenset()
     """Pods whose owner (or lack of one) some source described."""
+    unit_costs: tuple[PodCost, ...] = ()
+    """What each vLLM pod's GPUs cost over the span its `tokens` and `requests` cover."""
 
     @property
     def attribution(self) -> Attribution:
@@ -195,8 +199,12 @@ def _plan(at: datetime, windows: Mapping[str, datetime], interval_seconds: int, 
         "nodes": promql.node_labels(longest),
         "owners": promql.pod_owners(longest),
         "util": promql.gpu_utilization(interval_seconds, step),
-        "tokens": promql.vllm_tokens(interval_seconds),
-        "requests": promql.vllm_requests(interval_seconds),
+        # unit costs: GPU cost, tokens and requests over one span, ending at accounted_to
+        "unit:gpu": promql.vllm_serving_gpu_samples(
+            interval_seconds, step, int(accounted_to.timestamp())
+        ),
+        "unit:tokens": promql.vllm_tokens(interval_seconds),
+        "unit:requests": promql.vllm_requests(interval_seconds),
     }
     if rate_window is None:
         exprs["now"] = promql.gpu_allocation()
@@ -271,13 +279,14 @@ async def collect(
         windows=spend,
         hourly=tuple(price_usage(_usage(results[now_query], 3600), nodes)),
         owners=owners.jobs,
-        owners_known=owners.known,
         utilization=utilization,
-        tokens=_by_pod(results["tokens"]),
-        requests=_by_pod(results["requests"]),
+        tokens=_by_pod(results["unit:tokens"]),
+        requests=_by_pod(results["unit:requests"]),
         interval_seconds=interval_seconds,
         nodes=nodes,
         queries=len(plan.exprs),
         warnings=warnings,
         accounted_to=plan.accounted_to,
+        owners_known=owners.known,
+        unit_costs=tuple(price_usage(_usage(results["unit:gpu"], step_seconds), nodes)),
     )
