@@ -1,7 +1,9 @@
 """`costgov report` against a real Prometheus: spend by namespace and by team label.
 
-History: team-a/train-0 holds 8 GPUs of a p5.48xlarge (55.04 $/h) for 60 minutes, 50 % busy;
-team-b/serve-0 holds 1 g6.xlarge (0.8048 $/h on demand) for 60 minutes. Namespaces carry a
+History: research/train-0 holds 8 GPUs of a p5.48xlarge (55.04 $/h) for 60 minutes, 50 %
+busy; serving/serve-0 holds 1 g6.xlarge (0.8048 $/h on demand) for 60 minutes; web/render-0
+holds 1 GPU of a p9.96xlarge, an instance type the price catalog does not know, for 60
+minutes. Namespaces carry a
 `team` label and research an `example.com/costCenter` label, written as kube-state-metrics
 v2.20.0 exports them (internal/store/namespace.go: kube_namespace_labels through
 createPrometheusLabelKeysValues("label", ...); internal/store/utils.go: non-[a-zA-Z0-9_] -> "_",
@@ -26,7 +28,7 @@ S = END - 90 * 60
 
 def _history() -> History:
     h = History()
-    nodes = {"n1": "p5.48xlarge", "n2": "g6.xlarge"}
+    nodes = {"n1": "p5.48xlarge", "n2": "g6.xlarge", "n3": "p9.96xlarge"}
     for node, it in nodes.items():
         h.span(
             "kube_node_labels",
@@ -42,7 +44,12 @@ def _history() -> History:
         if ns == "research":
             labels["label_example_com_cost_center"] = "cc-42"
         h.span("kube_namespace_labels", labels, 1, S, END + 1)
-    for ns, pod, node, gpus in (("research", "train-0", "n1", 8), ("serving", "serve-0", "n2", 1)):
+    pods = (
+        ("research", "train-0", "n1", 8),
+        ("serving", "serve-0", "n2", 1),
+        ("web", "render-0", "n3", 1),
+    )
+    for ns, pod, node, gpus in pods:
         labels = {"namespace": ns, "pod": pod}
         h.span(
             "kube_pod_container_resource_requests",
@@ -92,7 +99,18 @@ def test_report_by_namespace_json(prometheus_url: str, capsys: pytest.CaptureFix
     }
     # serving: 1 GPU-h x 0.8048 = 0.8048 -> 0.80; no DCGM data, so no idle figure
     assert lines["serving"]["cost"] == "0.80" and lines["serving"]["idleCost"] == "0.00"
-    assert doc["total"] == "55.84"  # 55.04 + 0.8048 = 55.8448
+    assert doc["total"] == "55.84"  # 55.04 + 0.8048 = 55.8448; render-0 has no price
+    assert lines["web"] == {
+        "group": "web",
+        "cost": "0.00",
+        "gpuHours": "1.00",
+        "idleCost": "0.00",
+        "unpricedPods": "1",
+    }
+    assert doc["totalCaveat"] == "1 pod unpriced, not included"
+    assert doc["unpricedPods"] == 1
+    (note,) = doc["unpriced"]
+    assert note.startswith("web/render-0: node n3: instance type 'p9.96xlarge' is not in")
 
 
 def test_report_by_team_label_csv(prometheus_url: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -101,6 +119,7 @@ def test_report_by_team_label_csv(prometheus_url: str, capsys: pytest.CaptureFix
     assert out.splitlines() == [
         "TEAM,COST_USD,GPU_HOURS,IDLE_GPU_USD,UNPRICED_PODS",
         "ml,55.84,9.00,27.52,0",
+        "(no team label),0.00,1.00,0.00,1",  # web: render-0, unpriced
     ]
 
 
@@ -112,14 +131,17 @@ def test_report_by_a_camel_case_label(
     assert out.splitlines() == [
         "EXAMPLE.COM/COSTCENTER,COST_USD,GPU_HOURS,IDLE_GPU_USD,UNPRICED_PODS",
         "cc-42,55.04,8.00,27.52,0",  # research: 8 GPU-h x 55.04 / 8
-        "(no example.com/costCenter label),0.80,1.00,0.00,0",  # serving: 1 x 0.8048
+        # serving: 1 GPU-h x 0.8048; web: 1 GPU-h unpriced
+        "(no example.com/costCenter label),0.80,2.00,0.00,1",
     ]
 
 
 def test_report_table(prometheus_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _report(capsys, prometheus_url)
     assert code == 0
-    assert "research" in out and "TOTAL $55.84" in out
+    assert "research" in out
+    assert "TOTAL $55.84 (1 pod unpriced, not included)" in out.splitlines()
+    assert "unpriced: web/render-0: node n3: instance type 'p9.96xlarge'" in out
 
 
 def test_report_with_prometheus_down_exits_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,10 +12,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import chain
 
 from costgov.domain.offerings import Offering, Unpriced
 
-__all__ = ["PodCost", "PodUsage", "Totals", "idle_cost", "price_usage", "totals", "unit_cost"]
+__all__ = [
+    "MAX_UNPRICED",
+    "PodCost",
+    "PodUsage",
+    "Totals",
+    "idle_cost",
+    "price_usage",
+    "totals",
+    "unit_cost",
+    "unpriced_caveat",
+    "unpriced_notes",
+]
 
 PodKey = tuple[str, str]
 
@@ -79,9 +91,32 @@ def unit_cost(cost: Totals, units: float, per: int) -> Decimal | None:
     return cost.cost * per / Decimal(repr(units))
 
 
+MAX_UNPRICED = 100
+"""Unpriced pods a running total remembers (status stays small); more are "at least"."""
+
+
+def unpriced_notes(*groups: Iterable[str]) -> tuple[str, ...]:
+    """Notes on unpriced pods ("namespace/pod: why"), one per pod, the first seen first,
+    at most MAX_UNPRICED: what a total left out, carried from cycle to cycle."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for note in chain(*groups):
+        pod = note.split(":", 1)[0]
+        if pod not in seen:
+            seen.add(pod)
+            out.append(note)
+    return tuple(out[:MAX_UNPRICED])
+
+
+def unpriced_caveat(pods: int, *, at_least: bool = False) -> str:
+    """What a total of dollars leaves out: "2 pods unpriced, not included"."""
+    count = f"at least {pods}" if at_least else str(pods)
+    return f"{count} pod{'' if pods == 1 else 's'} unpriced, not included"
+
+
 @dataclass(frozen=True)
 class Totals:
-    """A sum of pod costs, with the pods that could not be priced named."""
+    """A sum of pod costs, with the pods that could not be priced named (one note each)."""
 
     cost: Decimal
     gpu_hours: Decimal
@@ -100,4 +135,4 @@ def totals(costs: Iterable[PodCost]) -> Totals:
             unpriced.append(f"{line.usage.namespace}/{line.usage.pod}: {line.unpriced}")
         else:
             cost += line.cost
-    return Totals(cost, seconds / 3600, tuple(unpriced))
+    return Totals(cost, seconds / 3600, unpriced_notes(unpriced))
