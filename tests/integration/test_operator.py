@@ -425,6 +425,7 @@ async def test_cost_policy_spend_and_forecast(cluster: Cluster) -> None:
         "MetricsAvailable": "True",
         "BudgetWarning": "False",
         "BudgetExceeded": "False",
+        "Priced": "True",
     }
 
 

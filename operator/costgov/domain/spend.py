@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from itertools import chain
 
+from costgov.api.common import MAX_UNPRICED
 from costgov.domain.offerings import Offering, Unpriced
 
 __all__ = [
@@ -89,10 +90,6 @@ def unit_cost(cost: Totals, units: float, per: int) -> Decimal | None:
     if units <= 0 or not cost.complete:
         return None
     return cost.cost * per / Decimal(repr(units))
-
-
-MAX_UNPRICED = 100
-"""Unpriced pods a running total remembers (status stays small); more are "at least"."""
 
 
 def unpriced_notes(*groups: Iterable[str]) -> tuple[str, ...]:

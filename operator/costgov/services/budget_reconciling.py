@@ -24,12 +24,12 @@ from costgov.domain.costing import Estimate
 from costgov.domain.judging import Situation, Submission, estimate_for, judge
 from costgov.domain.money import cents, usd
 from costgov.domain.scoping import covers, governing
-from costgov.domain.spend import PodCost, idle_cost, totals
+from costgov.domain.spend import PodCost, idle_cost, totals, unpriced_notes
 from costgov.services.accounting import Snapshot
 from costgov.services.approval_states import approval_states
 from costgov.services.budget_enforcing import Enforcement, enforce
 from costgov.services.conditions import Event, condition, merge_conditions, merge_violations
-from costgov.services.figures import exact, metrics_condition
+from costgov.services.figures import exact, metrics_condition, priced_condition
 from costgov.services.inventory import Inventory, JobRecord
 from costgov.services.outcomes import Outcome
 from costgov.services.windows import budget_window, window_key
@@ -86,7 +86,9 @@ def _measure(
         accounts[j.name] = (cost + job_delta.cost, hours + job_delta.gpu_hours)
     base = Decimal(accounting.spent) if accounting else Decimal(0)
     burn = totals(c for c in snapshot.hourly_by_namespace.get(ns, ()) if owned(c)).cost
-    return _Spend(base + delta.cost, burn, idle, accounts, delta.unpriced)
+    # pods left out stay noted for as long as the budget's spend leaves them out
+    unpriced = unpriced_notes(accounting.unpriced if accounting else (), delta.unpriced)
+    return _Spend(base + delta.cost, burn, idle, accounts, unpriced)
 
 
 def _commitments(
@@ -145,6 +147,7 @@ def _figures(
                 JobAccount(name=n, cost=exact(c), gpu_hours=exact(h))
                 for n, (c, h) in list(measured.accounts.items())[:200]
             ],
+            unpriced=list(measured.unpriced),
         ),
         "spent": cents(measured.spent),
         "remaining": cents(remaining),
@@ -209,11 +212,7 @@ def _measured_figures(
               "BudgetThresholdCrossed", f"spent {usd(measured.spent)}, {t}% of {usd(amount)}")
         for t in newly_crossed(announced, out.highest, DEFAULT_THRESHOLDS)
     ]  # fmt: skip
-    priced = (
-        condition("Priced", False, "UnpricedPods", "; ".join(measured.unpriced)[:2000], generation=gen, now=now)
-        if measured.unpriced
-        else condition("Priced", True, "AllPriced", "every pod priced", generation=gen, now=now)
-    )  # fmt: skip
+    priced = priced_condition(measured.unpriced, gen, now)
     out.conditions += [priced, _attribution(jobs, ns, snapshot, gen, now)]
     return out
 

@@ -95,7 +95,7 @@ class Runtime:
             old = read_status(CostPolicyStatus, inv.status_of("CostPolicy", "", p.metadata.name))
             plan = policy_window(p, old.accounting, old.period_start, now)
             if plan is not None:
-                starts[plan[0]] += 1
+                starts[plan.start] += 1
         for b in inv.budgets:
             ns = b.metadata.namespace or "default"
             jobs = [j for j in inv.jobs_in(ns) if covers(b, j.workload)]
