@@ -29,15 +29,13 @@ TYPES = [("p5.48xlarge", 8), ("p4d.24xlarge", 8), ("g6.xlarge", 1)]
 
 
 def write_history(path: Path, end: int) -> None:
-    from costgov.services.accounting import ksm_label_name
-
     start = end - MINUTES * 60
     times = range(start, end + 1, 60)
     with path.open("w") as f:
         f.write("# TYPE kube_node_labels gauge\n")
         for n in range(N_NODES):
             it = TYPES[n % 3][0]
-            lab = f'node="node-{n}",{ksm_label_name("node.kubernetes.io/instance-type")}="{it}"'
+            lab = f'node="node-{n}",label_node_kubernetes_io_instance_type="{it}"'
             f.writelines(f"kube_node_labels{{{lab}}} 1 {t}\n" for t in times)
         series = [
             ("kube_pod_container_resource_requests", 'resource="nvidia_com_gpu",container="c"'),

@@ -2,7 +2,8 @@
 
 History (samples every 60 s, all timestamps in the past):
 - node-a p5.48xlarge on demand (55.04 $/h, 8 GPUs); node-b p4d.24xlarge on Karpenter spot
-  (8.05 $/h, 8 GPUs); node-c g6.xlarge on EKS spot (0.40 $/h, 1 GPU).
+  (8.05 $/h, 8 GPUs); node-c g6.xlarge on EKS spot (0.40 $/h, 1 GPU); node-d GKE spot,
+  node-e AKS spot and node-f on premises hold no pods (their prices only).
 - ml-research/train-1-abc (Job train-1): 8 GPUs on node-a, Running for 120 min; DCGM with
   honor_labels (namespace/pod), 75 % busy.
 - ml-research/train-2-xyz (Job train-2): 2 GPUs, 60 min on node-b then 60 min on node-a
@@ -22,8 +23,9 @@ import pytest
 
 from costgov.adapters.prometheus import PrometheusSource
 from costgov.catalog import load_catalog
+from costgov.domain.offerings import Offering
 from costgov.domain.spend import totals
-from costgov.services.accounting import Snapshot, collect, ksm_label_name
+from costgov.services.accounting import Snapshot, collect
 from costgov.settings import Settings
 
 from .prom import History, running_prometheus
@@ -36,25 +38,42 @@ MIN = 60
 
 def _history() -> History:
     h = History()
+    # kube_node_labels as kube-state-metrics v2.20.0 writes it (internal/store/node.go:
+    # createPrometheusLabelKeysValues("label", ...); internal/store/utils.go: every character
+    # outside [a-zA-Z0-9_] becomes "_", then snake_case and lower case), allow-listed labels only
     nodes = {
         "node-a": {
-            "node.kubernetes.io/instance-type": "p5.48xlarge",
-            "topology.kubernetes.io/region": "us-east-1",
-            "karpenter.sh/capacity-type": "on-demand",
+            "label_node_kubernetes_io_instance_type": "p5.48xlarge",
+            "label_topology_kubernetes_io_region": "us-east-1",
+            "label_karpenter_sh_capacity_type": "on-demand",
         },
         "node-b": {
-            "node.kubernetes.io/instance-type": "p4d.24xlarge",
-            "karpenter.sh/capacity-type": "spot",
+            "label_node_kubernetes_io_instance_type": "p4d.24xlarge",
+            "label_karpenter_sh_capacity_type": "spot",
         },
-        "node-c": {
-            "node.kubernetes.io/instance-type": "g6.xlarge",
-            "eks.amazonaws.com/capacityType": "SPOT",
+        "node-c": {  # eks.amazonaws.com/capacityType=SPOT: "capacityType" -> "capacity_type"
+            "label_node_kubernetes_io_instance_type": "g6.xlarge",
+            "label_eks_amazonaws_com_capacity_type": "SPOT",
+        },
+        # nodes without pods, for their prices only
+        "node-d": {  # cloud.google.com/gke-spot=true
+            "label_node_kubernetes_io_instance_type": "a2-highgpu-1g",
+            "label_topology_kubernetes_io_region": "us-central1",
+            "label_cloud_google_com_gke_spot": "true",
+        },
+        "node-e": {  # kubernetes.azure.com/scalesetpriority=spot
+            "label_node_kubernetes_io_instance_type": "Standard_NC24ads_A100_v4",
+            "label_topology_kubernetes_io_region": "eastus",
+            "label_kubernetes_azure_com_scalesetpriority": "spot",
+        },
+        "node-f": {  # on premises: costgov.io/provider=onprem, GPU feature discovery's product
+            "label_costgov_io_provider": "onprem",
+            "label_nvidia_com_gpu_product": "NVIDIA-H100-80GB-HBM3",
         },
     }
     for node, labels in nodes.items():
-        ksm = {"node": node, **{ksm_label_name(k): v for k, v in labels.items()}}
-        h.span("kube_node_labels", ksm, 1, BASE, END + 1)
-        gpus = 1 if node == "node-c" else 8
+        h.span("kube_node_labels", {"node": node, **labels}, 1, BASE, END + 1)
+        gpus = 8 if node in ("node-a", "node-b", "node-f") else 1
         h.span(
             "kube_node_status_capacity",
             {"node": node, "resource": "nvidia_com_gpu", "unit": "integer"},
@@ -201,11 +220,28 @@ def _pod(snapshot: Snapshot, pod: str) -> list[tuple[str, Decimal, Decimal | Non
     )
 
 
+def test_node_labels_read_under_kube_state_metrics_names(snapshot: Snapshot) -> None:
+    prices = {
+        node: (o.instance_type or o.gpu_model, o.capacity.value, o.hourly)
+        for node, o in snapshot.nodes.items()
+        if isinstance(o, Offering)
+    }
+    assert prices == {
+        "node-a": ("p5.48xlarge", "on-demand", Decimal("55.04")),
+        "node-b": ("p4d.24xlarge", "spot", Decimal("8.05")),
+        "node-c": ("g6.xlarge", "spot", Decimal("0.40")),  # not on demand (0.8048)
+        "node-d": ("a2-highgpu-1g", "spot", Decimal("1.80")),  # GKE spot, us-central1
+        "node-e": ("Standard_NC24ads_A100_v4", "spot", Decimal("0.444")),  # AKS spot, eastus
+        "node-f": ("H100", "on-demand", Decimal("1.36")),  # on premises, 1.36 $/GPU-h
+    }
+
+
 def test_constant_query_count_and_no_errors(snapshot: Snapshot) -> None:
     assert snapshot.error is None
-    # nodes, owners, utilisation, tokens, requests, the current allocation, and one per
-    # window: 7, whatever the number of pods
-    assert snapshot.queries == 7
+    # nodes, owners, utilisation, the current allocation, unit costs (serving GPU samples,
+    # tokens, requests), and two per window (GPU samples, utilisation): 9, whatever the
+    # number of pods
+    assert snapshot.queries == 9
 
 
 def test_whole_node_job_spend(snapshot: Snapshot) -> None:
@@ -230,6 +266,17 @@ def test_utilisation_from_both_dcgm_label_spellings_skipping_nan_and_gaps(
     assert util[("ml-research", "train-1-abc")] == pytest.approx(75)
     assert util[("ml-research", "train-2-xyz")] == pytest.approx(50)  # NaN and gap ignored
     assert ("gpu-operator", "dcgm-exporter-x") not in util
+
+
+def test_window_utilisation_covers_pods_that_ended_before_the_last_interval(
+    snapshot: Snapshot,
+) -> None:
+    # both Jobs' pods stopped at S+120 min, long before the cycle's last 10 minutes (so the
+    # interval's utilisation knows neither): over the window, 75 % and 50 % busy
+    util = snapshot.windows["lifetime"].utilization
+    assert util[("ml-research", "train-1-abc")] == pytest.approx(75)
+    assert util[("ml-research", "train-2-xyz")] == pytest.approx(50)
+    assert ("ml-research", "train-1-abc") not in snapshot.utilization
 
 
 def test_current_hourly_and_vllm_rates(snapshot: Snapshot) -> None:
@@ -295,7 +342,7 @@ def test_steady_state_cycle_takes_the_current_rate_from_its_one_step_window(
             live_node_labels={},
         )
     )
-    assert snap.queries == 6
+    assert snap.queries == 8  # no separate current-allocation query
     (line,) = snap.hourly
     # 1 sample x 1 GPU x 60 s = 1/60 GPU-h in the minute -> 1 GPU held -> 0.40 $/h
     assert (line.usage.pod, line.usage.gpu_hours, line.cost) == ("llama-0", 1, Decimal("0.40"))

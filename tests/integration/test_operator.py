@@ -59,18 +59,25 @@ NODES = {
 }
 
 
-def _history() -> History:
-    from costgov.services.accounting import ksm_label_name
+# kube_node_labels as kube-state-metrics v2.20.0 writes NODES' labels (internal/store/utils.go:
+# non-[a-zA-Z0-9_] -> "_", snake_case, lower case)
+KSM_NODE_LABELS = {
+    "node-a": {
+        "label_node_kubernetes_io_instance_type": "p5.48xlarge",
+        "label_topology_kubernetes_io_region": "us-east-1",
+        "label_karpenter_sh_capacity_type": "on-demand",
+    },
+    "node-c": {
+        "label_node_kubernetes_io_instance_type": "g6.xlarge",
+        "label_eks_amazonaws_com_capacity_type": "SPOT",
+    },
+}
 
+
+def _history() -> History:
     h = History()
-    for node, labels in NODES.items():
-        h.span(
-            "kube_node_labels",
-            {"node": node, **{ksm_label_name(k): v for k, v in labels.items()}},
-            1,
-            S - 600,
-            END + 1,
-        )
+    for node, labels in KSM_NODE_LABELS.items():
+        h.span("kube_node_labels", {"node": node, **labels}, 1, S - 600, END + 1)
 
     def pod(
         ns: str, name: str, node: str, gpus: int, start: int, stop: int, owner: str | None
@@ -418,6 +425,7 @@ async def test_cost_policy_spend_and_forecast(cluster: Cluster) -> None:
         "MetricsAvailable": "True",
         "BudgetWarning": "False",
         "BudgetExceeded": "False",
+        "Priced": "True",
     }
 
 

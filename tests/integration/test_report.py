@@ -1,8 +1,13 @@
 """`costgov report` against a real Prometheus: spend by namespace and by team label.
 
-History: team-a/train-0 holds 8 GPUs of a p5.48xlarge (55.04 $/h) for 60 minutes, 50 % busy;
-team-b/serve-0 holds 1 g6.xlarge (0.8048 $/h on demand) for 60 minutes. Namespaces carry a
-`team` label (kube_namespace_labels).
+History: research/train-0 holds 8 GPUs of a p5.48xlarge (55.04 $/h) for 60 minutes, 50 %
+busy; serving/serve-0 holds 1 g6.xlarge (0.8048 $/h on demand) for 60 minutes; web/render-0
+holds 1 GPU of a p9.96xlarge, an instance type the price catalog does not know, for 60
+minutes. Namespaces carry a
+`team` label and research an `example.com/costCenter` label, written as kube-state-metrics
+v2.20.0 exports them (internal/store/namespace.go: kube_namespace_labels through
+createPrometheusLabelKeysValues("label", ...); internal/store/utils.go: non-[a-zA-Z0-9_] -> "_",
+then snake_case, lower case): `label_team`, `label_example_com_cost_center`.
 """
 
 from __future__ import annotations
@@ -14,7 +19,6 @@ from datetime import UTC, datetime
 import pytest
 
 from costgov.cli import main
-from costgov.services.accounting import ksm_label_name
 
 from .prom import History, free_port, running_prometheus
 
@@ -24,11 +28,11 @@ S = END - 90 * 60
 
 def _history() -> History:
     h = History()
-    nodes = {"n1": "p5.48xlarge", "n2": "g6.xlarge"}
+    nodes = {"n1": "p5.48xlarge", "n2": "g6.xlarge", "n3": "p9.96xlarge"}
     for node, it in nodes.items():
         h.span(
             "kube_node_labels",
-            {"node": node, ksm_label_name("node.kubernetes.io/instance-type"): it},
+            {"node": node, "label_node_kubernetes_io_instance_type": it},
             1,
             S,
             END + 1,
@@ -36,9 +40,16 @@ def _history() -> History:
     for ns, team in (("research", "ml"), ("serving", "ml"), ("web", "")):
         labels = {"namespace": ns}
         if team:
-            labels[ksm_label_name("team")] = team
+            labels["label_team"] = team
+        if ns == "research":
+            labels["label_example_com_cost_center"] = "cc-42"
         h.span("kube_namespace_labels", labels, 1, S, END + 1)
-    for ns, pod, node, gpus in (("research", "train-0", "n1", 8), ("serving", "serve-0", "n2", 1)):
+    pods = (
+        ("research", "train-0", "n1", 8),
+        ("serving", "serve-0", "n2", 1),
+        ("web", "render-0", "n3", 1),
+    )
+    for ns, pod, node, gpus in pods:
         labels = {"namespace": ns, "pod": pod}
         h.span(
             "kube_pod_container_resource_requests",
@@ -88,7 +99,18 @@ def test_report_by_namespace_json(prometheus_url: str, capsys: pytest.CaptureFix
     }
     # serving: 1 GPU-h x 0.8048 = 0.8048 -> 0.80; no DCGM data, so no idle figure
     assert lines["serving"]["cost"] == "0.80" and lines["serving"]["idleCost"] == "0.00"
-    assert doc["total"] == "55.84"  # 55.04 + 0.8048 = 55.8448
+    assert doc["total"] == "55.84"  # 55.04 + 0.8048 = 55.8448; render-0 has no price
+    assert lines["web"] == {
+        "group": "web",
+        "cost": "0.00",
+        "gpuHours": "1.00",
+        "idleCost": "0.00",
+        "unpricedPods": "1",
+    }
+    assert doc["totalCaveat"] == "1 pod unpriced, not included"
+    assert doc["unpricedPods"] == 1
+    (note,) = doc["unpriced"]
+    assert note.startswith("web/render-0: node n3: instance type 'p9.96xlarge' is not in")
 
 
 def test_report_by_team_label_csv(prometheus_url: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -97,13 +119,29 @@ def test_report_by_team_label_csv(prometheus_url: str, capsys: pytest.CaptureFix
     assert out.splitlines() == [
         "TEAM,COST_USD,GPU_HOURS,IDLE_GPU_USD,UNPRICED_PODS",
         "ml,55.84,9.00,27.52,0",
+        "(no team label),0.00,1.00,0.00,1",  # web: render-0, unpriced
+    ]
+
+
+def test_report_by_a_camel_case_label(
+    prometheus_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = _report(capsys, prometheus_url, "--by", "example.com/costCenter", "-o", "csv")
+    assert code == 0
+    assert out.splitlines() == [
+        "EXAMPLE.COM/COSTCENTER,COST_USD,GPU_HOURS,IDLE_GPU_USD,UNPRICED_PODS",
+        "cc-42,55.04,8.00,27.52,0",  # research: 8 GPU-h x 55.04 / 8
+        # serving: 1 GPU-h x 0.8048; web: 1 GPU-h unpriced
+        "(no example.com/costCenter label),0.80,2.00,0.00,1",
     ]
 
 
 def test_report_table(prometheus_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _report(capsys, prometheus_url)
     assert code == 0
-    assert "research" in out and "TOTAL $55.84" in out
+    assert "research" in out
+    assert "TOTAL $55.84 (1 pod unpriced, not included)" in out.splitlines()
+    assert "unpriced: web/render-0: node n3: instance type 'p9.96xlarge'" in out
 
 
 def test_report_with_prometheus_down_exits_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,24 +3,51 @@
 Every query is grouped by namespace/pod/node, so a cycle asks the same handful of questions
 however many workloads there are. dcgm-exporter's pod labels arrive as `namespace`/`pod` with
 honor_labels, or as `exported_namespace`/`exported_pod` without; `_pod_labels` folds both.
+kube-state-metrics spells Kubernetes labels its own way: `ksm_label_name`.
 """
 
 from __future__ import annotations
+
+import re
 
 __all__ = [
     "gpu_allocation",
     "gpu_samples",
     "gpu_utilization",
+    "ksm_label_name",
     "node_gpu_capacity",
     "node_labels",
     "pod_owners",
     "vllm_requests",
+    "vllm_serving_gpu_samples",
     "vllm_tokens",
 ]
 
 
 def _dur(seconds: int) -> str:
     return f"{int(seconds)}s"
+
+
+_INVALID_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
+_LOWER_THEN_UPPER = re.compile(r"([a-z0-9])([A-Z])")
+
+
+def ksm_label_name(key: str, prefix: str = "label") -> str:
+    """The Prometheus label under which kube-state-metrics exports the Kubernetes label `key`
+    (kube_node_labels, kube_namespace_labels, kube_pod_labels: prefix "label").
+
+    kube-state-metrics v2.20.0, internal/store/utils.go: `labelName` is
+    prefix + "_" + toSnakeCase(SanitizeLabelName(key)), where SanitizeLabelName replaces every
+    character outside [a-zA-Z0-9_] with "_", and toSnakeCase inserts "_" wherever
+    `([a-z0-9])([A-Z])` matches (left to right, matches never overlapping) and lower-cases
+    the result: `eks.amazonaws.com/capacityType` -> `label_eks_amazonaws_com_capacity_type`,
+    an acronym only split after its first capital (`aBC` -> `a_bc`, `ABC` -> `abc`).
+    Python's re.sub scans the same way as Go's ReplaceAllString. Two keys of one object that
+    come out alike get `_conflictN` suffixes instead; that depends on the object's other
+    labels and is not modelled.
+    """
+    sanitized = _INVALID_LABEL_CHARS.sub("_", key)
+    return f"{prefix}_" + _LOWER_THEN_UPPER.sub(r"\1_\2", sanitized).lower()
 
 
 def gpu_allocation() -> str:
@@ -67,11 +94,23 @@ def node_gpu_capacity(window: int) -> str:
 
 
 def pod_owners(window: int) -> str:
-    """The Job that owns each pod seen in the window."""
-    return (
-        "max by (namespace, pod, owner_name) (last_over_time("
-        f'kube_pod_owner{{owner_kind="Job"}}[{_dur(window)}]))'
+    """The controller owner (kind and name) of each pod seen in the window.
+
+    From kube_pod_owner (owner_kind, owner_name; a pod with no owner has one series with
+    both empty); for pods it does not describe (kube_pod_owner dropped or denylisted), from
+    kube_pod_info's created_by_kind / created_by_name, which kube-state-metrics fills from
+    the pod's controller ownerReference (internal/store/pod.go, metav1.GetControllerOf).
+    """
+    span = _dur(window)
+    by_owner = (
+        "max by (namespace, pod, owner_kind, owner_name) (last_over_time("
+        f'kube_pod_owner{{owner_is_controller!="false"}}[{span}]))'
     )
+    info = f'last_over_time(kube_pod_info{{created_by_kind!=""}}[{span}])'
+    kind = f'label_replace({info}, "owner_kind", "$1", "created_by_kind", "(.+)")'
+    name = f'label_replace({kind}, "owner_name", "$1", "created_by_name", "(.+)")'
+    created_by = f"max by (namespace, pod, owner_kind, owner_name) ({name})"
+    return f"{by_owner} or on (namespace, pod) {created_by}"
 
 
 def _pod_labels(metric: str) -> str:
@@ -92,13 +131,49 @@ def gpu_utilization(window: int, step: int) -> str:
     )
 
 
+_PROMPT, _GENERATED = "vllm:prompt_tokens_total", "vllm:generation_tokens_total"
+
+
+def _growth(counter: str, window: int) -> str:
+    """How much a counter grew per pod in (end - window, end]: its newest sample in the
+    window less its value at the window's start. A pod first seen in the window counts from
+    zero, a counter reset from the restart. No extrapolation: exactly the samples' span."""
+    newest = f"sum by (namespace, pod) (last_over_time({counter}[{_dur(window - 1)}]))"
+    before = f"sum by (namespace, pod) ({counter} offset {_dur(window)})"
+    return f"((({newest} - {before}) >= 0) or {newest})"
+
+
 def vllm_tokens(window: int) -> str:
-    """Prompt plus generated tokens per pod over the window (either alone if one is absent)."""
-    prompt = f"sum by (namespace, pod) (increase(vllm:prompt_tokens_total[{_dur(window)}]))"
-    generated = f"sum by (namespace, pod) (increase(vllm:generation_tokens_total[{_dur(window)}]))"
+    """Prompt plus generated tokens per pod over the window (either alone if one is absent),
+    up to the newest sample: measured over the same span as `vllm_serving_gpu_samples`."""
+    prompt, generated = _growth(_PROMPT, window), _growth(_GENERATED, window)
     return f"({prompt} + {generated}) or {prompt} or {generated}"
 
 
 def vllm_requests(window: int) -> str:
-    """Successful requests per pod over the window."""
-    return f"sum by (namespace, pod) (increase(vllm:request_success_total[{_dur(window)}]))"
+    """Successful requests per pod (every finished_reason) over the same span."""
+    return _growth("vllm:request_success_total", window)
+
+
+def _newest_token_sample(window: int, step: int, end: int) -> str:
+    """When each pod's token counters were last sampled in the window ending at `end`
+    (pinned with @, so that it is one value inside another subquery)."""
+    sub = f"[{_dur(window - 1)}:{_dur(step)}] @ {int(end)}"
+    newest = [
+        f"max by (namespace, pod) (max_over_time(timestamp({c}){sub}))"
+        for c in (_PROMPT, _GENERATED)
+    ]
+    return " or ".join(newest)
+
+
+def vllm_serving_gpu_samples(window: int, step: int, end: int) -> str:
+    """`gpu_samples` for pods that count tokens, up to their counters' newest sample only.
+
+    Unit costs divide this cost by `vllm_tokens` and `vllm_requests`: all three cover the
+    same span. When Prometheus' history ends before `end` (ingestion lag, a stopped
+    server), the minutes after the last token sample count neither GPU time (which the
+    5-minute lookback would otherwise carry on) nor tokens.
+    """
+    fresh = f"({_newest_token_sample(window, step, end)}) >= time()"
+    gated = f"({gpu_allocation()}) and on (namespace, pod) ({fresh})"
+    return f"sum_over_time(({gated})[{_dur(window - 1)}:{_dur(step)}])"

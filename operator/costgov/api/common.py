@@ -12,6 +12,7 @@ from costgov.api.fields import Condition, Spec
 __all__ = [
     "API_VERSION",
     "GROUP",
+    "MAX_UNPRICED",
     "MAX_VIOLATIONS",
     "VERSION",
     "Accounting",
@@ -28,6 +29,8 @@ VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 MAX_VIOLATIONS = 50
 """Status keeps at most this many violations, newest first, so objects stay small."""
+MAX_UNPRICED = 100
+"""Accounting remembers at most this many unpriced pods; beyond, counts are "at least"."""
 
 
 class ObjectMeta(BaseModel):
@@ -106,6 +109,12 @@ class Accounting(Spec):
         default="0", pattern=r"^[0-9]+(\.[0-9]+)?$", description="USD paid for idle GPUs, exact."
     )
     jobs: list[JobAccount] = Field(default_factory=list, max_length=200)
+    unpriced: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_UNPRICED,
+        description="Pods left out of `spent` since the period (or budget) began because "
+        "they could not be priced, one note each (namespace/pod: why).",
+    )
 
 
 class ResourceInfo(BaseModel):

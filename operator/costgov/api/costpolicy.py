@@ -283,8 +283,8 @@ class CostPolicyStatus(StatusBase):
     unpriced_pods: int | None = Field(
         default=None,
         ge=0,
-        description="GPU pods in scope that could not be priced this cycle (spend is a "
-        "lower bound while this is above 0).",
+        description="GPU pods in scope that could not be priced this period, left out of "
+        "`spent` (a lower bound while this is above 0); the Priced condition names them.",
     )
     figures_as_of: datetime | None = Field(
         default=None, description="When the spend figures were last computed."

@@ -2,6 +2,7 @@
 
     pod cost = GPU-seconds held on the node x node $/h / (3,600 x GPUs on the node)
     idle $   = pod cost x (100 - mean GPU utilisation %) / 100
+    $ per N units (tokens, requests) = cost x N / units, both over the same span
 
 Pure: the usage and the prices come in, dollars (or the reason there are none) go out.
 """
@@ -11,10 +12,23 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import chain
 
+from costgov.api.common import MAX_UNPRICED
 from costgov.domain.offerings import Offering, Unpriced
 
-__all__ = ["PodCost", "PodUsage", "Totals", "idle_cost", "price_usage", "totals"]
+__all__ = [
+    "MAX_UNPRICED",
+    "PodCost",
+    "PodUsage",
+    "Totals",
+    "idle_cost",
+    "price_usage",
+    "totals",
+    "unit_cost",
+    "unpriced_caveat",
+    "unpriced_notes",
+]
 
 PodKey = tuple[str, str]
 
@@ -68,9 +82,38 @@ def idle_cost(cost: Decimal, utilization_percent: float) -> Decimal:
     return cost * (100 - used) / 100
 
 
+def unit_cost(cost: Totals, units: float, per: int) -> Decimal | None:
+    """Dollars per `per` units (1,000,000 tokens, 1,000 requests), or None when nothing was
+    counted or a pod could not be priced (a lower bound is no unit cost). `cost` and
+    `units` must cover the same span: a cost over a longer span than the units were counted
+    in overstates every unit."""
+    if units <= 0 or not cost.complete:
+        return None
+    return cost.cost * per / Decimal(repr(units))
+
+
+def unpriced_notes(*groups: Iterable[str]) -> tuple[str, ...]:
+    """Notes on unpriced pods ("namespace/pod: why"), one per pod, the first seen first,
+    at most MAX_UNPRICED: what a total left out, carried from cycle to cycle."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for note in chain(*groups):
+        pod = note.split(":", 1)[0]
+        if pod not in seen:
+            seen.add(pod)
+            out.append(note)
+    return tuple(out[:MAX_UNPRICED])
+
+
+def unpriced_caveat(pods: int, *, at_least: bool = False) -> str:
+    """What a total of dollars leaves out: "2 pods unpriced, not included"."""
+    count = f"at least {pods}" if at_least else str(pods)
+    return f"{count} pod{'' if pods == 1 else 's'} unpriced, not included"
+
+
 @dataclass(frozen=True)
 class Totals:
-    """A sum of pod costs, with the pods that could not be priced named."""
+    """A sum of pod costs, with the pods that could not be priced named (one note each)."""
 
     cost: Decimal
     gpu_hours: Decimal
@@ -89,4 +132,4 @@ def totals(costs: Iterable[PodCost]) -> Totals:
             unpriced.append(f"{line.usage.namespace}/{line.usage.pod}: {line.unpriced}")
         else:
             cost += line.cost
-    return Totals(cost, seconds / 3600, tuple(unpriced))
+    return Totals(cost, seconds / 3600, unpriced_notes(unpriced))

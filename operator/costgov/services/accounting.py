@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,11 +18,13 @@ from functools import cached_property
 
 from costgov.adapters import promql
 from costgov.adapters.prometheus import MetricsError, PrometheusSource, QueryResult
+from costgov.domain.attribution import Attribution, attribute
 from costgov.domain.capacity import (
     CAPACITY_LABELS,
     GPU_COUNT_LABEL,
-    GPU_PRODUCT_LABEL,
+    GPU_PRODUCT_LABELS,
     INSTANCE_TYPE_LABELS,
+    PROVIDER_LABEL,
     REGION_LABELS,
     ZONE_LABELS,
 )
@@ -31,21 +32,16 @@ from costgov.domain.catalogs import PriceCatalog
 from costgov.domain.offerings import Offering, Unpriced, offering_for_node
 from costgov.domain.spend import PodCost, PodUsage, price_usage
 
-__all__ = ["MAX_POINTS", "Snapshot", "WindowSpend", "collect", "ksm_label_name", "window_step"]
+__all__ = ["MAX_POINTS", "Snapshot", "WindowSpend", "collect", "window_step"]
 
 PodKey = tuple[str, str]
 _NODE_KEYS = (
     *INSTANCE_TYPE_LABELS, *REGION_LABELS, *ZONE_LABELS, *CAPACITY_LABELS,
-    GPU_PRODUCT_LABEL, GPU_COUNT_LABEL,
+    *GPU_PRODUCT_LABELS, GPU_COUNT_LABEL, PROVIDER_LABEL,
 )  # fmt: skip
 
 
-def ksm_label_name(key: str) -> str:
-    """How kube-state-metrics spells a node label in kube_node_labels."""
-    return "label_" + re.sub(r"[^a-zA-Z0-9_]", "_", key)
-
-
-_FROM_KSM = {ksm_label_name(k): k for k in _NODE_KEYS}
+_FROM_KSM = {promql.ksm_label_name(k): k for k in _NODE_KEYS}
 
 
 @dataclass(frozen=True)
@@ -55,7 +51,8 @@ class WindowSpend:
     start: datetime
     pods: tuple[PodCost, ...]
     utilization: Mapping[PodKey, float] = field(default_factory=dict)
-    """Mean GPU utilisation by pod over the cycle's interval (used for idle dollars)."""
+    """Mean GPU utilisation by pod over this window, from the same sample points as the
+    spend (used for idle dollars: a pod that ended early in the window still counts)."""
 
     @cached_property
     def by_namespace(self) -> Mapping[str, tuple[PodCost, ...]]:
@@ -72,16 +69,27 @@ class Snapshot:
     hourly: tuple[PodCost, ...]
     """Current $/h per Running GPU pod (the `gpu_hours` field holds GPUs held now)."""
     owners: Mapping[PodKey, str]
+    """The Job each pod belongs to (the API, else kube_pod_owner, else kube_pod_info)."""
     utilization: Mapping[PodKey, float]
     """Mean GPU utilisation over the last interval, by pod."""
     tokens: Mapping[PodKey, float]
+    """Tokens each vLLM pod counted over the last interval, up to its newest sample."""
     requests: Mapping[PodKey, float]
+    """Successful requests, over the same span as `tokens`."""
     interval_seconds: int
     nodes: Mapping[str, Offering | Unpriced]
     queries: int
     warnings: tuple[str, ...] = ()
     error: str | None = None
     accounted_to: datetime | None = None
+    owners_known: frozenset[PodKey] = frozenset()
+    """Pods whose owner (or lack of one) some source described."""
+    unit_costs: tuple[PodCost, ...] = ()
+    """What each vLLM pod's GPUs cost over the span its `tokens` and `requests` cover."""
+
+    @property
+    def attribution(self) -> Attribution:
+        return Attribution(self.owners, self.owners_known)
 
     @cached_property
     def hourly_by_namespace(self) -> Mapping[str, tuple[PodCost, ...]]:
@@ -142,6 +150,16 @@ def _nodes(
     return {node: offering_for_node(node_labels, catalog) for node, node_labels in known.items()}
 
 
+def _owners(result: QueryResult) -> dict[PodKey, tuple[str, str]]:
+    return {
+        (s.labels.get("namespace", ""), s.labels.get("pod", "")): (
+            s.labels.get("owner_kind", ""),
+            s.labels.get("owner_name", ""),
+        )
+        for s in result.samples
+    }
+
+
 MAX_POINTS = 2880
 """Most sample points one window's subquery may evaluate: beyond 2 days at 60 s, the step
 grows (a month is sampled every 15 minutes). Bounds Prometheus' work per cycle."""
@@ -181,14 +199,19 @@ def _plan(at: datetime, windows: Mapping[str, datetime], interval_seconds: int, 
         "nodes": promql.node_labels(longest),
         "owners": promql.pod_owners(longest),
         "util": promql.gpu_utilization(interval_seconds, step),
-        "tokens": promql.vllm_tokens(interval_seconds),
-        "requests": promql.vllm_requests(interval_seconds),
+        # unit costs: GPU cost, tokens and requests over one span, ending at accounted_to
+        "unit:gpu": promql.vllm_serving_gpu_samples(
+            interval_seconds, step, int(accounted_to.timestamp())
+        ),
+        "unit:tokens": promql.vllm_tokens(interval_seconds),
+        "unit:requests": promql.vllm_requests(interval_seconds),
     }
     if rate_window is None:
         exprs["now"] = promql.gpu_allocation()
     steps = {name: window_step(span, step) for name, span in spans.items()}
     for name, span in spans.items():
         exprs[f"hours:{name}"] = promql.gpu_samples(span, steps[name])
+        exprs[f"util:{name}"] = promql.gpu_utilization(span, steps[name])
     empty = frozenset(n for n, span in all_spans.items() if span <= 0)
     return _Plan(accounted_to, spans, steps, empty, rate_window, exprs)
 
@@ -223,8 +246,12 @@ async def collect(
     interval_seconds: int,
     step_seconds: int,
     live_node_labels: Mapping[str, Mapping[str, str]],
+    live_pod_owners: Mapping[PodKey, str | None] | None = None,
 ) -> Snapshot:
-    """Run one cycle's queries concurrently and price what they return."""
+    """Run one cycle's queries concurrently and price what they return.
+
+    `live_node_labels` and `live_pod_owners` (the Job of each GPU pod the API shows, or
+    None) are exact and win over what Prometheus says."""
     plan = _plan(at, windows, interval_seconds, step_seconds)
     results, errors = await _run(source, plan, at)
     warnings = tuple(w for r in results.values() for w in r.warnings)
@@ -239,28 +266,27 @@ async def collect(
         name: WindowSpend(
             windows[name],
             tuple(price_usage(_usage(results[f"hours:{name}"], plan.steps[name]), nodes)),
-            utilization,
+            _by_pod(results[f"util:{name}"]),
         )
         for name in plan.spans
     }
     spend.update({name: WindowSpend(windows[name], ()) for name in plan.empty})
     # the one-step window's single sample point is the GPUs held now
     now_query = "now" if plan.rate_window is None else f"hours:{plan.rate_window}"
-    owners = {
-        (s.labels.get("namespace", ""), s.labels.get("pod", "")): s.labels.get("owner_name", "")
-        for s in results["owners"].samples
-    }
+    owners = attribute(_owners(results["owners"]), live_pod_owners or {})
     return Snapshot(
         at=at,
         windows=spend,
         hourly=tuple(price_usage(_usage(results[now_query], 3600), nodes)),
-        owners=owners,
+        owners=owners.jobs,
         utilization=utilization,
-        tokens=_by_pod(results["tokens"]),
-        requests=_by_pod(results["requests"]),
+        tokens=_by_pod(results["unit:tokens"]),
+        requests=_by_pod(results["unit:requests"]),
         interval_seconds=interval_seconds,
         nodes=nodes,
         queries=len(plan.exprs),
         warnings=warnings,
         accounted_to=plan.accounted_to,
+        owners_known=owners.known,
+        unit_costs=tuple(price_usage(_usage(results["unit:gpu"], step_seconds), nodes)),
     )

@@ -18,17 +18,18 @@ from costgov.api.approvals import ApprovalState
 from costgov.api.common import Accounting, JobAccount
 from costgov.api.fields import Condition
 from costgov.api.trainingjobbudget import JobLine, TrainingJobBudgetStatus
+from costgov.domain.attribution import unattributed
 from costgov.domain.budgets import highest_crossed, newly_crossed, still_to_spend
 from costgov.domain.costing import Estimate
 from costgov.domain.judging import Situation, Submission, estimate_for, judge
 from costgov.domain.money import cents, usd
 from costgov.domain.scoping import covers, governing
-from costgov.domain.spend import PodCost, idle_cost, totals
+from costgov.domain.spend import PodCost, idle_cost, totals, unpriced_notes
 from costgov.services.accounting import Snapshot
 from costgov.services.approval_states import approval_states
 from costgov.services.budget_enforcing import Enforcement, enforce
 from costgov.services.conditions import Event, condition, merge_conditions, merge_violations
-from costgov.services.figures import exact, metrics_condition
+from costgov.services.figures import exact, metrics_condition, priced_condition
 from costgov.services.inventory import Inventory, JobRecord
 from costgov.services.outcomes import Outcome
 from costgov.services.windows import budget_window, window_key
@@ -85,7 +86,9 @@ def _measure(
         accounts[j.name] = (cost + job_delta.cost, hours + job_delta.gpu_hours)
     base = Decimal(accounting.spent) if accounting else Decimal(0)
     burn = totals(c for c in snapshot.hourly_by_namespace.get(ns, ()) if owned(c)).cost
-    return _Spend(base + delta.cost, burn, idle, accounts, delta.unpriced)
+    # pods left out stay noted for as long as the budget's spend leaves them out
+    unpriced = unpriced_notes(accounting.unpriced if accounting else (), delta.unpriced)
+    return _Spend(base + delta.cost, burn, idle, accounts, unpriced)
 
 
 def _commitments(
@@ -144,6 +147,7 @@ def _figures(
                 JobAccount(name=n, cost=exact(c), gpu_hours=exact(h))
                 for n, (c, h) in list(measured.accounts.items())[:200]
             ],
+            unpriced=list(measured.unpriced),
         ),
         "spent": cents(measured.spent),
         "remaining": cents(remaining),
@@ -208,13 +212,25 @@ def _measured_figures(
               "BudgetThresholdCrossed", f"spent {usd(measured.spent)}, {t}% of {usd(amount)}")
         for t in newly_crossed(announced, out.highest, DEFAULT_THRESHOLDS)
     ]  # fmt: skip
-    priced = (
-        condition("Priced", False, "UnpricedPods", "; ".join(measured.unpriced)[:2000], generation=gen, now=now)
-        if measured.unpriced
-        else condition("Priced", True, "AllPriced", "every pod priced", generation=gen, now=now)
-    )  # fmt: skip
-    out.conditions.append(priced)
+    priced = priced_condition(measured.unpriced, gen, now)
+    out.conditions += [priced, _attribution(jobs, ns, snapshot, gen, now)]
     return out
+
+
+def _attribution(
+    jobs: list[JobRecord], ns: str, snapshot: Snapshot, gen: int, now: datetime
+) -> Condition:
+    """Attributed=False when a covered Job runs and GPU pods of unknown owner run beside it:
+    their spend cannot be counted, and $0 must not pass for the truth."""
+    running = [j.name for j in jobs if j.active > 0 and not j.finished and not j.workload.suspended]
+    pods = [c.usage.key for c in snapshot.hourly_by_namespace.get(ns, ())]
+    found = unattributed(running, pods, snapshot.attribution)
+    if found.found:
+        return condition(
+            "Attributed", False, "OwnerUnknown", found.message(), generation=gen, now=now
+        )
+    message = "every running GPU pod of the covered Jobs is attributed to its Job"
+    return condition("Attributed", True, "OwnersKnown", message, generation=gen, now=now)
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,11 @@ from costgov.api.fields import Condition
 from costgov.api.inferencedeployment import InferenceDeploymentStatus, Recommendation
 from costgov.domain.enforcing import replica_cap
 from costgov.domain.judging import Judgement, Situation, Submission, judge
-from costgov.domain.money import HOURS_PER_MONTH, SECONDS_PER_HOUR, cents, usd
+from costgov.domain.money import HOURS_PER_MONTH, cents, usd
 from costgov.domain.recommending import inference_advice
 from costgov.domain.resources import inference_workload
 from costgov.domain.scoping import governing
-from costgov.domain.spend import idle_cost, totals
+from costgov.domain.spend import idle_cost, totals, unit_cost
 from costgov.services.accounting import Snapshot
 from costgov.services.approval_states import approval_states
 from costgov.services.conditions import Event, condition, merge_conditions
@@ -73,19 +73,20 @@ def _measured(idep: InferenceDeployment, inv: Inventory, snapshot: Snapshot) -> 
     }
     hourly = totals(c for c in snapshot.hourly_by_namespace.get(ns, ()) if c.usage.key in pods).cost
     monthly = hourly * HOURS_PER_MONTH
-    interval_cost = hourly * snapshot.interval_seconds / SECONDS_PER_HOUR
-    tokens = sum(snapshot.tokens.get(k, 0.0) for k in pods)
-    reqs = sum(snapshot.requests.get(k, 0.0) for k in pods)
+    # what the pods cost over exactly the span their tokens and requests were counted in
+    serving = totals(c for c in snapshot.unit_costs if c.usage.key in pods)
+    per_million = unit_cost(serving, sum(snapshot.tokens.get(k, 0.0) for k in pods), 1_000_000)
+    per_thousand = unit_cost(serving, sum(snapshot.requests.get(k, 0.0) for k in pods), 1000)
     utils = [snapshot.utilization[k] for k in pods if k in snapshot.utilization]
     out: dict[str, object] = {
         "hourly_cost": cents(hourly),
         "projected_monthly_cost": cents(monthly),
         "figures_as_of": snapshot.at,
     }
-    if tokens > 0:
-        out["cost_per_million_tokens"] = cents(interval_cost * 1_000_000 / Decimal(repr(tokens)))
-    if reqs > 0:
-        out["cost_per_thousand_requests"] = cents(interval_cost * 1000 / Decimal(repr(reqs)))
+    if per_million is not None:
+        out["cost_per_million_tokens"] = cents(per_million)
+    if per_thousand is not None:
+        out["cost_per_thousand_requests"] = cents(per_thousand)
     if utils:
         util = sum(utils) / len(utils)
         out["gpu_utilization_percent"] = min(100, max(0, int(util)))

@@ -194,6 +194,10 @@ class Inventory:
     def jobs_in(self, namespace: str) -> Iterable[JobRecord]:
         return (j for j in self.jobs if j.namespace == namespace)
 
+    def pod_owners(self) -> dict[tuple[str, str], str | None]:
+        """The Job each GPU pod's controller ownerReference names (None: not a Job's)."""
+        return {(p.namespace, p.name): p.owner_job for p in self.pods}
+
     def node_labels(self) -> dict[str, Mapping[str, str]]:
         return {name: node.labels for name, node in self.nodes.items()}
 

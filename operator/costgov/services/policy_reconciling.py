@@ -21,7 +21,7 @@ from costgov.domain.judging import Judgement, Situation
 from costgov.domain.money import cents, usd
 from costgov.domain.scoping import namespace_in_scope
 from costgov.domain.selectors import matches
-from costgov.domain.spend import PodCost, Totals, totals
+from costgov.domain.spend import PodCost, Totals, totals, unpriced_notes
 from costgov.services.accounting import Snapshot
 from costgov.services.conditions import (
     Event,
@@ -30,10 +30,10 @@ from costgov.services.conditions import (
     merge_conditions,
     merge_violations,
 )
-from costgov.services.figures import exact, metrics_condition
+from costgov.services.figures import exact, metrics_condition, priced_condition, unpriced_note
 from costgov.services.inventory import Inventory
 from costgov.services.outcomes import Announced, Outcome
-from costgov.services.windows import policy_window, window_key
+from costgov.services.windows import Resume, policy_window, window_key
 
 __all__ = ["reconcile_policy"]
 
@@ -72,11 +72,13 @@ def _spend(
     inv: Inventory,
     snapshot: Snapshot,
     namespaces: list[str],
-    before: Decimal,
-    window_start: datetime,
+    resume: Resume,
 ) -> tuple[Totals, Decimal] | None:
-    """(spend this period, $/h now) over the governed pods, or None when not measured."""
-    window = snapshot.windows.get(window_key(window_start))
+    """(spend this period, $/h now) over the governed pods, or None when not measured.
+
+    The period's unpriced pods stay in the totals for as long as its spend leaves them out,
+    not only in the cycle that met them."""
+    window = snapshot.windows.get(window_key(resume.start))
     if window is None or snapshot.accounted_to is None:
         return None
     selector = policy.spec.scope.workload_selector
@@ -90,14 +92,15 @@ def _spend(
     burn = totals(
         c for ns in namespaces for c in snapshot.hourly_by_namespace.get(ns, ()) if governed(c)
     ).cost
-    return Totals(before + delta.cost, delta.gpu_hours, delta.unpriced), burn
+    unpriced = unpriced_notes(resume.unpriced, delta.unpriced)
+    return Totals(resume.spent + delta.cost, delta.gpu_hours, unpriced), burn
 
 
 def _budget_conditions(
     budget: Budget, spent: Totals, projected: Decimal, gen: int, now: datetime
 ) -> list[Condition]:
     pct, first = utilization(spent.cost, budget.amount), budget.alert_thresholds[0]
-    unpriced = f"; {len(spent.unpriced)} pod(s) unpriced" if spent.unpriced else ""
+    unpriced = f"; {unpriced_note(spent.unpriced)}" if spent.unpriced else ""
     return [
         condition(
             "BudgetWarning",
@@ -119,6 +122,17 @@ def _budget_conditions(
     ]
 
 
+def _prior_threshold(
+    old: CostPolicyStatus, announced: Announced | None, start: datetime
+) -> int | None:
+    """The highest threshold already announced this period (status or memory)."""
+    known = (
+        old.last_threshold_crossed if old.period_start == start else None,
+        announced[1] if announced is not None and announced[0] == start else None,
+    )
+    return max((t for t in known if t is not None), default=None)
+
+
 def _account(
     policy: CostPolicy,
     inv: Inventory,
@@ -133,24 +147,14 @@ def _account(
     plan = policy_window(policy, old.accounting, old.period_start, now)
     if budget is None or plan is None or snapshot.error:
         return {}, [], [], None
-    measured = _spend(policy, budget, inv, snapshot, namespaces, plan[1], plan[0])
+    measured = _spend(policy, budget, inv, snapshot, namespaces, plan)
     if measured is None or snapshot.accounted_to is None:
         return {}, [], [], None
     spent, burn = measured
     start, end = period_bounds(now, budget.period)
     projected = forecast(spent.cost, burn, now, end)
     highest = highest_crossed(spent.cost, budget.amount, budget.alert_thresholds)
-    prior = max(
-        (
-            t
-            for t in (
-                old.last_threshold_crossed if old.period_start == start else None,
-                announced[1] if announced is not None and announced[0] == start else None,
-            )
-            if t is not None
-        ),
-        default=None,
-    )
+    prior = _prior_threshold(old, announced, start)
     events = [
         Event(
             "CostPolicy",
@@ -164,7 +168,9 @@ def _account(
         for t in newly_crossed(prior, highest, budget.alert_thresholds)
     ]
     fields: dict[str, object] = {
-        "accounting": Accounting(cursor=snapshot.accounted_to, spent=exact(spent.cost)),
+        "accounting": Accounting(
+            cursor=snapshot.accounted_to, spent=exact(spent.cost), unpriced=list(spent.unpriced)
+        ),
         "period": budget.period,
         "period_start": start,
         "spent": cents(spent.cost),
@@ -174,7 +180,11 @@ def _account(
         "figures_as_of": snapshot.at,
         "unpriced_pods": len(spent.unpriced),
     }
-    return fields, _budget_conditions(budget, spent, projected, gen, now), events, spent.cost
+    conditions = [
+        *_budget_conditions(budget, spent, projected, gen, now),
+        priced_condition(spent.unpriced, gen, now),
+    ]
+    return fields, conditions, events, spent.cost
 
 
 def reconcile_policy(

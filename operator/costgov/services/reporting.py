@@ -5,14 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from costgov.adapters.prometheus import PrometheusSource
+from costgov.adapters.promql import ksm_label_name
 from costgov.domain.catalogs import PriceCatalog
 from costgov.domain.money import cents
-from costgov.services.accounting import collect, ksm_label_name
+from costgov.domain.spend import idle_cost, unpriced_caveat
+from costgov.services.accounting import WindowSpend, collect
 
 __all__ = ["ReportLine", "SpendReport", "build_report", "render"]
 
@@ -33,10 +36,51 @@ class SpendReport:
     end: datetime
     lines: tuple[ReportLine, ...]
     warnings: tuple[str, ...]
+    unpriced: tuple[str, ...] = ()
+    """One note per pod left out of the figures because it could not be priced."""
 
     @property
     def total(self) -> Decimal:
         return sum((line.cost for line in self.lines), Decimal(0))
+
+    @property
+    def caveat(self) -> str | None:
+        """What the total leaves out, or None when every pod was priced."""
+        return unpriced_caveat(len(self.unpriced)) if self.unpriced else None
+
+
+async def _groups(
+    source: PrometheusSource, by: str, start: datetime, end: datetime
+) -> tuple[dict[str, str], list[str]]:
+    """Each namespace's value of the namespace label `by` (kube_namespace_labels)."""
+    label = ksm_label_name(by)
+    span = int((end - start).total_seconds())
+    result = await source.query(
+        f"max by (namespace, {label}) (last_over_time(kube_namespace_labels[{span}s]))", end
+    )
+    groups = {s.labels.get("namespace", ""): s.labels.get(label, "") for s in result.samples}
+    return groups, list(result.warnings)
+
+
+def _lines(window: WindowSpend, group_of: Callable[[str], str]) -> tuple[ReportLine, ...]:
+    cost: dict[str, Decimal] = {}
+    hours: dict[str, Decimal] = {}
+    idle: dict[str, Decimal] = {}
+    unpriced: dict[str, set[tuple[str, str]]] = {}
+    for line in window.pods:
+        group = group_of(line.usage.namespace)
+        hours[group] = hours.get(group, Decimal(0)) + line.usage.gpu_hours
+        cost.setdefault(group, Decimal(0))
+        idle.setdefault(group, Decimal(0))
+        if line.cost is None:
+            unpriced.setdefault(group, set()).add(line.usage.key)
+            continue
+        cost[group] += line.cost
+        util = window.utilization.get(line.usage.key)
+        if util is not None:
+            idle[group] += idle_cost(line.cost, util)
+    rows = (ReportLine(g, cost[g], hours[g], idle[g], len(unpriced.get(g, ()))) for g in hours)
+    return tuple(sorted(rows, key=lambda x: (-x.cost, x.group)))
 
 
 async def build_report(
@@ -60,43 +104,23 @@ async def build_report(
     )
     if snap.error:
         raise RuntimeError(snap.error)
-    groups: dict[str, str] = {}
     warnings = list(snap.warnings)
+    groups: dict[str, str] = {}
     if by != "namespace":
-        label = ksm_label_name(by)
-        span = int((end - start).total_seconds())
-        result = await source.query(
-            f"max by (namespace, {label}) (last_over_time(kube_namespace_labels[{span}s]))", end
-        )
-        warnings += result.warnings
-        groups = {s.labels.get("namespace", ""): s.labels.get(label, "") for s in result.samples}
+        groups, more = await _groups(source, by, start, end)
+        warnings += more
     window = snap.windows["report"]
-    acc: dict[str, list[Decimal | int]] = {}
-    for line in window.pods:
-        ns = line.usage.namespace
-        group = ns if by == "namespace" else (groups.get(ns) or f"(no {by} label)")
-        row = acc.setdefault(group, [Decimal(0), Decimal(0), Decimal(0), 0])
-        row[1] = Decimal(row[1]) + line.usage.gpu_hours
-        if line.cost is None:
-            row[3] = int(row[3]) + 1
-            continue
-        row[0] = Decimal(row[0]) + line.cost
-        util = window.utilization.get(line.usage.key)
-        if util is not None:
-            row[2] = (
-                Decimal(row[2])
-                + line.cost * (100 - Decimal(repr(min(max(util, 0.0), 100.0)))) / 100
-            )
-    lines = tuple(
-        sorted(
-            (
-                ReportLine(g, Decimal(r[0]), Decimal(r[1]), Decimal(r[2]), int(r[3]))
-                for g, r in acc.items()
-            ),
-            key=lambda x: (-x.cost, x.group),
-        )
-    )
-    return SpendReport(by, start, end, lines, tuple(warnings))
+
+    def group_of(ns: str) -> str:
+        return ns if by == "namespace" else (groups.get(ns) or f"(no {by} label)")
+
+    unpriced = {
+        c.usage.key: f"{c.usage.namespace}/{c.usage.pod}: {c.unpriced}"
+        for c in reversed(window.pods)
+        if c.cost is None
+    }
+    notes = tuple(sorted(unpriced.values()))
+    return SpendReport(by, start, end, _lines(window, group_of), tuple(warnings), notes)
 
 
 def render(report: SpendReport, output: str) -> str:
@@ -119,6 +143,9 @@ def render(report: SpendReport, output: str) -> str:
                     "start": report.start.isoformat(),
                     "end": report.end.isoformat(),
                     "total": format(cents(report.total), "f"),
+                    "totalCaveat": report.caveat,
+                    "unpricedPods": len(report.unpriced),
+                    "unpriced": list(report.unpriced),
                     "lines": [
                         dict(
                             zip(
@@ -149,6 +176,10 @@ def render(report: SpendReport, output: str) -> str:
     ]
     out.append("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
     out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    out.append(f"TOTAL ${cents(report.total):,.2f}")
+    caveat = f" ({report.caveat})" if report.caveat else ""
+    out.append(f"TOTAL ${cents(report.total):,.2f}{caveat}")
+    out += [f"unpriced: {note}" for note in report.unpriced[:20]]
+    if len(report.unpriced) > 20:
+        out.append(f"unpriced: ... and {len(report.unpriced) - 20} more (-o json lists all)")
     out += [f"warning: {w}" for w in report.warnings]
     return "\n".join(out) + "\n"

@@ -95,7 +95,7 @@ class Runtime:
             old = read_status(CostPolicyStatus, inv.status_of("CostPolicy", "", p.metadata.name))
             plan = policy_window(p, old.accounting, old.period_start, now)
             if plan is not None:
-                starts[plan[0]] += 1
+                starts[plan.start] += 1
         for b in inv.budgets:
             ns = b.metadata.namespace or "default"
             jobs = [j for j in inv.jobs_in(ns) if covers(b, j.workload)]
@@ -120,6 +120,7 @@ class Runtime:
                 interval_seconds=max(int(self.settings.reconcile_interval_seconds), 300),
                 step_seconds=self.settings.sample_step_seconds,
                 live_node_labels=inv.node_labels(),
+                live_pod_owners=inv.pod_owners(),
             )
             self.metrics.cycles.inc()
             if snap.error:

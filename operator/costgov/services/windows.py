@@ -10,14 +10,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from costgov.api import CostPolicy, TrainingJobBudget
 from costgov.api.common import Accounting
 from costgov.domain.budgets import period_bounds
 from costgov.services.inventory import JobRecord
 
-__all__ = ["MAX_LOOKBACK", "budget_window", "policy_window", "timestamp", "window_key"]
+__all__ = [
+    "MAX_LOOKBACK",
+    "Resume",
+    "budget_window",
+    "policy_window",
+    "timestamp",
+    "window_key",
+]
 
 MAX_LOOKBACK = timedelta(days=92)
 
@@ -32,10 +39,19 @@ def window_key(start: datetime) -> str:
     return timestamp(start)
 
 
+class Resume(NamedTuple):
+    """Where a policy's accounting resumes, and what the period counted so far."""
+
+    start: datetime
+    spent: Decimal
+    unpriced: tuple[str, ...] = ()
+    """Pods the period's spend left out so far (they stay noted until the period ends)."""
+
+
 def policy_window(
     policy: CostPolicy, accounting: Accounting | None, period_start: datetime | None, now: datetime
-) -> tuple[datetime, Decimal] | None:
-    """(start, spend already counted) for a policy's budget period, or None without budget.
+) -> Resume | None:
+    """Where a policy's budget period resumes, or None without budget.
 
     Resumes at the accounting cursor within the same period; a new period starts from zero.
     """
@@ -43,8 +59,8 @@ def policy_window(
         return None
     start, _ = period_bounds(now, policy.spec.budget.period)
     if accounting is not None and accounting.cursor >= start and period_start == start:
-        return accounting.cursor, Decimal(accounting.spent)
-    return start, Decimal(0)
+        return Resume(accounting.cursor, Decimal(accounting.spent), tuple(accounting.unpriced))
+    return Resume(start, Decimal(0))
 
 
 def _created(meta_extra: Mapping[str, Any] | None, now: datetime) -> datetime:
