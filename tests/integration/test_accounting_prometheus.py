@@ -283,9 +283,10 @@ def test_current_hourly_and_vllm_rates(snapshot: Snapshot) -> None:
     # only llama-0 is Running at the end: 1 GPU x g6.xlarge spot 0.40 / 1 = 0.40 $/h
     (line,) = snapshot.hourly
     assert (line.usage.pod, line.cost) == ("llama-0", Decimal("0.40"))
-    # 1,500 tokens and 10 requests a minute: 15,000 tokens and 100 requests in 10 minutes
-    assert snapshot.tokens[("ml-serving", "llama-0")] == pytest.approx(15000)
-    assert snapshot.requests[("ml-serving", "llama-0")] == pytest.approx(100)
+    # unit costs look at the trailing hour (UNIT_COST_SPAN_SECONDS), not the 10-minute
+    # interval: 1,500 tokens and 10 requests a minute x 60 = 90,000 tokens, 600 requests
+    assert snapshot.tokens[("ml-serving", "llama-0")] == pytest.approx(90000)
+    assert snapshot.requests[("ml-serving", "llama-0")] == pytest.approx(600)
 
 
 def test_window_totals(snapshot: Snapshot) -> None:

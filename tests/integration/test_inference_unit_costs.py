@@ -107,26 +107,27 @@ def _status(snapshot: Snapshot) -> InferenceDeploymentStatus:
 
 
 def test_history_ending_ten_minutes_before_the_query(prometheus_url: str) -> None:
-    # a 30-minute interval queried at END + 10 min: the last 20 minutes of history count
+    # queried at END + 10 min: unit costs look at the trailing hour (END - 50 min ..
+    # END + 10 min), of which the 50 minutes up to END have history
     snapshot = _snapshot(prometheus_url, END + 600, 1800)
     assert snapshot.error is None
     status = _status(snapshot)
-    # cost: 20 one-minute samples x 1 GPU = 1/3 GPU-h x g6.xlarge spot $0.40/h = $0.1333
-    # tokens: 20 minutes x (1,000 + 500) = 30,000; requests: 20 x (8 + 2) = 200
-    # $0.1333 / 30,000 x 1,000,000 = $4.44 per 1M tokens (= $0.40/h / 90,000 tokens/h)
-    # $0.1333 / 200 x 1,000 = $0.67 per 1k requests
-    assert snapshot.tokens[("ml-serving", "llama-0")] == 30000
-    assert snapshot.requests[("ml-serving", "llama-0")] == 200
+    # cost: 50 one-minute samples x 1 GPU = 5/6 GPU-h x g6.xlarge spot $0.40/h = $0.3333
+    # tokens: 50 minutes x (1,000 + 500) = 75,000; requests: 50 x (8 + 2) = 500
+    # $0.3333 / 75,000 x 1,000,000 = $4.44 per 1M tokens (= $0.40/h / 90,000 tokens/h)
+    # $0.3333 / 500 x 1,000 = $0.67 per 1k requests
+    assert snapshot.tokens[("ml-serving", "llama-0")] == 75000
+    assert snapshot.requests[("ml-serving", "llama-0")] == 500
     assert status.cost_per_million_tokens == Decimal("4.44")
     assert status.cost_per_thousand_requests == Decimal("0.67")
 
 
 def test_history_lagging_three_minutes(prometheus_url: str) -> None:
-    # a 5-minute interval queried 3 minutes after the newest sample: 2 minutes of data
+    # queried 3 minutes after the newest sample: the trailing hour holds 57 minutes of data
     status = _status(_snapshot(prometheus_url, END + 180, 300))
-    # cost: 2 samples x 1 GPU = 1/30 GPU-h x $0.40 = $0.01333; 3,000 tokens, 20 requests
-    # $0.01333 / 3,000 x 1,000,000 = $4.44; $0.01333 / 20 x 1,000 = $0.67 (the whole 5
-    # minutes' cost over 2 minutes' tokens would be 2.5 times that)
+    # cost: 57 samples x 1 GPU = 0.95 GPU-h x $0.40 = $0.38; 85,500 tokens, 570 requests
+    # $0.38 / 85,500 x 1,000,000 = $4.44; $0.38 / 570 x 1,000 = $0.67 (the whole hour's
+    # cost over 57 minutes' tokens would be 60/57 times that)
     assert status.cost_per_million_tokens == Decimal("4.44")
     assert status.cost_per_thousand_requests == Decimal("0.67")
     assert status.hourly_cost == Decimal("0.40")  # the pod is still seen (5-minute lookback)

@@ -84,11 +84,12 @@ def idle_cost(cost: Decimal, utilization_percent: float) -> Decimal:
 
 def unit_cost(cost: Totals, units: float, per: int) -> Decimal | None:
     """Dollars per `per` units (1,000,000 tokens, 1,000 requests), or None when nothing was
-    counted or a pod could not be priced (a lower bound is no unit cost). `cost` and
+    counted, no GPU time was measured over the span, or a pod could not be priced (a lower
+    bound is no unit cost). `cost` and
     `units` must cover the same span: a cost over a longer span than the units were counted
     in overstates every unit."""
-    if units <= 0 or not cost.complete:
-        return None
+    if units <= 0 or not cost.complete or cost.cost <= 0:
+        return None  # tokens with no GPU time measured yet: no figure rather than $0
     return cost.cost * per / Decimal(repr(units))
 
 

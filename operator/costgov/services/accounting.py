@@ -35,6 +35,9 @@ from costgov.domain.spend import PodCost, PodUsage, price_usage
 __all__ = ["MAX_POINTS", "Snapshot", "WindowSpend", "collect", "window_step"]
 
 PodKey = tuple[str, str]
+UNIT_COST_SPAN_SECONDS = 3600
+"""$ per 1M tokens and per 1k requests are measured over the trailing hour: one cycle's
+interval holds a sample point or two, too few for a ratio that does not jump about."""
 _NODE_KEYS = (
     *INSTANCE_TYPE_LABELS, *REGION_LABELS, *ZONE_LABELS, *CAPACITY_LABELS,
     *GPU_PRODUCT_LABELS, GPU_COUNT_LABEL, PROVIDER_LABEL,
@@ -73,7 +76,8 @@ class Snapshot:
     utilization: Mapping[PodKey, float]
     """Mean GPU utilisation over the last interval, by pod."""
     tokens: Mapping[PodKey, float]
-    """Tokens each vLLM pod counted over the last interval, up to its newest sample."""
+    """Tokens each vLLM pod counted over the trailing hour (UNIT_COST_SPAN_SECONDS), up to
+    its newest sample."""
     requests: Mapping[PodKey, float]
     """Successful requests, over the same span as `tokens`."""
     interval_seconds: int
@@ -195,16 +199,16 @@ def _plan(at: datetime, windows: Mapping[str, datetime], interval_seconds: int, 
     # The current rate comes from a one-step window when there is one (steady state: the
     # window since the last cycle); otherwise from its own query.
     rate_window = next((n for n, span in spans.items() if span == step), None)
+    unit_span = max(interval_seconds, UNIT_COST_SPAN_SECONDS // step * step)
     exprs: dict[str, str] = {
         "nodes": promql.node_labels(longest),
         "owners": promql.pod_owners(longest),
         "util": promql.gpu_utilization(interval_seconds, step),
-        # unit costs: GPU cost, tokens and requests over one span, ending at accounted_to
-        "unit:gpu": promql.vllm_serving_gpu_samples(
-            interval_seconds, step, int(accounted_to.timestamp())
-        ),
-        "unit:tokens": promql.vllm_tokens(interval_seconds),
-        "unit:requests": promql.vllm_requests(interval_seconds),
+        # unit costs: GPU cost, tokens and requests over one span (the trailing hour, or a
+        # younger server's life), ending at accounted_to
+        "unit:gpu": promql.vllm_serving_gpu_samples(unit_span, step, int(accounted_to.timestamp())),
+        "unit:tokens": promql.vllm_tokens(unit_span),
+        "unit:requests": promql.vllm_requests(unit_span),
     }
     if rate_window is None:
         exprs["now"] = promql.gpu_allocation()
