@@ -98,8 +98,11 @@ image: ## build the container image (docker, else buildah with Debian bases); IM
 	bash hack/build-image.sh
 
 .PHONY: image-test
-image-test: install prerequisites image ## build the image and prove it: user, read-only, no build tools, the operator against the apiserver
+image-test: install prerequisites image ## build the image and prove it: user, read-only, no build tools, the operator from it on the apiserver and the simulated cluster
 	COSTGOV_IMAGE=$${IMAGE:-costgov:dev} $(BIN)/pytest -q -p no:randomly tests/e2e/test_image.py
+	COSTGOV_IMAGE=$${IMAGE:-costgov:dev} COSTGOV_SIM_FROM_IMAGE=1 $(BIN)/pytest -q -p no:randomly \
+	  tests/sim/test_admission.py \
+	  tests/sim/test_training.py::test_spend_grows_at_the_node_price_and_the_job_is_suspended_at_its_budget
 
 .PHONY: run
 run: install ## run the operator against the current kubeconfig (COSTGOV_* settings)

@@ -10,36 +10,17 @@ apiserver.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from .controlplane import ROOT, ControlPlane
+from .imaging import CONTAINER, IMAGE, RUN, from_image, podman
 from .operating import Operator, running_operator
 
-IMAGE = os.environ.get("COSTGOV_IMAGE", "")
 pytestmark = pytest.mark.skipif(not IMAGE, reason="`make image-test` builds the image first")
-BUILD = Path(os.environ.get("IMAGE_BUILD", ROOT / "build" / "image"))
-RUN = ["--rm", "--read-only", "--tmpfs", "/tmp", "--network", "host"]
-
-
-def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "CONTAINERS_STORAGE_CONF": str(BUILD / "storage.conf"),
-        "CONTAINERS_REGISTRIES_CONF": str(BUILD / "registries.conf"),
-        "CONTAINERS_CONF": str(BUILD / "containers.conf"),
-    }
-    done = subprocess.run(["podman", *args], capture_output=True, text=True, env=env, timeout=120)
-    if check:
-        assert done.returncode == 0, done.stderr
-    return done
 
 
 def shell(script: str) -> str:
@@ -89,35 +70,8 @@ def test_image_labels_say_what_it_is() -> None:
     assert labels["org.opencontainers.image.revision"]
 
 
-def _from_image(env: dict[str, str], files: tuple[Path, ...]) -> list[str]:
-    """`costgov run` in the image: its settings from the environment, every file it reads
-    mounted read-only at the same path (readable by uid 65532)."""
-    mounts = []
-    readable = BUILD / "mounts"
-    readable.mkdir(parents=True, exist_ok=True)
-    for path in files:
-        copy = readable / path.name
-        shutil.copyfile(path, copy)
-        copy.chmod(0o644)
-        mounts += ["-v", f"{copy}:{path}:ro"]
-    settings = [
-        arg for k, v in env.items() if k.startswith("COSTGOV_") for arg in ("-e", f"{k}={v}")
-    ]
-    return [
-        "podman", "run", *RUN, "--name", "costgov-e2e", "--replace",
-        "-e", f"KUBECONFIG={env['KUBECONFIG']}", *settings, *mounts, IMAGE, "run",
-    ]  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def operator(cp: ControlPlane) -> Iterator[Operator]:
-    os.environ.update(
-        {
-            "CONTAINERS_STORAGE_CONF": str(BUILD / "storage.conf"),
-            "CONTAINERS_REGISTRIES_CONF": str(BUILD / "registries.conf"),
-            "CONTAINERS_CONF": str(BUILD / "containers.conf"),
-        }
-    )
     cp.apply(
         {
             "apiVersion": "v1",
@@ -138,10 +92,10 @@ def operator(cp: ControlPlane) -> Iterator[Operator]:
         }
     )
     try:
-        with running_operator(cp, launch=_from_image, **{"webhook.failurePolicy": "Fail"}) as op:
+        with running_operator(cp, launch=from_image, **{"webhook.failurePolicy": "Fail"}) as op:
             yield op
     finally:
-        podman("rm", "-f", "costgov-e2e", check=False)
+        podman("rm", "-f", CONTAINER, check=False)
 
 
 def _job(name: str, gpus: int) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from tests.e2e.controlplane import (
     _wait_ready,
     binaries,
 )
-from tests.e2e.operating import Operator, install_chart
+from tests.e2e.operating import Launcher, Operator, in_process, install_chart
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DIR = ROOT / ".sim"
@@ -301,11 +301,13 @@ def _prometheus(root: Path, procs: Processes, ksm: int, kwok: int) -> str:
     return url
 
 
-def _operator(cp: ControlPlane, procs: Processes, prometheus: str) -> dict[str, str]:
+def _operator(
+    cp: ControlPlane, procs: Processes, prometheus: str, launch: Launcher
+) -> dict[str, str]:
     cp.kubectl("apply", "--server-side", "-f", str(ROOT / "charts" / "costgov" / "crds"))
     cp.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
     webhook, port, cert, key = install_chart(cp)
-    op = Operator(cp, port, cert, key, detach=True, settings={
+    op = Operator(cp, port, cert, key, launch, detach=True, settings={
         "COSTGOV_PROMETHEUS_URL": prometheus,
         "COSTGOV_QUERY_RETRIES": "1",
         "COSTGOV_QUERY_TIMEOUT_SECONDS": "5",
@@ -319,8 +321,9 @@ def _operator(cp: ControlPlane, procs: Processes, prometheus: str) -> dict[str, 
     return {k: v for k, v in op.env.items() if k.startswith("COSTGOV_") or k == "KUBECONFIG"}
 
 
-def up(root: Path = DEFAULT_DIR) -> Sim:
-    """Start the whole simulated cluster under `root` (which must not hold a running one)."""
+def up(root: Path = DEFAULT_DIR, launch: Launcher = in_process) -> Sim:
+    """Start the whole simulated cluster under `root` (which must not hold a running one);
+    `launch` says how the operator starts (this checkout, or the container image)."""
     procs = Processes(root) if root.exists() else None
     if procs is not None and any(procs.alive().values()):
         raise RuntimeError(f"a simulated cluster already runs from {root}: `make sim-down` first")
@@ -335,7 +338,7 @@ def up(root: Path = DEFAULT_DIR) -> Sim:
         kwok = _kwok(cp, procs, bins)
         ksm = _ksm(cp, procs, bins)
         prometheus = _prometheus(root, procs, ksm, kwok)
-        env = _operator(cp, procs, prometheus)
+        env = _operator(cp, procs, prometheus, launch)
     except BaseException:
         procs.stop_all()
         raise

@@ -1,5 +1,7 @@
 """One simulated GPU cluster for the whole sim tier (tests/sim/cluster.py), stopped at the end.
 
+With COSTGOV_SIM_FROM_IMAGE set (and COSTGOV_IMAGE), the operator runs from the container
+image (podman, host networking, read-only root) instead of this checkout.
 With COSTGOV_SIM_DIR naming a cluster `make sim-up` started, the tier uses it instead (and
 leaves it running): handy while writing a scenario.
 """
@@ -11,6 +13,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from tests.e2e.imaging import CONTAINER, from_image, podman
+from tests.e2e.operating import in_process
 
 from .cluster import Sim, down, load, up
 from .kube import namespace
@@ -23,10 +27,14 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
         yield load(Path(reuse))
         return
     root = tmp_path_factory.mktemp("sim")
+    # `make image-test` runs scenarios with the operator from the container image
+    launch = from_image if os.environ.get("COSTGOV_SIM_FROM_IMAGE") else in_process
     try:
-        yield up(root)
+        yield up(root, launch)
     finally:
         down(root)
+        if launch is from_image:
+            podman("rm", "-f", CONTAINER, check=False)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from .cluster import Sim
-from .kube import exactly, gpu_job, namespace, running_pods, wait_for
+from .kube import exactly, get, gpu_job, namespace, running_pods, wait_for
 
 POLICY = {
     "apiVersion": "costgov.io/v1alpha1",
@@ -54,6 +54,9 @@ def _kind(kind: str, name: str, gpus: int) -> dict[str, object]:
 def governed(sim: Sim) -> Iterator[Sim]:
     namespace(sim, "sim-admit", scenario="admission")
     sim.cp.apply(POLICY)
+    # a policy binds once the operator has seen it (its watch, moments after the apiserver
+    # stored it): its first status says so
+    wait_for(lambda: get(sim, "costpolicy", "sim-limits").get("status"), "policy seen", sim)
     yield sim
     sim.cp.kubectl("delete", "namespace", "sim-admit", "--wait=true", "--timeout=120s")
     sim.cp.kubectl("delete", "costpolicy", "sim-limits")

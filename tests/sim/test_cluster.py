@@ -57,6 +57,9 @@ def test_the_real_controllers_run_a_job_and_kwok_serves_its_gpu_metrics(sim: Sim
     )  # fmt: skip
     assert util[0]["value"][1] == "37"
     assert util[0]["metric"]["Hostname"] == "sim-onprem-a100"
-    owner = promql(sim, f'kube_pod_owner{{namespace="sim-smoke",pod="{pod}"}}')
+    owner = wait_for(
+        lambda: promql(sim, f'kube_pod_owner{{namespace="sim-smoke",pod="{pod}"}}'),
+        "kube_pod_owner", sim,
+    )  # fmt: skip
     assert owner[0]["metric"]["owner_kind"] == "Job" and owner[0]["metric"]["owner_name"] == "smoke"
     sim.cp.kubectl("delete", "namespace", "sim-smoke", "--wait=false")
