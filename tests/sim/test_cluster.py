@@ -63,3 +63,21 @@ def test_the_real_controllers_run_a_job_and_kwok_serves_its_gpu_metrics(sim: Sim
     )  # fmt: skip
     assert owner[0]["metric"]["owner_kind"] == "Job" and owner[0]["metric"]["owner_name"] == "smoke"
     sim.cp.kubectl("delete", "namespace", "sim-smoke", "--wait=false")
+
+
+def test_the_operator_reports_its_cycles_and_asks_few_queries(sim: Sim) -> None:
+    import urllib.request
+
+    def metrics() -> dict[str, float] | None:
+        with urllib.request.urlopen(sim.metrics_url, timeout=5) as r:
+            lines = r.read().decode().splitlines()
+        found = {
+            line.split()[0]: float(line.split()[1])
+            for line in lines
+            if line.startswith(("costgov_accounting_cycle", "costgov_accounting_cycles_total"))
+        }
+        return found if found.get("costgov_accounting_cycles_total", 0) >= 2 else None
+
+    found = wait_for(metrics, "two accounting cycles", sim, timeout=60)
+    assert 0 < found["costgov_accounting_cycle_queries"] <= 15  # issue #9: at most 15
+    assert found["costgov_accounting_cycle_duration_seconds_count"] >= 2

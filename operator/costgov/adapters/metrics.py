@@ -57,6 +57,17 @@ class OperatorMetrics:
         self.cycles = Counter(
             "costgov_accounting_cycles_total", "Accounting cycles run", registry=r
         )
+        self.cycle_duration = Histogram(
+            "costgov_accounting_cycle_duration_seconds",
+            "Time to take an accounting snapshot (every query, priced)",
+            registry=r,
+            buckets=(0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0),
+        )
+        self.cycle_queries = Gauge(
+            "costgov_accounting_cycle_queries",
+            "PromQL queries the last accounting snapshot made",
+            registry=r,
+        )
         self.unpriced = Gauge(
             "costgov_unpriced_pods", "GPU pods that could not be priced", registry=r
         )

@@ -111,7 +111,7 @@ class Runtime:
             fresh = time.monotonic() - self._taken < self.settings.reconcile_interval_seconds / 2
             if self._snapshot is not None and fresh and now is None:
                 return self._snapshot
-            at = now or self.clock()
+            at, started = now or self.clock(), time.monotonic()
             snap = await collect(
                 self.source,
                 self.catalog,
@@ -123,6 +123,8 @@ class Runtime:
                 live_pod_owners=inv.pod_owners(),
             )
             self.metrics.cycles.inc()
+            self.metrics.cycle_duration.observe(time.monotonic() - started)
+            self.metrics.cycle_queries.set(snap.queries)
             if snap.error:
                 self.metrics.query_errors.inc()
             else:
