@@ -30,7 +30,8 @@ prerequisites: ## Prometheus (apt), kube-apiserver + etcd, helm, kubeconform: on
 .PHONY: test
 test: install prerequisites ## run the whole test suite (lint, types, layers, CRD drift, all tiers)
 	$(MAKE) --no-print-directory lint verify
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q tests --ignore=tests/sim
+	$(BIN)/pytest -q -p no:randomly tests/sim
 
 .PHONY: unit
 unit: install ## run the unit tier only
