@@ -70,18 +70,25 @@ async def cycle(url: str, end: int) -> None:
 
     from costgov.adapters.prometheus import PrometheusSource
     from costgov.api import CostPolicy, TrainingJobBudget
+    from costgov.api.costpolicy import CostPolicyStatus
+    from costgov.api.trainingjobbudget import TrainingJobBudgetStatus
     from costgov.catalog import load_catalog
+    from costgov.domain.placement import NodeInfo
     from costgov.domain.reading import workload_from_object
     from costgov.services.inventory import Inventory, JobRecord, PodRecord
     from costgov.services.reconciling import reconcile_budget, reconcile_policy
     from costgov.services.runtime import Runtime
+    from costgov.services.statuses import read_status
     from costgov.settings import Settings
 
     settings = Settings(prometheus_url=url, query_timeout_seconds=60)
     catalog = load_catalog()
     now = datetime.fromtimestamp(end, UTC)
     nodes = {
-        f"node-{n}": {"node.kubernetes.io/instance-type": TYPES[n % 3][0]} for n in range(N_NODES)
+        f"node-{n}": NodeInfo(
+            f"node-{n}", {"node.kubernetes.io/instance-type": TYPES[n % 3][0]}, TYPES[n % 3][1]
+        )
+        for n in range(N_NODES)
     }
     pods = tuple(
         PodRecord(
@@ -197,23 +204,20 @@ async def cycle(url: str, end: int) -> None:
     t0 = time.perf_counter()
     snap = await runtime.snapshot(inv, now=now)
     t1 = time.perf_counter()
+    situation = runtime.situation(inv, snap.at)
     for p in policies:
         reconcile_policy(
             p,
             inv,
             snap,
-            now=now,
-            catalog=catalog,
-            old=inv.status_of("CostPolicy", "", p.metadata.name),
+            situation=situation,
+            old=read_status(CostPolicyStatus, inv.status_of("CostPolicy", "", p.metadata.name)),
+            judgements=runtime.judgements(inv, situation),
         )
     for b in budgets:
+        raw = inv.status_of("TrainingJobBudget", b.metadata.namespace or "", b.metadata.name)
         reconcile_budget(
-            b,
-            inv,
-            snap,
-            now=now,
-            catalog=catalog,
-            old=inv.status_of("TrainingJobBudget", b.metadata.namespace or "", b.metadata.name),
+            b, inv, snap, situation=situation, old=read_status(TrainingJobBudgetStatus, raw)
         )
     t2 = time.perf_counter()
     assert snap.error is None, snap.error

@@ -343,7 +343,7 @@ def test_steady_state_cycle_takes_the_current_rate_from_its_one_step_window(
             live_node_labels={},
         )
     )
-    assert snap.queries == 8  # no separate current-allocation query
+    assert snap.queries == 7  # no current-allocation query, no utilisation of its own
     (line,) = snap.hourly
     # 1 sample x 1 GPU x 60 s = 1/60 GPU-h in the minute -> 1 GPU held -> 0.40 $/h
     assert (line.usage.pod, line.usage.gpu_hours, line.cost) == ("llama-0", 1, Decimal("0.40"))

@@ -50,20 +50,29 @@ def ksm_label_name(key: str, prefix: str = "label") -> str:
     return f"{prefix}_" + _LOWER_THEN_UPPER.sub(r"\1_\2", sanitized).lower()
 
 
-def gpu_allocation() -> str:
+def _narrow(expr: str, only: str | None) -> str:
+    return expr if only is None else f"({expr} and on (namespace, pod) ({only}))"
+
+
+def gpu_allocation(only: str | None = None) -> str:
     """GPUs held by each Running pod, by (namespace, pod, node).
 
     The node comes from kube_pod_info; when a pod moved nodes inside the lookback, the most
-    recently seen node wins (topk by timestamp), so a move never double-counts.
+    recently seen node wins (topk by timestamp), so a move never double-counts. `only`, a
+    vector by (namespace, pod), narrows every operand to its pods before the joins (the
+    joins are the cost: PromQL evaluates both sides of each).
     """
+    requests = 'kube_pod_container_resource_requests{resource="nvidia_com_gpu"}'
+    seen = 'timestamp(kube_pod_info{node!=""})'  # the samples' own times: on the selector
+    running = 'kube_pod_status_phase{phase="Running"}'
     return (
         "sum by (namespace, pod, node) ("
-        'sum by (namespace, pod) (kube_pod_container_resource_requests{resource="nvidia_com_gpu"})'
+        f"sum by (namespace, pod) ({_narrow(requests, only)})"
         " * on (namespace, pod) group_left (node) ("
-        "topk by (namespace, pod) (1, max by (namespace, pod, node) "
-        '(timestamp(kube_pod_info{node!=""}))) > bool 0)'
+        f"topk by (namespace, pod) (1, max by (namespace, pod, node) ({_narrow(seen, only)}))"
+        " > bool 0)"
         " * on (namespace, pod) group_left () "
-        'max by (namespace, pod) (kube_pod_status_phase{phase="Running"})'
+        f"max by (namespace, pod) ({_narrow(running, only)})"
         ")"
     )
 
@@ -175,5 +184,4 @@ def vllm_serving_gpu_samples(window: int, step: int, end: int) -> str:
     5-minute lookback would otherwise carry on) nor tokens.
     """
     fresh = f"({_newest_token_sample(window, step, end)}) >= time()"
-    gated = f"({gpu_allocation()}) and on (namespace, pod) ({fresh})"
-    return f"sum_over_time(({gated})[{_dur(window - 1)}:{_dur(step)}])"
+    return f"sum_over_time(({gpu_allocation(fresh)})[{_dur(window - 1)}:{_dur(step)}])"

@@ -187,7 +187,13 @@ class _Plan:
     exprs: Mapping[str, str]
 
 
-def _plan(at: datetime, windows: Mapping[str, datetime], interval_seconds: int, step: int) -> _Plan:
+def _plan(
+    at: datetime,
+    windows: Mapping[str, datetime],
+    interval_seconds: int,
+    step: int,
+    unit_costs: bool = True,
+) -> _Plan:
     # Windows end on the step grid, and start on it, so that consecutive windows partition
     # time exactly: cycle after cycle, every sample point is counted once.
     accounted_to = _floor(at, step)
@@ -204,18 +210,23 @@ def _plan(at: datetime, windows: Mapping[str, datetime], interval_seconds: int, 
         "nodes": promql.node_labels(longest),
         "owners": promql.pod_owners(longest),
         "util": promql.gpu_utilization(interval_seconds, step),
-        # unit costs: GPU cost, tokens and requests over one span (the trailing hour, or a
-        # younger server's life), ending at accounted_to
-        "unit:gpu": promql.vllm_serving_gpu_samples(unit_span, step, int(accounted_to.timestamp())),
-        "unit:tokens": promql.vllm_tokens(unit_span),
-        "unit:requests": promql.vllm_requests(unit_span),
     }
+    if unit_costs:  # GPU cost, tokens and requests over one span (the trailing hour, or a
+        # younger server's life), ending at accounted_to
+        end = int(accounted_to.timestamp())
+        exprs["unit:gpu"] = promql.vllm_serving_gpu_samples(unit_span, step, end)
+        exprs["unit:tokens"] = promql.vllm_tokens(unit_span)
+        exprs["unit:requests"] = promql.vllm_requests(unit_span)
     if rate_window is None:
         exprs["now"] = promql.gpu_allocation()
     steps = {name: window_step(span, step) for name, span in spans.items()}
+    interval_start = at.timestamp() - interval_seconds
     for name, span in spans.items():
         exprs[f"hours:{name}"] = promql.gpu_samples(span, steps[name])
-        exprs[f"util:{name}"] = promql.gpu_utilization(span, steps[name])
+        # idle dollars need each pod's utilisation over the window; the interval's serves
+        # a window inside it (steady state), a longer one gets its own query
+        if accounted_to.timestamp() - span < interval_start:
+            exprs[f"util:{name}"] = promql.gpu_utilization(span, steps[name])
     empty = frozenset(n for n, span in all_spans.items() if span <= 0)
     return _Plan(accounted_to, spans, steps, empty, rate_window, exprs)
 
@@ -251,12 +262,14 @@ async def collect(
     step_seconds: int,
     live_node_labels: Mapping[str, Mapping[str, str]],
     live_pod_owners: Mapping[PodKey, str | None] | None = None,
+    unit_costs: bool = True,
 ) -> Snapshot:
     """Run one cycle's queries concurrently and price what they return.
 
     `live_node_labels` and `live_pod_owners` (the Job of each GPU pod the API shows, or
-    None) are exact and win over what Prometheus says."""
-    plan = _plan(at, windows, interval_seconds, step_seconds)
+    None) are exact and win over what Prometheus says. `unit_costs`: measure vLLM pods'
+    cost, tokens and requests (three queries; only InferenceDeployments read them)."""
+    plan = _plan(at, windows, interval_seconds, step_seconds, unit_costs)
     results, errors = await _run(source, plan, at)
     warnings = tuple(w for r in results.values() for w in r.warnings)
     if errors:
@@ -270,7 +283,7 @@ async def collect(
         name: WindowSpend(
             windows[name],
             tuple(price_usage(_usage(results[f"hours:{name}"], plan.steps[name]), nodes)),
-            _by_pod(results[f"util:{name}"]),
+            _by_pod(results[f"util:{name}"]) if f"util:{name}" in results else utilization,
         )
         for name in plan.spans
     }
@@ -284,13 +297,15 @@ async def collect(
         hourly=tuple(price_usage(_usage(results[now_query], 3600), nodes)),
         owners=owners.jobs,
         utilization=utilization,
-        tokens=_by_pod(results["unit:tokens"]),
-        requests=_by_pod(results["unit:requests"]),
+        tokens=_by_pod(results["unit:tokens"]) if unit_costs else {},
+        requests=_by_pod(results["unit:requests"]) if unit_costs else {},
         interval_seconds=interval_seconds,
         nodes=nodes,
         queries=len(plan.exprs),
         warnings=warnings,
         accounted_to=plan.accounted_to,
         owners_known=owners.known,
-        unit_costs=tuple(price_usage(_usage(results["unit:gpu"], step_seconds), nodes)),
+        unit_costs=tuple(price_usage(_usage(results["unit:gpu"], step_seconds), nodes))
+        if unit_costs
+        else (),
     )

@@ -101,6 +101,7 @@ async def build_report(
         interval_seconds=int((end - start).total_seconds()),
         step_seconds=step_seconds,
         live_node_labels={},
+        unit_costs=False,
     )
     if snap.error:
         raise RuntimeError(snap.error)

@@ -121,6 +121,7 @@ class Runtime:
                 step_seconds=self.settings.sample_step_seconds,
                 live_node_labels=inv.node_labels(),
                 live_pod_owners=inv.pod_owners(),
+                unit_costs=bool(inv.inference),
             )
             self.metrics.cycles.inc()
             self.metrics.cycle_duration.observe(time.monotonic() - started)
