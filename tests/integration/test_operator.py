@@ -431,14 +431,16 @@ async def test_cost_policy_spend_and_forecast(cluster: Cluster) -> None:
 
 async def test_inference_deployment_owns_a_capped_deployment(cluster: Cluster) -> None:
     idep = "costgov.io/v1alpha1/inferencedeployments"
+    # unit costs come with the first snapshot taken once the InferenceDeployment is known
+    # (a snapshot taken before it asks no vLLM queries): wait for them, not for any status
     await cluster.wait_for(
-        lambda: "hourlyCost" in _status(cluster, idep, "ml-serving", "llama-8b-chat")
+        lambda: "costPerMillionTokens" in _status(cluster, idep, "ml-serving", "llama-8b-chat")
     )
     status = _status(cluster, idep, "ml-serving", "llama-8b-chat")
     assert status["hourlyCost"] == "0.40"  # one replica on g6.xlarge spot
     assert status["projectedMonthlyCost"] == "292.00"  # 0.40 x 730
-    # last 300 s: cost 0.40 x 300/3600 = 0.0333; 7,500 tokens, 50 requests
-    # 0.0333 / 7,500 x 1e6 = 4.44 $ per 1M tokens; 0.0333 / 50 x 1000 = 0.67 per 1k requests
+    # the trailing hour: cost 0.40 x 1 h = 0.40; 60 x 1,500 = 90,000 tokens, 600 requests
+    # 0.40 / 90,000 x 1e6 = 4.44 $ per 1M tokens; 0.40 / 600 x 1000 = 0.67 per 1k requests
     assert status["costPerMillionTokens"] == "4.44"
     assert status["costPerThousandRequests"] == "0.67"
     assert status["gpuUtilizationPercent"] == 40
