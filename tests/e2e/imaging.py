@@ -38,7 +38,6 @@ def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 def from_image(env: dict[str, str], files: tuple[Path, ...]) -> list[str]:
     """`costgov run` in the image: its settings from the environment, every file it reads
     mounted read-only at the same path (readable by uid 65532), host networking."""
-    os.environ.update({k: v for k, v in podman_env().items() if k.startswith("CONTAINERS_")})
     mounts = []
     readable = BUILD / "mounts"
     readable.mkdir(parents=True, exist_ok=True)
@@ -50,7 +49,8 @@ def from_image(env: dict[str, str], files: tuple[Path, ...]) -> list[str]:
     settings = [
         arg for k, v in env.items() if k.startswith("COSTGOV_") for arg in ("-e", f"{k}={v}")
     ]
+    storage = [f"{k}={v}" for k, v in podman_env().items() if k.startswith("CONTAINERS_")]
     return [
-        "podman", "run", *RUN, "--name", CONTAINER, "--replace",
+        "env", *storage, "podman", "run", *RUN, "--name", CONTAINER, "--replace",
         "-e", f"KUBECONFIG={env['KUBECONFIG']}", *settings, *mounts, IMAGE, "run",
     ]  # fmt: skip
