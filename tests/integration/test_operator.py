@@ -762,8 +762,12 @@ async def test_raising_the_budget_resumes_the_job_costgov_suspended(cluster: Clu
     await _await_ledger(cluster)  # exhausted, train-2 suspended
     try:
         await set_amount(1000)
+        # kopf patches the Job with a resourceVersion test; under load the emulator's status
+        # writes race it and kopf retries with backoff (seconds): give it time, as a real
+        # cluster would (the simulated-cluster tier proves resumption on the real apiserver)
         await cluster.wait_for(
-            lambda: cluster.get(jobs, "ml-research", "train-2")["spec"].get("suspend") is False
+            lambda: cluster.get(jobs, "ml-research", "train-2")["spec"].get("suspend") is False,
+            timeout=90,
         )
         job = cluster.get(jobs, "ml-research", "train-2")
         assert "costgov.io/suspended-by" not in (job["metadata"].get("annotations") or {})
