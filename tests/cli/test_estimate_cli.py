@@ -333,3 +333,12 @@ def test_prices_rejects_an_unknown_gpu_naming_the_closest(
     code, out, err = run(capsys, "prices", "--gpu", "B20O")
     assert (code, out) == (2, "")
     assert "--gpu: 'B20O' is not a GPU model costgov knows; did you mean B200" in err
+
+
+def test_prices_filters_ignore_case(capsys: pytest.CaptureFixture[str]) -> None:
+    _, lower, _ = run(capsys, "prices", "--provider", "aws", "--region", "us-east-1", "-o", "json")
+    code, upper, _ = run(
+        capsys, "prices", "--provider", "AWS", "--region", "US-EAST-1", "-o", "json"
+    )
+    assert code == 0 and json.loads(upper) == json.loads(lower)
+    assert json.loads(upper)["instances"]  # p5.48xlarge and the rest, not "nothing matches"

@@ -246,3 +246,31 @@ def test_a_budget_hint_dearer_than_the_nodes_or_with_no_node_to_take_the_job_sta
     assert _hinted(H100_HINT, _node("l4-a", "g6.48xlarge")).hourly == Decimal("55.04")
     # no GPU node yet (an autoscaler will add one): the hint, g6.48xlarge 13.3504 $/h
     assert _hinted(L4_HINT).hourly == Decimal("13.3504")
+
+
+@pytest.mark.parametrize(
+    ("written", "says"),
+    [
+        ("l40-s", "did you mean L40S"),  # a stray word: never silently the cheaper L40
+        ("H100-foo", "did you mean H100"),
+        ("A100", "ambiguous: A100-40GB or A100-80GB"),  # priced differently: say which
+    ],
+)
+def test_a_written_gpu_model_must_name_one_model_exactly(written: str, says: str) -> None:
+    from pydantic import ValidationError
+
+    from costgov.api import TrainingJobBudget
+
+    budget = {
+        "apiVersion": "costgov.io/v1alpha1",
+        "kind": "TrainingJobBudget",
+        "metadata": {"name": "b", "namespace": "ml"},
+        "spec": {"amount": 100, "selector": {"matchLabels": {"a": "b"}},
+                 "hints": {"gpuModel": written}},
+    }  # fmt: skip
+    with pytest.raises(ValidationError) as err:
+        TrainingJobBudget.model_validate(budget)
+    assert "gpuModel" in str(err.value) and says in str(err.value)
+    # product names as GPU feature discovery writes them still pass
+    budget["spec"]["hints"]["gpuModel"] = "NVIDIA-A100-SXM4-80GB"
+    assert TrainingJobBudget.model_validate(budget).spec.hints.gpu_model == "NVIDIA-A100-SXM4-80GB"

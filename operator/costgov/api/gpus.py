@@ -92,10 +92,23 @@ def unknown_gpu_model(text: str, where: str = "") -> str:
     )
 
 
+_QUALIFIERS = re.compile(r"^(\d+GB?|SXM\d*|PCIE|HBM\d*E?|NVL|OAM|GPU)$")
+"""Words a product name may carry besides its model: memory, form factor, memory kind."""
+
+
 def check_gpu_model(text: str) -> str:
-    """A GPU model field's value, unchanged when it names a known model; else ValueError."""
-    if normalize_gpu_model(text) is None:
+    """A GPU model field's value, unchanged when it names a known model; else ValueError.
+
+    Strict for what people write: every word must belong to the model or be a qualifier
+    (memory, form factor), so "l40-s" is not silently an L40; an A100 must say its memory
+    (the 40GB and 80GB are priced differently)."""
+    model = normalize_gpu_model(text)
+    words = _words(text) if model else []
+    own = set(model.split("-")) if model else set()
+    if model is None or any(w not in own and not _QUALIFIERS.match(w) for w in words):
         raise ValueError(unknown_gpu_model(text))
+    if model.startswith("A100") and not {"40GB", "40G", "80GB", "80G"} & set(words):
+        raise ValueError(f"{text!r} is ambiguous: A100-40GB or A100-80GB?")
     return text
 
 

@@ -38,17 +38,19 @@ def select(
 ) -> tuple[list[InstancePrice], list[GPUHourPrice]]:
     """Instances, then on-prem GPU-hour rates, that match the filter (sorted)."""
     model = wanted.gpu_model
+    provider = wanted.provider.strip().lower() if wanted.provider else None  # AWS = aws
+    region = wanted.region.strip().lower() if wanted.region else None
     instances = [
         e
         for e in catalog.instances
-        if (wanted.provider is None or e.provider == wanted.provider)
-        and (wanted.region is None or e.region == wanted.region)
+        if (provider is None or e.provider == provider)
+        and (region is None or e.region.lower() == region)
         and (model is None or e.gpu_model == model)
     ]
     instances.sort(
         key=lambda e: (e.provider, e.region, e.gpu_model or "", e.gpu_count, e.on_demand)
     )
-    onprem = wanted.provider in (None, "onprem") and wanted.region is None
+    onprem = provider in (None, "onprem") and region is None
     hourly = [g for g in catalog.gpu_hourly if onprem and model in (None, g.gpu_model)]
     return instances, hourly
 
