@@ -169,6 +169,51 @@ def _wait_ready(
     raise RuntimeError(f"kube-apiserver not ready in {timeout}s:\n{log.read_text()[-3000:]}")
 
 
+def etcd_argv(bins: Path, root: Path, port: int, peer: int) -> list[str]:
+    """etcd on loopback with its data under `root` (shared by the e2e and sim tiers)."""
+    return [
+        str(bins / "etcd"), "--data-dir", str(root / "etcd"),
+        "--listen-client-urls", f"http://127.0.0.1:{port}",
+        "--advertise-client-urls", f"http://127.0.0.1:{port}",
+        "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+        "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+        "--initial-cluster", f"default=http://127.0.0.1:{peer}", "--unsafe-no-fsync",
+    ]  # fmt: skip
+
+
+def apiserver_argv(bins: Path, root: Path, etcd_port: int, port: int) -> list[str]:
+    """kube-apiserver on loopback with the certificates `_certs` wrote under `root`."""
+    return [
+        str(bins / "kube-apiserver"), f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+        f"--secure-port={port}", "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+        f"--cert-dir={root / 'certs'}", f"--tls-cert-file={root / 'server.crt'}",
+        f"--tls-private-key-file={root / 'server.key'}", f"--client-ca-file={root / 'ca.crt'}",
+        f"--service-account-key-file={root / 'sa.pub'}",
+        f"--service-account-signing-key-file={root / 'sa.key'}",
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        "--service-cluster-ip-range=10.0.0.0/24", "--authorization-mode=RBAC",
+        "--allow-privileged=true", "--disable-admission-plugins=ServiceAccount",
+        "--enable-priority-and-fairness=false",
+    ]  # fmt: skip
+
+
+def admin_kubeconfig(url: str, root: Path) -> dict[str, Any]:
+    """A kubeconfig for the admin client certificate (system:masters)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "local",
+        "clusters": [
+            {"name": "local", "cluster": {"server": url, "certificate-authority": str(root / "ca.crt")}}
+        ],
+        "users": [
+            {"name": "admin", "user": {"client-certificate": str(root / "admin.crt"),
+                                       "client-key": str(root / "admin.key")}}
+        ],
+        "contexts": [{"name": "local", "context": {"cluster": "local", "user": "admin"}}],
+    }  # fmt: skip
+
+
 @contextlib.contextmanager
 def control_plane() -> Iterator[ControlPlane]:
     bins = binaries()
@@ -181,22 +226,7 @@ def control_plane() -> Iterator[ControlPlane]:
             etcd_log = (d / "etcd.log").open("w")
             procs.append(
                 subprocess.Popen(
-                    [
-                        str(bins / "etcd"),
-                        "--data-dir",
-                        str(d / "etcd"),
-                        "--listen-client-urls",
-                        f"http://127.0.0.1:{etcd_port}",
-                        "--advertise-client-urls",
-                        f"http://127.0.0.1:{etcd_port}",
-                        "--listen-peer-urls",
-                        f"http://127.0.0.1:{peer_port}",
-                        "--initial-advertise-peer-urls",
-                        f"http://127.0.0.1:{peer_port}",
-                        "--initial-cluster",
-                        f"default=http://127.0.0.1:{peer_port}",
-                        "--unsafe-no-fsync",
-                    ],
+                    etcd_argv(bins, d, etcd_port, peer_port),
                     stdout=etcd_log,
                     stderr=subprocess.STDOUT,
                 )
@@ -204,25 +234,7 @@ def control_plane() -> Iterator[ControlPlane]:
             api_log = (d / "apiserver.log").open("w")
             procs.append(
                 subprocess.Popen(
-                    [
-                        str(bins / "kube-apiserver"),
-                        f"--etcd-servers=http://127.0.0.1:{etcd_port}",
-                        f"--secure-port={api_port}",
-                        "--bind-address=127.0.0.1",
-                        "--advertise-address=127.0.0.1",
-                        f"--cert-dir={d / 'certs'}",
-                        f"--tls-cert-file={d / 'server.crt'}",
-                        f"--tls-private-key-file={d / 'server.key'}",
-                        f"--client-ca-file={d / 'ca.crt'}",
-                        f"--service-account-key-file={d / 'sa.pub'}",
-                        f"--service-account-signing-key-file={d / 'sa.key'}",
-                        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-                        "--service-cluster-ip-range=10.0.0.0/24",
-                        "--authorization-mode=RBAC",
-                        "--allow-privileged=true",
-                        "--disable-admission-plugins=ServiceAccount",
-                        "--enable-priority-and-fairness=false",
-                    ],
+                    apiserver_argv(bins, d, etcd_port, api_port),
                     stdout=api_log,
                     stderr=subprocess.STDOUT,
                 )
@@ -232,36 +244,7 @@ def control_plane() -> Iterator[ControlPlane]:
                 url, d / "ca.crt", d / "admin.crt", d / "admin.key", procs[-1], d / "apiserver.log"
             )
             kubeconfig = d / "kubeconfig"
-            kubeconfig.write_text(
-                json.dumps(
-                    {
-                        "apiVersion": "v1",
-                        "kind": "Config",
-                        "current-context": "e2e",
-                        "clusters": [
-                            {
-                                "name": "e2e",
-                                "cluster": {
-                                    "server": url,
-                                    "certificate-authority": str(d / "ca.crt"),
-                                },
-                            }
-                        ],
-                        "users": [
-                            {
-                                "name": "admin",
-                                "user": {
-                                    "client-certificate": str(d / "admin.crt"),
-                                    "client-key": str(d / "admin.key"),
-                                },
-                            }
-                        ],
-                        "contexts": [
-                            {"name": "e2e", "context": {"cluster": "e2e", "user": "admin"}}
-                        ],
-                    }
-                )
-            )
+            kubeconfig.write_text(json.dumps(admin_kubeconfig(url, d)))
             yield ControlPlane(url, kubeconfig, d)
         finally:
             for proc in reversed(procs):

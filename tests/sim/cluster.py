@@ -34,7 +34,10 @@ from tests.e2e.controlplane import (
     _free_port,
     _run,
     _wait_ready,
+    admin_kubeconfig,
+    apiserver_argv,
     binaries,
+    etcd_argv,
 )
 from tests.e2e.operating import Launcher, Operator, in_process, install_chart
 
@@ -169,51 +172,14 @@ def _control_plane(root: Path, procs: Processes) -> ControlPlane:
     bins = binaries()
     _certs(root)
     etcd_port, peer, api_port = _free_port(), _free_port(), _free_port()
-    procs.start("etcd", [
-        str(bins / "etcd"), "--data-dir", str(root / "etcd"),
-        "--listen-client-urls", f"http://127.0.0.1:{etcd_port}",
-        "--advertise-client-urls", f"http://127.0.0.1:{etcd_port}",
-        "--listen-peer-urls", f"http://127.0.0.1:{peer}",
-        "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-        "--initial-cluster", f"default=http://127.0.0.1:{peer}", "--unsafe-no-fsync",
-    ])  # fmt: skip
-    api = procs.start("kube-apiserver", [
-        str(bins / "kube-apiserver"), f"--etcd-servers=http://127.0.0.1:{etcd_port}",
-        f"--secure-port={api_port}", "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
-        f"--cert-dir={root / 'certs'}", f"--tls-cert-file={root / 'server.crt'}",
-        f"--tls-private-key-file={root / 'server.key'}", f"--client-ca-file={root / 'ca.crt'}",
-        f"--service-account-key-file={root / 'sa.pub'}",
-        f"--service-account-signing-key-file={root / 'sa.key'}",
-        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-        "--service-cluster-ip-range=10.0.0.0/24", "--authorization-mode=RBAC",
-        "--allow-privileged=true", "--disable-admission-plugins=ServiceAccount",
-    ])  # fmt: skip
+    procs.start("etcd", etcd_argv(bins, root, etcd_port, peer))
+    api = procs.start("kube-apiserver", apiserver_argv(bins, root, etcd_port, api_port))
     url = f"https://127.0.0.1:{api_port}"
     _wait_ready(url, root / "ca.crt", root / "admin.crt", root / "admin.key", api,
                 root / "logs" / "kube-apiserver.log")  # fmt: skip
     kubeconfig = root / "kubeconfig"
-    kubeconfig.write_text(json.dumps(_kubeconfig(url, root)))
+    kubeconfig.write_text(json.dumps(admin_kubeconfig(url, root)))
     return ControlPlane(url, kubeconfig, root)
-
-
-def _kubeconfig(url: str, root: Path) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "current-context": "sim",
-        "clusters": [
-            {
-                "name": "sim",
-                "cluster": {"server": url, "certificate-authority": str(root / "ca.crt")},
-            }
-        ],
-        "users": [{"name": "admin", "user": _admin(root)}],
-        "contexts": [{"name": "sim", "context": {"cluster": "sim", "user": "admin"}}],
-    }
-
-
-def _admin(root: Path) -> dict[str, str]:
-    return {"client-certificate": str(root / "admin.crt"), "client-key": str(root / "admin.key")}
 
 
 def _controllers(cp: ControlPlane, procs: Processes, bins: Path) -> None:
