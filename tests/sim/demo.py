@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from .cluster import DEFAULT_DIR, Sim, load
-from .kube import budget, get, gpu_job, namespace, running_pods
+from .kube import budget, get, gpu_job, model_server, namespace, running_pods
 
 NS = "demo"
 POLICY = {
@@ -28,19 +28,7 @@ POLICY = {
         "limits": {"maxGPUsPerWorkload": 16},
     },
 }
-SERVER = {
-    "apiVersion": "costgov.io/v1alpha1",
-    "kind": "InferenceDeployment",
-    "metadata": {"name": "llama-8b-chat", "namespace": NS},
-    "spec": {
-        "image": "vllm/vllm-openai:v0.6.3",
-        "args": ["--model", "meta-llama/Llama-3.1-8B-Instruct"],
-        "replicas": {"min": 1, "max": 3},
-        "gpu": {"model": "L4", "count": 1},
-        "capacityType": "spot",
-        "monthlyBudget": 600,
-    },
-}
+SERVER = model_server("llama-8b-chat", NS, 600)
 
 
 def say(text: str) -> None:

@@ -136,3 +136,20 @@ def budget(name: str, ns: str, amount: str, **hints: str) -> dict[str, Any]:
             **({"hints": hints} if hints else {}),
         },
     }
+
+
+def model_server(name: str, ns: str, monthly_budget: int) -> dict[str, Any]:
+    """A vLLM server of 1-3 replicas of one L4 on spot (g6.xlarge spot: 0.40 $/h)."""
+    return {
+        "apiVersion": "costgov.io/v1alpha1",
+        "kind": "InferenceDeployment",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "image": "vllm/vllm-openai:v0.6.3",
+            "args": ["--model", "meta-llama/Llama-3.1-8B-Instruct"],
+            "replicas": {"min": 1, "max": 3},
+            "gpu": {"model": "L4", "count": 1},
+            "capacityType": "spot",
+            "monthlyBudget": monthly_budget,
+        },
+    }

@@ -11,25 +11,20 @@ from decimal import Decimal
 from typing import Any
 
 from .cluster import Sim
-from .kube import SERVED, Namespaces, exactly, get, items, money, running_pods, status, wait_for
+from .kube import (
+    SERVED,
+    Namespaces,
+    exactly,
+    get,
+    items,
+    model_server,
+    money,
+    running_pods,
+    status,
+    wait_for,
+)
 
 IDEP = "inferencedeployments.costgov.io"
-
-
-def _server(budget: int) -> dict[str, object]:
-    return {
-        "apiVersion": "costgov.io/v1alpha1",
-        "kind": "InferenceDeployment",
-        "metadata": {"name": "chat", "namespace": "sim-serve"},
-        "spec": {
-            "image": "vllm/vllm-openai:v0.6.3",
-            "args": ["--model", "meta-llama/Llama-3.1-8B-Instruct"],
-            "replicas": {"min": 1, "max": 3},
-            "gpu": {"model": "L4", "count": 1},
-            "capacityType": "spot",
-            "monthlyBudget": budget,
-        },
-    }
 
 
 def _started(pods: list[dict[str, Any]]) -> datetime:
@@ -54,7 +49,7 @@ def test_model_server_runs_capped_priced_per_token_and_is_garbage_collected(
     sim.cp.apply(POLICY)  # an enforcing policy: budgets cap replicas (else they only warn)
     # g6.xlarge spot (EKS node group, capacityType SPOT) 0.40 $/h x 730 h = 292 $/month a
     # replica; 3 x 292 = 876 > 600: capped at floor(600 / 292) = 2 replicas
-    sim.cp.apply(_server(600))
+    sim.cp.apply(model_server("chat", "sim-serve", 600))
     selector = "costgov.io/inference-deployment=chat"
     pods = wait_for(
         lambda: exactly(running_pods(sim, "sim-serve", selector), 2),
