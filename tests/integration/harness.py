@@ -15,6 +15,8 @@ from datetime import datetime
 from typing import Any
 
 import aiohttp
+import aiohttp.web
+import jsonpatch
 import kmock
 import kopf
 
@@ -62,7 +64,23 @@ class Emulator(kmock.KubernetesEmulator):  # type: ignore[misc]
             if request.method == "POST" and not meta.get("name") and meta.get("generateName"):
                 meta["name"] = f"{meta['generateName']}{Emulator._counter:05d}"
             meta["resourceVersion"] = str(Emulator._counter)
-        return await super()._handle(request)
+        try:
+            return await super()._handle(request)
+        except jsonpatch.JsonPatchTestFailed as exc:
+            # kube-apiserver answers a failed JSON-patch `test` (kopf tests resourceVersion)
+            # with 422 and kopf re-applies on its next cycle; kmock would answer 500, which
+            # kopf retries with seconds of backoff (a flaky-test source under load)
+            return aiohttp.web.json_response(
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "status": "Failure",
+                    "reason": "Invalid",
+                    "code": 422,
+                    "message": str(exc),
+                },
+                status=422,
+            )
 
 
 RESOURCES = {

@@ -783,6 +783,7 @@ async def test_raising_the_budget_resumes_the_job_costgov_suspended(cluster: Clu
             lambda: (
                 _status(cluster, tjb, "ml-research", "llama-finetune")["phase"] == "Exhausted"
                 and cluster.get(jobs, "ml-research", "train-2")["spec"].get("suspend") is True
-            )
+            ),
+            timeout=90,  # the same resourceVersion race and kopf backoff as the resume above
         )
         await _await_ledger(cluster)
