@@ -9,6 +9,7 @@ crds/.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 from pathlib import Path
@@ -142,6 +143,24 @@ def test_deployment_is_hardened() -> None:
     assert container["livenessProbe"] and container["readinessProbe"]
     assert container["resources"]["limits"]
     assert dep["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
+
+
+def test_pods_roll_with_the_certificate_and_prices_the_chart_ships() -> None:
+    """The Deployment's checksums are over what this same render ships: the Secret's data
+    (generated once per render, shared by the Secret, every caBundle and the checksum) and
+    the pricing catalog. test_upgrade.py proves they hold still across `helm upgrade`."""
+    docs = {d["kind"]: d for d in _docs("pricing.catalog=version: x")}
+    secret = docs["Secret"]["data"]
+    notes = docs["Deployment"]["spec"]["template"]["metadata"]["annotations"]
+    shipped = json.dumps(secret, sort_keys=True, separators=(",", ":"))
+    assert notes["checksum/webhook-tls"] == hashlib.sha256(shipped.encode()).hexdigest()
+    assert notes["checksum/pricing"] == hashlib.sha256(b"version: x").hexdigest()
+    hooks = docs["ValidatingWebhookConfiguration"]["webhooks"]
+    assert {w["clientConfig"]["caBundle"] for w in hooks} == {secret["ca.crt"]}
+    # cert-manager renews its own Secret: no checksum Helm could keep current
+    docs = {d["kind"]: d for d in _docs("webhook.certManager.enabled=true")}
+    notes = docs["Deployment"]["spec"]["template"]["metadata"]["annotations"]
+    assert "checksum/webhook-tls" not in notes
 
 
 @pytest.mark.parametrize(

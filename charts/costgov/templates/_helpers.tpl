@@ -54,3 +54,40 @@ through DRA (costgov judges that as GPU work it cannot price). */ -}}
 {{- define "costgov.requestsGPUs" -}}
 {{ . }}.exists(c, has(c.resources) && ((has(c.resources.limits) && c.resources.limits.exists(k, {{ include "costgov.gpuResource" . }})) || (has(c.resources.requests) && c.resources.requests.exists(k, {{ include "costgov.gpuResource" . }})) || (has(c.resources.claims) && size(c.resources.claims) > 0)))
 {{- end -}}
+{{- /* The webhook's CA and serving certificate (not in cert-manager mode), as the base64 data
+of the <fullname>-webhook-tls Secret plus the metadata kept in its annotations. `helm
+upgrade` reuses the Secret it finds (lookup) when it holds all three keys, was made for the
+same DNS names and has more than 90 days left; otherwise, and at install, a new CA and
+certificate are generated (valid 10 years). Computed once per render and kept in the root
+context, so the Secret, every caBundle and the Deployment's checksum see the same one.
+Returned as JSON: {"data": {...}, "dnsNames": "a,b,c", "notAfter": RFC 3339}. */ -}}
+{{- define "costgov.webhookTLS" -}}
+{{- if not (hasKey $ "costgovWebhookTLS") }}
+{{- $fullname := include "costgov.fullname" $ }}
+{{- $service := printf "%s.%s.svc" $fullname $.Release.Namespace }}
+{{- $dnsNames := list $service (printf "%s.%s" $fullname $.Release.Namespace) $fullname }}
+{{- $rfc3339 := "2006-01-02T15:04:05Z07:00" }}
+{{- $tls := dict }}
+{{- $existing := lookup "v1" "Secret" $.Release.Namespace (printf "%s-webhook-tls" $fullname) }}
+{{- if $existing }}
+{{- $data := $existing.data | default dict }}
+{{- $notes := $existing.metadata.annotations | default dict }}
+{{- $notAfter := get $notes "costgov.io/not-after" }}
+{{- $fresh := and $notAfter (lt (now | dateModify "+2160h").Unix (toDate $rfc3339 $notAfter).Unix) }}
+{{- $sameNames := eq (get $notes "costgov.io/dns-names") (join "," $dnsNames) }}
+{{- $complete := and (get $data "tls.crt") (get $data "tls.key") (get $data "ca.crt") }}
+{{- if and $fresh $sameNames $complete }}
+{{- $tls = dict "data" (pick $data "tls.crt" "tls.key" "ca.crt") "dnsNames" (join "," $dnsNames) "notAfter" $notAfter }}
+{{- end }}
+{{- end }}
+{{- if not $tls }}
+{{- $ca := genCA "costgov-webhook-ca" 3650 }}
+{{- $cert := genSignedCert $service nil $dnsNames 3650 $ca }}
+{{- $data := dict "tls.crt" ($cert.Cert | b64enc) "tls.key" ($cert.Key | b64enc) "ca.crt" ($ca.Cert | b64enc) }}
+{{- $notAfter := dateInZone $rfc3339 (now | dateModify "+87600h") "UTC" }}
+{{- $tls = dict "data" $data "dnsNames" (join "," $dnsNames) "notAfter" $notAfter }}
+{{- end }}
+{{- $_ := set $ "costgovWebhookTLS" $tls }}
+{{- end }}
+{{- get $ "costgovWebhookTLS" | toJson }}
+{{- end -}}
