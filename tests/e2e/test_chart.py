@@ -163,6 +163,16 @@ def test_pods_roll_with_the_certificate_and_prices_the_chart_ships() -> None:
     assert "checksum/webhook-tls" not in notes
 
 
+def test_without_the_webhook_nothing_mounts_its_certificate() -> None:
+    # webhook.enabled=false renders no TLS Secret: a pod mounting it would never start
+    docs = _docs("webhook.enabled=false")
+    assert not [d for d in docs if d["kind"] in ("Secret", "ValidatingWebhookConfiguration")]
+    pod = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+    assert [v["name"] for v in pod["volumes"]] == ["tmp"]
+    env = {e["name"] for e in pod["containers"][0]["env"]}
+    assert "COSTGOV_WEBHOOK_CERT_FILE" not in env and "COSTGOV_WEBHOOK_KEY_FILE" not in env
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [
