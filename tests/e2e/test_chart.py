@@ -200,6 +200,22 @@ def test_optional_features_render() -> None:
     assert "Secret" not in kinds
 
 
+def test_cert_manager_serving_certificate_chains_to_a_lasting_ca() -> None:
+    # the caBundle cainjector writes is the CA of the serving certificate's Secret: a CA
+    # Issuer's root, which survives renewals of the serving certificate (a self-signed
+    # serving certificate would change the caBundle with every renewal)
+    docs = _docs("webhook.certManager.enabled=true")
+    certs = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "Certificate"}
+    issuers = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "Issuer"}
+    serving, root = certs["costgov-costgov-webhook"], certs["costgov-costgov-webhook-ca"]
+    assert root["isCA"] is True and issuers[root["issuerRef"]["name"]] == {"selfSigned": {}}
+    assert issuers[serving["issuerRef"]["name"]] == {"ca": {"secretName": root["secretName"]}}
+    assert serving["dnsNames"] == ["costgov-costgov.costgov-system.svc"]
+    hook = next(d for d in docs if d["kind"] == "ValidatingWebhookConfiguration")
+    inject = hook["metadata"]["annotations"]["cert-manager.io/inject-ca-from"]
+    assert inject == "costgov-system/costgov-costgov-webhook"
+
+
 def test_rendered_chart_is_accepted_by_the_apiserver(cp: ControlPlane, tmp_path: Path) -> None:
     docs = [d for d in _docs() if d["kind"] not in ("Certificate", "Issuer", "ServiceMonitor")]
     cp.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "costgov-system"}})
