@@ -209,7 +209,7 @@ async def operator_on(
 
     @kopf.on.startup(registry=registry)
     def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
-        configure(settings, runtime.settings)
+        configure(settings, runtime.settings, runtime.metrics)
         settings.watching.reconnect_backoff = 0.2
         settings.networking.request_timeout = 5
 

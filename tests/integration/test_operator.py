@@ -745,6 +745,37 @@ async def test_operator_metrics(cluster: Cluster) -> None:
         'costgov_budget_utilization_ratio{kind="TrainingJobBudget",name="llama-finetune",'
         'namespace="ml-research"} 1.0595' in text
     )  # 211.90 / 200
+    # ml-platform's forecast (see test_cost_policy_spend_and_forecast) over its 20,000 budget
+    cp = "costgov.io/v1alpha1/costpolicies"
+    await cluster.wait_for(lambda: "forecast" in _status(cluster, cp, None, "ml-platform"))
+    _, month_end = period_bounds(NOW, "monthly")
+    hours_left = Decimal((month_end - NOW).total_seconds()) / 3600
+    forecast = (Decimal("213.444") + Decimal("55.44") * hours_left).quantize(Decimal("0.01"))
+    labels = {"kind": "CostPolicy", "namespace": "", "name": "ml-platform"}
+    registry = cluster.runtime.metrics.registry
+    ratio = registry.get_sample_value("costgov_budget_forecast_ratio", labels)
+    assert ratio == float(forecast / 20000)
+
+
+async def test_webhook_error_answers_are_counted(cluster: Cluster) -> None:
+    registry = cluster.runtime.metrics.registry
+
+    def errors(webhook: str, reason: str) -> float:
+        found = registry.get_sample_value(
+            "costgov_webhook_errors_total", {"webhook": webhook, "reason": reason}
+        )
+        return found or 0.0
+
+    before = errors("", "not_found"), errors("jobs", "invalid")
+    job = _job("metrics-lost", finished=False, deadline=3600)
+    status, _ = await cluster.review("no-such-webhook", _review("Job", "jobs", "batch", job))
+    assert status == 404
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "ml"}}
+    wrong = _review("ConfigMap", "configmaps", "", cm)
+    wrong["request"]["resource"]["version"] = "v1"
+    status, body = await cluster.review("jobs", wrong)
+    assert status == 200 and body["response"]["status"]["code"] == 400
+    assert (errors("", "not_found"), errors("jobs", "invalid")) == (before[0] + 1, before[1] + 1)
 
 
 async def test_raising_the_budget_resumes_the_job_costgov_suspended(cluster: Cluster) -> None:

@@ -1,12 +1,28 @@
-"""The operator's own /metrics (prometheus-client), in a registry of its own."""
+"""The operator's own /metrics (prometheus-client), in a registry of its own.
+
+Names follow Prometheus' conventions: base units in the name (`_dollars`, `_seconds`,
+`_ratio`), `_total` on counters only, `_info` for the constant build series. Every metric is
+listed, with its labels and meaning, in docs/operator.md ("/metrics"); the chart's alerts
+(charts/costgov/files/prometheus-rules.yaml) read them by these names.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Set
+from contextlib import suppress
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
-__all__ = ["OperatorMetrics"]
+from costgov import __version__
+
+__all__ = ["WEBHOOK_ERROR_REASONS", "BudgetKey", "OperatorMetrics"]
+
+BudgetKey = tuple[str, str, str]
+"""(kind, namespace, name) of a CostPolicy (namespace "") or TrainingJobBudget."""
+
+WEBHOOK_ERROR_REASONS = ("not_found", "too_large", "invalid", "exception", "internal")
+"""Why a webhook request ended in an error answer (docs/operator.md, "/metrics")."""
 
 
 class OperatorMetrics:
@@ -15,6 +31,13 @@ class OperatorMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        self.build_info = Info("costgov_build", "costgov's version", registry=r)
+        self.build_info.info({"version": __version__})
+        self.leader = Gauge(
+            "costgov_leader",
+            "1 while this instance is the one that reconciles (0: it only serves admission)",
+            registry=r,
+        )
         self.hourly_cost = Gauge(
             "costgov_hourly_cost_dollars",
             "Current USD per hour",
@@ -33,9 +56,22 @@ class OperatorMetrics:
             ["kind", "namespace", "name"],
             registry=r,
         )
+        self.budget_forecast = Gauge(
+            "costgov_budget_forecast_ratio",
+            "Forecast over budget: a CostPolicy's spend at period end at the current rate, "
+            "a TrainingJobBudget's projected total (1 = the budget exactly)",
+            ["kind", "namespace", "name"],
+            registry=r,
+        )
         self.violations = Gauge(
             "costgov_violations", "Violations in status", ["kind", "namespace", "name"], registry=r
         )
+        self._admission_metrics(r)
+        self._accounting_metrics(r)
+        self._decisions: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._budgets: set[BudgetKey] = set()
+
+    def _admission_metrics(self, r: CollectorRegistry) -> None:
         self.admissions = Counter(
             "costgov_admission_decisions_total",
             "Admission decisions",
@@ -49,6 +85,14 @@ class OperatorMetrics:
             registry=r,
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
         )
+        self.webhook_errors = Counter(
+            "costgov_webhook_errors_total",
+            "Webhook requests answered with an error (HTTP 4xx, a 400 review, or kopf's 5xx)",
+            ["webhook", "reason"],
+            registry=r,
+        )
+
+    def _accounting_metrics(self, r: CollectorRegistry) -> None:
         self.query_errors = Counter(
             "costgov_prometheus_query_errors_total",
             "Accounting cycles with a failed Prometheus query",
@@ -71,7 +115,6 @@ class OperatorMetrics:
         self.unpriced = Gauge(
             "costgov_unpriced_pods", "GPU pods that could not be priced", registry=r
         )
-        self._decisions: dict[tuple[str, str], tuple[Any, Any]] = {}
 
     def admission(self, kind: str, result: str, seconds: float) -> None:
         """One admission decision and its latency (label children kept: this is per request)."""
@@ -81,3 +124,35 @@ class OperatorMetrics:
             self._decisions[(kind, result)] = children
         children[0].inc()
         children[1].observe(seconds)
+
+    def webhook_error(self, webhook: str, reason: str) -> None:
+        """A webhook request that ended in an error answer. `webhook` must be a path costgov
+        serves (or ""): never a client's arbitrary path, which would grow series unbounded."""
+        self.webhook_errors.labels(webhook, reason).inc()
+
+    def budget(
+        self, key: BudgetKey, utilization: float | None, forecast: float | None, violations: int
+    ) -> None:
+        """A budget's gauges after a reconcile: a figure not measured keeps its last value,
+        one that no longer applies (None after a value, e.g. the budget removed) is dropped
+        by `prune`."""
+        self._budgets.add(key)
+        if utilization is not None:
+            self.budget_utilization.labels(*key).set(utilization)
+        if forecast is not None:
+            self.budget_forecast.labels(*key).set(forecast)
+        self.violations.labels(*key).set(violations)
+
+    def drop_figures(self, key: BudgetKey) -> None:
+        """Stop exporting a budget's utilisation and forecast (its budget was removed)."""
+        for gauge in (self.budget_utilization, self.budget_forecast):
+            with suppress(KeyError):  # older prometheus-client raise it when absent
+                gauge.remove(*key)
+
+    def prune(self, live: Set[BudgetKey]) -> None:
+        """Drop the series of budgets that no longer exist, so no alert fires for them."""
+        for key in self._budgets - set(live):
+            self.drop_figures(key)
+            with suppress(KeyError):
+                self.violations.remove(*key)
+            self._budgets.discard(key)

@@ -11,6 +11,7 @@ import kopf
 from prometheus_client import start_http_server
 
 from costgov.adapters.kubernetes import KubeClient
+from costgov.adapters.metrics import OperatorMetrics
 from costgov.adapters.prometheus import PrometheusSource
 from costgov.catalog import load_catalog
 from costgov.handlers.registry import build_registry
@@ -53,9 +54,15 @@ def make_runtime(settings: Settings, *, kube: KubeClient | None) -> Runtime:
     )
 
 
-def configure(kopf_settings: kopf.OperatorSettings, settings: Settings) -> None:
-    """Operator settings shared by `run` and the tests."""
+def configure(
+    kopf_settings: kopf.OperatorSettings,
+    settings: Settings,
+    metrics: OperatorMetrics | None = None,
+) -> None:
+    """Operator settings shared by `run` and the tests; the webhook server counts its error
+    answers in `metrics` (the runtime's)."""
     kopf_settings.admission.server = SafeWebhookServer(
+        metrics=metrics,
         addr=settings.webhook_host,
         port=settings.webhook_port,
         certfile=str(settings.webhook_cert_file) if settings.webhook_cert_file else None,
@@ -77,8 +84,11 @@ async def run(settings: Settings) -> None:
 
     @kopf.on.startup(registry=registry)
     async def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
-        configure(settings, runtime.settings)
+        configure(settings, runtime.settings, runtime.metrics)
         await discover_identity(runtime)
+        # One instance reconciles everything today: it is the leader from the start. The
+        # high-availability work (a Lease) sets this gauge as it gains and loses the lease.
+        runtime.metrics.leader.set(1)
         settle_memory()
 
     @kopf.on.login(registry=registry)

@@ -1,15 +1,15 @@
 """The operator's /metrics gauges from a cycle's snapshot: $/h and spend by namespace and
-team (the namespace's `team` label), and unpriced GPU pods."""
+team (the namespace's `team` label), and unpriced GPU pods; which budgets still exist."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from costgov.adapters.metrics import OperatorMetrics
+from costgov.adapters.metrics import BudgetKey, OperatorMetrics
 from costgov.services.accounting import Snapshot
 from costgov.services.inventory import Inventory
 
-__all__ = ["export_snapshot"]
+__all__ = ["export_snapshot", "live_budgets"]
 
 
 def export_snapshot(metrics: OperatorMetrics, snap: Snapshot, inv: Inventory) -> None:
@@ -35,3 +35,12 @@ def export_snapshot(metrics: OperatorMetrics, snap: Snapshot, inv: Inventory) ->
                 )
         for ns, cost in by_ns.items():
             metrics.spend.labels(ns, team(ns), window).set(float(cost))
+
+
+def live_budgets(inv: Inventory) -> set[BudgetKey]:
+    """The budgets that exist now: the others' gauges are dropped (no alert for a deleted
+    budget)."""
+    return {("CostPolicy", "", p.metadata.name) for p in inv.policies} | {
+        ("TrainingJobBudget", b.metadata.namespace or "default", b.metadata.name)
+        for b in inv.budgets
+    }

@@ -23,7 +23,7 @@ from costgov.domain.catalogs import PriceCatalog
 from costgov.domain.judging import Judgement, Situation
 from costgov.domain.scoping import covers, excluded_namespaces
 from costgov.services.accounting import Snapshot, collect
-from costgov.services.exporting import export_snapshot
+from costgov.services.exporting import export_snapshot, live_budgets
 from costgov.services.inventory import Inventory
 from costgov.services.ledgers import Ledger
 from costgov.services.outcomes import Announced, Outcome
@@ -131,6 +131,7 @@ class Runtime:
             else:
                 self.last_good = snap
                 export_snapshot(self.metrics, snap, inv)
+            self.metrics.prune(live_budgets(inv))
             self._snapshot, self._taken = snap, time.monotonic()
             return snap
 
@@ -156,14 +157,17 @@ class Runtime:
         name = policy.metadata.name
         if outcome.announced is not None:
             self.announced[("CostPolicy", "", name)] = outcome.announced
+        budget, key = policy.spec.budget, ("CostPolicy", "", name)
+        utilization = forecast = None
         if outcome.spent is not None:
             self.ledger.record_policy(name, outcome.spent)
-            budget = policy.spec.budget
             if budget is not None and budget.amount > 0:
-                self.metrics.budget_utilization.labels("CostPolicy", "", name).set(
-                    float(outcome.spent / budget.amount)
-                )
-        self.metrics.violations.labels("CostPolicy", "", name).set(len(outcome.status.violations))
+                utilization = float(outcome.spent / budget.amount)
+                projected = outcome.status.forecast
+                forecast = None if projected is None else float(projected / budget.amount)
+        if budget is None:
+            self.metrics.drop_figures(key)
+        self.metrics.budget(key, utilization, forecast, len(outcome.status.violations))
 
     def threshold_of(self, budget: TrainingJobBudget) -> int | None:
         key = ("TrainingJobBudget", budget.metadata.namespace or "default", budget.metadata.name)
@@ -178,10 +182,11 @@ class Runtime:
         if outcome.announced is not None:
             self.announced[("TrainingJobBudget", *key)] = outcome.announced
         self.ledger.record_budget(key, outcome.spent, outcome.commitments)
-        if outcome.spent is not None and budget.spec.amount > 0:
-            self.metrics.budget_utilization.labels("TrainingJobBudget", *key).set(
-                float(outcome.spent / budget.spec.amount)
-            )
-        self.metrics.violations.labels("TrainingJobBudget", *key).set(
-            len(outcome.status.violations)
+        amount, utilization, forecast = budget.spec.amount, None, None
+        if outcome.spent is not None and amount > 0:
+            utilization = float(outcome.spent / amount)
+            projected = outcome.status.projected_total
+            forecast = None if projected is None else float(projected / amount)
+        self.metrics.budget(
+            ("TrainingJobBudget", *key), utilization, forecast, len(outcome.status.violations)
         )

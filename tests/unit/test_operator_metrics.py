@@ -1,0 +1,195 @@
+"""The operator's /metrics: names by Prometheus' conventions, every one in docs/operator.md's
+one table, budget gauges that follow the budgets (and go with them), and the webhook
+server's error answers counted by reason."""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import make_mocked_request
+
+from costgov.adapters.metrics import WEBHOOK_ERROR_REASONS, OperatorMetrics
+from costgov.adapters.prometheus import PrometheusSource
+from costgov.api import CostPolicy, CostPolicyStatus
+from costgov.catalog import load_catalog
+from costgov.handlers.serving import SafeWebhookServer
+from costgov.services.outcomes import Outcome
+from costgov.services.runtime import Runtime
+from costgov.settings import Settings
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "operator.md"
+
+
+def _exposed(metrics: OperatorMetrics) -> dict[str, str]:
+    """Name as scraped -> type (prometheus-client adds `_total` to counters, `_info` to infos)."""
+    suffix = {"counter": "_total", "info": "_info"}
+    return {f.name + suffix.get(f.type, ""): f.type for f in metrics.registry.collect()}
+
+
+def _documented() -> dict[str, str]:
+    """The rows of the table under "## `/metrics`": `name` | type | ..."""
+    section = DOCS.read_text().split("## `/metrics`", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `(costgov_[a-z_]+)` \| (\w+) \|", section, flags=re.MULTILINE)
+    return dict(rows)
+
+
+def test_every_metric_is_documented_in_one_table_with_its_type() -> None:
+    assert _documented() == _exposed(OperatorMetrics())
+
+
+def test_names_follow_prometheus_conventions() -> None:
+    for name, kind in _exposed(OperatorMetrics()).items():
+        assert name.startswith("costgov_")
+        assert name.endswith("_total") == (kind == "counter"), name
+        if kind == "histogram":
+            assert name.endswith("_seconds"), name  # durations in the base unit
+        assert not re.search(r"_(hours|minutes|milliseconds|percent|cents)\b", name), name
+
+
+def test_the_new_series_exist_from_the_start() -> None:
+    registry = OperatorMetrics().registry
+    assert registry.get_sample_value("costgov_leader") == 0  # the runner sets it to 1
+    assert registry.get_sample_value("costgov_build_info", {"version": "0.1.0.dev0"}) == 1
+
+
+def _value(m: OperatorMetrics, name: str, kind: str, ns: str, obj: str) -> float | None:
+    return m.registry.get_sample_value(name, {"kind": kind, "namespace": ns, "name": obj})
+
+
+def test_budget_gauges_keep_unmeasured_figures_and_go_with_their_budget() -> None:
+    m = OperatorMetrics()
+    m.budget(("CostPolicy", "", "gpu"), 0.8, 1.25, 2)
+    m.budget(("TrainingJobBudget", "ml", "llama"), 0.5, None, 0)
+    assert _value(m, "costgov_budget_utilization_ratio", "CostPolicy", "", "gpu") == 0.8
+    assert _value(m, "costgov_budget_forecast_ratio", "CostPolicy", "", "gpu") == 1.25
+    assert _value(m, "costgov_budget_forecast_ratio", "TrainingJobBudget", "ml", "llama") is None
+    m.budget(("CostPolicy", "", "gpu"), None, None, 3)  # Prometheus failed: figures stay
+    assert _value(m, "costgov_budget_utilization_ratio", "CostPolicy", "", "gpu") == 0.8
+    assert _value(m, "costgov_violations", "CostPolicy", "", "gpu") == 3
+    m.prune({("CostPolicy", "", "gpu")})  # llama deleted
+    for name in ("costgov_budget_utilization_ratio", "costgov_violations"):
+        assert _value(m, name, "TrainingJobBudget", "ml", "llama") is None
+    assert _value(m, "costgov_budget_utilization_ratio", "CostPolicy", "", "gpu") == 0.8
+
+
+def _runtime() -> Runtime:
+    settings = Settings()
+    return Runtime(
+        settings=settings,
+        catalog=load_catalog(None),
+        source=PrometheusSource(settings),
+        kube=None,
+    )
+
+
+def _policy(budget: dict[str, Any] | None) -> CostPolicy:
+    spec: dict[str, Any] = {"mode": "audit"} | ({"budget": budget} if budget else {})
+    return CostPolicy.model_validate(
+        {"apiVersion": "costgov.io/v1alpha1", "kind": "CostPolicy",
+         "metadata": {"name": "gpu"}, "spec": spec}
+    )  # fmt: skip
+
+
+def test_a_policy_exports_its_utilisation_and_forecast_over_its_budget() -> None:
+    runtime = _runtime()
+    status = CostPolicyStatus(forecast=Decimal("1250.00"))
+    outcome = Outcome(status, spent=Decimal("800"))
+    runtime.record_policy(_policy({"amount": 1000}), outcome)
+    m = runtime.metrics
+    # 800 / 1000 = 0.8 spent; 1250 / 1000 = 1.25 forecast
+    assert _value(m, "costgov_budget_utilization_ratio", "CostPolicy", "", "gpu") == 0.8
+    assert _value(m, "costgov_budget_forecast_ratio", "CostPolicy", "", "gpu") == 1.25
+    # the budget removed from the policy: no figure left to alert on
+    runtime.record_policy(_policy(None), Outcome(CostPolicyStatus(), spent=Decimal("900")))
+    assert _value(m, "costgov_budget_utilization_ratio", "CostPolicy", "", "gpu") is None
+    assert _value(m, "costgov_budget_forecast_ratio", "CostPolicy", "", "gpu") is None
+
+
+class _Body:
+    """An aiohttp request body of fixed bytes."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    async def iter_chunked(self, size: int) -> Any:
+        yield self.data
+
+
+def _request(path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> Any:
+    return make_mocked_request(
+        "POST",
+        f"/{path}",
+        headers=headers,
+        match_info={"id": path},
+        payload=_Body(body),  # type: ignore[arg-type]
+    )
+
+
+def _review(uid: str = "u-1") -> dict[str, Any]:
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j", "namespace": "ml"}}
+    return {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid,
+            "kind": {"group": "batch", "version": "v1", "kind": "Job"},
+            "resource": {"group": "batch", "version": "v1", "resource": "jobs"},
+            "operation": "CREATE",
+            "userInfo": {"username": "alice"},
+            "object": job,
+        },
+    }
+
+
+def _errors(server: SafeWebhookServer) -> dict[tuple[str, str], float]:
+    found = {}
+    for metric in server.metrics.webhook_errors.collect():
+        for s in metric.samples:
+            if s.name.endswith("_total"):
+                found[(s.labels["webhook"], s.labels["reason"])] = s.value
+    return found
+
+
+@pytest.mark.asyncio
+async def test_webhook_error_answers_are_counted_by_reason() -> None:
+    server = SafeWebhookServer(metrics=OperatorMetrics(), insecure=True)
+    allowed = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+               "response": {"uid": "u-1", "allowed": True}}  # fmt: skip
+    crashed = {**allowed, "response": {"uid": "u-1", "allowed": False,
+               "status": {"code": 500, "message": "boom"}}}  # fmt: skip
+
+    def kopf_answers(answer: dict[str, Any]) -> Any:  # kopf's answer, as kopf shapes it
+        async def fn(*_: Any, **__: Any) -> dict[str, Any]:
+            return answer
+
+        return fn
+
+    async def kopf_raises(*_: Any, **__: Any) -> dict[str, Any]:
+        raise LookupError("no such resource")
+
+    body = json.dumps(_review()).encode()
+    answered = await server._serve(kopf_answers(allowed), _request("jobs", body))
+    assert answered.status == 200 and _errors(server) == {}  # a judged request: no error
+    assert (await server._serve(kopf_raises, _request("../etc/passwd"))).status == 404
+    too_large = _request("jobs", headers={"Content-Length": str(9 * 1024 * 1024)})
+    assert (await server._serve(kopf_raises, too_large)).status == 413
+    assert (await server._serve(kopf_raises, _request("jobs", b"{not json"))).status == 400
+    pods = _request("pods", body)  # a Job's review sent to /pods: denied with code 400
+    denied = (await server._serve(kopf_raises, pods)).text or ""
+    assert json.loads(denied)["response"]["status"]["code"] == 400
+    assert (await server._serve(kopf_raises, _request("jobs", body))).status == 200
+    assert (await server._serve(kopf_answers(crashed), _request("jobs", body))).status == 200
+    assert _errors(server) == {
+        ("", "not_found"): 1,  # the client's path is not a label
+        ("jobs", "too_large"): 1,
+        ("jobs", "invalid"): 1,
+        ("pods", "invalid"): 1,
+        ("jobs", "exception"): 1,
+        ("jobs", "internal"): 1,
+    }
+    assert {reason for _, reason in _errors(server)} == set(WEBHOOK_ERROR_REASONS)
