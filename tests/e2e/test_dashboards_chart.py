@@ -69,3 +69,11 @@ def test_the_apiserver_accepts_the_dashboard_configmaps(cp: ControlPlane, tmp_pa
     done = cp.kubectl("apply", "--server-side", "--dry-run=server", "-f", str(path))
     for cm in _dashboards():
         assert f"configmap/{cm['metadata']['name']} serverside-applied" in done.stdout
+
+
+def test_the_servicemonitor_keeps_costgovs_namespace_label() -> None:
+    # the dashboards group by the `namespace` costgov exports, not the one it runs in
+    (monitor,) = [
+        d for d in _docs("metrics.serviceMonitor.enabled=true") if d["kind"] == "ServiceMonitor"
+    ]
+    assert [e["honorLabels"] for e in monitor["spec"]["endpoints"]] == [True]
