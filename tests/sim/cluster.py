@@ -3,8 +3,8 @@
 etcd, kube-apiserver, kube-scheduler and kube-controller-manager (built from Go modules by
 hack/build-control-plane.sh and hack/build-sim.sh), kwok playing the kubelets of the fake GPU
 nodes in nodepool.yaml and serving fake dcgm-exporter and vLLM metrics (kwok-metrics.yaml),
-kube-state-metrics with a node-label allow-list, and Prometheus scraping both every few
-seconds. On top, the chart (CRDs, RBAC, webhook configuration pointed at loopback) and
+kube-state-metrics with a node-label allow-list, and Prometheus scraping both, and the
+operator's /metrics, every few seconds. On top, the chart (CRDs, RBAC, webhook configuration pointed at loopback) and
 `costgov run` under the chart's ServiceAccount.
 
 Every process runs in its own session, so the cluster outlives `make sim-up`; the pids are in
@@ -244,7 +244,9 @@ def _ksm(cp: ControlPlane, procs: Processes, bins: Path) -> int:
     return port
 
 
-def _prometheus(root: Path, procs: Processes, ksm: int, kwok: int) -> str:
+def _prometheus(root: Path, procs: Processes, ksm: int, kwok: int, costgov: int) -> str:
+    """Prometheus scraping kube-state-metrics, kwok's fake exporters and the operator's
+    /metrics (as the chart's ServiceMonitor does, honouring costgov's own `namespace`)."""
     port = _free_port()
     config = {
         "global": {"scrape_interval": f"{SCRAPE_SECONDS}s", "evaluation_interval": "5s"},
@@ -254,6 +256,8 @@ def _prometheus(root: Path, procs: Processes, ksm: int, kwok: int) -> str:
             {"job_name": "kwok", "honor_labels": True,
              "http_sd_configs": [{"url": f"http://127.0.0.1:{kwok}/discovery/prometheus",
                                   "refresh_interval": "5s"}]},
+            {"job_name": "costgov", "honor_labels": True,
+             "static_configs": [{"targets": [f"127.0.0.1:{costgov}"]}]},
         ],
     }  # fmt: skip
     (root / "prometheus.yml").write_text(yaml.safe_dump(config))
@@ -268,7 +272,7 @@ def _prometheus(root: Path, procs: Processes, ksm: int, kwok: int) -> str:
 
 
 def _operator(
-    cp: ControlPlane, procs: Processes, prometheus: str, launch: Launcher
+    cp: ControlPlane, procs: Processes, prometheus: str, launch: Launcher, metrics: int
 ) -> dict[str, str]:
     cp.kubectl("apply", "--server-side", "-f", str(ROOT / "charts" / "costgov" / "crds"))
     cp.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
@@ -279,6 +283,7 @@ def _operator(
         "COSTGOV_QUERY_TIMEOUT_SECONDS": "5",
         "COSTGOV_RECONCILE_INTERVAL_SECONDS": os.environ.get("SIM_RECONCILE_SECONDS", "10"),
         "COSTGOV_SAMPLE_STEP_SECONDS": "15",
+        "COSTGOV_METRICS_PORT": str(metrics),
     })  # fmt: skip
     op.start()
     assert op.proc is not None
@@ -303,8 +308,9 @@ def up(root: Path = DEFAULT_DIR, launch: Launcher = in_process) -> Sim:
         cp.kubectl("apply", "-f", str(HERE / "nodepool.yaml"))
         kwok = _kwok(cp, procs, bins)
         ksm = _ksm(cp, procs, bins)
-        prometheus = _prometheus(root, procs, ksm, kwok)
-        env = _operator(cp, procs, prometheus, launch)
+        metrics = _free_port()  # the operator's /metrics, scraped once it listens
+        prometheus = _prometheus(root, procs, ksm, kwok, metrics)
+        env = _operator(cp, procs, prometheus, launch, metrics)
     except BaseException:
         procs.stop_all()
         raise
