@@ -44,10 +44,10 @@ class OperatorMetrics:
             ["namespace", "team", "workload"],
             registry=r,
         )
-        self.spend = Gauge(
+        self.spend = Counter(
             "costgov_spend_dollars",
-            "USD spent in the window",
-            ["namespace", "team", "window"],
+            "USD spent, added cycle by cycle (each cycle's interval once) since the start",
+            ["namespace", "team"],
             registry=r,
         )
         self.budget_utilization = Gauge(

@@ -1,8 +1,9 @@
-"""The operator's /metrics gauges from a cycle's snapshot: $/h and spend by namespace and
-team (the namespace's `team` label), and unpriced GPU pods; which budgets still exist."""
+"""The operator's /metrics from a cycle's snapshot: $/h and a spend counter by namespace
+and team (the namespace's `team` label), and unpriced GPU pods; which budgets still exist."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from costgov.adapters.metrics import BudgetKey, OperatorMetrics
@@ -12,7 +13,14 @@ from costgov.services.inventory import Inventory
 __all__ = ["export_snapshot", "live_budgets"]
 
 
-def export_snapshot(metrics: OperatorMetrics, snap: Snapshot, inv: Inventory) -> None:
+def export_snapshot(
+    metrics: OperatorMetrics, snap: Snapshot, inv: Inventory, counted_to: datetime | None
+) -> datetime | None:
+    """Set the gauges from `snap`; add to the spend counter what was spent since
+    `counted_to` (the previous snapshot's end), when `snap` measured a window starting
+    exactly there, so no interval is counted twice or skipped silently. Returns where the
+    counter now stands."""
+
     def team(ns: str) -> str:
         return inv.namespaces.get(ns, {}).get("team", "")
 
@@ -25,16 +33,16 @@ def export_snapshot(metrics: OperatorMetrics, snap: Snapshot, inv: Inventory) ->
         ns = line.usage.namespace
         metrics.hourly_cost.labels(ns, team(ns), line.usage.pod).inc(float(line.cost))
     metrics.unpriced.set(unpriced)
-    metrics.spend.clear()
-    for window, spend in snap.windows.items():
+    since = next((w for w in snap.windows.values() if w.start == counted_to), None)
+    if since is not None:
         by_ns: dict[str, Decimal] = {}
-        for line in spend.pods:
+        for line in since.pods:
             if line.cost is not None:
-                by_ns[line.usage.namespace] = (
-                    by_ns.get(line.usage.namespace, Decimal(0)) + line.cost
-                )
+                ns = line.usage.namespace
+                by_ns[ns] = by_ns.get(ns, Decimal(0)) + line.cost
         for ns, cost in by_ns.items():
-            metrics.spend.labels(ns, team(ns), window).set(float(cost))
+            metrics.spend.labels(ns, team(ns)).inc(float(cost))
+    return snap.accounted_to or counted_to
 
 
 def live_budgets(inv: Inventory) -> set[BudgetKey]:

@@ -58,6 +58,8 @@ class Runtime:
     """Bumped by the index handlers, so views built from an index are rebuilt on change."""
     views: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     _snapshot: Snapshot | None = None
+    _spend_counted_to: datetime | None = None
+    """Where costgov_spend_dollars_total has counted to (the last exported snapshot's end)."""
     _taken: float = 0.0
     _judged: tuple[datetime, dict[WorkKey, Judgement]] | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -130,7 +132,9 @@ class Runtime:
                 self.metrics.query_errors.inc()
             else:
                 self.last_good = snap
-                export_snapshot(self.metrics, snap, inv)
+                self._spend_counted_to = export_snapshot(
+                    self.metrics, snap, inv, self._spend_counted_to
+                )
             self.metrics.prune(live_budgets(inv))
             self._snapshot, self._taken = snap, time.monotonic()
             return snap
