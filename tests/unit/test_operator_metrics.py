@@ -15,7 +15,7 @@ from aiohttp.test_utils import make_mocked_request
 
 from costgov.adapters.metrics import WEBHOOK_ERROR_REASONS, OperatorMetrics
 from costgov.adapters.prometheus import PrometheusSource
-from costgov.api import CostPolicy, CostPolicyStatus
+from costgov.api import CostPolicy, CostPolicyStatus, TrainingJobBudget, TrainingJobBudgetStatus
 from costgov.catalog import load_catalog
 from costgov.handlers.serving import SafeWebhookServer
 from costgov.services.outcomes import Outcome
@@ -63,12 +63,12 @@ def _value(m: OperatorMetrics, name: str, kind: str, ns: str, obj: str) -> float
 
 def test_budget_gauges_keep_unmeasured_figures_and_go_with_their_budget() -> None:
     m = OperatorMetrics()
-    m.budget(("CostPolicy", "", "gpu"), 0.8, 1.25, 2)
-    m.budget(("TrainingJobBudget", "ml", "llama"), 0.5, None, 0)
+    m.budget(("CostPolicy", "", "gpu"), 0.8, 1.25, 2, measured=True)
+    m.budget(("TrainingJobBudget", "ml", "llama"), 0.5, None, 0, measured=True)
     assert _value(m, "costgov_budget_utilization_ratio", "CostPolicy", "", "gpu") == 0.8
     assert _value(m, "costgov_budget_forecast_ratio", "CostPolicy", "", "gpu") == 1.25
     assert _value(m, "costgov_budget_forecast_ratio", "TrainingJobBudget", "ml", "llama") is None
-    m.budget(("CostPolicy", "", "gpu"), None, None, 3)  # Prometheus failed: figures stay
+    m.budget(("CostPolicy", "", "gpu"), None, None, 3, measured=False)  # Prometheus failed
     assert _value(m, "costgov_budget_utilization_ratio", "CostPolicy", "", "gpu") == 0.8
     assert _value(m, "costgov_violations", "CostPolicy", "", "gpu") == 3
     m.prune({("CostPolicy", "", "gpu")})  # llama deleted
@@ -106,6 +106,42 @@ def test_a_policy_exports_its_utilisation_and_forecast_over_its_budget() -> None
     assert _value(m, "costgov_budget_forecast_ratio", "CostPolicy", "", "gpu") == 1.25
     # the budget removed from the policy: no figure left to alert on
     runtime.record_policy(_policy(None), Outcome(CostPolicyStatus(), spent=Decimal("900")))
+    assert _value(m, "costgov_budget_utilization_ratio", "CostPolicy", "", "gpu") is None
+    assert _value(m, "costgov_budget_forecast_ratio", "CostPolicy", "", "gpu") is None
+
+
+def _training_budget() -> TrainingJobBudget:
+    return TrainingJobBudget.model_validate(
+        {"apiVersion": "costgov.io/v1alpha1", "kind": "TrainingJobBudget",
+         "metadata": {"name": "llama", "namespace": "ml"},
+         "spec": {"amount": 1000, "selector": {"matchLabels": {"team": "ml"}}}}
+    )  # fmt: skip
+
+
+def test_a_forecast_status_no_longer_makes_is_not_exported() -> None:
+    # found by review: projectedTotal went null (a running Job's remaining cost unknown)
+    # while spend was measured, and the gauge kept 1.5, so the forecast alert kept firing
+    runtime, budget = _runtime(), _training_budget()
+    status = TrainingJobBudgetStatus(projected_total=Decimal("1500"))
+    runtime.record_budget(budget, Outcome(status, spent=Decimal("400")))
+    m = runtime.metrics
+    # 1,500 / 1,000 = 1.5 forecast; 400 / 1,000 = 0.4 spent
+    assert _value(m, "costgov_budget_forecast_ratio", "TrainingJobBudget", "ml", "llama") == 1.5
+    status = TrainingJobBudgetStatus(projected_total=None)
+    runtime.record_budget(budget, Outcome(status, spent=Decimal("450")))
+    assert _value(m, "costgov_budget_forecast_ratio", "TrainingJobBudget", "ml", "llama") is None
+    assert _value(m, "costgov_budget_utilization_ratio", "TrainingJobBudget", "ml", "llama") == 0.45
+    # Prometheus failing (nothing measured): the last utilisation stays
+    runtime.record_budget(budget, Outcome(status, spent=None))
+    assert _value(m, "costgov_budget_utilization_ratio", "TrainingJobBudget", "ml", "llama") == 0.45
+
+
+def test_a_policy_budget_of_zero_exports_no_ratio() -> None:
+    runtime = _runtime()
+    status = CostPolicyStatus(forecast=Decimal("1250.00"))
+    runtime.record_policy(_policy({"amount": 1000}), Outcome(status, spent=Decimal("800")))
+    runtime.record_policy(_policy({"amount": 0}), Outcome(status, spent=Decimal("800")))
+    m = runtime.metrics
     assert _value(m, "costgov_budget_utilization_ratio", "CostPolicy", "", "gpu") is None
     assert _value(m, "costgov_budget_forecast_ratio", "CostPolicy", "", "gpu") is None
 
@@ -150,9 +186,22 @@ def _errors(server: SafeWebhookServer) -> dict[tuple[str, str], float]:
     found = {}
     for metric in server.metrics.webhook_errors.collect():
         for s in metric.samples:
-            if s.name.endswith("_total"):
+            if s.name.endswith("_total") and s.value:  # every series starts at 0
                 found[(s.labels["webhook"], s.labels["reason"])] = s.value
     return found
+
+
+def test_error_and_decision_series_exist_at_zero_from_the_start() -> None:
+    # found by review: rate() and increase() cannot see the first increment of a series
+    # that appears with it, so 100 errors between two scrapes read as none
+    registry = SafeWebhookServer(metrics=OperatorMetrics()).metrics.registry
+    value = registry.get_sample_value
+    assert value("costgov_webhook_errors_total", {"webhook": "", "reason": "not_found"}) == 0
+    assert value("costgov_webhook_errors_total", {"webhook": "jobs", "reason": "invalid"}) == 0
+    assert value("costgov_webhook_errors_total", {"webhook": "jobs", "reason": "not_found"}) is None
+    for result in ("allowed", "warned", "audited", "denied"):
+        labels = {"kind": "Job", "result": result}
+        assert value("costgov_admission_decisions_total", labels) == 0
 
 
 @pytest.mark.asyncio

@@ -10,10 +10,15 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from costgov.adapters.metrics import OperatorMetrics
+from costgov.adapters.prometheus import PrometheusSource
+from costgov.catalog import load_catalog
 from costgov.domain.spend import PodCost, PodUsage
 from costgov.services.accounting import Snapshot, WindowSpend
 from costgov.services.exporting import export_snapshot
 from costgov.services.inventory import Inventory
+from costgov.services.runtime import Runtime
+from costgov.services.windows import window_key
+from costgov.settings import Settings
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -83,3 +88,15 @@ def test_unpriced_lines_add_nothing_and_namespaces_stay_apart() -> None:
     export_snapshot(metrics, snap, INV, T0)
     assert abs(_spent(metrics, "ml", "nlp") - 0.917333) < 1e-9
     assert abs(_spent(metrics, "sandbox", "") - 0.0127) < 1e-9
+
+
+def test_the_counter_always_has_a_window_to_continue_from() -> None:
+    # found by review: at a budget's period rollover (its window starts at the period
+    # start) or with no budget at all, no window started where the counter stood, and the
+    # interval was skipped; the cycle now also measures the counter's own window
+    settings = Settings()
+    runtime = Runtime(settings=settings, catalog=load_catalog(None),
+                      source=PrometheusSource(settings), kube=None)  # fmt: skip
+    assert runtime.windows(INV, T0) == {}  # before the first cycle: nothing to continue
+    runtime._spend_counted_to = T0
+    assert runtime.windows(INV, T0 + MINUTE) == {window_key(T0): T0}

@@ -8,7 +8,7 @@ listed, with its labels and meaning, in docs/operator.md ("/metrics"); the chart
 
 from __future__ import annotations
 
-from collections.abc import Set
+from collections.abc import Iterable, Set
 from contextlib import suppress
 from typing import Any
 
@@ -16,13 +16,15 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from costgov import __version__
 
-__all__ = ["WEBHOOK_ERROR_REASONS", "BudgetKey", "OperatorMetrics"]
+__all__ = ["ADMISSION_RESULTS", "WEBHOOK_ERROR_REASONS", "BudgetKey", "OperatorMetrics"]
 
 BudgetKey = tuple[str, str, str]
 """(kind, namespace, name) of a CostPolicy (namespace "") or TrainingJobBudget."""
 
 WEBHOOK_ERROR_REASONS = ("not_found", "too_large", "invalid", "exception", "internal")
 """Why a webhook request ended in an error answer (docs/operator.md, "/metrics")."""
+ADMISSION_RESULTS = ("allowed", "warned", "audited", "denied")
+"""costgov_admission_decisions_total's `result` values."""
 
 
 class OperatorMetrics:
@@ -116,6 +118,18 @@ class OperatorMetrics:
             "costgov_unpriced_pods", "GPU pods that could not be priced", registry=r
         )
 
+    def zero_series(self, webhooks: Iterable[str], kinds: Iterable[str]) -> None:
+        """Every error and decision series costgov can report, at 0 from the start:
+        Prometheus' rate() and increase() cannot see the first increment of a series that
+        appears with it (prometheus-client creates a labelled series at its first inc)."""
+        for webhook in ("", *webhooks):
+            known = (r for r in WEBHOOK_ERROR_REASONS if r != "not_found")
+            for reason in ("not_found",) if webhook == "" else known:
+                self.webhook_errors.labels(webhook, reason)
+        for kind in kinds:
+            for result in ADMISSION_RESULTS:
+                self.admissions.labels(kind, result)
+
     def admission(self, kind: str, result: str, seconds: float) -> None:
         """One admission decision and its latency (label children kept: this is per request)."""
         children = self._decisions.get((kind, result))
@@ -131,16 +145,25 @@ class OperatorMetrics:
         self.webhook_errors.labels(webhook, reason).inc()
 
     def budget(
-        self, key: BudgetKey, utilization: float | None, forecast: float | None, violations: int
+        self,
+        key: BudgetKey,
+        utilization: float | None,
+        forecast: float | None,
+        violations: int,
+        *,
+        measured: bool,
     ) -> None:
-        """A budget's gauges after a reconcile: a figure not measured keeps its last value,
-        one that no longer applies (None after a value, e.g. the budget removed) is dropped
-        by `prune`."""
+        """A budget's gauges after a reconcile. Not `measured` (no spend figure this cycle):
+        the last figures stay. Measured: a figure that no longer applies (None: no
+        projection, no amount) is dropped, never left at a value status no longer shows."""
         self._budgets.add(key)
-        if utilization is not None:
-            self.budget_utilization.labels(*key).set(utilization)
-        if forecast is not None:
-            self.budget_forecast.labels(*key).set(forecast)
+        for gauge, value in ((self.budget_utilization, utilization),
+                             (self.budget_forecast, forecast)):  # fmt: skip
+            if value is not None:
+                gauge.labels(*key).set(value)
+            elif measured:
+                with suppress(KeyError):
+                    gauge.remove(*key)
         self.violations.labels(*key).set(violations)
 
     def drop_figures(self, key: BudgetKey) -> None:

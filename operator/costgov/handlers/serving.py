@@ -81,6 +81,8 @@ class SafeWebhookServer(kopf.WebhookServer):
     def __init__(self, *, metrics: OperatorMetrics | None = None, **options: Any) -> None:
         super().__init__(**options)
         self.metrics = metrics or OperatorMetrics()
+        kinds = dict.fromkeys(kind for _, _, _, kind, _ in ADMITTED)
+        self.metrics.zero_series(WEBHOOKS, kinds)
 
     async def _serve(self, fn: Any, request: aiohttp.web.Request) -> aiohttp.web.Response:  # type: ignore[override]
         webhook = request.match_info.get("id", "")

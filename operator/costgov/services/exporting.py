@@ -32,6 +32,7 @@ def export_snapshot(
             continue
         ns = line.usage.namespace
         metrics.hourly_cost.labels(ns, team(ns), line.usage.pod).inc(float(line.cost))
+        metrics.spend.labels(ns, team(ns))  # at 0 before its first increment (rate() sees it)
     metrics.unpriced.set(unpriced)
     since = next((w for w in snap.windows.values() if w.start == counted_to), None)
     if since is not None:

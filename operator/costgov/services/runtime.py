@@ -91,7 +91,8 @@ class Runtime:
     def windows(self, inv: Inventory, now: datetime) -> dict[str, datetime]:
         """The windows this cycle queries: one per distinct accounting start, at most
         MAX_WINDOWS, the most shared first (in steady state every resource's cursor is the
-        last cycle, so there is one). Resources left out keep their figures a cycle longer."""
+        last cycle, so there is one). Resources left out keep their figures a cycle longer.
+        Plus the window the spend counter continues from, where no resource's starts."""
         starts: Counter[datetime] = Counter()
         for p in inv.policies:
             old = read_status(CostPolicyStatus, inv.status_of("CostPolicy", "", p.metadata.name))
@@ -105,7 +106,11 @@ class Runtime:
             old_budget = read_status(TrainingJobBudgetStatus, raw)
             starts[budget_window(b, old_budget.accounting, jobs, now)] += 1
         ranked = sorted(starts.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_WINDOWS]
-        return {window_key(start): start for start, _ in ranked}
+        windows = {window_key(start): start for start, _ in ranked}
+        counted = self._spend_counted_to
+        if counted is not None and counted < now:  # the spend counter's next interval
+            windows.setdefault(window_key(counted), counted)
+        return windows
 
     async def snapshot(self, inv: Inventory, now: datetime | None = None) -> Snapshot:
         """The cycle's snapshot: computed once per half interval, shared by every handler."""
@@ -171,7 +176,13 @@ class Runtime:
                 forecast = None if projected is None else float(projected / budget.amount)
         if budget is None:
             self.metrics.drop_figures(key)
-        self.metrics.budget(key, utilization, forecast, len(outcome.status.violations))
+        self.metrics.budget(
+            key,
+            utilization,
+            forecast,
+            len(outcome.status.violations),
+            measured=outcome.spent is not None,
+        )
 
     def threshold_of(self, budget: TrainingJobBudget) -> int | None:
         key = ("TrainingJobBudget", budget.metadata.namespace or "default", budget.metadata.name)
@@ -192,5 +203,9 @@ class Runtime:
             projected = outcome.status.projected_total
             forecast = None if projected is None else float(projected / amount)
         self.metrics.budget(
-            ("TrainingJobBudget", *key), utilization, forecast, len(outcome.status.violations)
+            ("TrainingJobBudget", *key),
+            utilization,
+            forecast,
+            len(outcome.status.violations),
+            measured=outcome.spent is not None,
         )
