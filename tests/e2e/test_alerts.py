@@ -29,6 +29,7 @@ ALERTS = {
     "CostgovBudgetExhausted",
     "CostgovForecastOverBudget",
     "CostgovSpendAnomaly",
+    "CostgovNewGpuSpend",
     "CostgovUnpricedGpuPods",
     "CostgovPrometheusQueriesFailing",
     "CostgovWebhookErrors",
@@ -52,7 +53,7 @@ def _rules() -> list[dict[str, Any]]:
 def test_promtool_checks_the_rules() -> None:
     done = _promtool("check", "rules", str(RULES))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 11 rules found" in done.stdout  # 10 alerts and 1 recording rule
+    assert "SUCCESS: 12 rules found" in done.stdout  # 11 alerts and 1 recording rule
 
 
 def test_promtool_unit_tests_of_every_alert_pass() -> None:
