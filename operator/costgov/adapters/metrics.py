@@ -95,6 +95,13 @@ class OperatorMetrics:
         )
 
     def _accounting_metrics(self, r: CollectorRegistry) -> None:
+        self.webhook_latency = Histogram(
+            "costgov_webhook_request_duration_seconds",
+            "Time from a webhook request's arrival to its answer (reading, parsing, judging)",
+            ["webhook"],
+            registry=r,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+        )
         self.query_errors = Counter(
             "costgov_prometheus_query_errors_total",
             "Accounting cycles with a failed Prometheus query",

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import aiohttp.web
@@ -85,10 +86,13 @@ class SafeWebhookServer(kopf.WebhookServer):
         self.metrics.zero_series(WEBHOOKS, kinds)
 
     async def _serve(self, fn: Any, request: aiohttp.web.Request) -> aiohttp.web.Response:  # type: ignore[override]
+        started = time.perf_counter()
         webhook = request.match_info.get("id", "")
         answer, reason = await _answer(fn, request, webhook)
-        if reason is not None:  # a client's unknown path is never a label: unbounded series
-            self.metrics.webhook_error(webhook if webhook in WEBHOOKS else "", reason)
+        known = webhook if webhook in WEBHOOKS else ""  # a client's path is never a label
+        if reason is not None:
+            self.metrics.webhook_error(known, reason)
+        self.metrics.webhook_latency.labels(known).observe(time.perf_counter() - started)
         return answer
 
 
