@@ -156,7 +156,10 @@ def test_pods_roll_with_the_certificate_and_prices_the_chart_ships() -> None:
     assert notes["checksum/webhook-tls"] == hashlib.sha256(shipped.encode()).hexdigest()
     assert notes["checksum/pricing"] == hashlib.sha256(b"version: x").hexdigest()
     hooks = docs["ValidatingWebhookConfiguration"]["webhooks"]
-    assert {w["clientConfig"]["caBundle"] for w in hooks} == {secret["ca.crt"]}
+    # at install (no Secret to look up) the caBundle is the one new CA
+    assert {w["clientConfig"]["caBundle"] for w in hooks} == {secret["ca-bundle.crt"]}
+    assert secret["ca-bundle.crt"] == secret["ca.crt"]
+    assert set(secret) == {"tls.crt", "tls.key", "ca.crt", "ca.key", "ca-bundle.crt"}
     # cert-manager renews its own Secret: no checksum Helm could keep current
     docs = {d["kind"]: d for d in _docs("webhook.certManager.enabled=true")}
     notes = docs["Deployment"]["spec"]["template"]["metadata"]["annotations"]
@@ -211,6 +214,14 @@ def test_cert_manager_serving_certificate_chains_to_a_lasting_ca() -> None:
     assert root["isCA"] is True and issuers[root["issuerRef"]["name"]] == {"selfSigned": {}}
     assert issuers[serving["issuerRef"]["name"]] == {"ca": {"secretName": root["secretName"]}}
     assert serving["dnsNames"] == ["costgov-costgov.costgov-system.svc"]
+    # a Secret of its own, which the pods mount: cert-manager keeps it when the Certificate
+    # goes, so it must not be the name the chart renders its own Secret under when
+    # webhook.certManager.enabled is switched off (test_upgrade.py switches it)
+    assert serving["secretName"] == "costgov-costgov-webhook-cm-tls"
+    assert "costgov-costgov-webhook-tls" not in {c["secretName"] for c in certs.values()}
+    pod = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+    mounted = {v["name"]: v for v in pod["volumes"]}["certs"]["secret"]["secretName"]
+    assert mounted == serving["secretName"]
     hook = next(d for d in docs if d["kind"] == "ValidatingWebhookConfiguration")
     inject = hook["metadata"]["annotations"]["cert-manager.io/inject-ca-from"]
     assert inject == "costgov-system/costgov-costgov-webhook"

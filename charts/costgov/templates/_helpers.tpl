@@ -55,37 +55,77 @@ through DRA (costgov judges that as GPU work it cannot price). */ -}}
 {{ . }}.exists(c, has(c.resources) && ((has(c.resources.limits) && c.resources.limits.exists(k, {{ include "costgov.gpuResource" . }})) || (has(c.resources.requests) && c.resources.requests.exists(k, {{ include "costgov.gpuResource" . }})) || (has(c.resources.claims) && size(c.resources.claims) > 0)))
 {{- end -}}
 {{- /* The webhook's CA and serving certificate (not in cert-manager mode), as the base64 data
-of the <fullname>-webhook-tls Secret plus the metadata kept in its annotations. `helm
-upgrade` reuses the Secret it finds (lookup) when it holds all three keys, was made for the
-same DNS names and has more than 90 days left; otherwise, and at install, a new CA and
-certificate are generated (valid 10 years). Computed once per render and kept in the root
+of the <fullname>-webhook-tls Secret plus the metadata kept in its annotations (Helm
+templates cannot read a certificate). Computed once per render and kept in the root
 context, so the Secret, every caBundle and the Deployment's checksum see the same one.
-Returned as JSON: {"data": {...}, "dnsNames": "a,b,c", "notAfter": RFC 3339}. */ -}}
+
+- Reuse: `helm upgrade` keeps the Secret it finds (lookup) as it is when it holds tls.crt,
+  tls.key and ca.crt, was made for the same DNS names and its serving certificate has more
+  than 90 days left (costgov.io/not-after).
+- Renewal, CA kept: otherwise, when the Secret holds the CA's key (ca.key) and the CA has
+  more than a year left (costgov.io/ca-not-after), only a new serving certificate is signed
+  by that CA: the caBundle (the CA alone) does not change, so the old pods' certificate
+  stays trusted while they roll.
+- Renewal, new CA (10 years): at install, from a Secret without ca.key (an older chart), a
+  CA due within a year, or a Secret whose CA does not look like PEM. The caBundle is then
+  the previous CA (the Secret's ca.crt; with no Secret, that of a cert-manager Secret left
+  by webhook.certManager.enabled) followed by the new one, so the old pods (old CA) and the
+  new ones (new CA) are both trusted during the roll. It is kept as published
+  (ca-bundle.crt) until the serving certificate is next renewed, which drops the old CA.
+
+ca.crt is always the CA that signed tls.crt. The serving certificate never outlives its
+CA (10 years, or what the CA has left). Returned as JSON: {"data": {...}, "dnsNames":
+"a,b,c", "notAfter": RFC 3339, "caNotAfter": RFC 3339 or ""}. */ -}}
 {{- define "costgov.webhookTLS" -}}
 {{- if not (hasKey $ "costgovWebhookTLS") }}
 {{- $fullname := include "costgov.fullname" $ }}
 {{- $service := printf "%s.%s.svc" $fullname $.Release.Namespace }}
-{{- $dnsNames := list $service (printf "%s.%s" $fullname $.Release.Namespace) $fullname }}
+{{- $dnsList := list $service (printf "%s.%s" $fullname $.Release.Namespace) $fullname }}
+{{- $dnsNames := join "," $dnsList }}
 {{- $rfc3339 := "2006-01-02T15:04:05Z07:00" }}
+{{- $certPEM := "^-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----\r?\n?$" }}
+{{- $keyPEM := "^-----BEGIN RSA PRIVATE KEY-----\r?\n[A-Za-z0-9+/=\r\n]+-----END RSA PRIVATE KEY-----\r?\n?$" }}
 {{- $tls := dict }}
-{{- $existing := lookup "v1" "Secret" $.Release.Namespace (printf "%s-webhook-tls" $fullname) }}
-{{- if $existing }}
-{{- $data := $existing.data | default dict }}
-{{- $notes := $existing.metadata.annotations | default dict }}
+{{- $existing := lookup "v1" "Secret" $.Release.Namespace (printf "%s-webhook-tls" $fullname) | default dict }}
+{{- $data := get $existing "data" | default dict }}
+{{- $notes := get (get $existing "metadata" | default dict) "annotations" | default dict }}
 {{- $notAfter := get $notes "costgov.io/not-after" }}
+{{- $caNotAfter := get $notes "costgov.io/ca-not-after" }}
+{{- if $existing }}
 {{- $fresh := and $notAfter (lt (now | dateModify "+2160h").Unix (toDate $rfc3339 $notAfter).Unix) }}
-{{- $sameNames := eq (get $notes "costgov.io/dns-names") (join "," $dnsNames) }}
+{{- $sameNames := eq (get $notes "costgov.io/dns-names") $dnsNames }}
 {{- $complete := and (get $data "tls.crt") (get $data "tls.key") (get $data "ca.crt") }}
 {{- if and $fresh $sameNames $complete }}
-{{- $tls = dict "data" (pick $data "tls.crt" "tls.key" "ca.crt") "dnsNames" (join "," $dnsNames) "notAfter" $notAfter }}
+{{- $kept := pick $data "tls.crt" "tls.key" "ca.crt" "ca.key" "ca-bundle.crt" }}
+{{- $tls = dict "data" $kept "dnsNames" $dnsNames "notAfter" $notAfter "caNotAfter" $caNotAfter }}
 {{- end }}
 {{- end }}
 {{- if not $tls }}
-{{- $ca := genCA "costgov-webhook-ca" 3650 }}
-{{- $cert := genSignedCert $service nil $dnsNames 3650 $ca }}
-{{- $data := dict "tls.crt" ($cert.Cert | b64enc) "tls.key" ($cert.Key | b64enc) "ca.crt" ($ca.Cert | b64enc) }}
-{{- $notAfter := dateInZone $rfc3339 (now | dateModify "+87600h") "UTC" }}
-{{- $tls = dict "data" $data "dnsNames" (join "," $dnsNames) "notAfter" $notAfter }}
+{{- $oldCA := b64dec (get $data "ca.crt" | default "") }}
+{{- $oldKey := b64dec (get $data "ca.key" | default "") }}
+{{- $caLasts := and $caNotAfter (lt (now | dateModify "+8760h").Unix (toDate $rfc3339 $caNotAfter).Unix) }}
+{{- $ca := dict }}
+{{- $bundle := "" }}
+{{- if and $caLasts (regexMatch $certPEM $oldCA) (regexMatch $keyPEM $oldKey) }}
+{{- $ca = buildCustomCert (get $data "ca.crt") (get $data "ca.key") }}
+{{- $bundle = $ca.Cert }}
+{{- else }}
+{{- if not $existing }}
+{{- $left := lookup "v1" "Secret" $.Release.Namespace (printf "%s-webhook-cm-tls" $fullname) | default dict }}
+{{- $oldCA = b64dec (get (get $left "data" | default dict) "ca.crt" | default "") }}
+{{- end }}
+{{- $ca = genCA "costgov-webhook-ca" 3650 }}
+{{- $caNotAfter = dateInZone $rfc3339 (now | dateModify "+87600h") "UTC" }}
+{{- $bundle = $ca.Cert }}
+{{- if regexMatch $certPEM $oldCA }}
+{{- $bundle = printf "%s\n%s" (trim $oldCA) $ca.Cert }}
+{{- end }}
+{{- end }}
+{{- $days := min 3650 (div (sub (toDate $rfc3339 $caNotAfter).Unix (now).Unix) 86400) }}
+{{- $cert := genSignedCert $service nil $dnsList (int $days) $ca }}
+{{- $data := dict "tls.crt" ($cert.Cert | b64enc) "tls.key" ($cert.Key | b64enc) "ca.crt" ($ca.Cert | b64enc) "ca.key" ($ca.Key | b64enc) "ca-bundle.crt" ($bundle | b64enc) }}
+{{- $notAfter := dateInZone $rfc3339 (now | dateModify (printf "+%dh" (mul $days 24))) "UTC" }}
+{{- $tls = dict "data" $data "dnsNames" $dnsNames "notAfter" $notAfter "caNotAfter" $caNotAfter }}
 {{- end }}
 {{- $_ := set $ "costgovWebhookTLS" $tls }}
 {{- end }}
