@@ -9,12 +9,26 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 __all__ = ["OperatorMetrics"]
 
 
+def _leadership(r: CollectorRegistry) -> tuple[Gauge, Counter]:
+    leader = Gauge(
+        "costgov_leader",
+        "1 while this replica holds the leader Lease and reconciles, else 0",
+        registry=r,
+    )
+    transitions = Counter(
+        "costgov_leader_transitions_total",
+        "Times this replica gained or lost the leader Lease",
+        ["change"],
+        registry=r,
+    )
+    return leader, transitions
+
+
 class OperatorMetrics:
     """Every metric costgov exports. One instance per operator (tests make their own)."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry()
-        r = self.registry
+        r = self.registry = registry or CollectorRegistry()
         self.hourly_cost = Gauge(
             "costgov_hourly_cost_dollars",
             "Current USD per hour",
@@ -71,6 +85,7 @@ class OperatorMetrics:
         self.unpriced = Gauge(
             "costgov_unpriced_pods", "GPU pods that could not be priced", registry=r
         )
+        self.leader, self.leader_transitions = _leadership(r)
         self._decisions: dict[tuple[str, str], tuple[Any, Any]] = {}
 
     def admission(self, kind: str, result: str, seconds: float) -> None:
@@ -81,3 +96,10 @@ class OperatorMetrics:
             self._decisions[(kind, result)] = children
         children[0].inc()
         children[1].observe(seconds)
+
+    def clear_figures(self) -> None:
+        """Forget what reconciling exported: a replica that stops leading must not go on
+        exporting figures next to the leader's (dashboards would count them twice)."""
+        for gauge in (self.hourly_cost, self.spend, self.budget_utilization, self.violations):
+            gauge.clear()
+        self.unpriced.set(0)
