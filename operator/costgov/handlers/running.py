@@ -6,6 +6,7 @@ import asyncio
 import gc
 import logging
 import os
+import signal
 import socket
 from typing import Any
 
@@ -107,6 +108,9 @@ async def run(settings: Settings) -> None:
     @kopf.on.startup(registry=registry)
     async def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         configure(settings, runtime.settings)
+        server = settings.admission.server
+        if isinstance(server, SafeWebhookServer):  # the chart's pre-stop hook sends SIGUSR1
+            asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, server.drain)
         await discover_identity(runtime)
         settle_memory()
 

@@ -71,9 +71,26 @@ def _routed(data: dict[str, Any], webhook: str) -> None:
 
 
 class SafeWebhookServer(kopf.WebhookServer):
-    """kopf's webhook server, answering everything it cannot judge cleanly."""
+    """kopf's webhook server, answering everything it cannot judge cleanly.
+
+    Draining (SIGUSR1, sent by the chart's pre-stop hook): every answer from then on closes
+    its connection, so the apiserver's next call opens a new one, which the Service sends to
+    another replica; this one serves on until SIGTERM."""
+
+    draining = False
+
+    def drain(self) -> None:
+        if not self.draining:
+            log.info("draining: each webhook connection closes after its answer")
+        self.draining = True
 
     async def _serve(self, fn: Any, request: aiohttp.web.Request) -> aiohttp.web.Response:  # type: ignore[override]
+        response = await self._answer(fn, request)
+        if self.draining:
+            response.force_close()
+        return response
+
+    async def _answer(self, fn: Any, request: aiohttp.web.Request) -> aiohttp.web.Response:
         webhook = request.match_info.get("id", "")
         if webhook not in WEBHOOKS:
             return aiohttp.web.json_response({"error": f"no webhook at /{webhook}"}, status=404)
