@@ -183,9 +183,10 @@ async def test_two_writes_at_one_version_one_wins(
     assert sorted(type(r).__name__ for r in created) == ["Lease", "LeaseConflictError"]
     read = await api.read_lease(NS, LEASE, 5)
     assert read is not None and read.version
+    later = datetime.now(UTC)  # a renewal that changes nothing would be a no-op write
     replaced = await _race(
-        api.write_lease(NS, LEASE, claim(read, "pod-a", at, 15), 5),
-        api.write_lease(NS, LEASE, claim(read, "pod-b", at, 15), 5),
+        api.write_lease(NS, LEASE, claim(read, "pod-a", later, 15), 5),
+        api.write_lease(NS, LEASE, claim(read, "pod-b", later, 15), 5),
     )
     assert sum(isinstance(r, LeaseConflictError) for r in replaced) == 1
     assert sum(isinstance(r, Lease) for r in replaced) == 1
