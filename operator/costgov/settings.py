@@ -71,5 +71,23 @@ class Settings(BaseSettings):
     webhook_port: int = Field(default=9443, ge=0, le=65535)
     webhook_cert_file: Path | None = None
     webhook_key_file: Path | None = None
+    leader_lease: str | None = Field(
+        default=None,
+        description="Name of the coordination.k8s.io Lease (in operator_namespace) the "
+        "replicas elect their leader with: only the holder reconciles, every replica serves "
+        "admission. Unset: this instance reconciles alone (one replica only).",
+    )
+    leader_lease_seconds: int = Field(
+        default=15,
+        ge=3,
+        le=300,
+        description="Lease duration; renewal every third, a leader stops when a renewal is "
+        "two thirds late, candidates retry every 2/15.",
+    )
+    identity: str | None = Field(
+        default=None,
+        description="This replica's holderIdentity (the chart passes the pod name); "
+        "default: host name and process id.",
+    )
     metrics_port: int = Field(default=8080, ge=0, le=65535)
     liveness_port: int = Field(default=8081, ge=0, le=65535)

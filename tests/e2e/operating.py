@@ -31,6 +31,8 @@ from .controlplane import ROOT, ControlPlane, _free_port, _run
 
 NS = "costgov-system"
 SA = "costgov-costgov"
+LEASE = SA
+"""The chart's leader Lease (named like everything else of the release)."""
 
 
 def _tools() -> Path:
@@ -158,6 +160,9 @@ class Operator:
             "COSTGOV_WEBHOOK_KEY_FILE": str(self.key),
             "COSTGOV_METRICS_PORT": str(_free_port()),
             "COSTGOV_LIVENESS_PORT": str(_free_port()),
+            # as the chart runs it: elected with the chart's Lease, named like a pod
+            "COSTGOV_LEADER_LEASE": LEASE,
+            "COSTGOV_IDENTITY": f"costgov-{self.port}",
             **self.settings,
         }
         self.env = env
@@ -240,10 +245,12 @@ def _rbac_in_effect(cp: ControlPlane) -> None:
     once they hold, so a first 403 is never a race but a real gap in the chart's RBAC."""
     who = f"--as=system:serviceaccount:{NS}:{SA}"
     for _ in range(50):
-        checks = [("list", "statefulsets.apps"), ("list", "costapprovals.costgov.io")]
+        checks: list[tuple[str, ...]] = [("list", "statefulsets.apps")]
+        checks += [("list", "costapprovals.costgov.io")]
+        checks += [("update", f"leases.coordination.k8s.io/{LEASE}", "-n", NS)]
         if all(
-            cp.kubectl("auth", "can-i", verb, what, who, check=False).stdout.strip() == "yes"
-            for verb, what in checks
+            cp.kubectl("auth", "can-i", *check, who, check=False).stdout.strip() == "yes"
+            for check in checks
         ):
             return
         time.sleep(0.2)
@@ -259,7 +266,7 @@ def install_chart(
     docs = _render(api_versions, **values)
     kinds = {d["kind"]: d for d in docs}
     cp.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
-    for kind in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding"):
+    for kind in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"):
         cp.apply(kinds[kind])
     cp.apply(USERS_ROLE)
     cp.apply(USERS_BINDING)

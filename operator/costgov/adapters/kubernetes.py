@@ -7,13 +7,17 @@ at start (never a module-level global).
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Mapping
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-__all__ = ["KubeClient", "KubeError"]
+from costgov.domain.leases import Lease
+
+__all__ = ["KubeClient", "KubeError", "LeaseConflictError"]
 
 
 TIMEOUT = 10.0
@@ -31,6 +35,48 @@ def _drain(response: Any) -> None:
 
 class KubeError(RuntimeError):
     """The API refused or could not be reached; names the object."""
+
+
+class LeaseConflictError(KubeError):
+    """Another replica wrote the Lease first (409): this attempt lost the race."""
+
+
+def _micro(at: datetime | None) -> str | None:
+    """A MicroTime as the apiserver takes it (RFC 3339, microseconds, UTC)."""
+    return None if at is None else at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _when(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def lease_body(namespace: str, name: str, lease: Lease) -> dict[str, Any]:
+    meta = {"name": name, "namespace": namespace}
+    spec = {
+        "holderIdentity": lease.holder,
+        "leaseDurationSeconds": lease.duration_seconds,
+        "acquireTime": _micro(lease.acquired),
+        "renewTime": _micro(lease.renewed),
+        "leaseTransitions": lease.transitions,
+    }
+    return {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {**meta, **({"resourceVersion": lease.version} if lease.version else {})},
+        "spec": {k: v for k, v in spec.items() if v is not None},
+    }
+
+
+def lease_from(body: Mapping[str, Any]) -> Lease:
+    spec = body.get("spec") or {}
+    return Lease(
+        holder=str(spec.get("holderIdentity") or ""),
+        duration_seconds=int(spec.get("leaseDurationSeconds") or 0),
+        acquired=_when(spec.get("acquireTime")),
+        renewed=_when(spec.get("renewTime")),
+        transitions=int(spec.get("leaseTransitions") or 0),
+        version=str((body.get("metadata") or {}).get("resourceVersion") or ""),
+    )
 
 
 class KubeClient:
@@ -53,6 +99,7 @@ class KubeClient:
         self._batch = client.BatchV1Api(api)
         self._apps = client.AppsV1Api(api)
         self._authn = client.AuthenticationV1Api(api)
+        self._leases = client.CoordinationV1Api(api)
 
     async def whoami(self) -> str:
         """This client's user name, as the apiserver authenticates it (SelfSubjectReview)."""
@@ -128,3 +175,46 @@ class KubeClient:
                     ) from exc2
 
         await asyncio.to_thread(call)
+
+    async def read_lease(self, namespace: str, name: str, timeout: float) -> Lease | None:
+        """The Lease, or None when it does not exist."""
+
+        def call() -> Lease | None:
+            try:
+                response = self._leases.read_namespaced_lease(
+                    name, namespace, _preload_content=False, _request_timeout=timeout
+                )
+            except ApiException as exc:
+                if exc.status == 404:
+                    return None
+                raise KubeError(f"reading Lease {namespace}/{name}: {exc.status}") from exc
+            return lease_from(json.loads(cast(Any, response).data))
+
+        return await asyncio.to_thread(call)
+
+    async def write_lease(self, namespace: str, name: str, lease: Lease, timeout: float) -> Lease:
+        """Create the Lease (no version yet) or replace it at the version it was read at;
+        LeaseConflictError when another replica wrote it in between."""
+        body = lease_body(namespace, name, lease)
+
+        def call() -> Lease:
+            try:
+                if lease.version:
+                    response = self._leases.replace_namespaced_lease(
+                        name,
+                        namespace,
+                        cast(Any, body),
+                        _preload_content=False,
+                        _request_timeout=timeout,
+                    )
+                else:
+                    response = self._leases.create_namespaced_lease(
+                        namespace, cast(Any, body), _preload_content=False, _request_timeout=timeout
+                    )
+            except ApiException as exc:
+                if exc.status == 409 or (exc.status == 404 and lease.version):
+                    raise LeaseConflictError(f"Lease {namespace}/{name}: {exc.status}") from exc
+                raise KubeError(f"writing Lease {namespace}/{name}: {exc.status}") from exc
+            return lease_from(json.loads(cast(Any, response).data))
+
+        return await asyncio.to_thread(call)

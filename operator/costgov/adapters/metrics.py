@@ -27,19 +27,28 @@ ADMISSION_RESULTS = ("allowed", "warned", "audited", "denied")
 """costgov_admission_decisions_total's `result` values."""
 
 
+def _leadership(r: CollectorRegistry) -> tuple[Gauge, Counter]:
+    leader = Gauge(
+        "costgov_leader",
+        "1 while this replica holds the leader Lease and reconciles, else 0",
+        registry=r,
+    )
+    transitions = Counter(
+        "costgov_leader_transitions_total",
+        "Times this replica gained or lost the leader Lease",
+        ["change"],
+        registry=r,
+    )
+    return leader, transitions
+
+
 class OperatorMetrics:
     """Every metric costgov exports. One instance per operator (tests make their own)."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry()
-        r = self.registry
+        r = self.registry = registry or CollectorRegistry()
         self.build_info = Info("costgov_build", "costgov's version", registry=r)
         self.build_info.info({"version": __version__})
-        self.leader = Gauge(
-            "costgov_leader",
-            "1 while this instance is the one that reconciles (0: it only serves admission)",
-            registry=r,
-        )
         self.hourly_cost = Gauge(
             "costgov_hourly_cost_dollars",
             "Current USD per hour",
@@ -124,6 +133,7 @@ class OperatorMetrics:
         self.unpriced = Gauge(
             "costgov_unpriced_pods", "GPU pods that could not be priced", registry=r
         )
+        self.leader, self.leader_transitions = _leadership(r)
 
     def zero_series(self, webhooks: Iterable[str], kinds: Iterable[str]) -> None:
         """Every error and decision series costgov can report, at 0 from the start:
@@ -186,3 +196,12 @@ class OperatorMetrics:
             with suppress(KeyError):
                 self.violations.remove(*key)
             self._budgets.discard(key)
+
+    def clear_figures(self) -> None:
+        """Forget what reconciling exported: a replica that stops leading must not go on
+        exporting figures next to the leader's (dashboards would count them twice)."""
+        for gauge in (self.hourly_cost, self.budget_utilization, self.budget_forecast,
+                      self.violations):  # fmt: skip
+            gauge.clear()
+        self._budgets.clear()
+        self.unpriced.set(0)

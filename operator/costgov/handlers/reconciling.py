@@ -3,13 +3,14 @@ call the service, write what it returns."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import kopf
 
 from costgov.api import CostApproval, CostPolicy, InferenceDeployment, TrainingJobBudget
 from costgov.handlers.indexing import first, inventory_from
-from costgov.services import operating
+from costgov.services import following, operating
 from costgov.services.conditions import Event
 from costgov.services.outcomes import Outcome
 
@@ -28,49 +29,62 @@ def _emit(events: list[Event]) -> None:
         kopf.event(cast(kopf.Body, ref), type=e.type, reason=e.reason, message=e.message[:1024])
 
 
-async def _write(outcome: Outcome[Any], patch: kopf.Patch, memo: Any) -> None:
-    patch.status.update(await operating.apply_writes(memo.runtime, outcome))
-    _emit(outcome.events)
+Cycle = Callable[[], Awaitable[Outcome[Any]]]
+
+
+async def _done(outcome: Outcome[Any]) -> Outcome[Any]:
+    return outcome
+
+
+async def _reconcile(
+    patch: kopf.Patch, runtime: Any, invalid: dict[str, Any], cycle: Cycle | None
+) -> None:
+    """Only the leader reconciles. The cycle and its writes (Jobs, Deployments) run guarded:
+    dropped where they stand if the Lease is lost; status and Events only if still leading."""
+
+    async def work() -> tuple[dict[str, Any], list[Event]]:
+        if cycle is None:
+            return {}, []
+        outcome = await cycle()
+        return await operating.apply_writes(runtime, outcome), outcome.events
+
+    done = await runtime.leadership.guarded(work)
+    if done is not None and runtime.leadership.leading:
+        patch.status.update({**invalid, **done[0]})
+        _emit(done[1])
 
 
 async def reconcile_policy(body: kopf.Body, patch: kopf.Patch, memo: Any, **kw: Any) -> None:
-    policy, invalid = operating.load(CostPolicy, body, memo.runtime)
-    patch.status.update(invalid)
-    if policy is not None:
-        outcome = await operating.policy_cycle(
-            memo.runtime, policy, inventory_from({**kw, "memo": memo}), body.get("status")
-        )
-        await _write(outcome, patch, memo)
+    runtime, inv, old = memo.runtime, inventory_from({**kw, "memo": memo}), body.get("status")
+    policy, invalid = operating.load(CostPolicy, body, runtime)
+    if policy is not None and not runtime.leadership.leading:
+        following.follow_policy(runtime, policy, old)
+    cycle = (lambda: operating.policy_cycle(runtime, policy, inv, old)) if policy else None
+    await _reconcile(patch, runtime, invalid, cycle)
 
 
 async def reconcile_budget(body: kopf.Body, patch: kopf.Patch, memo: Any, **kw: Any) -> None:
-    budget, invalid = operating.load(TrainingJobBudget, body, memo.runtime)
-    patch.status.update(invalid)
-    if budget is not None:
-        outcome = await operating.budget_cycle(
-            memo.runtime, budget, inventory_from({**kw, "memo": memo}), body.get("status")
-        )
-        await _write(outcome, patch, memo)
+    runtime, inv, old = memo.runtime, inventory_from({**kw, "memo": memo}), body.get("status")
+    budget, invalid = operating.load(TrainingJobBudget, body, runtime)
+    if budget is not None and not runtime.leadership.leading:
+        following.follow_budget(runtime, budget, inv, old)
+    cycle = (lambda: operating.budget_cycle(runtime, budget, inv, old)) if budget else None
+    await _reconcile(patch, runtime, invalid, cycle)
 
 
 async def reconcile_inference(body: kopf.Body, patch: kopf.Patch, memo: Any, **kw: Any) -> None:
-    idep, invalid = operating.load(InferenceDeployment, body, memo.runtime)
-    patch.status.update(invalid)
-    if idep is not None:
-        key = (idep.metadata.namespace or "default", idep.metadata.name)
-        ready = first(kw["owned_deployments_idx"], key) or 0
-        inv = inventory_from({**kw, "memo": memo})
-        outcome = await operating.inference_cycle(
-            memo.runtime, idep, inv, body.get("status"), ready
-        )
-        await _write(outcome, patch, memo)
+    runtime, inv, old = memo.runtime, inventory_from({**kw, "memo": memo}), body.get("status")
+    idep, invalid = operating.load(InferenceDeployment, body, runtime)
+    key = (body.metadata.namespace or "default", body.metadata.name)
+    ready = first(kw["owned_deployments_idx"], key) or 0
+    cycle = (lambda: operating.inference_cycle(runtime, idep, inv, old, ready)) if idep else None
+    await _reconcile(patch, runtime, invalid, cycle)
 
 
 async def reconcile_approval(body: kopf.Body, patch: kopf.Patch, memo: Any, **kw: Any) -> None:
-    approval, invalid = operating.load(CostApproval, body, memo.runtime)
-    patch.status.update(invalid)
-    if approval is not None:
-        outcome = operating.approval_cycle(
-            memo.runtime, approval, inventory_from({**kw, "memo": memo}), body.get("status")
-        )
-        await _write(outcome, patch, memo)
+    runtime, inv, old = memo.runtime, inventory_from({**kw, "memo": memo}), body.get("status")
+    approval, invalid = operating.load(CostApproval, body, runtime)
+    cycle = (
+        (lambda: _done(operating.approval_cycle(runtime, approval, inv, old))) if approval else None
+    )
+    await _reconcile(patch, runtime, invalid, cycle)

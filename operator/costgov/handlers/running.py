@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
+import signal
+import socket
 from typing import Any
 
 import kopf
@@ -14,8 +17,10 @@ from costgov.adapters.kubernetes import KubeClient
 from costgov.adapters.metrics import OperatorMetrics
 from costgov.adapters.prometheus import PrometheusSource
 from costgov.catalog import load_catalog
+from costgov.domain.leases import Timings
 from costgov.handlers.registry import build_registry
 from costgov.handlers.serving import SafeWebhookServer
+from costgov.services.leadership import Elector, Leadership
 from costgov.services.runtime import Runtime
 from costgov.settings import Settings
 
@@ -46,12 +51,36 @@ async def discover_identity(runtime: Runtime) -> None:
 
 
 def make_runtime(settings: Settings, *, kube: KubeClient | None) -> Runtime:
+    elected = settings.leader_lease is not None and kube is not None  # leads once elected
+    identity = settings.identity or f"{socket.gethostname()}-{os.getpid()}"
     return Runtime(
         settings=settings,
         catalog=load_catalog(settings.pricing_file),
         source=PrometheusSource(settings),
         kube=kube,
+        leadership=Leadership(identity, leading=not elected),
     )
+
+
+def elect(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
+    """With a Lease: elect from start-up on; on the way out, stop reconciling and release
+    the Lease so another replica leads at once (docs/adr/0003-high-availability.md)."""
+    lease, kube = runtime.settings.leader_lease, runtime.kube
+    if lease is None or kube is None:
+        return
+    timings = Timings.of(runtime.settings.leader_lease_seconds)
+    elector = Elector(kube, runtime.settings.operator_namespace, lease, runtime.leadership, timings)
+    running: list[asyncio.Task[None]] = []
+
+    @kopf.on.startup(registry=registry)
+    async def _elect(**_: Any) -> None:
+        running.append(asyncio.create_task(elector.run(), name="costgov leader election"))
+
+    @kopf.on.cleanup(registry=registry)
+    async def _release(**_: Any) -> None:
+        for task in running:
+            task.cancel()
+        await elector.release()
 
 
 def configure(
@@ -81,14 +110,15 @@ async def run(settings: Settings) -> None:
     runtime = make_runtime(settings, kube=KubeClient())
     start_http_server(settings.metrics_port, registry=runtime.metrics.registry)
     registry = build_registry(settings.reconcile_interval_seconds)
+    elect(registry, runtime)
 
     @kopf.on.startup(registry=registry)
     async def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         configure(settings, runtime.settings, runtime.metrics)
+        server = settings.admission.server
+        if isinstance(server, SafeWebhookServer):  # the chart's pre-stop hook sends SIGUSR1
+            asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, server.drain)
         await discover_identity(runtime)
-        # One instance reconciles everything today: it is the leader from the start. The
-        # high-availability work (a Lease) sets this gauge as it gains and loses the lease.
-        runtime.metrics.leader.set(1)
         settle_memory()
 
     @kopf.on.login(registry=registry)

@@ -77,7 +77,18 @@ def _routed(data: dict[str, Any], webhook: str) -> None:
 
 
 class SafeWebhookServer(kopf.WebhookServer):
-    """kopf's webhook server, answering everything it cannot judge cleanly."""
+    """kopf's webhook server, answering everything it cannot judge cleanly.
+
+    Draining (SIGUSR1, sent by the chart's pre-stop hook): every answer from then on closes
+    its connection, so the apiserver's next call opens a new one, which the Service sends to
+    another replica; this one serves on until SIGTERM."""
+
+    draining = False
+
+    def drain(self) -> None:
+        if not self.draining:
+            log.info("draining: each webhook connection closes after its answer")
+        self.draining = True
 
     def __init__(self, *, metrics: OperatorMetrics | None = None, **options: Any) -> None:
         super().__init__(**options)
@@ -86,6 +97,12 @@ class SafeWebhookServer(kopf.WebhookServer):
         self.metrics.zero_series(WEBHOOKS, kinds)
 
     async def _serve(self, fn: Any, request: aiohttp.web.Request) -> aiohttp.web.Response:  # type: ignore[override]
+        response = await self._answered(fn, request)
+        if self.draining:
+            response.force_close()
+        return response
+
+    async def _answered(self, fn: Any, request: aiohttp.web.Request) -> aiohttp.web.Response:
         started = time.perf_counter()
         webhook = request.match_info.get("id", "")
         answer, reason = await _answer(fn, request, webhook)

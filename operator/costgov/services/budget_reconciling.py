@@ -34,7 +34,7 @@ from costgov.services.inventory import Inventory, JobRecord
 from costgov.services.outcomes import Outcome
 from costgov.services.windows import budget_window, window_key
 
-__all__ = ["DEFAULT_THRESHOLDS", "reconcile_budget"]
+__all__ = ["DEFAULT_THRESHOLDS", "commitments", "reconcile_budget"]
 
 DEFAULT_THRESHOLDS = (50, 80, 95, 100)
 
@@ -256,6 +256,15 @@ def _covered(budget: TrainingJobBudget, inv: Inventory, situation: Situation) ->
     dearest = max(jobs, key=lambda j: estimates[j.name].amount or Decimal(0), default=None)
     approvals = approval_states(judge(Submission(dearest.workload), situation)) if dearest else []
     return _Covered(jobs, estimates, approvals)
+
+
+def commitments(
+    budget: TrainingJobBudget, inv: Inventory, situation: Situation
+) -> dict[str, Decimal]:
+    """What the budget's running (or waiting) Jobs are still expected to cost, as
+    admission counts it: the leader's reconcile and every follower keep it alike."""
+    covered = _covered(budget, inv, situation)
+    return _commitments(covered.jobs, covered.estimates, situation.now)[0]
 
 
 def _enforce(

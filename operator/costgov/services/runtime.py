@@ -25,6 +25,7 @@ from costgov.domain.scoping import covers, excluded_namespaces
 from costgov.services.accounting import Snapshot, collect
 from costgov.services.exporting import export_snapshot, live_budgets
 from costgov.services.inventory import Inventory
+from costgov.services.leadership import Leadership
 from costgov.services.ledgers import Ledger
 from costgov.services.outcomes import Announced, Outcome
 from costgov.services.situations import audit_judgements, situation_from
@@ -57,6 +58,8 @@ class Runtime:
     versions: Counter[str] = field(default_factory=Counter)
     """Bumped by the index handlers, so views built from an index are rebuilt on change."""
     views: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    leadership: Leadership = field(default_factory=lambda: Leadership("alone", leading=True))
+    """Whether this replica reconciles; without a Lease (one instance) it always does."""
     _snapshot: Snapshot | None = None
     _spend_counted_to: datetime | None = None
     """Where costgov_spend_dollars_total has counted to (the last exported snapshot's end)."""
@@ -67,6 +70,21 @@ class Runtime:
     def __post_init__(self) -> None:
         if self.self_user is None:
             self.self_user = self.settings.operator_username
+        self.metrics.leader.set(1 if self.leadership.leading else 0)
+        self.leadership.on_change(self._led)
+
+    def _led(self, leading: bool) -> None:
+        """A replica that stops leading forgets what only a leader keeps: its exported
+        figures, the thresholds it announced, its snapshot (a new leader reads status)."""
+        self.metrics.leader.set(1 if leading else 0)
+        self.metrics.leader_transitions.labels("gained" if leading else "lost").inc()
+        if not leading:
+            self.metrics.clear_figures()
+            self.announced.clear()
+            self._snapshot, self._judged = None, None
+            # the leader counts spend from here on: this replica, leading again later, must
+            # not add the intervals another counted meanwhile (their counters are summed)
+            self._spend_counted_to = None
 
     @cached_property
     def excluded(self) -> frozenset[str]:
