@@ -35,6 +35,7 @@ ALERTS = {
     "CostgovWebhookErrors",
     "CostgovWebhookLatencyHigh",
     "CostgovNoLeader",
+    "CostgovTwoLeaders",
 }
 
 
@@ -53,7 +54,7 @@ def _rules() -> list[dict[str, Any]]:
 def test_promtool_checks_the_rules() -> None:
     done = _promtool("check", "rules", str(RULES))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 12 rules found" in done.stdout  # 11 alerts and 1 recording rule
+    assert "SUCCESS: 13 rules found" in done.stdout  # 12 alerts and 1 recording rule
 
 
 def test_promtool_unit_tests_of_every_alert_pass() -> None:

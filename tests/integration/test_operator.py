@@ -818,3 +818,25 @@ async def test_raising_the_budget_resumes_the_job_costgov_suspended(cluster: Clu
             timeout=90,  # the same resourceVersion race and kopf backoff as the resume above
         )
         await _await_ledger(cluster)
+
+
+async def test_a_deleted_policy_takes_its_series_with_it(cluster: Cluster) -> None:
+    # found by review: series were pruned only in a cycle, so a deleted policy (the last
+    # costgov object, say) kept its exported figures, and their alerts fired forever
+    cp = "costgov.io/v1alpha1/costpolicies"
+    doomed = json.loads(json.dumps(POLICY))
+    doomed["metadata"] = {"name": "short-lived", "generation": 1, "creationTimestamp": CREATED}
+    doomed["spec"] = {"mode": "audit", "scope": POLICY["spec"]["scope"],
+                      "budget": {"amount": 1000, "period": "monthly"}}  # fmt: skip
+    await cluster.create(cp, doomed)
+    labels = {"kind": "CostPolicy", "namespace": "", "name": "short-lived"}
+    value = cluster.runtime.metrics.registry.get_sample_value
+    await cluster.wait_for(lambda: value("costgov_budget_utilization_ratio", labels) is not None)
+    path = "/apis/costgov.io/v1alpha1/costpolicies/short-lived"
+    async with cluster.session.delete(cluster.api + path) as response:
+        assert response.status < 300, await response.text()
+    await cluster.wait_for(lambda: value("costgov_budget_utilization_ratio", labels) is None)
+    assert value("costgov_violations", labels) is None
+    # ml-platform is still there: its series stay
+    other = {"kind": "CostPolicy", "namespace": "", "name": "ml-platform"}
+    await cluster.wait_for(lambda: value("costgov_budget_utilization_ratio", other) is not None)

@@ -242,3 +242,23 @@ async def test_webhook_error_answers_are_counted_by_reason() -> None:
         ("jobs", "internal"): 1,
     }
     assert {reason for _, reason in _errors(server)} == set(WEBHOOK_ERROR_REASONS)
+
+
+def test_the_last_costgov_resource_deleted_takes_every_cost_figure() -> None:
+    # no timer runs once the last costgov resource is gone, so nothing would refresh or
+    # prune the figures: they go with it rather than freeze (and alert) forever
+    runtime = _runtime()
+    m = runtime.metrics
+    m.hourly_cost.labels("ml", "nlp", "train-0").set(55.04)
+    m.unpriced.set(2)
+    m.budget(("CostPolicy", "", "gpu"), 0.8, 1.25, 2, measured=True)
+    m.budget(("CostPolicy", "", "other"), 0.1, None, 0, measured=True)
+    runtime.forget("CostPolicy", None, "gpu", ["gpu", "other"])  # "other" is still there
+    assert _value(m, "costgov_budget_utilization_ratio", "CostPolicy", "", "gpu") is None
+    assert _value(m, "costgov_budget_utilization_ratio", "CostPolicy", "", "other") == 0.1
+    labels = {"namespace": "ml", "team": "nlp", "workload": "train-0"}
+    assert m.registry.get_sample_value("costgov_hourly_cost_dollars", labels) == 55.04
+    runtime.forget("CostPolicy", None, "other", ["other"])  # the last one
+    assert _value(m, "costgov_budget_utilization_ratio", "CostPolicy", "", "other") is None
+    assert m.registry.get_sample_value("costgov_hourly_cost_dollars", labels) is None
+    assert m.registry.get_sample_value("costgov_unpriced_pods") == 0

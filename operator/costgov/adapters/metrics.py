@@ -192,10 +192,14 @@ class OperatorMetrics:
     def prune(self, live: Set[BudgetKey]) -> None:
         """Drop the series of budgets that no longer exist, so no alert fires for them."""
         for key in self._budgets - set(live):
-            self.drop_figures(key)
-            with suppress(KeyError):
-                self.violations.remove(*key)
-            self._budgets.discard(key)
+            self.forget(key)
+
+    def forget(self, key: BudgetKey) -> None:
+        """Drop every series of one budget (it was deleted)."""
+        self.drop_figures(key)
+        with suppress(KeyError):
+            self.violations.remove(*key)
+        self._budgets.discard(key)
 
     def clear_figures(self) -> None:
         """Forget what reconciling exported: a replica that stops leading must not go on

@@ -14,7 +14,13 @@ from costgov.services import following, operating
 from costgov.services.conditions import Event
 from costgov.services.outcomes import Outcome
 
-__all__ = ["reconcile_approval", "reconcile_budget", "reconcile_inference", "reconcile_policy"]
+__all__ = [
+    "forget",
+    "reconcile_approval",
+    "reconcile_budget",
+    "reconcile_inference",
+    "reconcile_policy",
+]
 
 _API = {"Job": "batch/v1", "Pod": "v1"}
 
@@ -88,3 +94,13 @@ async def reconcile_approval(body: kopf.Body, patch: kopf.Patch, memo: Any, **kw
         (lambda: _done(operating.approval_cycle(runtime, approval, inv, old))) if approval else None
     )
     await _reconcile(patch, runtime, invalid, cycle)
+
+
+async def forget(body: kopf.Body, memo: Any, **kw: Any) -> None:
+    """A costgov resource is gone: its series go now, and with the last of them every cost
+    figure (no timer runs any more to refresh or prune them; alerts would fire forever)."""
+    meta, inv = body.get("metadata") or {}, inventory_from({**kw, "memo": memo})
+    name = str(meta.get("name") or "")
+    left = [*(p.metadata.name for p in inv.policies), *(b.metadata.name for b in inv.budgets),
+            *(i.metadata.name for i in inv.inference)]  # fmt: skip
+    memo.runtime.forget(str(body.get("kind") or ""), meta.get("namespace"), name, left)

@@ -27,6 +27,11 @@ def build_registry(interval: float) -> kopf.OperatorRegistry:
     for group, version, plural, fn, extra in INDEXES:
         options = {"id": fn.__name__, **extra}
         kopf.index(group=group, version=version, plural=plural, registry=registry, **options)(fn)
+    for plural in ("costpolicies", "trainingjobbudgets", "inferencedeployments"):
+        # optional: no finalizer (costgov never blocks a deletion); missed while no replica
+        # runs, when the next start exports nothing for the object anyway
+        kopf.on.delete("costgov.io", "v1alpha1", plural, id=f"forget-{plural}",
+                       optional=True, registry=registry)(reconciling.forget)  # fmt: skip
     for plural, timer in _TIMERS:
         kopf.timer("costgov.io", "v1alpha1", plural, interval=interval, registry=registry)(timer)
     for group, served, plural, kind, subresource in ADMITTED:
