@@ -21,6 +21,10 @@ DASHBOARDS = ROOT / "charts" / "costgov" / "dashboards"
 COSTGOV_METRICS = frozenset({
     "costgov_hourly_cost_dollars",
     "costgov_budget_utilization_ratio",
+    "costgov_budget_forecast_ratio",
+    "costgov_leader",
+    "costgov_webhook_request_duration_seconds_bucket",
+    "costgov_webhook_errors_total",
     "costgov_violations",
     "costgov_admission_decisions_total",
     "costgov_admission_duration_seconds_bucket",
