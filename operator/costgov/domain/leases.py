@@ -13,7 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-__all__ = ["Lease", "Observed", "Timings", "claim", "lost", "may_claim", "observe", "released"]
+__all__ = [
+    "MAX_LEASE_SECONDS",
+    "Lease",
+    "Observed",
+    "Timings",
+    "claim",
+    "lost",
+    "may_claim",
+    "observe",
+    "released",
+]
 
 
 @dataclass(frozen=True)
@@ -68,10 +78,16 @@ def observe(before: Observed | None, lease: Lease, now: float) -> Observed:
     return Observed(lease, now)
 
 
+MAX_LEASE_SECONDS = 300
+"""The longest lease a candidate honours (the chart allows 3-300 s): anyone who may write
+the Lease could otherwise name a holder for a year and stop reconciling that long."""
+
+
 def may_claim(seen: Observed, me: str, now: float) -> bool:
     """Free, already mine, or unrenewed for a whole lease since this replica saw it move."""
     holder = seen.lease.holder
-    return holder in ("", me) or now - seen.at >= seen.lease.duration_seconds
+    duration = min(seen.lease.duration_seconds, MAX_LEASE_SECONDS)
+    return holder in ("", me) or now - seen.at >= duration
 
 
 def claim(old: Lease | None, me: str, now: datetime, seconds: int) -> Lease:

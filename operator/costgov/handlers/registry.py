@@ -21,19 +21,30 @@ _TIMERS = (
 )
 
 
+def _forgetting(registry: kopf.OperatorRegistry) -> None:
+    """A deleted CostPolicy, TrainingJobBudget or InferenceDeployment takes its series with
+    it. Optional: no finalizer (costgov never blocks a deletion); one missed while no
+    replica runs leaves nothing behind, since the next start exports nothing for it."""
+    for plural in ("costpolicies", "trainingjobbudgets", "inferencedeployments"):
+        kopf.on.delete("costgov.io", "v1alpha1", plural, id=f"forget-{plural}",
+                       optional=True, registry=registry)(reconciling.forget)  # fmt: skip
+
+
 def build_registry(interval: float) -> kopf.OperatorRegistry:
     """Indexes, one timer per costgov resource, one validating webhook per admitted kind."""
     registry = kopf.OperatorRegistry()
     for group, version, plural, fn, extra in INDEXES:
         options = {"id": fn.__name__, **extra}
         kopf.index(group=group, version=version, plural=plural, registry=registry, **options)(fn)
-    for plural in ("costpolicies", "trainingjobbudgets", "inferencedeployments"):
-        # optional: no finalizer (costgov never blocks a deletion); missed while no replica
-        # runs, when the next start exports nothing for the object anyway
-        kopf.on.delete("costgov.io", "v1alpha1", plural, id=f"forget-{plural}",
-                       optional=True, registry=registry)(reconciling.forget)  # fmt: skip
+    _forgetting(registry)
     for plural, timer in _TIMERS:
         kopf.timer("costgov.io", "v1alpha1", plural, interval=interval, registry=registry)(timer)
+    _admitting(registry)
+    return registry
+
+
+def _admitting(registry: kopf.OperatorRegistry) -> None:
+    """One validating webhook per admitted kind (and scale subresource)."""
     for group, served, plural, kind, subresource in ADMITTED:
         handler = functools.partial(validate, kind)
         kopf.on.validate(
@@ -45,4 +56,3 @@ def build_registry(interval: float) -> kopf.OperatorRegistry:
             operations=["CREATE", "UPDATE"],
             registry=registry,
         )(handler)
-    return registry

@@ -36,20 +36,36 @@ class LeaseApi(Protocol):
 
 
 class Leadership:
-    """Whether this replica reconciles now; the reconcile work to drop when it stops."""
+    """Whether this replica reconciles now; the reconcile work to drop when it stops.
 
-    def __init__(self, identity: str, *, leading: bool) -> None:
-        self.identity, self.leading = identity, leading
+    `leading` is also fenced by time: while holding a Lease it is true only until `deadline`
+    after the start of the last successful renewal, even if the elector has not run since
+    (a stalled event loop, a paused process): a write checked against it never goes out
+    once another replica may have taken over. A request already sent cannot be recalled."""
+
+    def __init__(
+        self, identity: str, *, leading: bool, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.identity, self._leading, self.clock = identity, leading, clock
+        self._until: float | None = None
         self._work: set[asyncio.Task[Any]] = set()
         self._hooks: list[Callable[[bool], None]] = []
+
+    @property
+    def leading(self) -> bool:
+        return self._leading and (self._until is None or self.clock() < self._until)
+
+    def hold_until(self, moment: float) -> None:
+        """The Lease was renewed: leading stays true until `moment` (monotonic seconds)."""
+        self._until = moment
 
     def on_change(self, hook: Callable[[bool], None]) -> None:
         self._hooks.append(hook)
 
     def _set(self, leading: bool, why: str) -> None:
-        if leading == self.leading:
+        if leading == self._leading:
             return
-        self.leading = leading
+        self._leading = leading
         if leading:
             log.info(f"{self.identity} leads: it reconciles from now on ({why})")
         else:
@@ -57,7 +73,10 @@ class Leadership:
         for task in list(self._work):
             task.cancel()
         for hook in self._hooks:
-            hook(leading)
+            try:  # a failing hook must not leave the elector dead with leading set
+                hook(leading)
+            except Exception:
+                log.exception(f"leadership hook failed ({why})")
 
     def gain(self, why: str) -> None:
         self._set(True, why)
@@ -105,15 +124,20 @@ class Elector:
 
     async def attempt(self) -> bool:
         """One try to take or renew the Lease: True when this replica holds it now."""
-        timeout = self.timings.retry * 2
+        timeout, started = self.timings.retry * 2, self.clock()
         old = await self.api.read_lease(self.namespace, self.name, timeout)
         if old is not None:
             self.seen = observe(self.seen, old, self.clock())
-            if not may_claim(self.seen, self.me, self.clock()):
-                return False
+        # a Lease deleted while another replica held it is held by it still, as last seen:
+        # that replica renews only every `renew` seconds and would not notice at once
+        held = self.seen is not None and (old is not None or self.seen.lease.holder != self.me)
+        if held and self.seen is not None and not may_claim(self.seen, self.me, self.clock()):
+            return False
         wanted = claim(old, self.me, datetime.now(UTC), self.timings.lease)
         stored = await self.api.write_lease(self.namespace, self.name, wanted, timeout)
         self.seen = observe(self.seen, stored, self.clock())
+        # from when the request went out: the others count the lease from no earlier
+        self.leadership.hold_until(started + self.timings.deadline)
         return True
 
     async def _try(self, budget: float) -> bool:
@@ -125,12 +149,17 @@ class Elector:
             return False
 
     async def run(self) -> None:
-        """Forever: wait to lead, lead until a renewal is too late, start again."""
-        while True:
-            while not await self._try(self.timings.retry):
-                await asyncio.sleep(self.timings.retry)
-            self.leadership.gain(f"Lease {self.namespace}/{self.name} taken")
-            await self._lead()
+        """Forever: wait to lead, lead until a renewal is too late, start again. Whatever
+        ends it (cancelled, or a bug) ends leading too: never a replica that leads on with
+        nobody renewing its Lease."""
+        try:
+            while True:
+                while not await self._try(self.timings.retry):
+                    await asyncio.sleep(self.timings.retry)
+                self.leadership.gain(f"Lease {self.namespace}/{self.name} taken")
+                await self._lead()
+        finally:
+            self.leadership.lose("leader election stopped")
 
     async def _lead(self) -> None:
         renewed, pause = self.clock(), self.timings.renew

@@ -134,11 +134,13 @@ async def apply_writes(runtime: Runtime, outcome: Outcome[Any]) -> dict[str, Any
     cycle, never a crash loop); returns the status patch."""
     if runtime.kube is not None:
         for ns, name, job_patch in outcome.job_patches:
+            if not runtime.leadership.leading:  # fenced: the Lease may be another's now
+                break
             try:
                 await runtime.kube.patch_job(ns, name, job_patch)
             except Exception as exc:
                 log.warning(f"cannot patch Job {ns}/{name}: {exc}")
-        if outcome.deployment is not None:
+        if outcome.deployment is not None and runtime.leadership.leading:
             try:
                 await runtime.kube.apply_deployment(outcome.deployment)
             except Exception as exc:
