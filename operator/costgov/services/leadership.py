@@ -181,9 +181,11 @@ class Elector:
     async def release(self) -> None:
         """Stop leading (cancelling reconcile work first), then free the Lease if it is
         still ours, so another replica takes over without waiting for it to expire."""
-        was = self.leadership.leading
         self.leadership.lose("shutting down")
-        if not was or self.seen is None or self.seen.lease.holder != self.me:
+        # ours as last seen (the elector may have stopped leading already when its task was
+        # cancelled); written at that version, so a Lease another replica has taken since
+        # is refused, never freed
+        if self.seen is None or self.seen.lease.holder != self.me:
             return
         with contextlib.suppress(Exception):  # it expires anyway, a lease later
             free = released_record(self.seen.lease, datetime.now(UTC))
