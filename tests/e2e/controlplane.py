@@ -197,6 +197,39 @@ def apiserver_argv(bins: Path, root: Path, etcd_port: int, port: int) -> list[st
     ]  # fmt: skip
 
 
+def schemaless_crd(group: str, kind: str, plural: str, version: str = "v1") -> dict[str, Any]:
+    """A CustomResourceDefinition with another project's group, version and names that takes
+    any content: a stand-in for a CRD whose controller is not installed here."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {
+                "kind": kind,
+                "plural": plural,
+                "singular": kind.lower(),
+                "listKind": f"{kind}List",
+            },
+            "versions": [
+                {
+                    "name": version,
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "x-kubernetes-preserve-unknown-fields": True,
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
 def admin_kubeconfig(url: str, root: Path) -> dict[str, Any]:
     """A kubeconfig for the admin client certificate (system:masters)."""
     return {

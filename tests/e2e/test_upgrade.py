@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .controlplane import ROOT, ControlPlane
+from .controlplane import ROOT, ControlPlane, schemaless_crd
 from .operating import _tools
 
 CHART = ROOT / "charts" / "costgov"
@@ -359,31 +359,7 @@ _CERT_MANAGER_KINDS = [("Certificate", "certificates"), ("Issuer", "issuers")]
 def _cert_manager_kinds(cp: ControlPlane) -> Iterator[None]:
     names = [f"crd/{plural}.cert-manager.io" for _, plural in _CERT_MANAGER_KINDS]
     for kind, plural in _CERT_MANAGER_KINDS:
-        cp.apply(
-            {
-                "apiVersion": "apiextensions.k8s.io/v1",
-                "kind": "CustomResourceDefinition",
-                "metadata": {"name": f"{plural}.cert-manager.io"},
-                "spec": {
-                    "group": "cert-manager.io",
-                    "scope": "Namespaced",
-                    "names": {"kind": kind, "plural": plural, "listKind": f"{kind}List"},
-                    "versions": [
-                        {
-                            "name": "v1",
-                            "served": True,
-                            "storage": True,
-                            "schema": {
-                                "openAPIV3Schema": {
-                                    "type": "object",
-                                    "x-kubernetes-preserve-unknown-fields": True,
-                                }
-                            },
-                        }
-                    ],
-                },
-            }
-        )
+        cp.apply(schemaless_crd("cert-manager.io", kind, plural))
     cp.kubectl("wait", "--for=condition=Established", "--timeout=60s", *names)
     try:
         yield

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .controlplane import ControlPlane
+from .controlplane import ControlPlane, schemaless_crd
 from .operating import NS, SA, Operator, running_operator
 
 SUITE = {"e2e.costgov.io/suite": "verdicts"}
@@ -53,29 +53,7 @@ ENFORCE = {
 }
 
 
-PYTORCHJOB_CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "pytorchjobs.kubeflow.org"},
-    "spec": {
-        "group": "kubeflow.org",
-        "scope": "Namespaced",
-        "names": {"kind": "PyTorchJob", "plural": "pytorchjobs", "singular": "pytorchjob"},
-        "versions": [
-            {
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "x-kubernetes-preserve-unknown-fields": True,
-                    }
-                },
-            }
-        ],
-    },
-}
+PYTORCHJOB_CRD = schemaless_crd("kubeflow.org", "PyTorchJob", "pytorchjobs")
 """A minimal PyTorchJob CRD (the training operator's group, version and names; any content)."""
 UPSTREAM = Path(__file__).parents[1] / "data" / "upstream"
 

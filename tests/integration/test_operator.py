@@ -368,10 +368,14 @@ async def test_exhausted_budget_suspends_its_running_job_under_a_suspend_policy(
     job = cluster.get(jobs, "ml-research", "train-2")
     assert job["metadata"]["annotations"]["costgov.io/suspended-by"] == "llama-finetune"
     assert cluster.get(jobs, "ml-research", "train-1")["spec"].get("suspend") is None  # finished
-    status = _status(
-        cluster, "costgov.io/v1alpha1/trainingjobbudgets", "ml-research", "llama-finetune"
+    tjb = "costgov.io/v1alpha1/trainingjobbudgets"
+    # the Job is patched first, the status that records it follows from kopf's own task
+    await cluster.wait_for(
+        lambda: (
+            _status(cluster, tjb, "ml-research", "llama-finetune")["suspendedJobs"] == ["train-2"]
+        )
     )
-    assert status["suspendedJobs"] == ["train-2"]
+    status = _status(cluster, tjb, "ml-research", "llama-finetune")
     assert [v["rule"] for v in status["violations"]] == ["trainingJobBudget.exhausted"]
 
 

@@ -157,6 +157,8 @@ def test_the_leader_dies_mid_cycle_and_another_carries_on(
 
         killed_at, wall = _kill_mid_cycle(b, slow, sim), datetime.now(UTC)
         service.remove(b.port)
+        time.sleep(1)  # a status patch B sent before it died has landed by now, or never
+        left = status(sim, TJB, "ha", ns)["accounting"]  # where B's accounting stands
         wait_for(lambda: leads(c), "C leads", sim, timeout=60, every=0.1)
         failover = time.monotonic() - killed_at
         print(f"\nfailover: C leads {failover:.1f} s after B was killed mid-cycle (15 s lease)")
@@ -172,6 +174,19 @@ def test_the_leader_dies_mid_cycle_and_another_carries_on(
         expected = HOURLY * Decimal(ran) / 3600
         print(f"spend after failover: {after['spent']} for {ran:.0f} s, expected {expected:.2f}")
         assert abs(money(after["spent"]) - expected) <= HOURLY * LAG_SECONDS / 3600
+        # Exactly once across the failover: C resumes from B's cursor, and between the two
+        # cursors the pod held its 8 GPUs at every sample point, so the spend added is the
+        # node's price for exactly that span: (c1 - c0) s x 55.04 $/h / 3600. One interval
+        # lost or counted twice (10 s here: $0.15) would show; the tolerance is rounding.
+        took = after["accounting"]
+        span = datetime.fromisoformat(took["cursor"]) - datetime.fromisoformat(left["cursor"])
+        added = Decimal(took["spent"]) - Decimal(left["spent"])
+        exact = HOURLY * Decimal(int(span.total_seconds())) / 3600
+        print(
+            f"across the failover: {added:.6f} added over {span.total_seconds():.0f} s, "
+            f"exactly {exact:.6f}"
+        )
+        assert span.total_seconds() > 0 and abs(added - exact) < Decimal("0.000001")
 
         wait_for(lambda: get(sim, "job", "train", ns)["spec"].get("suspend") is True,
                  "Job suspended", sim, timeout=150)  # fmt: skip
