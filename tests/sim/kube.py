@@ -138,6 +138,21 @@ def budget(name: str, ns: str, amount: str, **hints: str) -> dict[str, Any]:
     }
 
 
+def overrunning_p5_job(sim: Sim, ns: str, budget_name: str) -> dict[str, Any]:
+    """A $1.00 TrainingJobBudget `budget_name` with maxDuration 1m (admitted: 55.04 x 1/60 =
+    0.92 <= 1.00) and the Job `train` on all 8 GPUs of a p5.48xlarge under it, with no
+    deadline of its own, so it overruns: the budget is spent after 1.00 / 55.04 x 3600 =
+    65.4 s of running. Returns the Job's pod once it is Running."""
+    tjb = budget(budget_name, ns, "1.00")
+    tjb["spec"]["maxDuration"] = "1m"
+    sim.cp.apply(tjb)
+    job = gpu_job("train", ns, 8, {"node.kubernetes.io/instance-type": "p5.48xlarge"},
+                  labels={"costgov.io/budget": budget_name})  # fmt: skip
+    del job["spec"]["activeDeadlineSeconds"]
+    sim.cp.apply(job)
+    return wait_for(lambda: running_pods(sim, ns, "job-name=train"), "pod Running", sim)[0]
+
+
 def model_server(name: str, ns: str, monthly_budget: int) -> dict[str, Any]:
     """A vLLM server of 1-3 replicas of one L4 on spot (g6.xlarge spot: 0.40 $/h)."""
     return {

@@ -42,7 +42,16 @@ from .ha import (
     stop_sim_operator,
     webhooks_to,
 )
-from .kube import Namespaces, budget, get, gpu_job, money, running_pods, status, wait_for
+from .kube import (
+    Namespaces,
+    budget,
+    get,
+    money,
+    overrunning_p5_job,
+    running_pods,
+    status,
+    wait_for,
+)
 
 TJB = "trainingjobbudgets.costgov.io"
 LAG_SECONDS = 20  # as tests/sim/test_training.py: one 15 s sample step plus one scrape
@@ -144,14 +153,7 @@ def test_the_leader_dies_mid_cycle_and_another_carries_on(
     service.add(c.port)
     try:
         sim.cp.apply(_policy())
-        tjb = budget("ha", ns, "1.00")
-        tjb["spec"]["maxDuration"] = "1m"  # admitted: 55.04 x 1/60 = 0.92 <= 1.00
-        sim.cp.apply(tjb)
-        job = gpu_job("train", ns, 8, {"node.kubernetes.io/instance-type": "p5.48xlarge"},
-                      labels={"costgov.io/budget": "ha"})  # fmt: skip
-        del job["spec"]["activeDeadlineSeconds"]
-        sim.cp.apply(job)
-        pod = wait_for(lambda: running_pods(sim, ns, "job-name=train"), "pod Running", sim)[0]
+        pod = overrunning_p5_job(sim, ns, "ha")
         wait_for(lambda: _thresholds(sim, ns) == [50], "50 % announced", sim, timeout=120)
         assert leads(b) and not leads(c)
 

@@ -14,7 +14,17 @@ from decimal import Decimal
 import pytest
 
 from .cluster import Sim
-from .kube import Namespaces, budget, get, gpu_job, money, running_pods, status, wait_for
+from .kube import (
+    Namespaces,
+    budget,
+    get,
+    gpu_job,
+    money,
+    overrunning_p5_job,
+    running_pods,
+    status,
+    wait_for,
+)
 
 TJB = "trainingjobbudgets.costgov.io"
 LAG_SECONDS = 20
@@ -116,14 +126,7 @@ def test_spend_grows_at_the_node_price_and_the_job_is_suspended_at_its_budget(
     # The requester said one minute (maxDuration 1m): 55.04 $/h x 1/60 h = 0.92 <= 1.00,
     # admitted. The Job has no deadline of its own and overruns: at 55.04 $/h the $1.00
     # budget is spent after 1.00 / 55.04 x 3600 = 65.4 s of running.
-    tjb = budget("overrun", ns, "1.00")
-    tjb["spec"]["maxDuration"] = "1m"
-    sim.cp.apply(tjb)
-    job = gpu_job("train", ns, 8, {"node.kubernetes.io/instance-type": "p5.48xlarge"},
-                  labels={"costgov.io/budget": "overrun"})  # fmt: skip
-    del job["spec"]["activeDeadlineSeconds"]
-    sim.cp.apply(job)
-    pod = wait_for(lambda: running_pods(sim, ns, "job-name=train"), "pod Running", sim)[0]
+    pod = overrunning_p5_job(sim, ns, "overrun")
     grown = wait_for(
         lambda: (s := status(sim, TJB, "overrun", ns)).get("spent") not in (None, "0.00") and s,
         "spend accruing", sim, timeout=60,
