@@ -253,12 +253,17 @@ def test_the_last_costgov_resource_deleted_takes_every_cost_figure() -> None:
     m.unpriced.set(2)
     m.budget(("CostPolicy", "", "gpu"), 0.8, 1.25, 2, measured=True)
     m.budget(("CostPolicy", "", "other"), 0.1, None, 0, measured=True)
-    runtime.forget("CostPolicy", None, "gpu", ["gpu", "other"])  # "other" is still there
+    # "other" is still there, and a budget named like the deleted policy is another object
+    left = {("CostPolicy", "", "gpu"), ("CostPolicy", "", "other")}
+    runtime.forget("CostPolicy", "", "gpu", left)
     assert _value(m, "costgov_budget_utilization_ratio", "CostPolicy", "", "gpu") is None
     assert _value(m, "costgov_budget_utilization_ratio", "CostPolicy", "", "other") == 0.1
     labels = {"namespace": "ml", "team": "nlp", "workload": "train-0"}
     assert m.registry.get_sample_value("costgov_hourly_cost_dollars", labels) == 55.04
-    runtime.forget("CostPolicy", None, "other", ["other"])  # the last one
+    runtime.forget("TrainingJobBudget", "ml", "gpu", {("TrainingJobBudget", "ml", "gpu"),
+                   ("CostPolicy", "", "other")})  # fmt: skip
+    assert m.registry.get_sample_value("costgov_hourly_cost_dollars", labels) == 55.04
+    runtime.forget("CostPolicy", "", "other", {("CostPolicy", "", "other")})  # the last one
     assert _value(m, "costgov_budget_utilization_ratio", "CostPolicy", "", "other") is None
     assert m.registry.get_sample_value("costgov_hourly_cost_dollars", labels) is None
     assert m.registry.get_sample_value("costgov_unpriced_pods") == 0

@@ -100,7 +100,10 @@ async def forget(body: kopf.Body, memo: Any, **kw: Any) -> None:
     """A costgov resource is gone: its series go now, and with the last of them every cost
     figure (no timer runs any more to refresh or prune them; alerts would fire forever)."""
     meta, inv = body.get("metadata") or {}, inventory_from({**kw, "memo": memo})
-    name = str(meta.get("name") or "")
-    left = [*(p.metadata.name for p in inv.policies), *(b.metadata.name for b in inv.budgets),
-            *(i.metadata.name for i in inv.inference)]  # fmt: skip
-    memo.runtime.forget(str(body.get("kind") or ""), meta.get("namespace"), name, left)
+    key = (str(body.get("kind") or ""), meta.get("namespace") or "", str(meta.get("name") or ""))
+    left = {("CostPolicy", "", p.metadata.name) for p in inv.policies}
+    left |= {("TrainingJobBudget", b.metadata.namespace or "", b.metadata.name)
+             for b in inv.budgets}  # fmt: skip
+    left |= {("InferenceDeployment", i.metadata.namespace or "", i.metadata.name)
+             for i in inv.inference}  # fmt: skip
+    memo.runtime.forget(*key, left)

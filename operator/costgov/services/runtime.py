@@ -86,13 +86,14 @@ class Runtime:
             # not add the intervals another counted meanwhile (their counters are summed)
             self._spend_counted_to = None
 
-    def forget(self, kind: str, namespace: str | None, name: str, left: list[str]) -> None:
-        """A CostPolicy, TrainingJobBudget or InferenceDeployment was deleted; `left` names
-        the costgov resources the indexes still hold (the deleted one may be among them)."""
+    def forget(self, kind: str, namespace: str, name: str, left: set[tuple[str, str, str]]) -> None:
+        """A CostPolicy, TrainingJobBudget or InferenceDeployment was deleted; `left` holds
+        the (kind, namespace, name) of the costgov resources the indexes still hold (the
+        deleted one may be among them)."""
         if kind in ("CostPolicy", "TrainingJobBudget"):
             ns = "" if kind == "CostPolicy" else namespace or "default"
             self.metrics.forget((kind, ns, name))
-        if all(other == name for other in left):  # nothing left that a cycle runs for
+        if not left - {(kind, namespace, name)}:  # nothing left that a cycle runs for
             self.metrics.clear_figures()
 
     @cached_property
