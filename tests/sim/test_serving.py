@@ -76,11 +76,13 @@ def test_model_server_runs_capped_priced_per_token_and_is_garbage_collected(
     )  # fmt: skip
     assert found["hourlyCost"] == "0.80"  # 2 x 0.40
     assert found["replicas"] == 2 and found["cappedReplicas"] == 2
-    # Tolerance: GPU time is counted at 15 s sample points and the counters are scraped
-    # every 5 s, so over a server's age A seconds the ratio may be off by (15 + 5) / A;
-    # plus half a cent of rounding.
+    # Tolerance: GPU time is counted at 15 s sample points, so up to one step may be missed
+    # at a pod's start and one at the figures' end, and the counters are scraped every 5 s:
+    # over a server's age A seconds the ratio may be off by (2 x 15 + 5) / A; plus half a
+    # cent of rounding. (CI once saw 0.18 against 0.2778 at A = 61 s: 35 % off, over the
+    # (15 + 5) / A = 33 % this allowed before.)
     age = (datetime.fromisoformat(found["figuresAsOf"]) - _started(pods)).total_seconds()
-    slack = Decimal(20) / Decimal(age)
+    slack = Decimal(35) / Decimal(age)
     measured = money(found["costPerMillionTokens"])
     assert abs(measured - per_token * 1_000_000) <= per_token * 1_000_000 * slack + Decimal("0.005")
     measured = money(found["costPerThousandRequests"])
