@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -215,6 +216,39 @@ def test_approvals_through_kubectl(cp: ControlPlane, operator: Operator) -> None
     # the approval, which now covers it.
     job = _job("run-a-1", 8, deadline=259200, labels={"costgov.io/budget": "run-a"})
     cp.kubectl("apply", "-f", "-", stdin=json.dumps(job))
+    # That admission rests on alice's signature, so it was checked against a fresh LIST of
+    # policies, budgets and approvals (the chart's ClusterRole allows it): the watch cache
+    # may not have had the signature yet (CI once saw this very apply denied for want of
+    # it), and must not make a revoked one count.
+    reads = _rereads(operator)
+    assert reads["failed"] == 0 and reads["unchanged"] + reads["changed"] >= 1, reads
+    # bob removes the signature (that needs nobody) and at once asks for a second 72 h run:
+    # denied, however far behind the cache is
+    patch = json.dumps({"spec": {"approval": None}})
+    cp.kubectl(
+        "patch", "tjb", "run-a", "-n", "ml-research", "--type=merge", "-p", patch, "--as=bob"
+    )
+    job = _job("run-a-2", 8, deadline=259200, labels={"costgov.io/budget": "run-a"})
+    done = cp.kubectl("apply", "-f", "-", stdin=json.dumps(job), check=False)
+    assert done.returncode != 0 and "approval.required" in done.stderr, done.stderr
+    assert "$3,962.88" in done.stderr  # 72 h x 55.04
+    # and put back, it counts again at once
+    patch = json.dumps({"spec": {"approval": SIGNED}})
+    cp.kubectl(
+        "patch", "tjb", "run-a", "-n", "ml-research", "--type=merge", "-p", patch, "--as=alice"
+    )
+    cp.kubectl("apply", "-f", "-", stdin=json.dumps(job))
+
+
+SIGNED = {"approvedBy": "alice", "amount": 5000, "expires": "2099-01-01T00:00:00Z"}
+
+
+def _rereads(operator: Operator) -> dict[str, float]:
+    url = f"http://127.0.0.1:{operator.env['COSTGOV_METRICS_PORT']}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    found = re.findall(r'^costgov_admission_rereads_total\{outcome="(\w+)"\} (\S+)$', text, re.M)
+    return {outcome: float(value) for outcome, value in found}
 
 
 def test_webhook_down_follows_failure_policy_and_audit_catches_up(

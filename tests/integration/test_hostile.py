@@ -11,7 +11,8 @@ value), posts it, and checks that
 - the answer is an AdmissionReview carrying the request's uid (a denial names the field),
   or a clean HTTP 400 when the body has no usable uid; never a 5xx, a traceback, or an
   allowance given for want of judging;
-- it comes within 100 ms;
+- it comes within 100 ms (an answer that turns on an approval or a budget also waits for
+  the fresh LIST that checks it, bounded by that LIST's timeout);
 - a normal request right after it is answered correctly and promptly (nothing is stuck).
 
 The webhook runs in the event loop of this process; the examples are posted from a worker
@@ -34,6 +35,10 @@ import pytest
 import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from costgov.adapters.metrics import REREAD_OUTCOMES
+from costgov.services import rereading
+from costgov.services.runtime import Runtime
 
 from .harness import Cluster, running_operator
 from .prom import free_port
@@ -233,8 +238,8 @@ def _usable_uid(doc: Any) -> str | None:
     return uid if isinstance(uid, str) and 0 < len(uid) <= 128 else None
 
 
-def _check_answer(doc: Any, status: int, body: Any, elapsed: float) -> None:
-    assert elapsed < 0.1, f"{elapsed * 1000:.0f} ms"
+def _check_answer(doc: Any, status: int, body: Any, elapsed: float, bound: float) -> None:
+    assert elapsed < bound, f"{elapsed * 1000:.0f} ms"
     assert status < 500 and "Traceback" not in str(body), (status, body)
     uid = _usable_uid(doc)
     if uid is None:
@@ -271,7 +276,16 @@ def _normal(base_url: str) -> None:
     assert "limits.maxGPUsPerWorkload" in body["response"]["status"]["message"]
 
 
-def _fuzz(base_url: str) -> dict[str, int]:
+def _rereads(runtime: Runtime) -> float:
+    registry = runtime.metrics.registry
+    found = (
+        registry.get_sample_value("costgov_admission_rereads_total", {"outcome": outcome})
+        for outcome in REREAD_OUTCOMES
+    )
+    return sum(x or 0.0 for x in found)
+
+
+def _fuzz(base_url: str, runtime: Runtime) -> dict[str, int]:
     seen = {"examples": 0, "denied": 0, "allowed": 0, "http400": 0}
     bases = [(p, review(p, f"uid-{p}")) for p in OBJECTS]
     bases += [("jobs", review("jobs", "uid-update", "UPDATE"))]
@@ -287,8 +301,14 @@ def _fuzz(base_url: str) -> dict[str, int]:
     def one(data: st.DataObject) -> None:
         path, base = data.draw(st.sampled_from(bases))
         doc = _mutate(data, base)
+        before = _rereads(runtime)
         status, body, elapsed = _post(f"{base_url}/{path}", json.dumps(doc).encode())
-        _check_answer(doc, status, body, elapsed)
+        # An answer that turns on an approval or a budget is checked against a fresh LIST
+        # (services.rereading); here the emulator, in this process, answers it in 26-190 ms
+        # (kube-apiserver: about 7 ms). The LISTs are bounded by their timeout; costgov's
+        # own work keeps the 100 ms.
+        reread = _rereads(runtime) > before
+        _check_answer(doc, status, body, elapsed, 0.1 + (rereading.TIMEOUT if reread else 0))
         seen["examples"] += 1
         if status == 400:
             seen["http400"] += 1
@@ -301,7 +321,9 @@ def _fuzz(base_url: str) -> dict[str, int]:
 
 
 async def test_mutated_reviews_get_clean_prompt_answers(cluster: Cluster) -> None:
-    seen = await asyncio.get_running_loop().run_in_executor(None, _fuzz, cluster.webhook)
+    seen = await asyncio.get_running_loop().run_in_executor(
+        None, _fuzz, cluster.webhook, cluster.runtime
+    )
     # the mutations reach every kind of answer, not only the easy refusals
     assert seen["examples"] >= 400 and min(seen.values()) > 0, seen
 

@@ -100,6 +100,7 @@ class KubeClient:
         self._apps = client.AppsV1Api(api)
         self._authn = client.AuthenticationV1Api(api)
         self._leases = client.CoordinationV1Api(api)
+        self._custom = client.CustomObjectsApi(api)
 
     async def whoami(self) -> str:
         """This client's user name, as the apiserver authenticates it (SelfSubjectReview)."""
@@ -175,6 +176,38 @@ class KubeClient:
                     ) from exc2
 
         await asyncio.to_thread(call)
+
+    async def list_costgov(
+        self, plural: str, namespace: str | None, timeout: float
+    ) -> list[dict[str, Any]]:
+        """Every costgov.io/v1alpha1 object of a kind, read from the apiserver (a consistent
+        read, not the watch cache), cluster-wide when `namespace` is None."""
+
+        def call() -> list[dict[str, Any]]:
+            try:
+                if namespace is None:
+                    response = self._custom.list_cluster_custom_object(
+                        "costgov.io",
+                        "v1alpha1",
+                        plural,
+                        _preload_content=False,
+                        _request_timeout=timeout,
+                    )
+                else:
+                    response = self._custom.list_namespaced_custom_object(
+                        "costgov.io",
+                        "v1alpha1",
+                        namespace,
+                        plural,
+                        _preload_content=False,
+                        _request_timeout=timeout,
+                    )
+            except ApiException as exc:
+                raise KubeError(f"listing {plural}: {exc.status} {exc.reason}") from exc
+            items = json.loads(cast(Any, response).data).get("items")
+            return [i for i in items or () if isinstance(i, dict)]
+
+        return await asyncio.to_thread(call)
 
     async def read_lease(self, namespace: str, name: str, timeout: float) -> Lease | None:
         """The Lease, or None when it does not exist."""

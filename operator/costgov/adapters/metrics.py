@@ -16,7 +16,13 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from costgov import __version__
 
-__all__ = ["ADMISSION_RESULTS", "WEBHOOK_ERROR_REASONS", "BudgetKey", "OperatorMetrics"]
+__all__ = [
+    "ADMISSION_RESULTS",
+    "REREAD_OUTCOMES",
+    "WEBHOOK_ERROR_REASONS",
+    "BudgetKey",
+    "OperatorMetrics",
+]
 
 BudgetKey = tuple[str, str, str]
 """(kind, namespace, name) of a CostPolicy (namespace "") or TrainingJobBudget."""
@@ -25,6 +31,10 @@ WEBHOOK_ERROR_REASONS = ("not_found", "too_large", "invalid", "exception", "inte
 """Why a webhook request ended in an error answer (docs/operator.md, "/metrics")."""
 ADMISSION_RESULTS = ("allowed", "warned", "audited", "denied")
 """costgov_admission_decisions_total's `result` values."""
+REREAD_OUTCOMES = ("unchanged", "changed", "failed", "busy")
+"""costgov_admission_rereads_total's `outcome` values: the fresh read gave the same answer,
+a different one, could not be made (the cached answer stands), or was skipped because
+enough were in flight already."""
 
 
 def _leadership(r: CollectorRegistry) -> tuple[Gauge, Counter]:
@@ -96,6 +106,14 @@ class OperatorMetrics:
             registry=r,
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
         )
+        self.rereads = Counter(
+            "costgov_admission_rereads_total",
+            "Admission answers checked against a fresh read of policies, budgets and approvals",
+            ["outcome"],
+            registry=r,
+        )
+        for outcome in REREAD_OUTCOMES:
+            self.rereads.labels(outcome)
         self.webhook_errors = Counter(
             "costgov_webhook_errors_total",
             "Webhook requests answered with an error (HTTP 4xx, a 400 review, or kopf's 5xx)",

@@ -16,7 +16,16 @@ if TYPE_CHECKING:
     from costgov.domain.approvals import Assessment
     from costgov.domain.costing import SpotOption
 
-__all__ = ["Action", "Severity", "Verdict", "Violation", "action_for", "worst_action"]
+__all__ = [
+    "SIGNED_RULES",
+    "Action",
+    "Severity",
+    "Verdict",
+    "Violation",
+    "action_for",
+    "rests_on_recent_edits",
+    "worst_action",
+]
 
 Severity = Literal["error", "warning"]
 Action = Literal["allow", "warn", "audit", "deny"]
@@ -64,3 +73,22 @@ def action_for(mode: str, violations: Iterable[Violation]) -> Action:
 def worst_action(verdicts: Iterable[Verdict]) -> Action:
     """The most severe action among verdicts (deny > warn > audit > allow)."""
     return max((v.action for v in verdicts), key=_ACTION_ORDER.__getitem__, default="allow")
+
+
+SIGNED_RULES = frozenset({"approval.required", "budget.exceeded", "trainingJobBudget.exceeded"})
+"""Rules whose verdict turns on a signature or a budget's amount: objects people edit just
+before they submit the work those objects cover."""
+
+
+def rests_on_recent_edits(verdicts: Iterable[Verdict]) -> bool:
+    """Whether an admission answer turns on objects people edit just before they submit
+    work (an approval, a budget's amount): a denial under one of `SIGNED_RULES`, or an
+    admission that a signature carries. Such an answer is checked against a fresh read of
+    those objects, not only the watch cache, which lags the apiserver by milliseconds to
+    seconds: an approval signed a moment ago counts, one revoked a moment ago does not.
+    Other denials (limits, unpriced work) are answered from the cache alone."""
+    return any(
+        (v.denied and any(x.rule in SIGNED_RULES for x in v.violations))
+        or (v.approval is not None and v.approval.satisfied)
+        for v in verdicts
+    )

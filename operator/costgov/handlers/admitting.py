@@ -84,7 +84,7 @@ async def validate(kind: str, memo: Any, **kw: Any) -> None:
     inv = admission_inventory({**kw, "memo": memo}, str(namespace))
     situation = runtime.situation(inv, runtime.clock())
     gate = Gate(situation, runtime.trusted, runtime.self_user, scale_targets(kw, request))
-    decision = operating.admission(runtime, request, gate)
+    decision = await operating.admission(runtime, request, gate, str(namespace))
     kw["warnings"].extend(decision.warnings)
     if not decision.allowed:
         raise kopf.AdmissionError(decision.message, code=decision.code)

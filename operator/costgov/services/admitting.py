@@ -1,7 +1,8 @@
 """Admission decisions for GPU workloads and costgov's own resources.
 
 Answers come from memory (the inventory and the ledger the reconcile loop keeps) through the
-same engine as `costgov estimate` (`domain.judging.judge`): no network call per request.
+same engine as `costgov estimate` (`domain.judging.judge`): no network call here (the
+caller re-reads what an answer turns on when it must: `services.rereading`).
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -21,6 +22,7 @@ from costgov.api import (
 )
 from costgov.api.costapproval import CostApprovalStatus
 from costgov.api.errors import describe_validation_error
+from costgov.domain.verdicts import rests_on_recent_edits
 from costgov.services.admitting import Decision, Gate, Request, admit
 from costgov.services.conditions import condition
 from costgov.services.inventory import Inventory
@@ -148,10 +150,18 @@ async def apply_writes(runtime: Runtime, outcome: Outcome[Any]) -> dict[str, Any
     return render_status(outcome.status)
 
 
-def admission(runtime: Runtime, request: Request, gate: Gate) -> Decision:
-    """Judge one admission request; record what it admitted, its audit findings, metrics."""
+async def admission(runtime: Runtime, request: Request, gate: Gate, namespace: str) -> Decision:
+    """Judge one admission request (again against a fresh read when the answer turns on
+    recent edits); record what it admitted, its audit findings, metrics."""
     started = time.perf_counter()
     decision = admit(request, gate)
+    if rests_on_recent_edits(decision.verdicts):
+        outcome, fresh = await runtime.rereads.situation(gate.situation, namespace)
+        if fresh is not None:
+            cached, decision = decision, admit(request, replace(gate, situation=fresh))
+            same = (cached.allowed, cached.message) == (decision.allowed, decision.message)
+            outcome = "unchanged" if same else "changed"
+        runtime.metrics.rereads.labels(outcome).inc()
     if not request.dryrun:
         runtime.ledger.record_audit(list(decision.audit), runtime.clock())
         if decision.allowed and decision.admitted is not None:

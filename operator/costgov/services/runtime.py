@@ -28,6 +28,7 @@ from costgov.services.inventory import Inventory
 from costgov.services.leadership import Leadership
 from costgov.services.ledgers import Ledger
 from costgov.services.outcomes import Announced, Outcome
+from costgov.services.rereading import Rereads
 from costgov.services.situations import audit_judgements, situation_from
 from costgov.services.statuses import read_status
 from costgov.services.windows import budget_window, policy_window, window_key
@@ -60,6 +61,8 @@ class Runtime:
     views: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     leadership: Leadership = field(default_factory=lambda: Leadership("alone", leading=True))
     """Whether this replica reconciles; without a Lease (one instance) it always does."""
+    rereads: Rereads = field(init=False)
+    """Fresh reads for admission answers that turn on recent edits."""
     _snapshot: Snapshot | None = None
     _spend_counted_to: datetime | None = None
     """Where costgov_spend_dollars_total has counted to (the last exported snapshot's end)."""
@@ -68,6 +71,7 @@ class Runtime:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
+        self.rereads = Rereads(self.kube)
         if self.self_user is None:
             self.self_user = self.settings.operator_username
         self.metrics.leader.set(1 if self.leadership.leading else 0)

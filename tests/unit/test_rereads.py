@@ -1,0 +1,204 @@
+"""Admission answers that turn on recent edits are checked against a fresh read.
+
+The watch cache lags the apiserver. CI once saw `kubectl patch tjb ... approval` answered,
+then `kubectl apply` of the Job it covers denied for want of that approval, a few
+milliseconds later: the webhook judged from a cache that had not seen the patch yet. These
+tests hold a cache that lags on purpose (the Gate) and an apiserver that has the edit (a
+client answering LIST with the objects as a user wrote them).
+
+Figures by hand: a p5.48xlarge is $55.04/h for 8 H100; a Job of 8 GPUs with
+activeDeadlineSeconds 259,200 (72 h) is 72 x 55.04 = $3,962.88, above the policy's $1,000
+approval tier, inside a TrainingJobBudget of $10,000.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from costgov.adapters.kubernetes import KubeError
+from costgov.adapters.prometheus import PrometheusSource
+from costgov.api import CostPolicy, TrainingJobBudget
+from costgov.catalog import load_catalog
+from costgov.domain.judging import Situation
+from costgov.services import operating
+from costgov.services.admitting import Gate, Request
+from costgov.services.runtime import Runtime
+from costgov.settings import Settings
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+POLICY: dict[str, Any] = {
+    "apiVersion": "costgov.io/v1alpha1",
+    "kind": "CostPolicy",
+    "metadata": {"name": "ml-platform"},
+    "spec": {
+        "mode": "enforce",
+        "scope": {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ml-research"}}
+        },
+        "approvals": [{"above": 1000, "approvers": {"users": ["alice"]}}],
+    },
+}
+SIGNED = {"approvedBy": "alice", "amount": 5000, "expires": "2099-01-01T00:00:00Z"}
+
+
+def _budget(approval: dict[str, Any] | None) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "amount": 10000,
+        "requestedBy": "bob",
+        "selector": {"matchLabels": {"costgov.io/budget": "run-a"}},
+    }
+    if approval is not None:
+        spec["approval"] = approval
+    return {
+        "apiVersion": "costgov.io/v1alpha1",
+        "kind": "TrainingJobBudget",
+        "metadata": {"name": "run-a", "namespace": "ml-research"},
+        "spec": spec,
+    }
+
+
+JOB: dict[str, Any] = {
+    "apiVersion": "batch/v1",
+    "kind": "Job",
+    "metadata": {"name": "run-a-1", "namespace": "ml-research",
+                 "labels": {"costgov.io/budget": "run-a"}},
+    "spec": {
+        "activeDeadlineSeconds": 259200,
+        "template": {"spec": {
+            "restartPolicy": "Never",
+            "nodeSelector": {"node.kubernetes.io/instance-type": "p5.48xlarge"},
+            "containers": [{"name": "c", "image": "trainer",
+                            "resources": {"limits": {"nvidia.com/gpu": "8"}}}],
+        }},
+    },
+}  # fmt: skip
+
+
+class Apiserver:
+    """Answers LIST like the apiserver: the objects as stored, or an error."""
+
+    def __init__(self, objects: dict[str, list[dict[str, Any]]], fail: bool = False) -> None:
+        self.objects, self.fail = objects, fail
+        self.calls: list[tuple[str, str | None]] = []
+        self.gate: asyncio.Event | None = None
+
+    async def list_costgov(
+        self, plural: str, namespace: str | None, timeout: float
+    ) -> list[dict[str, Any]]:
+        self.calls.append((plural, namespace))
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.fail:
+            raise KubeError(f"listing {plural}: 503 Service Unavailable")
+        return self.objects.get(plural, [])
+
+
+def _runtime(api: Apiserver) -> Runtime:
+    settings = Settings()
+    return Runtime(settings=settings, catalog=load_catalog(None),
+                   source=PrometheusSource(settings), kube=api)  # type: ignore[arg-type]  # fmt: skip
+
+
+def _gate(runtime: Runtime, budget: dict[str, Any]) -> Gate:
+    situation = Situation(
+        catalog=runtime.catalog,
+        now=NOW,
+        policies=(CostPolicy.model_validate(POLICY),),
+        budgets=(TrainingJobBudget.model_validate(budget),),
+    )
+    return Gate(situation)
+
+
+def _request(dryrun: bool = False) -> Request:
+    return Request("Job", "CREATE", JOB, None, "bob", ("devs",), dryrun)
+
+
+def _count(runtime: Runtime, outcome: str) -> float:
+    value = runtime.metrics.registry.get_sample_value(
+        "costgov_admission_rereads_total", {"outcome": outcome}
+    )
+    return value or 0.0
+
+
+def _stored(budget: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    return {"costpolicies": [POLICY], "trainingjobbudgets": [budget]}
+
+
+def test_an_approval_the_cache_has_not_seen_yet_counts() -> None:
+    api = Apiserver(_stored(_budget(SIGNED)))
+    runtime = _runtime(api)
+    stale = _gate(runtime, _budget(None))
+    decision = asyncio.run(operating.admission(runtime, _request(), stale, "ml-research"))
+    assert decision.allowed, decision.message
+    assert api.calls == [
+        ("costpolicies", None),
+        ("trainingjobbudgets", "ml-research"),
+        ("costapprovals", "ml-research"),
+    ]
+    assert _count(runtime, "changed") == 1
+    # admitted against the budget at 72 x 55.04 = 3,962.88, recorded once
+    assert runtime.ledger.pending == {("ml-research", "run-a"): {"run-a-1": Decimal("3962.88")}}
+
+
+def test_an_approval_revoked_a_moment_ago_no_longer_counts() -> None:
+    api = Apiserver(_stored(_budget(None)))
+    runtime = _runtime(api)
+    cached = _gate(runtime, _budget(SIGNED))
+    decision = asyncio.run(operating.admission(runtime, _request(), cached, "ml-research"))
+    assert not decision.allowed
+    assert "approval.required" in decision.message and "$3,962.88" in decision.message
+    assert _count(runtime, "changed") == 1
+
+
+def test_a_denial_the_apiserver_confirms_is_counted_unchanged() -> None:
+    api = Apiserver(_stored(_budget(None)))
+    runtime = _runtime(api)
+    decision = asyncio.run(
+        operating.admission(runtime, _request(), _gate(runtime, _budget(None)), "ml-research")
+    )
+    assert not decision.allowed
+    assert _count(runtime, "unchanged") == 1 and _count(runtime, "changed") == 0
+
+
+def test_when_the_read_fails_the_cached_answer_stands() -> None:
+    api = Apiserver(_stored(_budget(SIGNED)), fail=True)
+    runtime = _runtime(api)
+    stale = _gate(runtime, _budget(None))
+    decision = asyncio.run(operating.admission(runtime, _request(), stale, "ml-research"))
+    assert not decision.allowed  # fails closed: the cache has no approval
+    assert _count(runtime, "failed") == 1
+
+
+def test_work_nothing_signs_is_never_reread() -> None:
+    api = Apiserver({})
+    runtime = _runtime(api)
+    small = {**JOB, "spec": {**JOB["spec"], "activeDeadlineSeconds": 3600}}  # 1 h: $55.04
+    request = Request("Job", "CREATE", small, None, "bob", ("devs",), False)
+    decision = asyncio.run(
+        operating.admission(runtime, request, _gate(runtime, _budget(None)), "ml-research")
+    )
+    assert decision.allowed and api.calls == []
+
+
+def test_no_more_than_two_reads_in_flight_the_rest_answer_from_the_cache() -> None:
+    api = Apiserver(_stored(_budget(SIGNED)))
+    runtime = _runtime(api)
+
+    async def flood() -> list[bool]:
+        api.gate = asyncio.Event()
+        stale = _gate(runtime, _budget(None))
+        tasks = [
+            asyncio.create_task(operating.admission(runtime, _request(), stale, "ml-research"))
+            for _ in range(5)
+        ]
+        await asyncio.sleep(0.05)  # two reads hold their slots; three found none free
+        assert len(api.calls) == 2 * 3  # each read is three LISTs
+        api.gate.set()
+        return [d.allowed for d in await asyncio.gather(*tasks)]
+
+    answers = asyncio.run(flood())
+    assert sorted(answers) == [False, False, False, True, True]
+    assert _count(runtime, "busy") == 3 and _count(runtime, "changed") == 2
