@@ -12,7 +12,7 @@ value), posts it, and checks that
   or a clean HTTP 400 when the body has no usable uid; never a 5xx, a traceback, or an
   allowance given for want of judging;
 - it comes within 100 ms (an answer that turns on an approval or a budget also waits for
-  the fresh LIST that checks it, bounded by that LIST's timeout);
+  the fresh read that checks it, bounded by that read's deadline);
 - a normal request right after it is answered correctly and promptly (nothing is stuck).
 
 The webhook runs in the event loop of this process; the examples are posted from a worker
@@ -305,10 +305,10 @@ def _fuzz(base_url: str, runtime: Runtime) -> dict[str, int]:
         status, body, elapsed = _post(f"{base_url}/{path}", json.dumps(doc).encode())
         # An answer that turns on an approval or a budget is checked against a fresh LIST
         # (services.rereading); here the emulator, in this process, answers it in 26-190 ms
-        # (kube-apiserver: about 7 ms). The LISTs are bounded by their timeout; costgov's
+        # (kube-apiserver: 4-10 ms). The read is bounded by its deadline; costgov's
         # own work keeps the 100 ms.
         reread = _rereads(runtime) > before
-        _check_answer(doc, status, body, elapsed, 0.1 + (rereading.TIMEOUT if reread else 0))
+        _check_answer(doc, status, body, elapsed, 0.1 + (rereading.DEADLINE if reread else 0))
         seen["examples"] += 1
         if status == 400:
             seen["http400"] += 1

@@ -14,6 +14,7 @@ approval tier, inside a TrainingJobBudget of $10,000.
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -23,7 +24,7 @@ from costgov.adapters.prometheus import PrometheusSource
 from costgov.api import CostPolicy, TrainingJobBudget
 from costgov.catalog import load_catalog
 from costgov.domain.judging import Situation
-from costgov.services import operating
+from costgov.services import operating, rereading
 from costgov.services.admitting import Gate, Request
 from costgov.services.runtime import Runtime
 from costgov.settings import Settings
@@ -78,19 +79,20 @@ JOB: dict[str, Any] = {
 
 
 class Apiserver:
-    """Answers LIST like the apiserver: the objects as stored, or an error."""
+    """Answers LIST like the apiserver (on the caller's thread): the objects as stored, or
+    an error, after `delay` seconds."""
 
-    def __init__(self, objects: dict[str, list[dict[str, Any]]], fail: bool = False) -> None:
-        self.objects, self.fail = objects, fail
+    def __init__(
+        self, objects: dict[str, list[dict[str, Any]]], fail: bool = False, delay: float = 0
+    ) -> None:
+        self.objects, self.fail, self.delay = objects, fail, delay
         self.calls: list[tuple[str, str | None]] = []
-        self.gate: asyncio.Event | None = None
 
-    async def list_costgov(
-        self, plural: str, namespace: str | None, timeout: float
+    def list_costgov_now(
+        self, plural: str, namespace: str | None, timeout: float, limit: int
     ) -> list[dict[str, Any]]:
         self.calls.append((plural, namespace))
-        if self.gate is not None:
-            await self.gate.wait()
+        time.sleep(self.delay)
         if self.fail:
             raise KubeError(f"listing {plural}: 503 Service Unavailable")
         return self.objects.get(plural, [])
@@ -114,6 +116,11 @@ def _gate(runtime: Runtime, budget: dict[str, Any]) -> Gate:
 
 def _request(dryrun: bool = False) -> Request:
     return Request("Job", "CREATE", JOB, None, "bob", ("devs",), dryrun)
+
+
+def _named(name: str) -> Request:
+    job = {**JOB, "metadata": {**JOB["metadata"], "name": name}}
+    return Request("Job", "CREATE", job, None, "bob", ("devs",), False)
 
 
 def _count(runtime: Runtime, outcome: str) -> float:
@@ -183,22 +190,64 @@ def test_work_nothing_signs_is_never_reread() -> None:
     assert decision.allowed and api.calls == []
 
 
-def test_no_more_than_two_reads_in_flight_the_rest_answer_from_the_cache() -> None:
-    api = Apiserver(_stored(_budget(SIGNED)))
+def test_requests_for_one_namespace_share_one_read() -> None:
+    api = Apiserver(_stored(_budget(SIGNED)), delay=0.05)
     runtime = _runtime(api)
 
-    async def flood() -> list[bool]:
-        api.gate = asyncio.Event()
+    async def five() -> list[bool]:
         stale = _gate(runtime, _budget(None))
-        tasks = [
-            asyncio.create_task(operating.admission(runtime, _request(), stale, "ml-research"))
-            for _ in range(5)
-        ]
-        await asyncio.sleep(0.05)  # two reads hold their slots; three found none free
-        assert len(api.calls) == 2 * 3  # each read is three LISTs
-        api.gate.set()
-        return [d.allowed for d in await asyncio.gather(*tasks)]
+        found = await asyncio.gather(
+            *(operating.admission(runtime, _named(f"run-a-{i}"), stale, "ml-research")
+              for i in range(5))
+        )  # fmt: skip
+        return [d.allowed for d in found]
 
-    answers = asyncio.run(flood())
-    assert sorted(answers) == [False, False, False, True, True]
-    assert _count(runtime, "busy") == 3 and _count(runtime, "changed") == 2
+    # 5 x 3,962.88 = 19,814.40 would overspend the $10,000 budget: two fit (7,925.76), the
+    # third would bring it to 11,888.64
+    assert asyncio.run(five()) == [True, True, False, False, False]
+    assert len(api.calls) == 3  # one read: policies, budgets, approvals
+
+
+def test_jobs_admitted_while_one_waited_for_its_read_count_against_the_budget() -> None:
+    # Found by review: judged before the wait and recorded after it, two Jobs arriving
+    # within one LIST's round trip were both admitted against the same remaining dollars.
+    signed = {**_budget(SIGNED), "spec": {**_budget(SIGNED)["spec"], "amount": 6000}}
+    api = Apiserver(_stored(signed), delay=0.05)
+    runtime = _runtime(api)
+
+    async def two() -> list[bool]:
+        gate = _gate(runtime, signed)
+        first = operating.admission(runtime, _request(), gate, "ml-research")
+        second = operating.admission(runtime, _named("run-a-2"), gate, "ml-research")
+        return [d.allowed for d in await asyncio.gather(first, second)]
+
+    # $6,000 holds one 3,962.88 run; two would be 7,925.76
+    assert asyncio.run(two()) == [True, False]
+    assert runtime.ledger.pending == {("ml-research", "run-a"): {"run-a-1": Decimal("3962.88")}}
+
+
+def test_a_slow_apiserver_does_not_hold_the_answer_past_the_deadline() -> None:
+    api = Apiserver(_stored(_budget(SIGNED)), delay=3 * rereading.DEADLINE)
+    runtime = _runtime(api)
+    stale = _gate(runtime, _budget(None))
+
+    async def answered() -> bool:
+        # a hang guard, not a timing check: the read gives up at its deadline
+        coro = operating.admission(runtime, _request(), stale, "ml-research")
+        return (await asyncio.wait_for(coro, 2 * rereading.DEADLINE + 1)).allowed
+
+    assert asyncio.run(answered()) is False  # the cached answer stands
+    assert _count(runtime, "failed") == 1
+
+
+def test_dry_runs_and_unwatched_namespaces_are_not_reread() -> None:
+    api = Apiserver(_stored(_budget(SIGNED)))
+    runtime = _runtime(api)
+    stale = _gate(runtime, _budget(None))
+    dry = asyncio.run(operating.admission(runtime, _request(dryrun=True), stale, "ml-research"))
+    assert not dry.allowed and api.calls == []
+    settings = Settings(namespaces=["other"])
+    watching = Runtime(settings=settings, catalog=runtime.catalog,
+                       source=PrometheusSource(settings), kube=api)  # type: ignore[arg-type]  # fmt: skip
+    found = asyncio.run(operating.admission(watching, _request(), stale, "ml-research"))
+    assert not found.allowed and api.calls == []

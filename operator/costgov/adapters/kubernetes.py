@@ -177,37 +177,32 @@ class KubeClient:
 
         await asyncio.to_thread(call)
 
-    async def list_costgov(
-        self, plural: str, namespace: str | None, timeout: float
+    def list_costgov_now(
+        self, plural: str, namespace: str | None, timeout: float, limit: int
     ) -> list[dict[str, Any]]:
         """Every costgov.io/v1alpha1 object of a kind, read from the apiserver (a consistent
-        read, not the watch cache), cluster-wide when `namespace` is None."""
-
-        def call() -> list[dict[str, Any]]:
-            try:
-                if namespace is None:
-                    response = self._custom.list_cluster_custom_object(
-                        "costgov.io",
-                        "v1alpha1",
-                        plural,
-                        _preload_content=False,
-                        _request_timeout=timeout,
-                    )
-                else:
-                    response = self._custom.list_namespaced_custom_object(
-                        "costgov.io",
-                        "v1alpha1",
-                        namespace,
-                        plural,
-                        _preload_content=False,
-                        _request_timeout=timeout,
-                    )
-            except ApiException as exc:
-                raise KubeError(f"listing {plural}: {exc.status} {exc.reason}") from exc
-            items = json.loads(cast(Any, response).data).get("items")
-            return [i for i in items or () if isinstance(i, dict)]
-
-        return await asyncio.to_thread(call)
+        read, not the watch cache), cluster-wide when `namespace` is None. Blocking: the
+        caller picks the thread. KubeError when there are more than `limit`."""
+        options: dict[str, Any] = {
+            "limit": limit,
+            "_preload_content": False,
+            "_request_timeout": timeout,
+        }
+        try:
+            if namespace is None:
+                response = self._custom.list_cluster_custom_object(
+                    "costgov.io", "v1alpha1", plural, **options
+                )
+            else:
+                response = self._custom.list_namespaced_custom_object(
+                    "costgov.io", "v1alpha1", namespace, plural, **options
+                )
+        except ApiException as exc:
+            raise KubeError(f"listing {plural}: {exc.status} {exc.reason}") from exc
+        found = json.loads(cast(Any, response).data)
+        if (found.get("metadata") or {}).get("continue"):
+            raise KubeError(f"listing {plural}: more than {limit}")
+        return [i for i in found.get("items") or () if isinstance(i, dict)]
 
     async def read_lease(self, namespace: str, name: str, timeout: float) -> Lease | None:
         """The Lease, or None when it does not exist."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Set
 from contextlib import suppress
-from typing import Any
+from typing import Any, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
@@ -22,6 +22,7 @@ __all__ = [
     "WEBHOOK_ERROR_REASONS",
     "BudgetKey",
     "OperatorMetrics",
+    "RereadOutcome",
 ]
 
 BudgetKey = tuple[str, str, str]
@@ -31,10 +32,11 @@ WEBHOOK_ERROR_REASONS = ("not_found", "too_large", "invalid", "exception", "inte
 """Why a webhook request ended in an error answer (docs/operator.md, "/metrics")."""
 ADMISSION_RESULTS = ("allowed", "warned", "audited", "denied")
 """costgov_admission_decisions_total's `result` values."""
-REREAD_OUTCOMES = ("unchanged", "changed", "failed", "busy")
-"""costgov_admission_rereads_total's `outcome` values: the fresh read gave the same answer,
-a different one, could not be made (the cached answer stands), or was skipped because
-enough were in flight already."""
+RereadOutcome = Literal["unchanged", "changed", "failed"]
+REREAD_OUTCOMES: tuple[RereadOutcome, ...] = ("unchanged", "changed", "failed")
+"""costgov_admission_rereads_total's `outcome` values: judged again on a fresh read, the
+answer (allowed or denied, or its message) stayed the same or changed; or no read could be
+made within the deadline (the cached answer stands)."""
 
 
 def _leadership(r: CollectorRegistry) -> tuple[Gauge, Counter]:

@@ -83,12 +83,12 @@ before they submit the work those objects cover."""
 def rests_on_recent_edits(verdicts: Iterable[Verdict]) -> bool:
     """Whether an admission answer turns on objects people edit just before they submit
     work (an approval, a budget's amount): a denial under one of `SIGNED_RULES`, or an
-    admission that a signature carries. Such an answer is checked against a fresh read of
+    admission that a signature carries under an enforcing policy. Such an answer is checked against a fresh read of
     those objects, not only the watch cache, which lags the apiserver by milliseconds to
     seconds: an approval signed a moment ago counts, one revoked a moment ago does not.
     Other denials (limits, unpriced work) are answered from the cache alone."""
     return any(
         (v.denied and any(x.rule in SIGNED_RULES for x in v.violations))
-        or (v.approval is not None and v.approval.satisfied)
+        or (v.mode == "enforce" and v.approval is not None and v.approval.satisfied)
         for v in verdicts
     )

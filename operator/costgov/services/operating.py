@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from costgov.adapters.metrics import RereadOutcome
 from costgov.api import (
     CostApproval,
     CostPolicy,
@@ -155,12 +156,14 @@ async def admission(runtime: Runtime, request: Request, gate: Gate, namespace: s
     recent edits); record what it admitted, its audit findings, metrics."""
     started = time.perf_counter()
     decision = admit(request, gate)
-    if rests_on_recent_edits(decision.verdicts):
-        outcome, fresh = await runtime.rereads.situation(gate.situation, namespace)
-        if fresh is not None:
-            cached, decision = decision, admit(request, replace(gate, situation=fresh))
-            same = (cached.allowed, cached.message) == (decision.allowed, decision.message)
-            outcome = "unchanged" if same else "changed"
+    if _reread(runtime, request, namespace) and rests_on_recent_edits(decision.verdicts):
+        fresh = await runtime.rereads.situation(gate.situation, namespace)
+        # judged again in any case: other Jobs may have been admitted while this one
+        # waited, and the ledger holds them (a budget must not be spent twice)
+        situation = replace(fresh or gate.situation, spend=runtime.ledger.spend())
+        cached, decision = decision, admit(request, replace(gate, situation=situation))
+        same = (cached.allowed, cached.message) == (decision.allowed, decision.message)
+        outcome: RereadOutcome = "failed" if fresh is None else "unchanged" if same else "changed"
         runtime.metrics.rereads.labels(outcome).inc()
     if not request.dryrun:
         runtime.ledger.record_audit(list(decision.audit), runtime.clock())
@@ -168,3 +171,11 @@ async def admission(runtime: Runtime, request: Request, gate: Gate, namespace: s
             runtime.ledger.admitted(*decision.admitted)
     runtime.metrics.admission(request.kind, decision.result, time.perf_counter() - started)
     return decision
+
+
+def _reread(runtime: Runtime, request: Request, namespace: str) -> bool:
+    """Whether a fresh read may be made: not for dry-run requests (they change nothing, and
+    must not be a free way to keep the reads busy), nor for a namespace the operator does
+    not watch (it reconciles nothing there)."""
+    watched = runtime.settings.namespaces
+    return not request.dryrun and (not watched or namespace in watched)

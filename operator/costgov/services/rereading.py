@@ -1,20 +1,27 @@
 """A fresh read of the objects people edit just before they submit work.
 
-Admission judges from the watch cache, which lags the apiserver: an approval signed, a
-budget raised or a policy loosened a moment before `kubectl apply` may not be there yet, and
-one revoked a moment before may still be. When an answer turns on them
-(`domain.verdicts.rests_on_recent_edits`), the policies and the namespace's
+Admission judges from the watch cache, which lags the apiserver: an approval signed or a
+budget raised a moment before `kubectl apply` may not be there yet, and a signature removed
+a moment before may still be. When an answer turns on them
+(`domain.verdicts.rests_on_recent_edits`), the CostPolicies and the namespace's
 TrainingJobBudgets and CostApprovals are listed from the apiserver and the request judged
-again against them (the three LISTs in parallel: one round trip). At most `CONCURRENT`
-reads run at once (a flood of denied requests must not become a flood of LISTs, nor hold
-more than 3 x `CONCURRENT` of the event loop's worker threads); beyond that, or when the
-read fails, the cached answer stands.
+again against them.
+
+Bounds, so that a slow apiserver or a flood of such requests cannot hold admission:
+- the LISTs run on this class's own threads (3 x `CONCURRENT`), never the event loop's
+  shared pool, and are parsed there too;
+- the whole read, waiting for a slot included, must finish within `DEADLINE` seconds, else
+  the cached answer stands ("failed");
+- requests for one namespace share the read in flight for it;
+- a namespace holding more than `MAX_ITEMS` budgets or approvals is not re-read ("failed").
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -23,48 +30,72 @@ from costgov.api import CostApproval, CostPolicy, TrainingJobBudget
 from costgov.domain.judging import Situation
 from costgov.services.inventory import parse_resource
 
-__all__ = ["CONCURRENT", "TIMEOUT", "Rereads"]
+__all__ = ["CONCURRENT", "DEADLINE", "MAX_ITEMS", "Rereads"]
 
 CONCURRENT = 2
-TIMEOUT = 0.5
-"""Seconds each LIST may take. On loopback a whole read takes 4-10 ms at the median and
-11-80 ms at p99 (`make bench-reread`, docs/benchmarks.md); a slow apiserver must not hold
-admission answers for long."""
+"""Reads (of three LISTs each) in flight at once, over all namespaces."""
+DEADLINE = 0.5
+"""Seconds a whole read may take. On loopback one takes 4-10 ms at the median and 11-86 ms
+at p99 (`make bench-reread`, docs/benchmarks.md)."""
+MAX_ITEMS = 1000
 log = logging.getLogger("costgov")
 
-
-def _parsed(model: Any, items: list[dict[str, Any]]) -> tuple[Any, ...]:
-    found = (parse_resource(model, item) for item in items)
-    return tuple(x for x in found if x is not None)
+Fresh = tuple[tuple[CostPolicy, ...], tuple[TrainingJobBudget, ...], tuple[CostApproval, ...]]
 
 
 class Rereads:
-    """Fresh reads for one operator (its client and its limit on reads in flight)."""
+    """Fresh reads for one operator: its client, its threads, its reads in flight."""
 
     def __init__(self, kube: KubeClient | None) -> None:
         self._kube = kube
         self._slots = asyncio.Semaphore(CONCURRENT)
+        self._pool = ThreadPoolExecutor(3 * CONCURRENT, thread_name_prefix="costgov-reread")
+        self._inflight: dict[str, asyncio.Future[Fresh]] = {}
 
-    async def situation(self, base: Situation, namespace: str) -> tuple[str, Situation | None]:
-        """(outcome, the situation with fresh policies, budgets and approvals); the outcome
-        is "failed" or "busy" (and no situation) when no fresh read was made."""
+    async def situation(self, base: Situation, namespace: str) -> Situation | None:
+        """`base` with fresh policies, budgets and approvals; None when no read could be
+        made within the deadline (the reason is logged)."""
         if self._kube is None:
-            return "failed", None
-        if self._slots.locked():
-            return "busy", None
+            return None
+        try:
+            async with asyncio.timeout(DEADLINE):
+                policies, budgets, approvals = await self._shared(namespace)
+        except Exception as exc:  # TimeoutError included: the cached answer stands
+            log.warning(f"costgov could not re-read policies and approvals: {exc!r}")
+            return None
+        return replace(base, policies=policies, budgets=budgets, approvals=approvals)
+
+    async def _shared(self, namespace: str) -> Fresh:
+        """The read in flight for this namespace, or a new one."""
+        found = self._inflight.get(namespace)
+        if found is None:
+            found = asyncio.ensure_future(self._read(namespace))
+            self._inflight[namespace] = found
+
+            def done(read: asyncio.Future[Fresh]) -> None:
+                self._inflight.pop(namespace, None)
+                if not read.cancelled():
+                    read.exception()  # retrieved: every waiter may have given up already
+
+            found.add_done_callback(done)
+        return await asyncio.shield(found)
+
+    async def _read(self, namespace: str) -> Fresh:
         async with self._slots:
-            try:
-                policies, budgets, approvals = await asyncio.gather(
-                    self._kube.list_costgov("costpolicies", None, TIMEOUT),
-                    self._kube.list_costgov("trainingjobbudgets", namespace, TIMEOUT),
-                    self._kube.list_costgov("costapprovals", namespace, TIMEOUT),
-                )
-            except Exception as exc:  # the cached answer stands; the reason is logged
-                log.warning(f"costgov could not re-read policies and approvals: {exc}")
-                return "failed", None
-        return "read", replace(
-            base,
-            policies=_parsed(CostPolicy, policies),
-            budgets=_parsed(TrainingJobBudget, budgets),
-            approvals=_parsed(CostApproval, approvals),
-        )
+            policies, budgets, approvals = await asyncio.gather(
+                self._list(CostPolicy, "costpolicies", None),
+                self._list(TrainingJobBudget, "trainingjobbudgets", namespace),
+                self._list(CostApproval, "costapprovals", namespace),
+            )
+        return policies, budgets, approvals
+
+    async def _list(self, model: Any, plural: str, namespace: str | None) -> tuple[Any, ...]:
+        kube = self._kube
+        assert kube is not None
+
+        def call() -> tuple[Any, ...]:
+            items = kube.list_costgov_now(plural, namespace, DEADLINE, MAX_ITEMS)
+            return tuple(x for x in (parse_resource(model, i) for i in items) if x is not None)
+
+        read: Callable[[], tuple[Any, ...]] = call
+        return await asyncio.get_running_loop().run_in_executor(self._pool, read)
