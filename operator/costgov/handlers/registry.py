@@ -7,7 +7,7 @@ import functools
 
 import kopf
 
-from costgov.handlers import reconciling
+from costgov.handlers import reconciling, toggles
 from costgov.handlers.admitting import ADMITTED, validate
 from costgov.handlers.indexing import INDEXES
 
@@ -32,6 +32,7 @@ def _forgetting(registry: kopf.OperatorRegistry) -> None:
 
 def build_registry(interval: float) -> kopf.OperatorRegistry:
     """Indexes, one timer per costgov resource, one validating webhook per admitted kind."""
+    toggles.install()  # kopf's start-up wait for its indexes, linear (handlers/toggles.py)
     registry = kopf.OperatorRegistry()
     for group, version, plural, fn, extra in INDEXES:
         options = {"id": fn.__name__, **extra}
