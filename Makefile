@@ -98,6 +98,10 @@ bench-cycle: install ## one reconcile cycle over 10,000 GPU pods / 1,000 nodes (
 bench-reread: install prerequisites ## admission's fresh read of policies/budgets/approvals (real apiserver)
 	$(BIN)/python tests/bench/bench_reread.py
 
+.PHONY: bench-scale
+bench-scale: install prerequisites ## 1,000 kwok GPU nodes, 10,000 pods through the apiserver: RSS, cycle, status, admission
+	$(BIN)/python tests/bench/bench_scale.py
+
 .PHONY: image
 image: ## build the container image (docker, else buildah with Debian bases); IMAGE=costgov:dev
 	bash hack/build-image.sh

@@ -43,7 +43,7 @@ from tests.e2e.operating import Launcher, Operator, in_process, install_chart
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DIR = ROOT / ".sim"
-SCRAPE_SECONDS = 5
+SCRAPE_SECONDS = int(os.environ.get("SIM_SCRAPE_SECONDS", "5"))
 """Prometheus scrapes kube-state-metrics and kwok this often (dollars are checked to about
 one sample step; see tests/sim/README in docs/testing.md)."""
 NODE_LABELS = (
@@ -182,17 +182,25 @@ def _control_plane(root: Path, procs: Processes) -> ControlPlane:
     return ControlPlane(url, kubeconfig, root)
 
 
+def _qps() -> list[str]:
+    """SIM_KUBE_API_QPS raises the scheduler's and controllers' client rate limits (20 and
+    50 requests/s by default): the scale benchmark creates 10,000 pods."""
+    qps = os.environ.get("SIM_KUBE_API_QPS")
+    return [f"--kube-api-qps={qps}", f"--kube-api-burst={2 * int(qps)}"] if qps else []
+
+
 def _controllers(cp: ControlPlane, procs: Processes, bins: Path) -> None:
     """kube-scheduler, and kube-controller-manager whose controllers act as their own
     ServiceAccounts (system:serviceaccount:kube-system:job-controller, ...), as in a real
     cluster: costgov's webhook tells controllers from people by exactly that."""
     common = [f"--kubeconfig={cp.kubeconfig}", "--leader-elect=false", "--secure-port=0"]
-    procs.start("kube-scheduler", [str(bins / "kube-scheduler"), *common])
+    procs.start("kube-scheduler", [str(bins / "kube-scheduler"), *common, *_qps()])
     procs.start("kube-controller-manager", [
         str(bins / "kube-controller-manager"), *common,
         "--use-service-account-credentials=true", f"--root-ca-file={cp.root / 'ca.crt'}",
         f"--controllers={','.join(CONTROLLERS)}",
         "--node-monitor-grace-period=40s", "--concurrent-job-syncs=10",
+        *_qps(),
     ])  # fmt: skip
 
 
@@ -206,6 +214,7 @@ def _kwok(cp: ControlPlane, procs: Processes, bins: Path) -> int:
         "nodePlayStageParallelism": 4,
         "podsOnNodeSyncParallelism": 4,
         "nodeLeaseDurationSeconds": 40,
+        "cidr": "10.0.0.0/16",  # pod IPs: the default /24 runs out past 254 pods
     }
     docs: list[Any] = [
         {"apiVersion": "config.kwok.x-k8s.io/v1alpha1", "kind": "KwokConfiguration",
@@ -280,7 +289,7 @@ def _operator(
     op = Operator(cp, port, cert, key, launch, detach=True, settings={
         "COSTGOV_PROMETHEUS_URL": prometheus,
         "COSTGOV_QUERY_RETRIES": "1",
-        "COSTGOV_QUERY_TIMEOUT_SECONDS": "5",
+        "COSTGOV_QUERY_TIMEOUT_SECONDS": os.environ.get("SIM_QUERY_TIMEOUT_SECONDS", "5"),
         "COSTGOV_RECONCILE_INTERVAL_SECONDS": os.environ.get("SIM_RECONCILE_SECONDS", "10"),
         "COSTGOV_SAMPLE_STEP_SECONDS": "15",
         "COSTGOV_METRICS_PORT": str(metrics),
