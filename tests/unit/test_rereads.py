@@ -92,10 +92,11 @@ class Apiserver:
         self, plural: str, namespace: str | None, timeout: float, limit: int
     ) -> list[dict[str, Any]]:
         self.calls.append((plural, namespace))
+        served = list(self.objects.get(plural, []))  # as stored when the LIST is served
         time.sleep(self.delay)
         if self.fail:
             raise KubeError(f"listing {plural}: 503 Service Unavailable")
-        return self.objects.get(plural, [])
+        return served
 
 
 def _runtime(api: Apiserver) -> Runtime:
@@ -251,3 +252,24 @@ def test_dry_runs_and_unwatched_namespaces_are_not_reread() -> None:
                        source=PrometheusSource(settings), kube=api)  # type: ignore[arg-type]  # fmt: skip
     found = asyncio.run(operating.admission(watching, _request(), stale, "ml-research"))
     assert not found.allowed and api.calls == []
+
+
+def test_a_request_never_shares_a_read_served_before_its_edit() -> None:
+    # Found by review: a request joined a read already under way for its namespace, whose
+    # LISTs the apiserver had answered before this request's approval was written.
+    api = Apiserver(_stored(_budget(None)), delay=0.1)
+    runtime = _runtime(api)
+    stale = _gate(runtime, _budget(None))
+
+    async def sequence() -> list[bool]:
+        first = asyncio.create_task(
+            operating.admission(runtime, _named("run-a-1"), stale, "ml-research")
+        )
+        while len(api.calls) < 3:  # its LISTs are served (the budget still unsigned)
+            await asyncio.sleep(0.005)
+        api.objects["trainingjobbudgets"] = [_budget(SIGNED)]  # alice signs
+        second = await operating.admission(runtime, _named("run-a-2"), stale, "ml-research")
+        return [(await first).allowed, second.allowed]
+
+    assert asyncio.run(sequence()) == [False, True]
+    assert len(api.calls) == 6  # a read of its own

@@ -12,7 +12,9 @@ Bounds, so that a slow apiserver or a flood of such requests cannot hold admissi
   shared pool, and are parsed there too;
 - the whole read, waiting for a slot included, must finish within `DEADLINE` seconds, else
   the cached answer stands ("failed");
-- requests for one namespace share the read in flight for it;
+- requests for one namespace share a read that has not sent its LISTs yet (never one under
+  way: it may have been served before the request's edit), and a read whose waiters all
+  gave up before it got a slot is dropped;
 - a namespace holding more than `MAX_ITEMS` budgets or approvals is not re-read ("failed").
 """
 
@@ -43,6 +45,20 @@ log = logging.getLogger("costgov")
 Fresh = tuple[tuple[CostPolicy, ...], tuple[TrainingJobBudget, ...], tuple[CostApproval, ...]]
 
 
+class _Entry:
+    """A read queued or under way for one namespace, and how many requests wait on it."""
+
+    read: asyncio.Future[Fresh]
+
+    def __init__(self) -> None:
+        self.waiters, self.started = 0, False
+
+
+def _retrieve(read: asyncio.Future[Fresh]) -> None:
+    if not read.cancelled():
+        read.exception()  # retrieved: every waiter may have given up already
+
+
 class Rereads:
     """Fresh reads for one operator: its client, its threads, its reads in flight."""
 
@@ -50,7 +66,7 @@ class Rereads:
         self._kube = kube
         self._slots = asyncio.Semaphore(CONCURRENT)
         self._pool = ThreadPoolExecutor(3 * CONCURRENT, thread_name_prefix="costgov-reread")
-        self._inflight: dict[str, asyncio.Future[Fresh]] = {}
+        self._inflight: dict[str, _Entry] = {}
 
     async def situation(self, base: Situation, namespace: str) -> Situation | None:
         """`base` with fresh policies, budgets and approvals; None when no read could be
@@ -66,28 +82,42 @@ class Rereads:
         return replace(base, policies=policies, budgets=budgets, approvals=approvals)
 
     async def _shared(self, namespace: str) -> Fresh:
-        """The read in flight for this namespace, or a new one."""
-        found = self._inflight.get(namespace)
-        if found is None:
-            found = asyncio.ensure_future(self._read(namespace))
-            self._inflight[namespace] = found
+        """The read queued for this namespace (its LISTs not issued yet), or a new one. A
+        read already under way is never joined: it may have been served before this
+        request's edit. A read whose waiters all gave up before it got a slot is dropped."""
+        entry = self._inflight.get(namespace)
+        if entry is None:
+            entry = self._inflight[namespace] = _Entry()
+            entry.read = asyncio.ensure_future(self._read(namespace, entry))
+            entry.read.add_done_callback(_retrieve)
+        entry.waiters += 1
+        try:
+            return await asyncio.shield(entry.read)
+        finally:
+            entry.waiters -= 1
+            if entry.waiters == 0 and not entry.started:
+                entry.read.cancel()
+                if self._inflight.get(namespace) is entry:
+                    del self._inflight[namespace]
 
-            def done(read: asyncio.Future[Fresh]) -> None:
-                self._inflight.pop(namespace, None)
-                if not read.cancelled():
-                    read.exception()  # retrieved: every waiter may have given up already
-
-            found.add_done_callback(done)
-        return await asyncio.shield(found)
-
-    async def _read(self, namespace: str) -> Fresh:
+    async def _read(self, namespace: str, entry: _Entry) -> Fresh:
         async with self._slots:
-            policies, budgets, approvals = await asyncio.gather(
+            if self._inflight.get(namespace) is entry:
+                del self._inflight[namespace]  # later requests start a read of their own
+            entry.started = True
+            # all three finish before the slot is freed (one failing fast must not leave
+            # the other two holding threads beyond the limit)
+            found = await asyncio.gather(
                 self._list(CostPolicy, "costpolicies", None),
                 self._list(TrainingJobBudget, "trainingjobbudgets", namespace),
                 self._list(CostApproval, "costapprovals", namespace),
+                return_exceptions=True,
             )
-        return policies, budgets, approvals
+        for outcome in found:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        policies, budgets, approvals = found
+        return policies, budgets, approvals  # type: ignore[return-value]
 
     async def _list(self, model: Any, plural: str, namespace: str | None) -> tuple[Any, ...]:
         kube = self._kube
