@@ -121,7 +121,9 @@ CA (10 years, or what the CA has left). Returned as JSON: {"data": {...}, "dnsNa
 {{- $bundle = printf "%s\n%s" (trim $oldCA) $ca.Cert }}
 {{- end }}
 {{- end }}
-{{- $days := min 3650 (div (sub (toDate $rfc3339 $caNotAfter).Unix (now).Unix) 86400) }}
+{{- /* a minute short of the CA's end: ca-not-after is kept to the second, the CA's own end
+has a fraction more, and `now` moves on between here and genSignedCert */}}
+{{- $days := min 3650 (div (sub (sub (toDate $rfc3339 $caNotAfter).Unix (now).Unix) 60) 86400) }}
 {{- $cert := genSignedCert $service nil $dnsList (int $days) $ca }}
 {{- $data := dict "tls.crt" ($cert.Cert | b64enc) "tls.key" ($cert.Key | b64enc) "ca.crt" ($ca.Cert | b64enc) "ca.key" ($ca.Key | b64enc) "ca-bundle.crt" ($bundle | b64enc) }}
 {{- $notAfter := dateInZone $rfc3339 (now | dateModify (printf "+%dh" (mul $days 24))) "UTC" }}
