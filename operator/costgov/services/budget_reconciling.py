@@ -260,11 +260,13 @@ def _covered(budget: TrainingJobBudget, inv: Inventory, situation: Situation) ->
 
 def commitments(
     budget: TrainingJobBudget, inv: Inventory, situation: Situation
-) -> dict[str, Decimal]:
+) -> tuple[dict[str, Decimal], frozenset[str]]:
     """What the budget's running (or waiting) Jobs are still expected to cost, as
-    admission counts it: the leader's reconcile and every follower keep it alike."""
+    admission counts it (the leader's reconcile and every follower keep it alike), and the
+    names of all its covered Jobs the cache holds."""
     covered = _covered(budget, inv, situation)
-    return _commitments(covered.jobs, covered.estimates, situation.now)[0]
+    found = _commitments(covered.jobs, covered.estimates, situation.now)[0]
+    return found, frozenset(j.name for j in covered.jobs)
 
 
 def _enforce(
@@ -326,5 +328,6 @@ def reconcile_budget(
         enforced.patches,
         spent=measured.spent if measured else None,
         commitments=_commitments(covered.jobs, covered.estimates, now)[0],
+        covered=frozenset(j.name for j in covered.jobs),
         announced=(None, figures.highest) if measured is not None else None,
     )

@@ -30,7 +30,8 @@ def follow_budget(
     spent = Decimal(status.accounting.spent) if status.accounting is not None else None
     key = (budget.metadata.namespace or "default", budget.metadata.name)
     situation = runtime.situation(inv, runtime.clock())
-    runtime.ledger.record_budget(key, spent, commitments(budget, inv, situation))
+    found, covered = commitments(budget, inv, situation)
+    runtime.ledger.record_budget(key, spent, found, covered, situation.now)
 
 
 def follow_policy(runtime: Runtime, policy: CostPolicy, raw: Mapping[str, Any] | None) -> None:

@@ -7,15 +7,18 @@ not both judged against the same remaining dollars).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from costgov.domain.judging import BudgetKey, Spend
 from costgov.services.conditions import ViolationSeen
 
-__all__ = ["Ledger"]
+__all__ = ["PENDING_FOR", "Ledger"]
+
+PENDING_FOR = timedelta(minutes=10)
+"""How long an admitted Job that no reconcile has found still counts against its budget."""
 
 
 @dataclass
@@ -25,30 +28,47 @@ class Ledger:
     policy_spent: dict[str, Decimal] = field(default_factory=dict)
     budget_spent: dict[BudgetKey, Decimal] = field(default_factory=dict)
     commitments: dict[BudgetKey, dict[str, Decimal]] = field(default_factory=dict)
-    pending: dict[BudgetKey, dict[str, Decimal]] = field(default_factory=dict)
-    """Jobs admitted since the budget's last reconcile, with their estimates."""
+    pending: dict[BudgetKey, dict[str, tuple[Decimal, datetime]]] = field(default_factory=dict)
+    """Jobs admitted that no reconcile has found yet: estimate, when admitted."""
     audit: list[tuple[str, ViolationSeen, datetime]] = field(default_factory=list)
     """Admitted-but-recorded violations (audit mode): policy, violation, when."""
     _spend: Spend | None = None
     """The figures as the engine takes them, rebuilt after any change."""
 
     def record_budget(
-        self, key: BudgetKey, spent: Decimal | None, commitments: Mapping[str, Decimal]
+        self,
+        key: BudgetKey,
+        spent: Decimal | None,
+        commitments: Mapping[str, Decimal],
+        covered: Set[str],
+        now: datetime,
     ) -> None:
-        """A budget's reconcile: its spend and its Jobs' commitments replace the pending."""
+        """A budget's reconcile: its spend, its running Jobs' commitments, and the names of
+        every covered Job the watch cache holds. A Job admitted but not among those stays
+        pending (admitted while the reconcile ran, or not in the cache yet) until a
+        reconcile finds it, or for `PENDING_FOR` (admitted but never created: another
+        webhook refused it)."""
         if spent is not None:
             self.budget_spent[key] = spent
         self.commitments[key] = dict(commitments)
-        self.pending.pop(key, None)
+        kept = {
+            job: (amount, at)
+            for job, (amount, at) in self.pending.get(key, {}).items()
+            if job not in covered and now - at < PENDING_FOR
+        }
+        if kept:
+            self.pending[key] = kept
+        else:
+            self.pending.pop(key, None)
         self._spend = None
 
     def record_policy(self, name: str, spent: Decimal) -> None:
         self.policy_spent[name] = spent
         self._spend = None
 
-    def admitted(self, key: BudgetKey, job: str, amount: Decimal) -> None:
-        """A Job admitted against a budget, counted until the budget's next reconcile."""
-        self.pending.setdefault(key, {})[job] = amount
+    def admitted(self, key: BudgetKey, job: str, amount: Decimal, at: datetime) -> None:
+        """A Job admitted against a budget, counted until a reconcile finds it."""
+        self.pending.setdefault(key, {})[job] = (amount, at)
         self._spend = None
 
     def record_audit(self, found: list[tuple[str, ViolationSeen]], now: datetime) -> None:
@@ -60,7 +80,10 @@ class Ledger:
         if self._spend is not None:
             return self._spend
         commitments = {
-            key: {**self.commitments.get(key, {}), **self.pending.get(key, {})}
+            key: {
+                **self.commitments.get(key, {}),
+                **{job: amount for job, (amount, _) in self.pending.get(key, {}).items()},
+            }
             for key in self.commitments.keys() | self.pending.keys()
         }
         self._spend = Spend(dict(self.policy_spent), dict(self.budget_spent), commitments)

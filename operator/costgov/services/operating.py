@@ -168,7 +168,7 @@ async def admission(runtime: Runtime, request: Request, gate: Gate, namespace: s
     if not request.dryrun:
         runtime.ledger.record_audit(list(decision.audit), runtime.clock())
         if decision.allowed and decision.admitted is not None:
-            runtime.ledger.admitted(*decision.admitted)
+            runtime.ledger.admitted(*decision.admitted, runtime.clock())
     runtime.metrics.admission(request.kind, decision.result, time.perf_counter() - started)
     return decision
 

@@ -32,5 +32,7 @@ class Outcome(Generic[S]):
     """Spend this period (policy) or to date (budget), exact; None when not measured."""
     commitments: Mapping[str, Decimal] = field(default_factory=dict)
     """A budget's covered Jobs: what each is still expected to cost."""
+    covered: frozenset[str] = frozenset()
+    """A budget's covered Jobs the watch cache holds, by name, in any state."""
     announced: Announced | None = None
     """The highest threshold announced by an Event (and for which period)."""

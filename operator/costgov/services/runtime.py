@@ -228,7 +228,9 @@ class Runtime:
         key = (budget.metadata.namespace or "default", budget.metadata.name)
         if outcome.announced is not None:
             self.announced[("TrainingJobBudget", *key)] = outcome.announced
-        self.ledger.record_budget(key, outcome.spent, outcome.commitments)
+        self.ledger.record_budget(
+            key, outcome.spent, outcome.commitments, outcome.covered, self.clock()
+        )
         amount, utilization, forecast = budget.spec.amount, None, None
         if outcome.spent is not None and amount > 0:
             utilization = float(outcome.spent / amount)
