@@ -94,6 +94,10 @@ bench-admission: install ## admission p50/p99 at 200 req/s on one core, next to 
 bench-cycle: install ## one reconcile cycle over 10,000 GPU pods / 1,000 nodes (real Prometheus)
 	$(BIN)/python tests/bench/bench_cycle.py
 
+.PHONY: bench-catchup
+bench-catchup: install ## a fresh install catching up on HOURS (3) of 10,000 pods' history (real Prometheus)
+	$(BIN)/python tests/bench/bench_catchup.py
+
 .PHONY: bench-reread
 bench-reread: install prerequisites ## admission's fresh read of policies/budgets/approvals (real apiserver)
 	$(BIN)/python tests/bench/bench_reread.py

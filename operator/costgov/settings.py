@@ -48,6 +48,15 @@ class Settings(BaseSettings):
     sample_step_seconds: int = Field(
         default=60, ge=15, le=3600, description="Resolution of spend integration."
     )
+    catchup_chunk_seconds: int = Field(
+        default=86400,
+        ge=60,
+        le=31 * 86400,
+        description="The most history one accounting window catches up on per cycle (a "
+        "fresh install over a month, a long Prometheus outage). Chunks start at an hour and "
+        "adapt: halved after one fails, grown while their queries answer within half the "
+        "query timeout, up to this.",
+    )
     namespaces: list[str] = Field(
         default_factory=list, description="Namespaces to watch; empty means cluster-wide."
     )

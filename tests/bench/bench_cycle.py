@@ -236,13 +236,40 @@ async def cycle(url: str, end: int) -> None:
     print(f"peak RSS: {rss:.0f} MB (before the cycle: {rss_before:.0f} MB, Python + imports)")
 
 
+def serve_prometheus(root: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """Prometheus on the TSDB under `root`, on a free loopback port, once it is ready."""
+    import urllib.request
+
+    from tests.integration.prom import free_port
+
+    (root / "p.yml").write_text("global: {}\n")
+    port = free_port()
+    prom = subprocess.Popen(
+        [
+            "prometheus",
+            f"--config.file={root / 'p.yml'}",
+            f"--storage.tsdb.path={root / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--storage.tsdb.retention.time=400d",
+            "--query.timeout=600s",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(600):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.2)
+    return prom, port
+
+
 def main() -> int:
     if len(sys.argv) == 3:  # the measuring child
         asyncio.run(cycle(sys.argv[1], int(sys.argv[2])))
         return 0
     import tempfile
-
-    from tests.integration.prom import free_port
 
     end = (int(time.time()) // 3600 - 1) * 3600
     with tempfile.TemporaryDirectory(prefix="costgov-bench-") as tmp:
@@ -264,28 +291,8 @@ def main() -> int:
         )
         (root / "data.om").unlink()
         print(f"history: {size:.0f} MB OpenMetrics backfilled in {time.perf_counter() - t0:.0f} s")
-        (root / "p.yml").write_text("global: {}\n")
-        port = free_port()
-        prom = subprocess.Popen(
-            [
-                "prometheus",
-                f"--config.file={root / 'p.yml'}",
-                f"--storage.tsdb.path={root / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--storage.tsdb.retention.time=400d",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        prom, port = serve_prometheus(root)
         try:
-            import urllib.request
-
-            for _ in range(300):
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.2)
             for run in (1, 2):
                 print(f"-- run {run} ({os.cpu_count()} CPUs)")
                 subprocess.run(

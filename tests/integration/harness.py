@@ -50,6 +50,13 @@ def _patch_kmock_namespaces() -> None:
     parsing.parse_path = parse_path
 
 
+def caught_up(status: dict[str, Any]) -> bool:
+    """Whether a budget's or policy's figures are current: measured, and no longer catching
+    up on past spend a chunk at a time (the CaughtUp condition)."""
+    conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
+    return "spent" in status and conditions.get("CaughtUp") == "True"
+
+
 class Emulator(kmock.KubernetesEmulator):  # type: ignore[misc]
     """kmock with `metadata.generateName` (kopf names its Events that way) and a
     resourceVersion that changes on every write, as watchers expect."""

@@ -30,7 +30,7 @@ import pytest
 import pytest_asyncio
 
 from .exporters import dcgm_utilization, gpu_pod
-from .harness import Cluster, running_operator
+from .harness import Cluster, caught_up, running_operator
 from .objects import P5_NODE_LABELS, budget, job, job_pod, mid_month_end, node
 from .prom import History, running_prometheus
 
@@ -127,7 +127,7 @@ def _status(c: Cluster) -> dict[str, Any]:
 
 async def test_spend_of_pods_known_through_kube_pod_info(cluster: Cluster) -> None:
     await cluster.wait_for(
-        lambda: "spent" in _status(cluster), describe=lambda: str(_status(cluster))
+        lambda: caught_up(_status(cluster)), describe=lambda: str(_status(cluster))
     )
     status = _status(cluster)
     # sweep-1: 60 samples x 8 GPUs = 8 GPU-h x $6.88 = $55.04 (kube_pod_info's created_by)
@@ -157,7 +157,7 @@ def _versions(c: Cluster, resource: str, ns: str | None, name: str) -> list[dict
     """Every status the object had, once it had figures, oldest first."""
     history = c.k8s.objects[resource, ns, name].history
     statuses = [dict(v.raw.get("status") or {}) for v in history if v is not None]
-    return [s for s in statuses if "spent" in s]
+    return [s for s in statuses if caught_up(s)]
 
 
 async def test_unpriced_pods_stay_noted_cycle_after_cycle(cluster: Cluster) -> None:

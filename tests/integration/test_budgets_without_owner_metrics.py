@@ -26,7 +26,7 @@ import pytest
 import pytest_asyncio
 
 from .exporters import gpu_pod
-from .harness import Cluster, running_operator
+from .harness import Cluster, caught_up, running_operator
 from .objects import P5_NODE_LABELS, budget, job, job_pod, mid_month_end, node
 from .prom import History, running_prometheus
 
@@ -90,7 +90,7 @@ def _conditions(c: Cluster, name: str) -> dict[str, dict[str, Any]]:
 
 
 async def test_the_apis_owner_reference_ties_a_pod_to_its_job(cluster: Cluster) -> None:
-    await cluster.wait_for(lambda: "spent" in _status(cluster, "seen"))
+    await cluster.wait_for(lambda: caught_up(_status(cluster, "seen")))
     status = _status(cluster, "seen")
     # seen-1: 61 samples (S .. END) x 8 GPUs = 8 x 61/60 GPU-h x $6.88 = $55.9573 -> 55.96
     assert status["spent"] == "55.96"

@@ -25,7 +25,7 @@ import pytest_asyncio
 
 from costgov.domain.budgets import period_bounds
 
-from .harness import Cluster, running_operator
+from .harness import Cluster, caught_up, running_operator
 from .prom import History, running_prometheus
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -339,7 +339,7 @@ def _status(c: Cluster, resource: str, ns: str | None, name: str) -> dict[str, A
 async def test_training_budget_status_from_prometheus(cluster: Cluster) -> None:
     tjb = "costgov.io/v1alpha1/trainingjobbudgets"
     await cluster.wait_for(
-        lambda: "spent" in _status(cluster, tjb, "ml-research", "llama-finetune")
+        lambda: caught_up(_status(cluster, tjb, "ml-research", "llama-finetune"))
     )
     status = _status(cluster, tjb, "ml-research", "llama-finetune")
     # train-1: 120 samples x 8 GPUs / 60 = 16 GPU-h x 6.88 = 110.08
@@ -412,7 +412,7 @@ async def test_events_once_per_threshold_crossing(cluster: Cluster) -> None:
 
 async def test_cost_policy_spend_and_forecast(cluster: Cluster) -> None:
     cp = "costgov.io/v1alpha1/costpolicies"
-    await cluster.wait_for(lambda: "spent" in _status(cluster, cp, None, "ml-platform"))
+    await cluster.wait_for(lambda: caught_up(_status(cluster, cp, None, "ml-platform")))
     status = _status(cluster, cp, None, "ml-platform")
     # governed: 211.904 (budget Jobs) + llama 231 samples / 60 x 0.40 = 1.54 -> 213.444
     assert status["spent"] == "213.44"
@@ -430,7 +430,42 @@ async def test_cost_policy_spend_and_forecast(cluster: Cluster) -> None:
         "BudgetWarning": "False",
         "BudgetExceeded": "False",
         "Priced": "True",
+        "CaughtUp": "True",  # the month to date (13.5 days) counted a chunk at a time
     }
+
+
+async def test_the_month_to_date_is_caught_up_on_with_progress_in_status(
+    cluster: Cluster,
+) -> None:
+    """A fresh install mid-month (END is the 14th, noon): the policy's month to date is
+    counted a chunk of history at a time (an hour first, then larger while Prometheus
+    answers fast), each status write saying how far it got, until CaughtUp is True."""
+    cp = "costgov.io/v1alpha1/costpolicies"
+    await cluster.wait_for(lambda: caught_up(_status(cluster, cp, None, "ml-platform")))
+    written = [
+        r.data["status"]
+        for r in list(cluster.k8s._requests)
+        if r.method == "PATCH"
+        and str(r.url.path).endswith("/costpolicies/ml-platform/status")
+        and isinstance(r.data, dict)
+        and "accounting" in (r.data.get("status") or {})
+    ]
+    cursors = [datetime.fromisoformat(w["accounting"]["cursor"]) for w in written]
+    month, _ = period_bounds(NOW, "monthly")
+    # the first chunk is the month's first hour; the cursor only moves forward, to NOW
+    assert cursors[0] == month + timedelta(hours=1)
+    assert cursors == sorted(cursors) and cursors[-1] == NOW
+    progress = [c for w in written for c in w.get("conditions") or [] if c["type"] == "CaughtUp"]
+    first = progress[0]
+    assert (first["status"], first["reason"]) == ("False", "CatchingUp")
+    hours_left = (NOW - month - timedelta(hours=1)).total_seconds() / 3600
+    assert (
+        f"counted up to {(month + timedelta(hours=1)).isoformat()}".replace("+00:00", "Z")
+        in first["message"]
+    )
+    assert f"{hours_left / 24:.1f} days of history to go" in first["message"]
+    assert "lower bound" in first["message"]
+    assert progress[-1]["status"] == "True"
 
 
 async def test_inference_deployment_owns_a_capped_deployment(cluster: Cluster) -> None:

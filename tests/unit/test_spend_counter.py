@@ -33,7 +33,7 @@ def _line(ns: str, pod: str, cost: str | None) -> PodCost:
 def _snap(start: datetime, end: datetime, *lines: PodCost) -> Snapshot:
     return Snapshot(
         at=end,
-        windows={"w": WindowSpend(start, lines)},
+        windows={"w": WindowSpend(start, end, lines)},
         hourly=(),
         owners={},
         utilization={},

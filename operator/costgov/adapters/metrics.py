@@ -150,6 +150,12 @@ class OperatorMetrics:
             "PromQL queries the last accounting snapshot made",
             registry=r,
         )
+        self.windows_behind = Gauge(
+            "costgov_accounting_windows_behind",
+            "Accounting windows still catching up on past spend a chunk at a time (a fresh "
+            "install, a long Prometheus outage): 0 once every figure is current",
+            registry=r,
+        )
         self.unpriced = Gauge(
             "costgov_unpriced_pods", "GPU pods that could not be priced", registry=r
         )

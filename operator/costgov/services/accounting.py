@@ -3,13 +3,16 @@
 The number of queries depends on how many distinct windows are asked for (at most five,
 usually one: every resource's accounting cursor is the last cycle), never on the number of
 pods, nodes or costgov objects. A failed query does not fail the cycle silently:
-the snapshot carries the error, and the caller keeps its last figures and says why.
+the snapshot carries the error, and the caller keeps its last figures and says why. A window
+far behind is accounted a chunk at a time (services/planning.py); a chunk that fails only
+holds back its own window, named in `Snapshot.lagging`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,13 +34,11 @@ from costgov.domain.capacity import (
 from costgov.domain.catalogs import PriceCatalog
 from costgov.domain.offerings import Offering, Unpriced, offering_for_node
 from costgov.domain.spend import PodCost, PodUsage, price_usage
+from costgov.services.planning import MAX_POINTS, Plan, plan, window_step
 
 __all__ = ["MAX_POINTS", "Snapshot", "WindowSpend", "collect", "window_step"]
 
 PodKey = tuple[str, str]
-UNIT_COST_SPAN_SECONDS = 3600
-"""$ per 1M tokens and per 1k requests are measured over the trailing hour: one cycle's
-interval holds a sample point or two, too few for a ratio that does not jump about."""
 _NODE_KEYS = (
     *INSTANCE_TYPE_LABELS, *REGION_LABELS, *ZONE_LABELS, *CAPACITY_LABELS,
     *GPU_PRODUCT_LABELS, GPU_COUNT_LABEL, PROVIDER_LABEL,
@@ -49,9 +50,11 @@ _FROM_KSM = {promql.ksm_label_name(k): k for k in _NODE_KEYS}
 
 @dataclass(frozen=True)
 class WindowSpend:
-    """What every pod cost between `start` and the snapshot time."""
+    """What every pod cost between `start` and `end` (the snapshot's `accounted_to`, or
+    sooner when the window is catching up a chunk at a time): `end` is the next cursor."""
 
     start: datetime
+    end: datetime
     pods: tuple[PodCost, ...]
     utilization: Mapping[PodKey, float] = field(default_factory=dict)
     """Mean GPU utilisation by pod over this window, from the same sample points as the
@@ -90,6 +93,12 @@ class Snapshot:
     """Pods whose owner (or lack of one) some source described."""
     unit_costs: tuple[PodCost, ...] = ()
     """What each vLLM pod's GPUs cost over the span its `tokens` and `requests` cover."""
+    lagging: Mapping[str, str] = field(default_factory=dict)
+    """Windows asked for that this snapshot does not advance (a chunk failed, or older
+    windows are caught up on first), and why."""
+    catchup_seconds: float | None = None
+    """How long the slowest catch-up query took (None: no window was catching up)."""
+    catchup_failed: bool = False
 
     @property
     def attribution(self) -> Attribution:
@@ -99,19 +108,12 @@ class Snapshot:
     def hourly_by_namespace(self) -> Mapping[str, tuple[PodCost, ...]]:
         return _group(self.hourly)
 
-    """Where the windows end (the cycle time, down to the step grid): the next cursor."""
-
 
 def _group(lines: Iterable[PodCost]) -> dict[str, tuple[PodCost, ...]]:
     out: dict[str, list[PodCost]] = {}
     for line in lines:
         out.setdefault(line.usage.namespace, []).append(line)
     return {ns: tuple(group) for ns, group in out.items()}
-
-
-def _floor(moment: datetime, step: int) -> datetime:
-    seconds = int(moment.timestamp()) // step * step
-    return datetime.fromtimestamp(seconds, moment.tzinfo)
 
 
 def _d(value: float) -> Decimal:
@@ -164,92 +166,138 @@ def _owners(result: QueryResult) -> dict[PodKey, tuple[str, str]]:
     }
 
 
-MAX_POINTS = 2880
-"""Most sample points one window's subquery may evaluate: beyond 2 days at 60 s, the step
-grows (a month is sampled every 15 minutes). Bounds Prometheus' work per cycle."""
+@dataclass
+class _Answers:
+    """What the cycle's queries returned: results, and the failed ones' errors, by name."""
+
+    results: dict[str, QueryResult]
+    errors: dict[str, str]
+    catchup_seconds: float | None
 
 
-def window_step(span: int, step: int) -> int:
-    """The sampling step for a window: `step`, or a multiple of it keeping <= MAX_POINTS."""
-    multiple = max(1, math.ceil(span / MAX_POINTS / step))
-    return step * multiple
+async def _run(source: PrometheusSource, cycle: Plan) -> _Answers:
+    """Every query at once, each at its own evaluation time; a failure is reported."""
 
+    async def timed(name: str) -> tuple[QueryResult, float]:
+        began = time.monotonic()
+        result = await source.query(cycle.exprs[name], cycle.times[name])
+        return result, time.monotonic() - began
 
-@dataclass(frozen=True)
-class _Plan:
-    """The cycle's queries: names, PromQL, evaluation time."""
-
-    accounted_to: datetime
-    spans: Mapping[str, int]
-    steps: Mapping[str, int]
-    empty: frozenset[str]
-    rate_window: str | None
-    exprs: Mapping[str, str]
-
-
-def _plan(
-    at: datetime,
-    windows: Mapping[str, datetime],
-    interval_seconds: int,
-    step: int,
-    unit_costs: bool = True,
-) -> _Plan:
-    # Windows end on the step grid, and start on it, so that consecutive windows partition
-    # time exactly: cycle after cycle, every sample point is counted once.
-    accounted_to = _floor(at, step)
-    all_spans = {
-        n: int((accounted_to - _floor(s, step)).total_seconds()) for n, s in windows.items()
-    }
-    spans = {name: span for name, span in all_spans.items() if span > 0}
-    longest = max([interval_seconds, *spans.values()])
-    # The current rate comes from a one-step window when there is one (steady state: the
-    # window since the last cycle); otherwise from its own query.
-    rate_window = next((n for n, span in spans.items() if span == step), None)
-    unit_span = max(interval_seconds, UNIT_COST_SPAN_SECONDS // step * step)
-    exprs: dict[str, str] = {
-        "nodes": promql.node_labels(longest),
-        "owners": promql.pod_owners(longest),
-        "util": promql.gpu_utilization(interval_seconds, step),
-    }
-    if unit_costs:  # GPU cost, tokens and requests over one span (the trailing hour, or a
-        # younger server's life), ending at accounted_to
-        end = int(accounted_to.timestamp())
-        exprs["unit:gpu"] = promql.vllm_serving_gpu_samples(unit_span, step, end)
-        exprs["unit:tokens"] = promql.vllm_tokens(unit_span)
-        exprs["unit:requests"] = promql.vllm_requests(unit_span)
-    if rate_window is None:
-        exprs["now"] = promql.gpu_allocation()
-    steps = {name: window_step(span, step) for name, span in spans.items()}
-    interval_start = at.timestamp() - interval_seconds
-    for name, span in spans.items():
-        exprs[f"hours:{name}"] = promql.gpu_samples(span, steps[name])
-        # idle dollars need each pod's utilisation over the window; the interval's serves
-        # a window inside it (steady state), a longer one gets its own query
-        if accounted_to.timestamp() - span < interval_start:
-            exprs[f"util:{name}"] = promql.gpu_utilization(span, steps[name])
-    empty = frozenset(n for n, span in all_spans.items() if span <= 0)
-    return _Plan(accounted_to, spans, steps, empty, rate_window, exprs)
-
-
-async def _run(
-    source: PrometheusSource, plan: _Plan, at: datetime
-) -> tuple[dict[str, QueryResult], list[str]]:
-    """Every query at once; results by name, and the errors (a failed query is reported)."""
-    names = list(plan.exprs)
-    outcomes = await asyncio.gather(
-        *(source.query(plan.exprs[n], plan.accounted_to if ":" in n else at) for n in names),
-        return_exceptions=True,
-    )
-    results: dict[str, QueryResult] = {}
-    errors: list[str] = []
+    names = list(cycle.exprs)
+    outcomes = await asyncio.gather(*(timed(n) for n in names), return_exceptions=True)
+    answers = _Answers({}, {}, None)
     for name, outcome in zip(names, outcomes, strict=True):
         if isinstance(outcome, MetricsError):
-            errors.append(str(outcome))
+            answers.errors[name] = str(outcome)
         elif isinstance(outcome, BaseException):
             raise outcome
         else:
-            results[name] = outcome
-    return results, errors
+            answers.results[name] = outcome[0]
+            if cycle.owner[name]:
+                answers.catchup_seconds = max(answers.catchup_seconds or 0.0, outcome[1])
+    return answers
+
+
+MOVED_PER_QUERY = 200
+"""Pod names one exact second-round query selects (they travel in the query's URL)."""
+
+
+def _moved(result: QueryResult) -> set[PodKey]:
+    """Pods a history query saw on more than one node."""
+    nodes: dict[PodKey, set[str]] = {}
+    for s in result.samples:
+        key = (s.labels.get("namespace", ""), s.labels.get("pod", ""))
+        nodes.setdefault(key, set()).add(s.labels.get("node", ""))
+    return {key for key, seen in nodes.items() if len(seen) > 1}
+
+
+async def _retake_moved(source: PrometheusSource, cycle: Plan, answers: _Answers) -> int:
+    """Second round: pods a window's history query saw on several nodes (a StatefulSet's
+    or a training operator's pod recreated elsewhere under its name) taken again by the
+    exact per-point join, narrowed to their names. Returns how many queries it made."""
+    asked: list[tuple[str, set[PodKey], str]] = []
+    for name, span in cycle.spans.items():
+        key = f"hours:{name}"
+        if key not in answers.results or span <= cycle.steps[name]:
+            continue  # failed, or one point: the exact join already
+        moved = sorted(_moved(answers.results[key]))
+        for i in range(0, len(moved), MOVED_PER_QUERY):
+            batch = set(moved[i : i + MOVED_PER_QUERY])
+            pods = {pod for _, pod in batch}
+            asked.append((key, batch, promql.gpu_samples_of(pods, span, cycle.steps[name])))
+    outcomes = await asyncio.gather(
+        *(source.query(expr, cycle.times[key]) for key, _, expr in asked),
+        return_exceptions=True,
+    )
+    for (key, batch, _), outcome in zip(asked, outcomes, strict=True):
+        if isinstance(outcome, MetricsError):
+            answers.errors[key] = str(outcome)
+            continue
+        if isinstance(outcome, BaseException):
+            raise outcome
+        first = answers.results[key]
+        kept = [s for s in first.samples if _key(s.labels) not in batch]
+        exact = [s for s in outcome.samples if _key(s.labels) in batch]
+        answers.results[key] = QueryResult((*kept, *exact), (*first.warnings, *outcome.warnings))
+    for key in {k for k, _, _ in asked if k in answers.errors}:
+        answers.results.pop(key, None)
+    return len(asked)
+
+
+def _key(labels: Mapping[str, str]) -> PodKey:
+    return (labels.get("namespace", ""), labels.get("pod", ""))
+
+
+def _lagging(cycle: Plan, answers: _Answers, windows: Mapping[str, datetime]) -> dict[str, str]:
+    """Windows this snapshot does not advance: left for later, or a chunk that failed."""
+    out = dict(cycle.deferred)
+    for name, error in answers.errors.items():
+        window = cycle.owner[name]
+        if window and window not in out:
+            start = windows[window].isoformat().replace("+00:00", "Z")
+            out[window] = f"the chunk of history from {start} failed, retried smaller: {error}"
+    return out
+
+
+def _spend(
+    cycle: Plan,
+    answers: _Answers,
+    windows: Mapping[str, datetime],
+    live_node_labels: Mapping[str, Mapping[str, str]],
+    catalog: PriceCatalog,
+    lagging: Mapping[str, str],
+) -> dict[str, WindowSpend]:
+    """Each window's pods priced: a steady one on the nodes as they are now, a chunk of
+    history on its nodes as they were at its end."""
+    results = answers.results
+    nodes = _nodes(results["nodes"], live_node_labels, catalog)
+    utilization = _by_pod(results["util"])
+    spend = {}
+    for name in cycle.spans:
+        if name in lagging:
+            continue
+        priced_on = nodes
+        if name in cycle.catching_up:
+            priced_on = _nodes(results[f"nodes:{name}"], live_node_labels, catalog)
+        usage = _usage(results[f"hours:{name}"], cycle.steps[name])
+        spend[name] = WindowSpend(
+            windows[name],
+            cycle.ends[name],
+            tuple(price_usage(usage, priced_on)),
+            _by_pod(results[f"util:{name}"]) if f"util:{name}" in results else utilization,
+        )
+    spend.update({n: WindowSpend(windows[n], cycle.accounted_to, ()) for n in cycle.empty})
+    return spend
+
+
+def _owners_seen(cycle: Plan, results: Mapping[str, QueryResult]) -> dict[PodKey, tuple[str, str]]:
+    """Owners from the chunks of history first, then the cycle's own (newer) on top."""
+    seen: dict[PodKey, tuple[str, str]] = {}
+    for name in sorted(cycle.catching_up):
+        if f"owners:{name}" in results:
+            seen.update(_owners(results[f"owners:{name}"]))
+    seen.update(_owners(results["owners"]))
+    return seen
 
 
 async def collect(
@@ -263,49 +311,48 @@ async def collect(
     live_node_labels: Mapping[str, Mapping[str, str]],
     live_pod_owners: Mapping[PodKey, str | None] | None = None,
     unit_costs: bool = True,
+    chunk_seconds: int | None = None,
 ) -> Snapshot:
     """Run one cycle's queries concurrently and price what they return.
 
     `live_node_labels` and `live_pod_owners` (the Job of each GPU pod the API shows, or
     None) are exact and win over what Prometheus says. `unit_costs`: measure vLLM pods'
-    cost, tokens and requests (three queries; only InferenceDeployments read them)."""
-    plan = _plan(at, windows, interval_seconds, step_seconds, unit_costs)
-    results, errors = await _run(source, plan, at)
+    cost, tokens and requests (three queries; only InferenceDeployments read them).
+    `chunk_seconds`: the most history one window accounts this cycle (None: all of it)."""
+    cycle = plan(at, windows, interval_seconds, step_seconds, unit_costs, chunk_seconds)
+    answers = await _run(source, cycle)
+    retaken = await _retake_moved(source, cycle, answers)
+    results = answers.results
     warnings = tuple(w for r in results.values() for w in r.warnings)
-    if errors:
+    failed = [e for n, e in answers.errors.items() if not cycle.owner[n]]
+    if failed:
         return Snapshot(
-            at, {}, (), {}, {}, {}, {}, interval_seconds, {}, len(plan.exprs), warnings,
-            "; ".join(errors), plan.accounted_to,
+            at, {}, (), {}, {}, {}, {}, interval_seconds, {}, len(cycle.exprs) + retaken,
+            warnings, "; ".join(failed), cycle.accounted_to,
         )  # fmt: skip
+    lagging = _lagging(cycle, answers, windows)
     nodes = _nodes(results["nodes"], live_node_labels, catalog)
-    utilization = _by_pod(results["util"])
-    spend = {
-        name: WindowSpend(
-            windows[name],
-            tuple(price_usage(_usage(results[f"hours:{name}"], plan.steps[name]), nodes)),
-            _by_pod(results[f"util:{name}"]) if f"util:{name}" in results else utilization,
-        )
-        for name in plan.spans
-    }
-    spend.update({name: WindowSpend(windows[name], ()) for name in plan.empty})
     # the one-step window's single sample point is the GPUs held now
-    now_query = "now" if plan.rate_window is None else f"hours:{plan.rate_window}"
-    owners = attribute(_owners(results["owners"]), live_pod_owners or {})
+    now_query = "now" if cycle.rate_window is None else f"hours:{cycle.rate_window}"
+    owners = attribute(_owners_seen(cycle, results), live_pod_owners or {})
     return Snapshot(
         at=at,
-        windows=spend,
+        windows=_spend(cycle, answers, windows, live_node_labels, catalog, lagging),
         hourly=tuple(price_usage(_usage(results[now_query], 3600), nodes)),
         owners=owners.jobs,
-        utilization=utilization,
+        utilization=_by_pod(results["util"]),
         tokens=_by_pod(results["unit:tokens"]) if unit_costs else {},
         requests=_by_pod(results["unit:requests"]) if unit_costs else {},
         interval_seconds=interval_seconds,
         nodes=nodes,
-        queries=len(plan.exprs),
+        queries=len(cycle.exprs) + retaken,
         warnings=warnings,
-        accounted_to=plan.accounted_to,
+        accounted_to=cycle.accounted_to,
         owners_known=owners.known,
         unit_costs=tuple(price_usage(_usage(results["unit:gpu"], step_seconds), nodes))
         if unit_costs
         else (),
+        lagging=lagging,
+        catchup_seconds=answers.catchup_seconds,
+        catchup_failed=any(cycle.owner[n] for n in answers.errors),
     )

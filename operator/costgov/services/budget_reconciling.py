@@ -29,7 +29,13 @@ from costgov.services.accounting import Snapshot
 from costgov.services.approval_states import approval_states
 from costgov.services.budget_enforcing import Enforcement, enforce
 from costgov.services.conditions import Event, condition, merge_conditions, merge_violations
-from costgov.services.figures import exact, metrics_condition, priced_condition
+from costgov.services.figures import (
+    caught_up_condition,
+    exact,
+    figures_as_of,
+    metrics_condition,
+    priced_condition,
+)
 from costgov.services.inventory import Inventory, JobRecord
 from costgov.services.outcomes import Outcome
 from costgov.services.windows import budget_window, window_key
@@ -48,6 +54,8 @@ class _Spend:
     idle: Decimal
     accounts: dict[str, tuple[Decimal, Decimal]]
     unpriced: tuple[str, ...]
+    end: datetime
+    """Where this cycle's window ends: the next cursor."""
     fields: dict[str, object] = field(default_factory=dict)
 
 
@@ -88,7 +96,7 @@ def _measure(
     burn = totals(c for c in snapshot.hourly_by_namespace.get(ns, ()) if owned(c)).cost
     # pods left out stay noted for as long as the budget's spend leaves them out
     unpriced = unpriced_notes(accounting.unpriced if accounting else (), delta.unpriced)
-    return _Spend(base + delta.cost, burn, idle, accounts, unpriced)
+    return _Spend(base + delta.cost, burn, idle, accounts, unpriced, window.end)
 
 
 def _commitments(
@@ -140,7 +148,7 @@ def _figures(
     remaining = budget.spec.amount - measured.spent
     fields: dict[str, object] = {
         "accounting": Accounting(
-            cursor=snapshot.accounted_to or now,
+            cursor=measured.end,
             spent=exact(measured.spent),
             idle=exact(measured.idle),
             jobs=[
@@ -153,7 +161,7 @@ def _figures(
         "remaining": cents(remaining),
         "burn_rate_per_hour": cents(measured.burn),
         "idle_gpu_cost": cents(measured.idle),
-        "figures_as_of": snapshot.at,
+        "figures_as_of": figures_as_of(snapshot, measured.end),
         "projected_total": cents(measured.spent + sum(commitments.values(), Decimal(0)))
         if known
         else None,
@@ -307,6 +315,9 @@ def reconcile_budget(
         "Ready", True, "Reconciled", f"{jobs} Job(s) covered", generation=gen, now=now
     )
     conditions = [ready, metrics_condition(snapshot, gen, now), *figures.conditions]
+    cursor = old.accounting.cursor if old.accounting else None
+    caught_up = caught_up_condition(snapshot, window_key(start), cursor, gen, now)
+    conditions += [caught_up] if caught_up is not None else []
     approved = all(a.satisfied for a in covered.approvals) and bool(covered.approvals or jobs)
     status = TrainingJobBudgetStatus(
         observed_generation=gen,

@@ -30,7 +30,14 @@ from costgov.services.conditions import (
     merge_conditions,
     merge_violations,
 )
-from costgov.services.figures import exact, metrics_condition, priced_condition, unpriced_note
+from costgov.services.figures import (
+    caught_up_condition,
+    exact,
+    figures_as_of,
+    metrics_condition,
+    priced_condition,
+    unpriced_note,
+)
 from costgov.services.inventory import Inventory
 from costgov.services.outcomes import Announced, Outcome
 from costgov.services.windows import Resume, policy_window, window_key
@@ -73,8 +80,9 @@ def _spend(
     snapshot: Snapshot,
     namespaces: list[str],
     resume: Resume,
-) -> tuple[Totals, Decimal] | None:
-    """(spend this period, $/h now) over the governed pods, or None when not measured.
+) -> tuple[Totals, Decimal, datetime] | None:
+    """(spend this period, $/h now, where it is counted to) over the governed pods, or None
+    when not measured.
 
     The period's unpriced pods stay in the totals for as long as its spend leaves them out,
     not only in the cycle that met them."""
@@ -93,7 +101,7 @@ def _spend(
         c for ns in namespaces for c in snapshot.hourly_by_namespace.get(ns, ()) if governed(c)
     ).cost
     unpriced = unpriced_notes(resume.unpriced, delta.unpriced)
-    return Totals(resume.spent + delta.cost, delta.gpu_hours, unpriced), burn
+    return Totals(resume.spent + delta.cost, delta.gpu_hours, unpriced), burn, window.end
 
 
 def _budget_conditions(
@@ -148,9 +156,12 @@ def _account(
     if budget is None or plan is None or snapshot.error:
         return {}, [], [], None
     measured = _spend(policy, budget, inv, snapshot, namespaces, plan)
+    cursor = old.accounting.cursor if old.accounting else None
+    caught_up = caught_up_condition(snapshot, window_key(plan.start), cursor, gen, now)
+    progress = [caught_up] if caught_up is not None else []
     if measured is None or snapshot.accounted_to is None:
-        return {}, [], [], None
-    spent, burn = measured
+        return {}, progress, [], None
+    spent, burn, counted_to = measured
     start, end = period_bounds(now, budget.period)
     projected = forecast(spent.cost, burn, now, end)
     highest = highest_crossed(spent.cost, budget.amount, budget.alert_thresholds)
@@ -169,7 +180,7 @@ def _account(
     ]
     fields: dict[str, object] = {
         "accounting": Accounting(
-            cursor=snapshot.accounted_to, spent=exact(spent.cost), unpriced=list(spent.unpriced)
+            cursor=counted_to, spent=exact(spent.cost), unpriced=list(spent.unpriced)
         ),
         "period": budget.period,
         "period_start": start,
@@ -177,12 +188,13 @@ def _account(
         "forecast": cents(projected),
         "budget_utilization_percent": utilization(spent.cost, budget.amount),
         "last_threshold_crossed": highest,
-        "figures_as_of": snapshot.at,
+        "figures_as_of": figures_as_of(snapshot, counted_to),
         "unpriced_pods": len(spent.unpriced),
     }
     conditions = [
         *_budget_conditions(budget, spent, projected, gen, now),
         priced_condition(spent.unpriced, gen, now),
+        *progress,
     ]
     return fields, conditions, events, spent.cost
 

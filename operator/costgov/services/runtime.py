@@ -28,6 +28,7 @@ from costgov.services.inventory import Inventory
 from costgov.services.leadership import Leadership
 from costgov.services.ledgers import Ledger
 from costgov.services.outcomes import Announced, Outcome
+from costgov.services.planning import next_chunk
 from costgov.services.rereading import Rereads
 from costgov.services.situations import audit_judgements, situation_from
 from costgov.services.statuses import read_status
@@ -67,11 +68,14 @@ class Runtime:
     _spend_counted_to: datetime | None = None
     """Where costgov_spend_dollars_total has counted to (the last exported snapshot's end)."""
     _taken: float = 0.0
+    _chunk: int = 3600
+    """The catch-up chunk (seconds of history per window per cycle), adapted every cycle."""
     _judged: tuple[datetime, dict[WorkKey, Judgement]] | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
         self.rereads = Rereads(self.kube)
+        self._chunk = min(self._chunk, self.settings.catchup_chunk_seconds)
         if self.self_user is None:
             self.self_user = self.settings.operator_username
         self.metrics.leader.set(1 if self.leadership.leading else 0)
@@ -161,7 +165,9 @@ class Runtime:
                 live_node_labels=inv.node_labels(),
                 live_pod_owners=inv.pod_owners(),
                 unit_costs=bool(inv.inference),
+                chunk_seconds=self._chunk,
             )
+            self._adapt(snap)
             self.metrics.cycles.inc()
             self.metrics.cycle_duration.observe(time.monotonic() - started)
             self.metrics.cycle_queries.set(snap.queries)
@@ -175,6 +181,24 @@ class Runtime:
             self.metrics.prune(live_budgets(inv))
             self._snapshot, self._taken = snap, time.monotonic()
             return snap
+
+    def _adapt(self, snap: Snapshot) -> None:
+        """The next catch-up chunk, from how this one went; windows behind, as a gauge. A
+        failed snapshot halves it too: the windows it left to grow then pass the chunk and
+        are caught up on apart (a chunk that fails holds back only its window), instead of
+        each cycle asking for a longer window that times out again."""
+        self._chunk = next_chunk(
+            self._chunk,
+            snap.catchup_seconds,
+            snap.catchup_failed or snap.error is not None,
+            timeout=self.settings.query_timeout_seconds,
+            step=self.settings.sample_step_seconds,
+            most=self.settings.catchup_chunk_seconds,
+        )
+        behind = sum(
+            1 for w in snap.windows.values() if snap.accounted_to and w.end < snap.accounted_to
+        )
+        self.metrics.windows_behind.set(behind + len(snap.lagging))
 
     def situation(self, inv: Inventory, now: datetime) -> Situation:
         return situation_from(

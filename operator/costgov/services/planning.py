@@ -1,0 +1,209 @@
+"""Which PromQL queries one accounting cycle asks, and for which stretch of time.
+
+Every window (a resource's accounting cursor up to now) ends on the sample-step grid and
+starts on it, so consecutive windows partition time exactly. A window longer than the
+catch-up chunk (a fresh install over a month of history, a long Prometheus outage) is
+accounted a chunk at a time: it ends on the chunk grid (multiples of the chunk since the
+epoch, so windows that started apart meet at a common boundary and merge), its queries are
+evaluated at that end, and they fail on their own: a chunk that times out leaves that
+window where it was and never takes the steady windows' figures with it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from costgov.adapters import promql
+
+__all__ = [
+    "MAX_CATCHUP",
+    "MAX_POINTS",
+    "UNIT_COST_SPAN_SECONDS",
+    "Plan",
+    "chunk_end",
+    "floor_to",
+    "next_chunk",
+    "plan",
+    "window_step",
+]
+
+MAX_POINTS = 2880
+"""Most sample points one window's subquery may evaluate: beyond 2 days at 60 s, the step
+grows (a month in one window is sampled every 15 minutes). Bounds Prometheus' work."""
+MAX_CATCHUP = 2
+"""Windows a cycle catches up on at once (the oldest first; each adds four queries)."""
+GROWTH = 16.0
+"""How much larger the next chunk may be than one that answered fast (an hour, then 16 h,
+then 10 days: a month-to-date on a small cluster is caught up in three cycles)."""
+UNIT_COST_SPAN_SECONDS = 3600
+"""$ per 1M tokens and per 1k requests are measured over the trailing hour: one cycle's
+interval holds a sample point or two, too few for a ratio that does not jump about."""
+
+
+def floor_to(moment: datetime, step: int) -> datetime:
+    seconds = int(moment.timestamp()) // step * step
+    return datetime.fromtimestamp(seconds, moment.tzinfo)
+
+
+def window_step(span: int, step: int) -> int:
+    """The sampling step for a window: `step`, or a multiple of it keeping <= MAX_POINTS."""
+    multiple = max(1, math.ceil(span / MAX_POINTS / step))
+    return step * multiple
+
+
+def chunk_end(start: datetime, to: datetime, chunk: int | None) -> datetime:
+    """Where a window from `start` ends this cycle: `to`, or, when it is more than `chunk`
+    seconds away, the first multiple of `chunk` (seconds since the epoch) after `start`."""
+    if chunk is None or (to - start).total_seconds() <= chunk:
+        return to
+    boundary = (int(start.timestamp()) // chunk + 1) * chunk
+    return datetime.fromtimestamp(boundary, start.tzinfo)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The cycle's queries (PromQL, evaluation time, the window each belongs to) and the
+    windows' ends."""
+
+    accounted_to: datetime
+    """Where the steady windows end (the cycle time, down to the step grid)."""
+    spans: Mapping[str, int]
+    ends: Mapping[str, datetime]
+    steps: Mapping[str, int]
+    empty: frozenset[str]
+    deferred: Mapping[str, str]
+    """Windows left for a later cycle (more than MAX_CATCHUP behind), and why."""
+    catching_up: frozenset[str]
+    """Windows that end before `accounted_to` this cycle (one chunk of their history)."""
+    rate_window: str | None
+    exprs: Mapping[str, str]
+    """Every query by name: `hours:W` for window W's GPU samples (the history form when
+    it spans more than one point), `util:W`, and, for a window catching up, `owners:W`
+    and `nodes:W`."""
+    times: Mapping[str, datetime]
+    owner: Mapping[str, str]
+    """The catch-up window a query belongs to ("" for the cycle's own queries)."""
+
+
+def _steady(
+    at: datetime, accounted_to: datetime, spans: Mapping[str, int], interval: int, step: int
+) -> tuple[dict[str, str], dict[str, int], str | None]:
+    """The steady windows' queries (they end at `accounted_to`)."""
+    longest = max([interval, *spans.values()])
+    # The current rate comes from a one-step window when there is one (steady state: the
+    # window since the last cycle); otherwise from its own query.
+    rate_window = next((n for n, span in spans.items() if span == step), None)
+    exprs = {
+        "nodes": promql.node_labels(longest),
+        "owners": promql.pod_owners(longest),
+        "util": promql.gpu_utilization(interval, step),
+    }
+    if rate_window is None:
+        exprs["now"] = promql.gpu_allocation()
+    steps = {name: window_step(span, step) for name, span in spans.items()}
+    interval_start = at.timestamp() - interval
+    for name, span in spans.items():
+        exprs[f"hours:{name}"] = _samples(span, steps[name])
+        # idle dollars need each pod's utilisation over the window; the interval's serves
+        # a window inside it (steady state), a longer one gets its own query
+        if accounted_to.timestamp() - span < interval_start:
+            exprs[f"util:{name}"] = promql.gpu_utilization(span, steps[name])
+    return exprs, steps, rate_window
+
+
+def _samples(span: int, step: int) -> str:
+    """GPU samples over a window: one point (the steady window) by the allocation join
+    itself, more by the same sums at a fraction of the cost (pods that moved nodes are
+    then taken again exactly: `accounting`'s second round)."""
+    if span <= step:
+        return promql.gpu_samples(span, step)
+    return promql.gpu_samples_history(span, step)
+
+
+def _catchup(name: str, span: int, step: int) -> dict[str, str]:
+    """One chunk of a window's history: what every pod cost, how busy its GPUs were, who
+    owned it and what its nodes were, all as of the chunk's end."""
+    return {
+        f"hours:{name}": _samples(span, step),
+        f"util:{name}": promql.gpu_utilization(span, step),
+        f"owners:{name}": promql.pod_owners(span),
+        f"nodes:{name}": promql.node_labels(span),
+    }
+
+
+def _unit_costs(accounted_to: datetime, interval: int, step: int) -> dict[str, str]:
+    """GPU cost, tokens and requests over one span (the trailing hour, or a younger
+    server's life), ending at accounted_to."""
+    unit_span = max(interval, UNIT_COST_SPAN_SECONDS // step * step)
+    end = int(accounted_to.timestamp())
+    return {
+        "unit:gpu": promql.vllm_serving_gpu_samples(unit_span, step, end),
+        "unit:tokens": promql.vllm_tokens(unit_span),
+        "unit:requests": promql.vllm_requests(unit_span),
+    }
+
+
+def plan(
+    at: datetime,
+    windows: Mapping[str, datetime],
+    interval_seconds: int,
+    step: int,
+    unit_costs: bool = True,
+    chunk: int | None = None,
+) -> Plan:
+    """The cycle's queries for `windows` (name -> start). `chunk`: the most seconds of
+    history one window accounts in this cycle (None: all of it)."""
+    accounted_to = floor_to(at, step)
+    chunk = None if chunk is None else max(step, chunk // step * step)
+    starts = {n: floor_to(s, step) for n, s in windows.items()}
+    ends = {n: chunk_end(s, accounted_to, chunk) for n, s in starts.items()}
+    spans = {n: int((ends[n] - s).total_seconds()) for n, s in starts.items()}
+    empty = frozenset(n for n, span in spans.items() if span <= 0)
+    behind = sorted((n for n in spans if n not in empty and ends[n] < accounted_to),
+                    key=lambda n: starts[n])  # fmt: skip
+    catching, later = behind[:MAX_CATCHUP], behind[MAX_CATCHUP:]
+    steady = {n: s for n, s in spans.items() if n not in empty and n not in behind}
+    exprs, steps, rate_window = _steady(at, accounted_to, steady, interval_seconds, step)
+    if unit_costs:
+        exprs.update(_unit_costs(accounted_to, interval_seconds, step))
+    times = {n: (accounted_to if ":" in n else at) for n in exprs}
+    owner = dict.fromkeys(exprs, "")
+    for name in catching:
+        steps[name] = window_step(spans[name], step)
+        chunk_exprs = _catchup(name, spans[name], steps[name])
+        exprs.update(chunk_exprs)
+        times.update(dict.fromkeys(chunk_exprs, ends[name]))
+        owner.update(dict.fromkeys(chunk_exprs, name))
+    deferred = {n: f"{len(catching)} older windows are being caught up on first" for n in later}
+    return Plan(
+        accounted_to,
+        {n: spans[n] for n in [*steady, *catching]},
+        ends,
+        steps,
+        empty,
+        deferred,
+        frozenset(catching),
+        rate_window,
+        exprs,
+        times,
+        owner,
+    )
+
+
+def next_chunk(
+    chunk: int, took: float | None, failed: bool, *, timeout: float, step: int, most: int
+) -> int:
+    """The chunk for the next cycle: halved after a chunk failed; otherwise scaled so its
+    slowest query would take half the query timeout (Prometheus' work grows with the sample
+    points, so about linearly with the chunk; at most GROWTH times larger, never beyond
+    `most`, never below one step). Unchanged when nothing was catching up."""
+    if failed:
+        wanted = chunk / 2
+    elif took is None:
+        return chunk
+    else:
+        wanted = chunk * min(GROWTH, timeout / 2 / max(took, 0.001))
+    return max(step, min(most, int(wanted) // step * step))

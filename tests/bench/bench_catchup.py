@@ -1,0 +1,108 @@
+"""Benchmark: a fresh install catching up on past spend, 10,000 GPU pods, real Prometheus.
+
+Prints figures; asserts nothing about time.
+Run: make bench-catchup  (needs prometheus and promtool on PATH; HOURS=3 by default)
+
+History: bench_cycle's 1,000 nodes and 10,000 pods, HOURS of 1-minute samples backfilled
+with promtool. The operator's accounting as it runs cycle after cycle (the same `collect`
+and `next_chunk` the Runtime calls, with the chart's 10 s query timeout): a window from the
+start of the history (a policy's month to date on a fresh install) followed a chunk at a
+time, beside a steady one-minute window, until it is current. Then the same history asked
+for in one window, as before chunking, for comparison.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+HERE = Path(__file__).resolve()
+sys.path.insert(0, str(HERE.parents[2] / "operator"))
+sys.path.insert(0, str(HERE.parents[2]))
+sys.path.insert(0, str(HERE.parent))
+
+import bench_cycle  # noqa: E402
+
+HOURS = int(os.environ.get("HOURS", "3"))
+TIMEOUT = 10.0
+
+
+async def catch_up(url: str, end: int) -> None:
+    from costgov.adapters.prometheus import PrometheusSource
+    from costgov.catalog import load_catalog
+    from costgov.domain.spend import totals
+    from costgov.services.accounting import collect
+    from costgov.services.planning import next_chunk
+    from costgov.settings import Settings
+
+    settings = Settings(prometheus_url=url, query_timeout_seconds=TIMEOUT, query_retries=0)
+    source, catalog = PrometheusSource(settings), load_catalog()
+    at = datetime.fromtimestamp(end, UTC)
+    cursor = at - timedelta(hours=HOURS)
+    chunk, cycles, spent, began = 3600, 0, [], time.perf_counter()
+    while cursor < at:
+        t0 = time.perf_counter()
+        snap = await collect(
+            source, catalog, at=at, interval_seconds=300, step_seconds=60,
+            windows={"behind": cursor, "steady": at - timedelta(minutes=1)},
+            live_node_labels={}, unit_costs=False, chunk_seconds=chunk,
+        )  # fmt: skip
+        took = time.perf_counter() - t0
+        cycles += 1
+        steady = "steady" in snap.windows and snap.error is None
+        window = snap.windows.get("behind")
+        reached = f"to {window.end:%H:%M}" if window else f"held ({snap.lagging.get('behind')})"
+        print(f"cycle {cycles}: chunk {chunk // 60} min, {took:.1f} s, steady window "
+              f"{'counted' if steady else 'NOT counted'}, behind window {reached}", flush=True)  # fmt: skip
+        if window is not None:
+            spent += window.pods
+            cursor = window.end
+        chunk = next_chunk(chunk, snap.catchup_seconds, snap.catchup_failed or bool(snap.error),
+                           timeout=TIMEOUT, step=60, most=86400)  # fmt: skip
+    whole = time.perf_counter() - began
+    print(f"caught up on {HOURS} h of 10,000 pods in {cycles} cycles, {whole:.1f} s of queries "
+          f"({whole / HOURS:.1f} s per hour of history); ${totals(spent).cost:,.2f}")  # fmt: skip
+    t0 = time.perf_counter()
+    long = Settings(prometheus_url=url, query_timeout_seconds=300, query_retries=0)
+    snap = await collect(
+        PrometheusSource(long), catalog, at=at, interval_seconds=300, step_seconds=60,
+        windows={"all": at - timedelta(hours=HOURS)}, live_node_labels={}, unit_costs=False,
+    )  # fmt: skip
+    print(f"the same {HOURS} h in one window (no chunks, 300 s timeout): "
+          f"{time.perf_counter() - t0:.1f} s, ${totals(snap.windows['all'].pods).cost:,.2f}")  # fmt: skip
+
+
+def _backfill(root: Path, end: int) -> None:
+    t0 = time.perf_counter()
+    bench_cycle.MINUTES = HOURS * 60
+    bench_cycle.write_history(root / "data.om", end)
+    command = ["promtool", "tsdb", "create-blocks-from", "openmetrics"]
+    subprocess.run([*command, str(root / "data.om"), str(root / "tsdb")], check=True,
+                   capture_output=True)  # fmt: skip
+    (root / "data.om").unlink()
+    print(f"history: {HOURS} h backfilled in {time.perf_counter() - t0:.0f} s")
+
+
+def main() -> int:
+    end = (int(time.time()) // 3600 - 1) * 3600
+    with tempfile.TemporaryDirectory(prefix="costgov-catchup-") as tmp:
+        root = Path(tmp)
+        _backfill(root, end)
+        prom, port = bench_cycle.serve_prometheus(root)
+        try:
+            print(f"-- {os.cpu_count()} CPUs")
+            asyncio.run(catch_up(f"http://127.0.0.1:{port}", end))
+        finally:
+            prom.terminate()
+            prom.wait(timeout=30)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
