@@ -32,6 +32,7 @@ ALERTS = {
     "CostgovNewGpuSpend",
     "CostgovUnpricedGpuPods",
     "CostgovPrometheusQueriesFailing",
+    "CostgovAccountingBehind",
     "CostgovWebhookErrors",
     "CostgovWebhookLatencyHigh",
     "CostgovNoLeader",
@@ -54,7 +55,7 @@ def _rules() -> list[dict[str, Any]]:
 def test_promtool_checks_the_rules() -> None:
     done = _promtool("check", "rules", str(RULES))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 13 rules found" in done.stdout  # 12 alerts and 1 recording rule
+    assert "SUCCESS: 14 rules found" in done.stdout  # 13 alerts and 1 recording rule
 
 
 def test_promtool_unit_tests_of_every_alert_pass() -> None:
