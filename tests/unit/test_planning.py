@@ -144,3 +144,45 @@ def test_a_failed_snapshot_halves_the_chunk_so_grown_windows_are_caught_up_apart
     p = plan(NOV1 + timedelta(minutes=20), {"w": NOV1}, 300, 60, unit_costs=False,
              chunk=runtime._chunk)  # fmt: skip
     assert p.catching_up == {"w"} and p.ends["w"] == NOV1 + timedelta(minutes=15)
+
+
+def test_pod_names_reach_a_query_only_as_kubernetes_names() -> None:
+    """Found by review: pod labels come from Prometheus; a quote in one broke the query
+    (the cycle failed) or, as `zz",namespace="none`, narrowed it to nothing ($0)."""
+    import pytest
+
+    from costgov.adapters.promql import gpu_samples_of
+
+    expr = gpu_samples_of({"llama.sts-0", "worker-1"}, 3600, 60)
+    # "." escaped for the regex, and that backslash for the PromQL string
+    assert 'pod=~"llama\\\\.sts-0|worker-1"' in expr
+    for hostile in ('evil"pod', 'zz",namespace="none', "a\nb", "Upper", "x" * 254):
+        with pytest.raises(ValueError, match="not a Kubernetes pod name"):
+            gpu_samples_of({hostile}, 3600, 60)
+
+
+def test_the_windows_behind_gauge_keeps_its_value_through_a_failed_cycle() -> None:
+    from costgov.adapters.prometheus import PrometheusSource
+    from costgov.catalog import load_catalog
+    from costgov.services.accounting import Snapshot, WindowSpend
+    from costgov.services.runtime import Runtime
+    from costgov.settings import Settings
+
+    settings = Settings()
+    runtime = Runtime(settings=settings, catalog=load_catalog(None),
+                      source=PrometheusSource(settings), kube=None)  # fmt: skip
+    now = NOV1 + timedelta(days=13)
+    behind = Snapshot(now, {"w": WindowSpend(NOV1, NOV1 + timedelta(hours=1), ())}, (), {},
+                      {}, {}, {}, 300, {}, 8, accounted_to=now, lagging={"v": "waits"})  # fmt: skip
+    runtime._adapt(behind)
+    gauge = runtime.metrics.registry.get_sample_value("costgov_accounting_windows_behind")
+    assert gauge == 2  # one chunk short of now, one waiting its turn
+    runtime._adapt(Snapshot(now, {}, (), {}, {}, {}, {}, 300, {}, 4, error="down"))
+    assert runtime.metrics.registry.get_sample_value("costgov_accounting_windows_behind") == 2
+    # the chunk: at most the setting (a day by default), and never more than 2,880 points
+    # at the step (2 days at 60 s, 12 hours at 15 s)
+    assert runtime._most_chunk == DAY
+    wide = Settings(catchup_chunk_seconds=7 * DAY, sample_step_seconds=15)
+    fine = Runtime(settings=wide, catalog=load_catalog(None),
+                   source=PrometheusSource(wide), kube=None)  # fmt: skip
+    assert fine._most_chunk == 2880 * 15 == 12 * HOUR

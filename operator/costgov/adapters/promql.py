@@ -57,12 +57,22 @@ def _narrow(expr: str, only: str | None) -> str:
     return expr if only is None else f"({expr} and on (namespace, pod) ({only}))"
 
 
+POD_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+"""A Kubernetes object name (RFC 1123 subdomain): the only pod names a query may carry."""
+
+
 def _pod_matcher(pods: Iterable[str] | None) -> str:
-    """`,pod=~"a|b"` selecting exactly these pod names (regex-quoted), or nothing."""
+    """`,pod=~"a|b"` selecting exactly these pod names, or nothing. Only Kubernetes names
+    are accepted (their one regex character, ".", is escaped for the regex and that
+    backslash for the PromQL string): a label value never reaches a query's text else."""
     if pods is None:
         return ""
-    alternatives = "|".join(re.escape(p) for p in sorted(set(pods)))
-    return f',pod=~"{alternatives}"'.replace("\\", "\\\\")
+    names = sorted(set(pods))
+    bad = [n for n in names if not POD_NAME.fullmatch(n)]
+    if bad:
+        raise ValueError(f"not a Kubernetes pod name: {bad[0][:80]!r}")
+    escaped = "|".join(n.replace(".", r"\\.") for n in names)
+    return f',pod=~"{escaped}"'
 
 
 def gpu_allocation(only: str | None = None, pods: Iterable[str] | None = None) -> str:
@@ -72,7 +82,9 @@ def gpu_allocation(only: str | None = None, pods: Iterable[str] | None = None) -
     recently seen node wins (topk by timestamp), so a move never double-counts. `only`, a
     vector by (namespace, pod), narrows every operand to its pods before the joins (the
     joins are the cost: PromQL evaluates both sides of each); `pods` narrows the selectors
-    themselves to these names (cheaper still: the rest is never read).
+    themselves to these names (cheaper still: the rest is never read). A container's
+    request is counted once however many series carry it (two kube-state-metrics replicas,
+    an old and a new pod object of one name).
     """
     named = _pod_matcher(pods)
     requests = f'kube_pod_container_resource_requests{{resource="nvidia_com_gpu"{named}}}'
@@ -80,7 +92,7 @@ def gpu_allocation(only: str | None = None, pods: Iterable[str] | None = None) -
     running = f'kube_pod_status_phase{{phase="Running"{named}}}'
     return (
         "sum by (namespace, pod, node) ("
-        f"sum by (namespace, pod) ({_narrow(requests, only)})"
+        f"sum by (namespace, pod) (max by (namespace, pod, container) ({_narrow(requests, only)}))"
         " * on (namespace, pod) group_left (node) ("
         f"topk by (namespace, pod) (1, max by (namespace, pod, node) ({_narrow(seen, only)}))"
         " > bool 0)"
@@ -107,24 +119,28 @@ LOOKBACK_SECONDS = 300
 
 
 def gpu_samples_history(window: int, step: int) -> str:
-    """`gpu_samples` over many sample points at a fraction of the cost, for every pod
-    seen on one node in the window; a pod seen on several appears once per node with its
-    whole total, for `gpu_samples_of` to take again exactly.
+    """`gpu_samples` over many sample points at a fraction of the cost (the same sums), for
+    every pod object seen once in the window; a pod name seen as several (on several nodes,
+    or recreated under its name: a StatefulSet's pod, a training operator's worker) appears
+    once per node and uid with its whole total, for `gpu_samples_of` to take again exactly.
 
-    The per-point allocation join is what costs (at 10,000 pods about 0.2 s a point). A
-    pod's GPU request cannot change (extended resources are not resizable) and a pod runs
-    on one node, so its GPU samples are its GPUs x the points it was Running (a subquery
-    without a join), joined once with the node. Ranges reach one lookback further back than
-    the points, as an instant lookup does."""
+    The per-point allocation join is what costs (at 10,000 pods about 0.2 s a point). One
+    pod object's GPU request cannot change (extended resources are not resizable) and it
+    runs on one node, so its GPU samples are its GPUs x the points it was Running, joined
+    once with its node. kube-state-metrics starts new series for one pod object (its
+    requests gain a `node` once scheduled; a restarted exporter has another `instance`):
+    GPUs are taken per container across them, Running per point across them. Ranges reach
+    one lookback further back than the points, as an instant lookup does."""
     points = f"[{_dur(window - 1)}:{_dur(step)}]"
     reach = f"[{_dur(window - 1 + LOOKBACK_SECONDS)}]"
     requests = 'kube_pod_container_resource_requests{resource="nvidia_com_gpu"}'
-    gpus = f"sum by (namespace, pod) (max_over_time({requests}{reach}))"
-    running = (
-        f'max by (namespace, pod) (sum_over_time(kube_pod_status_phase{{phase="Running"}}{points}))'
-    )
-    nodes = f'max by (namespace, pod, node) (last_over_time(kube_pod_info{{node!=""}}{reach}))'
-    return f"{nodes} * on (namespace, pod) group_left () ({gpus} * on (namespace, pod) {running})"
+    per_container = f"max by (namespace, pod, container) (max_over_time({requests}{reach}))"
+    gpus = f"sum by (namespace, pod) ({per_container})"
+    phase = 'max by (namespace, pod) (kube_pod_status_phase{phase="Running"})'
+    running = f"sum_over_time(({phase}){points})"
+    info = f'last_over_time(kube_pod_info{{node!=""}}{reach})'
+    objects = f"max by (namespace, pod, node, uid) ({info})"
+    return f"{objects} * on (namespace, pod) group_left () ({gpus} * on (namespace, pod) {running})"
 
 
 def gpu_samples_of(pods: Iterable[str], window: int, step: int) -> str:
@@ -178,9 +194,13 @@ def gpu_utilization(window: int, step: int) -> str:
     `>= 0` drops NaN samples (every comparison with NaN is false) before averaging, so a
     NaN reading or a gap never turns the mean into NaN.
     """
-    each = f"avg_over_time((DCGM_FI_DEV_GPU_UTIL >= 0)[{_dur(window - 1)}:{_dur(step)}])"
-    # relabelled once, after the subquery, not at every point (a third of the cost)
-    return f"avg by (namespace, pod) ({_pod_labels(each)})"
+    util = _pod_labels("DCGM_FI_DEV_GPU_UTIL")
+    # relabelled at every point, not once after the subquery (three times cheaper): a
+    # replaced exporter pod scraped under one `instance` leaves two series for one GPU
+    # that relabelling makes identical, which Prometheus refuses in one vector
+    return (
+        f"avg by (namespace, pod) (avg_over_time(({util} >= 0)[{_dur(window - 1)}:{_dur(step)}]))"
+    )
 
 
 _PROMPT, _GENERATED = "vllm:prompt_tokens_total", "vllm:generation_tokens_total"

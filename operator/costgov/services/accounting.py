@@ -143,15 +143,28 @@ def _usage(result: QueryResult, step: int) -> list[PodUsage]:
     ]
 
 
+def _instance_type(labels: Mapping[str, str]) -> str | None:
+    return next((labels[k] for k in INSTANCE_TYPE_LABELS if labels.get(k)), None)
+
+
 def _nodes(
-    labels: QueryResult, live: Mapping[str, Mapping[str, str]], catalog: PriceCatalog
+    labels: QueryResult,
+    live: Mapping[str, Mapping[str, str]],
+    catalog: PriceCatalog,
+    past: bool = False,
 ) -> dict[str, Offering | Unpriced]:
+    """Each node's offering from kube_node_labels, the API's labels winning (they are
+    exact and complete). `past`: labels as of a chunk of history, where a node name now
+    on another instance type keeps the type it had then."""
     known: dict[str, dict[str, str]] = {}
     for sample in labels.samples:
         node = sample.labels.get("node")
         if node:
             known[node] = {_FROM_KSM[k]: v for k, v in sample.labels.items() if k in _FROM_KSM}
-    for node, node_labels in live.items():  # the API's labels are exact: they win
+    for node, node_labels in live.items():
+        then = _instance_type(known.get(node, {}))
+        if past and then is not None and then != _instance_type(node_labels):
+            continue  # the name was another machine then
         known[node] = dict(node_labels)
     return {node: offering_for_node(node_labels, catalog) for node, node_labels in known.items()}
 
@@ -203,31 +216,35 @@ MOVED_PER_QUERY = 200
 
 
 def _moved(result: QueryResult) -> set[PodKey]:
-    """Pods a history query saw on more than one node."""
-    nodes: dict[PodKey, set[str]] = {}
+    """Pod names a history query saw as more than one pod object (node, uid)."""
+    seen: dict[PodKey, int] = {}
     for s in result.samples:
-        key = (s.labels.get("namespace", ""), s.labels.get("pod", ""))
-        nodes.setdefault(key, set()).add(s.labels.get("node", ""))
-    return {key for key, seen in nodes.items() if len(seen) > 1}
+        key = _key(s.labels)
+        seen[key] = seen.get(key, 0) + 1
+    return {key for key, count in seen.items() if count > 1}
 
 
 async def _retake_moved(source: PrometheusSource, cycle: Plan, answers: _Answers) -> int:
-    """Second round: pods a window's history query saw on several nodes (a StatefulSet's
-    or a training operator's pod recreated elsewhere under its name) taken again by the
-    exact per-point join, narrowed to their names. Returns how many queries it made."""
+    """Second round: pod names a window's history query saw as several pod objects (on
+    several nodes, or recreated under the name) taken again by the exact per-point join,
+    narrowed to their names. Returns how many queries it made."""
     asked: list[tuple[str, set[PodKey], str]] = []
     for name, span in cycle.spans.items():
         key = f"hours:{name}"
         if key not in answers.results or span <= cycle.steps[name]:
             continue  # failed, or one point: the exact join already
-        moved = sorted(_moved(answers.results[key]))
+        moved = sorted(_retakeable(answers, key))
         for i in range(0, len(moved), MOVED_PER_QUERY):
             batch = set(moved[i : i + MOVED_PER_QUERY])
             pods = {pod for _, pod in batch}
             asked.append((key, batch, promql.gpu_samples_of(pods, span, cycle.steps[name])))
+
+    async def timed(key: str, expr: str) -> tuple[QueryResult, float]:
+        began = time.monotonic()
+        return await source.query(expr, cycle.times[key]), time.monotonic() - began
+
     outcomes = await asyncio.gather(
-        *(source.query(expr, cycle.times[key]) for key, _, expr in asked),
-        return_exceptions=True,
+        *(timed(key, expr) for key, _, expr in asked), return_exceptions=True
     )
     for (key, batch, _), outcome in zip(asked, outcomes, strict=True):
         if isinstance(outcome, MetricsError):
@@ -235,13 +252,28 @@ async def _retake_moved(source: PrometheusSource, cycle: Plan, answers: _Answers
             continue
         if isinstance(outcome, BaseException):
             raise outcome
-        first = answers.results[key]
+        if cycle.owner[key]:
+            answers.catchup_seconds = max(answers.catchup_seconds or 0.0, outcome[1])
+        first, again = answers.results[key], outcome[0]
         kept = [s for s in first.samples if _key(s.labels) not in batch]
-        exact = [s for s in outcome.samples if _key(s.labels) in batch]
-        answers.results[key] = QueryResult((*kept, *exact), (*first.warnings, *outcome.warnings))
+        exact = [s for s in again.samples if _key(s.labels) in batch]
+        answers.results[key] = QueryResult((*kept, *exact), (*first.warnings, *again.warnings))
     for key in {k for k, _, _ in asked if k in answers.errors}:
         answers.results.pop(key, None)
     return len(asked)
+
+
+def _retakeable(answers: _Answers, key: str) -> set[PodKey]:
+    """The pods of `key`'s result to take again exactly; lines of pods whose name is no
+    Kubernetes name (no pod of a cluster) are dropped, with a warning, never queried."""
+    moved = _moved(answers.results[key])
+    bad = {k for k in moved if not promql.POD_NAME.fullmatch(k[1])}
+    if bad:
+        first = answers.results[key]
+        note = f"left out GPU samples of {len(bad)} series named as no Kubernetes pod is"
+        kept = tuple(s for s in first.samples if _key(s.labels) not in bad)
+        answers.results[key] = QueryResult(kept, (*first.warnings, note))
+    return moved - bad
 
 
 def _key(labels: Mapping[str, str]) -> PodKey:
@@ -278,7 +310,7 @@ def _spend(
             continue
         priced_on = nodes
         if name in cycle.catching_up:
-            priced_on = _nodes(results[f"nodes:{name}"], live_node_labels, catalog)
+            priced_on = _nodes(results[f"nodes:{name}"], live_node_labels, catalog, past=True)
         usage = _usage(results[f"hours:{name}"], cycle.steps[name])
         spend[name] = WindowSpend(
             windows[name],

@@ -28,7 +28,7 @@ from costgov.services.inventory import Inventory
 from costgov.services.leadership import Leadership
 from costgov.services.ledgers import Ledger
 from costgov.services.outcomes import Announced, Outcome
-from costgov.services.planning import next_chunk
+from costgov.services.planning import MAX_POINTS, next_chunk
 from costgov.services.rereading import Rereads
 from costgov.services.situations import audit_judgements, situation_from
 from costgov.services.statuses import read_status
@@ -75,7 +75,7 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.rereads = Rereads(self.kube)
-        self._chunk = min(self._chunk, self.settings.catchup_chunk_seconds)
+        self._chunk = min(self._chunk, self._most_chunk)
         if self.self_user is None:
             self.self_user = self.settings.operator_username
         self.metrics.leader.set(1 if self.leadership.leading else 0)
@@ -182,6 +182,13 @@ class Runtime:
             self._snapshot, self._taken = snap, time.monotonic()
             return snap
 
+    @property
+    def _most_chunk(self) -> int:
+        """The setting, but never more sample points than one window may have (2,880):
+        a chunk is always counted at the configured step, never more coarsely."""
+        step = self.settings.sample_step_seconds
+        return min(self.settings.catchup_chunk_seconds, MAX_POINTS * step)
+
     def _adapt(self, snap: Snapshot) -> None:
         """The next catch-up chunk, from how this one went; windows behind, as a gauge. A
         failed snapshot halves it too: the windows it left to grow then pass the chunk and
@@ -193,8 +200,10 @@ class Runtime:
             snap.catchup_failed or snap.error is not None,
             timeout=self.settings.query_timeout_seconds,
             step=self.settings.sample_step_seconds,
-            most=self.settings.catchup_chunk_seconds,
+            most=self._most_chunk,
         )
+        if snap.error:
+            return  # windows behind: unknown this cycle, the gauge keeps its last value
         behind = sum(
             1 for w in snap.windows.values() if snap.accounted_to and w.end < snap.accounted_to
         )
