@@ -253,9 +253,13 @@ def _proc(pid: int) -> tuple[float, int, int]:
 
 def _complete(api: Api, since: datetime) -> bool:
     def fresh(obj: dict[str, Any]) -> bool:
-        stamp = (obj.get("status") or {}).get("figuresAsOf")
-        spent = (obj.get("status") or {}).get("spent")
-        return bool(stamp and spent) and datetime.fromisoformat(stamp) > since
+        status = obj.get("status") or {}
+        stamp, spent = status.get("figuresAsOf"), status.get("spent")
+        current = any(
+            c.get("type") == "CaughtUp" and c.get("status") == "True"
+            for c in status.get("conditions") or []
+        )  # not still catching up on past spend a chunk at a time
+        return bool(stamp and spent and current) and datetime.fromisoformat(stamp) > since
 
     budgets = api.budgets()
     done = sum(1 for b in budgets if fresh(b))
