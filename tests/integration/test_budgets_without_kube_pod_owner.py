@@ -147,7 +147,9 @@ async def test_spend_of_pods_known_through_kube_pod_info(cluster: Cluster) -> No
 
 
 async def test_idle_dollars_over_the_whole_budget_period(cluster: Cluster) -> None:
-    await cluster.wait_for(lambda: "idleGPUCost" in _status(cluster))
+    await cluster.wait_for(
+        lambda: caught_up(_status(cluster)) and "idleGPUCost" in _status(cluster)
+    )
     # each pod's cost x its own idle share over the time it ran, sweep-1 ended an hour ago:
     #   sweep-1 $55.04 x (100 - 25) % = 41.28; sweep-2 $55.04 x (100 - 50) % = 27.52
     assert _status(cluster)["idleGPUCost"] == "68.80"  # 41.28 + 27.52
