@@ -264,3 +264,21 @@ def test_a_naive_expiry_that_slipped_in_does_not_count_and_does_not_crash() -> N
         "ml-platform", TIERS[0], grant(naive), amount=Decimal(3000), now=NOW, submitter="bob"
     )
     assert not found.satisfied and "no timezone" in found.rejected[0][1]
+
+
+def test_a_policy_needing_no_approval_makes_nobody_an_approver() -> None:
+    """Found by random test order: a second policy over the namespace with no approval
+    tiers (an audit policy) let eve sign $5,000 that ml-platform wants alice or ml-leads
+    for; the signature was accepted because the other policy asked for nothing."""
+    relaxed = [*POLICY, Candidate("audit-only", ())]
+    check = authenticate(
+        old=[], new=[sig("eve", 5000)], user="eve", groups=["devs"], requester="bob",
+        candidates=relaxed,
+    )  # fmt: skip
+    assert not check.ok and "eve may not approve $5,000.00" in check.reason
+    # where no policy needs an approval for the amount, a signature is harmless: accepted
+    check = authenticate(
+        old=[], new=[sig("eve", 500)], user="eve", groups=["devs"], requester="bob",
+        candidates=relaxed,
+    )  # fmt: skip
+    assert check.ok

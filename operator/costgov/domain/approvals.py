@@ -271,13 +271,16 @@ def _check_written(
     pinned = [c for c in candidates if signature.policy in (None, c.name)]
     if signature.policy is not None and not pinned:
         return f"CostPolicy {signature.policy} does not govern this namespace"
+    # a policy that needs no approval for this amount makes no one an approver of it: the
+    # signer must qualify under a policy that does need one (if any does)
+    needing = [c for c in pinned if required_tier(c.tiers, signature.amount) is not None]
     reasons = []
-    for candidate in pinned:
+    for candidate in needing:
         ok, why = _eligible_under(candidate, signature, groups)
         if ok:
             return None
         reasons.append(why)
-    return "; ".join(reasons)
+    return "; ".join(reasons) or None
 
 
 def authenticate(
