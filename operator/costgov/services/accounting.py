@@ -295,15 +295,15 @@ def _spend(
     cycle: Plan,
     answers: _Answers,
     windows: Mapping[str, datetime],
+    now: tuple[Mapping[str, Offering | Unpriced], Mapping[PodKey, float]],
     live_node_labels: Mapping[str, Mapping[str, str]],
     catalog: PriceCatalog,
     lagging: Mapping[str, str],
 ) -> dict[str, WindowSpend]:
-    """Each window's pods priced: a steady one on the nodes as they are now, a chunk of
-    history on its nodes as they were at its end."""
+    """Each window's pods priced: a steady one on the nodes as they are `now` (with the
+    interval's utilisation), a chunk of history on its nodes as they were at its end."""
     results = answers.results
-    nodes = _nodes(results["nodes"], live_node_labels, catalog)
-    utilization = _by_pod(results["util"])
+    nodes, utilization = now
     spend = {}
     for name in cycle.spans:
         if name in lagging:
@@ -364,15 +364,18 @@ async def collect(
         )  # fmt: skip
     lagging = _lagging(cycle, answers, windows)
     nodes = _nodes(results["nodes"], live_node_labels, catalog)
+    utilization = _by_pod(results["util"])
     # the one-step window's single sample point is the GPUs held now
     now_query = "now" if cycle.rate_window is None else f"hours:{cycle.rate_window}"
     owners = attribute(_owners_seen(cycle, results), live_pod_owners or {})
     return Snapshot(
         at=at,
-        windows=_spend(cycle, answers, windows, live_node_labels, catalog, lagging),
+        windows=_spend(
+            cycle, answers, windows, (nodes, utilization), live_node_labels, catalog, lagging
+        ),
         hourly=tuple(price_usage(_usage(results[now_query], 3600), nodes)),
         owners=owners.jobs,
-        utilization=_by_pod(results["util"]),
+        utilization=utilization,
         tokens=_by_pod(results["unit:tokens"]) if unit_costs else {},
         requests=_by_pod(results["unit:requests"]) if unit_costs else {},
         interval_seconds=interval_seconds,
