@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything the test tiers need beyond Python packages, installed once:
 #   Prometheus + promtool (Debian's package), kube-apiserver + etcd (built from Go modules),
-#   helm + kubeconform (go install). Cached builds are reused; cold: about 10-20 minutes.
+#   helm + kubeconform (go install), the FOCUS validator (its own venv). Cached builds are reused; cold: about 10-20 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
@@ -15,4 +15,5 @@ t=$(date +%s)
 bash hack/build-control-plane.sh >/dev/null
 bash hack/build-tools.sh >/dev/null
 bash hack/build-sim.sh >/dev/null
+bash hack/install-focus-validator.sh >/dev/null
 echo "== prerequisites ready ($(prometheus --version 2>&1 | head -1 | cut -d' ' -f1-3); control plane and tools in $(( $(date +%s) - t ))s)" >&2

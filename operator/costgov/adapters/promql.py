@@ -11,7 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from costgov.domain.gateways import GATEWAY_METRICS, SERIES_LABEL
+
 __all__ = [
+    "gateway_increase",
     "gpu_allocation",
     "gpu_samples",
     "gpu_samples_history",
@@ -248,3 +251,19 @@ def vllm_serving_gpu_samples(window: int, step: int, end: int) -> str:
     """
     fresh = f"({_newest_token_sample(window, step, end)}) >= time()"
     return f"sum_over_time(({gpu_allocation(fresh)})[{_dur(window - 1)}:{_dur(step)}])"
+
+
+def gateway_increase(span_seconds: int, team_labels: Iterable[str] = ()) -> str:
+    """How much each LLM-gateway counter grew over the span ending at the evaluation time,
+    grouped by the labels that say which model, provider, token type and team; each
+    alternative tagged with `costgov_series` naming its counter (domain/gateways.py).
+    Counters of different gateways never collide: the tags keep their label sets apart."""
+    extra = tuple(team_labels)
+    parts = []
+    for m in GATEWAY_METRICS:
+        by = sorted({*m.model, *m.provider, *m.team, *extra, *filter(None, [m.token_type])})
+        parts.append(
+            f"label_replace(sum by ({', '.join(by)}) (increase({m.metric}[{_dur(span_seconds)}])),"
+            f' "{SERIES_LABEL}", "{m.key}", "", "")'
+        )
+    return "\n or ".join(parts)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from costgov.api.fields import parse_rate, wire_name
 from costgov.api.gpus import normalize_gpu_model, unknown_gpu_model
 
-__all__ = ["CatalogDefaults", "GPUHourPrice", "InstancePrice", "PriceCatalog"]
+__all__ = ["CatalogDefaults", "GPUHourPrice", "HostedModelPrice", "InstancePrice", "PriceCatalog"]
 
 
 def _gpu_model(value: object) -> object:
@@ -67,6 +67,21 @@ class GPUHourPrice(_Entry):
     effective_date: date
 
 
+class HostedModelPrice(_Entry):
+    """A hosted model's token prices (USD per 1M tokens) from a date on: a negotiated rate,
+    a private deployment, or a model the bundled list (genai-prices) lacks. An entry wins
+    over the bundled list for its provider and model from its effective date."""
+
+    provider: str = Field(min_length=1, max_length=63, description="openai, anthropic, ...")
+    model: str = Field(min_length=1, max_length=253, description="As gateways report it.")
+    input_per_m_tokens: Price
+    output_per_m_tokens: Price
+    cached_input_per_m_tokens: Price | None = None
+    cache_write_per_m_tokens: Price | None = None
+    source: str = Field(min_length=1)
+    effective_date: date
+
+
 class CatalogDefaults(_Entry):
     """Where workloads run when nothing says otherwise."""
 
@@ -82,6 +97,7 @@ class PriceCatalog(_Entry):
     defaults: CatalogDefaults = Field(default_factory=CatalogDefaults)
     instances: list[InstancePrice] = Field(default_factory=list)
     gpu_hourly: list[GPUHourPrice] = Field(default_factory=list)
+    models: list[HostedModelPrice] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_keys(self) -> PriceCatalog:
@@ -94,6 +110,9 @@ class PriceCatalog(_Entry):
         models = [g.gpu_model for g in self.gpu_hourly]
         if len(set(models)) != len(models):
             raise ValueError("a GPU model is listed twice in gpuHourly")
+        hosted = [(m.provider, m.model.lower(), m.effective_date) for m in self.models]
+        if len(set(hosted)) != len(hosted):
+            raise ValueError("a hosted model is listed twice for one effectiveDate in models")
         return self
 
     def merged(self, override: PriceCatalog) -> PriceCatalog:
@@ -103,11 +122,14 @@ class PriceCatalog(_Entry):
         hourly = {g.gpu_model: g for g in self.gpu_hourly}
         hourly.update({g.gpu_model: g for g in override.gpu_hourly})
         defaults = override.defaults if "defaults" in override.model_fields_set else self.defaults
+        hosted = {(m.provider, m.model.lower(), m.effective_date): m for m in self.models}
+        hosted.update({(m.provider, m.model.lower(), m.effective_date): m for m in override.models})
         return PriceCatalog(
             version=f"{self.version}+{override.version}",
             defaults=defaults,
             instances=list(instances.values()),
             gpu_hourly=list(hourly.values()),
+            models=list(hosted.values()),
         )
 
     @cached_property

@@ -1,23 +1,27 @@
-"""`costgov report`: spend and chargeback by namespace or by a namespace label, from Prometheus."""
+"""`costgov report`: spend and chargeback by namespace or by a namespace label, from Prometheus:
+GPU time priced from the node catalog, and hosted-API spend from LLM gateways' counters.
+
+A gateway's spend is grouped by its team (the first of the team labels a series carries),
+shown as `team:<name>`; `namespaces` maps teams to namespaces, and then the spend joins the
+namespace's group (a team it does not map stays `team:<name>`).
+"""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
 from costgov.adapters.prometheus import PrometheusSource
 from costgov.adapters.promql import ksm_label_name
+from costgov.catalog.hosted import HostedPrices
 from costgov.domain.catalogs import PriceCatalog
-from costgov.domain.money import cents
 from costgov.domain.spend import idle_cost, unpriced_caveat
 from costgov.services.accounting import WindowSpend, collect
+from costgov.services.api_spend import ApiCost, ApiSpend, api_spend
 
-__all__ = ["ReportLine", "SpendReport", "build_report", "render"]
+__all__ = ["ApiLine", "ReportLine", "SpendReport", "build_report"]
 
 
 @dataclass(frozen=True)
@@ -38,15 +42,42 @@ class SpendReport:
     warnings: tuple[str, ...]
     unpriced: tuple[str, ...] = ()
     """One note per pod left out of the figures because it could not be priced."""
+    window: WindowSpend | None = None
+    """The pods behind the lines (for the FOCUS export)."""
+    owners: dict[tuple[str, str], str] = field(default_factory=dict)
+    api: tuple[ApiLine, ...] = ()
+    """Hosted-API spend by group, gateway and model."""
 
     @property
-    def total(self) -> Decimal:
+    def gpu_total(self) -> Decimal:
         return sum((line.cost for line in self.lines), Decimal(0))
 
     @property
+    def api_total(self) -> Decimal:
+        return sum((a.cost.cost for a in self.api if a.cost.cost is not None), Decimal(0))
+
+    @property
+    def total(self) -> Decimal:
+        return self.gpu_total + self.api_total
+
+    @property
+    def api_unpriced(self) -> tuple[str, ...]:
+        return tuple(a.cost.unpriced for a in self.api if a.cost.unpriced)
+
+    @property
     def caveat(self) -> str | None:
-        """What the total leaves out, or None when every pod was priced."""
-        return unpriced_caveat(len(self.unpriced)) if self.unpriced else None
+        """What the total leaves out, or None when everything was priced."""
+        parts = [unpriced_caveat(len(self.unpriced))] if self.unpriced else []
+        if self.api_unpriced:
+            n = len(self.api_unpriced)
+            parts.append(f"{n} hosted-API line{'s' if n > 1 else ''} unpriced, not included")
+        return "; ".join(parts) or None
+
+
+@dataclass(frozen=True)
+class ApiLine:
+    group: str
+    cost: ApiCost
 
 
 async def _groups(
@@ -83,6 +114,22 @@ def _lines(window: WindowSpend, group_of: Callable[[str], str]) -> tuple[ReportL
     return tuple(sorted(rows, key=lambda x: (-x.cost, x.group)))
 
 
+def _api_lines(
+    spend: ApiSpend, by: str, groups: dict[str, str], mapped: bool
+) -> tuple[ApiLine, ...]:
+    def group_of(cost: ApiCost) -> str:
+        if mapped and cost.namespace:
+            return (
+                cost.namespace
+                if by == "namespace"
+                else (groups.get(cost.namespace) or f"(no {by} label)")
+            )
+        return f"team:{cost.usage.team}" if cost.usage.team else "(no team)"
+
+    lines = (ApiLine(group_of(c), c) for c in spend.lines)
+    return tuple(sorted(lines, key=lambda a: (-(a.cost.cost or 0), a.group, a.cost.usage.model)))
+
+
 async def build_report(
     source: PrometheusSource,
     catalog: PriceCatalog,
@@ -91,8 +138,12 @@ async def build_report(
     end: datetime,
     by: str,
     step_seconds: int = 60,
+    team_labels: Sequence[str] = (),
+    namespaces: Mapping[str, str] | None = None,
 ) -> SpendReport:
-    """Spend between start and end, grouped by namespace or by the namespace label `by`."""
+    """Spend between start and end, grouped by namespace or by the namespace label `by`:
+    GPU time, and hosted-API spend by gateway team (`team_labels` override each gateway's;
+    `namespaces` maps teams to namespaces)."""
     snap = await collect(
         source,
         catalog,
@@ -105,7 +156,9 @@ async def build_report(
     )
     if snap.error:
         raise RuntimeError(snap.error)
-    warnings = list(snap.warnings)
+    api = await api_spend(source, HostedPrices(catalog), start=start, end=end,
+                          team_labels=team_labels, namespaces=namespaces)  # fmt: skip
+    warnings = [*snap.warnings, *api.warnings]
     groups: dict[str, str] = {}
     if by != "namespace":
         groups, more = await _groups(source, by, start, end)
@@ -121,66 +174,7 @@ async def build_report(
         if c.cost is None
     }
     notes = tuple(sorted(unpriced.values()))
-    return SpendReport(by, start, end, _lines(window, group_of), tuple(warnings), notes)
-
-
-def render(report: SpendReport, output: str) -> str:
-    rows = [
-        [
-            line.group,
-            format(cents(line.cost), "f"),
-            format(line.gpu_hours.quantize(Decimal("0.01")), "f"),
-            format(cents(line.idle_cost), "f"),
-            str(line.unpriced_pods),
-        ]
-        for line in report.lines
-    ]
-    header = [report.by.upper(), "COST_USD", "GPU_HOURS", "IDLE_GPU_USD", "UNPRICED_PODS"]
-    if output == "json":
-        return (
-            json.dumps(
-                {
-                    "by": report.by,
-                    "start": report.start.isoformat(),
-                    "end": report.end.isoformat(),
-                    "total": format(cents(report.total), "f"),
-                    "totalCaveat": report.caveat,
-                    "unpricedPods": len(report.unpriced),
-                    "unpriced": list(report.unpriced),
-                    "lines": [
-                        dict(
-                            zip(
-                                ["group", "cost", "gpuHours", "idleCost", "unpricedPods"],
-                                r,
-                                strict=True,
-                            )
-                        )
-                        for r in rows
-                    ],
-                    "warnings": list(report.warnings),
-                },
-                indent=2,
-            )
-            + "\n"
-        )
-    if output == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(header)
-        writer.writerows(rows)
-        return buf.getvalue()
-    widths = [
-        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)
-    ]
-    out = [
-        f"Spend {report.start:%Y-%m-%d %H:%M} to {report.end:%Y-%m-%d %H:%M} UTC, by {report.by}"
-    ]
-    out.append("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
-    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    caveat = f" ({report.caveat})" if report.caveat else ""
-    out.append(f"TOTAL ${cents(report.total):,.2f}{caveat}")
-    out += [f"unpriced: {note}" for note in report.unpriced[:20]]
-    if len(report.unpriced) > 20:
-        out.append(f"unpriced: ... and {len(report.unpriced) - 20} more (-o json lists all)")
-    out += [f"warning: {w}" for w in report.warnings]
-    return "\n".join(out) + "\n"
+    return SpendReport(
+        by, start, end, _lines(window, group_of), tuple(warnings), notes, window,
+        dict(snap.owners), _api_lines(api, by, groups, namespaces is not None),
+    )  # fmt: skip

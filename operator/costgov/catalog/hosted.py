@@ -1,0 +1,121 @@
+"""Hosted-model token prices: the user's pricing file first, then pydantic's genai-prices.
+
+genai-prices (MIT, pydantic/genai-prices) bundles dated prices for about 2,300 models of 47
+providers and matches the names APIs use (`gpt-4o-2024-08-06` is gpt-4o). costgov reads
+only its bundled data: its `UpdatePrices` thread, which fetches a newer list from GitHub, is
+never started, so a price never changes under a running operator without a release (pinned
+in requirements.lock). Long-context tiers (a higher rate for requests over 200k tokens) are
+per request; gateway counters sum requests, so the base rate is used and the note says so.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from functools import lru_cache
+
+import genai_prices
+from genai_prices.data_snapshot import get_snapshot
+from genai_prices.types import ConditionalPrice, ModelInfo, StartDateConstraint, TieredPrices
+
+from costgov.domain.catalogs import HostedModelPrice, PriceCatalog
+from costgov.domain.tokens import TokenPrice
+
+__all__ = ["PROVIDER_IDS", "HostedPrices"]
+
+PROVIDER_IDS = {
+    "azure.openai": "azure", "aws.bedrock": "aws", "aws.anthropic": "aws", "bedrock": "aws",
+    "gcp.vertex_ai": "google", "gcp.anthropic": "google", "vertex_ai": "google",
+    "gemini": "google", "gcp.gemini": "google", "xai": "x-ai",
+}  # fmt: skip
+"""Gateways' provider names (OpenTelemetry's gen_ai.provider.name values, LiteLLM's
+api_provider) as genai-prices names them; others are used as they are."""
+_PREFIX = re.compile(r"^([a-z0-9_.-]+)/(.+)$")
+
+
+def _rate(value: Decimal | TieredPrices | None) -> tuple[Decimal | None, bool]:
+    if isinstance(value, TieredPrices):
+        return value.base, True
+    return value, False
+
+
+def _effective(model: ModelInfo, at: datetime) -> date | None:
+    if not isinstance(model.prices, list):
+        return None
+    for price in reversed(model.prices):
+        if isinstance(price, ConditionalPrice) and (
+            price.constraint is None or price.constraint.active(at)
+        ):
+            constraint = price.constraint
+            return constraint.start_date if isinstance(constraint, StartDateConstraint) else None
+    return None
+
+
+@lru_cache(maxsize=4096)
+def _bundled(provider: str, model: str, day: str) -> TokenPrice | None:
+    at = datetime.fromisoformat(day).replace(tzinfo=UTC)
+    snap = get_snapshot()
+    wanted = PROVIDER_IDS.get(provider.lower(), provider.lower()) or None
+    try:
+        found_provider, info = snap.find_provider_model(model, None, wanted, None)
+    except LookupError:
+        if wanted is None:
+            return None
+        try:  # the provider under another name, or a reseller genai-prices lacks
+            found_provider, info = snap.find_provider_model(model, None, None, None)
+        except LookupError:
+            return None
+    prices = info.get_prices(at)
+    (inp, t1), (out, t2) = _rate(prices.input_mtok), _rate(prices.output_mtok)
+    (cached, t3), (write, t4) = _rate(prices.cache_read_mtok), _rate(prices.cache_write_mtok)
+    if inp is None or out is None:
+        return None
+    start = _effective(info, at)
+    notes = (
+        ("long-context tiers not applied: the base rate is used",) if t1 or t2 or t3 or t4 else ()
+    )
+    return TokenPrice(
+        found_provider.id, info.id, inp, out, cached, write,
+        f"genai-prices {genai_prices.__version__} ({found_provider.name})",
+        start, notes,
+    )  # fmt: skip
+
+
+class HostedPrices:
+    """Token prices for one catalog: its `models` entries, then genai-prices."""
+
+    def __init__(self, catalog: PriceCatalog) -> None:
+        self._own: dict[tuple[str, str], list[HostedModelPrice]] = {}
+        for entry in sorted(catalog.models, key=lambda m: m.effective_date):
+            self._own.setdefault((entry.provider.lower(), entry.model.lower()), []).append(entry)
+
+    def _mine(self, provider: str, model: str, at: datetime) -> TokenPrice | None:
+        keys = [(provider, model)] if provider else []
+        keys += [(p, m) for (p, m) in self._own if m == model and not provider]
+        for key in keys:
+            dated = [e for e in self._own.get(key, []) if e.effective_date <= at.date()]
+            if dated:
+                e = dated[-1]
+                return TokenPrice(
+                    e.provider, e.model, e.input_per_m_tokens, e.output_per_m_tokens,
+                    e.cached_input_per_m_tokens, e.cache_write_per_m_tokens, e.source,
+                    e.effective_date,
+                )  # fmt: skip
+        return None
+
+    def price(self, provider: str, model: str, at: datetime) -> TokenPrice | None:
+        """The price in effect at `at` for a model as a gateway names it (a `provider/`
+        prefix, as LiteLLM writes `openai/gpt-4o`, is read as the provider), or None."""
+        provider, model = provider.strip().lower(), model.strip().lower()
+        if not model:
+            return None
+        prefixed = _PREFIX.match(model)
+        candidates = [(provider, model)]
+        if prefixed:
+            candidates.insert(0, (provider or prefixed.group(1), prefixed.group(2)))
+        for prov, name in candidates:
+            found = self._mine(prov, name, at) or _bundled(prov, name, at.date().isoformat())
+            if found is not None:
+                return found
+        return None

@@ -1,0 +1,106 @@
+"""Hosted-API spend over a span: one query for every gateway counter, priced by model.
+
+Where a gateway reports its own dollars (LiteLLM, Kong, agentgateway) those are the cost and
+the list price of its tokens is shown next to them; where it reports tokens only (Envoy AI
+Gateway's OpenTelemetry metrics), the list price is the cost. A model no price list knows,
+with no dollars from its gateway, is unpriced: named, never $0.
+
+Counters are read with Prometheus's `increase()` over the span: exact when the series was
+scraped at the span's start and end; a series born inside the span is counted from its
+first scrape (the tokens of the requests before that scrape are extrapolated, not known).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from costgov.adapters import promql
+from costgov.adapters.prometheus import PrometheusSource
+from costgov.catalog.hosted import HostedPrices
+from costgov.domain.gateways import GatewayUsage, usage_from_series
+from costgov.domain.tokens import TokenPrice, token_cost
+
+__all__ = ["ApiCost", "ApiSpend", "api_spend", "price_api_usage"]
+
+
+@dataclass(frozen=True)
+class ApiCost:
+    """One gateway's usage of one model by one team, and what it cost."""
+
+    usage: GatewayUsage
+    price: TokenPrice | None
+    list_usd: Decimal | None
+    """The tokens at the price list's rates (None: the model is not in it)."""
+    namespace: str = ""
+    """The namespace the team maps to ("" when it maps to none)."""
+
+    @property
+    def cost(self) -> Decimal | None:
+        """The gateway's own dollars when it reports them, else the list price."""
+        return self.usage.reported_usd if self.usage.reported_usd is not None else self.list_usd
+
+    @property
+    def unpriced(self) -> str | None:
+        if self.cost is not None:
+            return None
+        u = self.usage
+        return (
+            f"{u.gateway} model {u.model or '(none)'} of provider {u.provider or '(none)'} is in "
+            "no price list and its gateway reports no dollars: add it under `models:` in a "
+            "pricing file"
+        )
+
+
+@dataclass(frozen=True)
+class ApiSpend:
+    start: datetime
+    end: datetime
+    lines: tuple[ApiCost, ...]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def total(self) -> Decimal:
+        return sum((c.cost for c in self.lines if c.cost is not None), Decimal(0))
+
+
+def price_api_usage(
+    usage: Iterable[GatewayUsage],
+    prices: HostedPrices,
+    at: datetime,
+    namespaces: Mapping[str, str] | None = None,
+) -> tuple[ApiCost, ...]:
+    """Each line priced at the list price in effect at `at`, its team mapped to a namespace
+    (a team with no entry in `namespaces` keeps its name as the namespace when the map is
+    None, and maps to none otherwise)."""
+    out = []
+    for u in usage:
+        price = prices.price(u.provider, u.model, at)
+        listed = token_cost(u.tokens, price) if price is not None and u.tokens else None
+        if price is not None and not u.tokens:
+            listed = Decimal(0)
+        ns = u.team if namespaces is None else namespaces.get(u.team, "")
+        out.append(ApiCost(u, price, listed, ns))
+    return tuple(out)
+
+
+async def api_spend(
+    source: PrometheusSource,
+    prices: HostedPrices,
+    *,
+    start: datetime,
+    end: datetime,
+    team_labels: Sequence[str] = (),
+    namespaces: Mapping[str, str] | None = None,
+) -> ApiSpend:
+    """What the gateways counted between `start` and `end`, priced."""
+    span = int((end - start).total_seconds())
+    if span <= 0:
+        return ApiSpend(start, end, ())
+    result = await source.query(promql.gateway_increase(span, team_labels), end)
+    usage = usage_from_series(((s.labels, s.value) for s in result.samples), team_labels)
+    return ApiSpend(
+        start, end, price_api_usage(usage, prices, end, namespaces), tuple(result.warnings)
+    )
