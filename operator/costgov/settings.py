@@ -76,6 +76,18 @@ class Settings(BaseSettings):
         "judged through their owner (a Job, Deployment or StatefulSet admission judged).",
     )
     pricing_file: Path | None = Field(default=None, description="User pricing file.")
+    api_team_labels: list[str] = Field(
+        default_factory=list,
+        max_length=16,
+        description="LLM-gateway labels that name who spent, the first present wins "
+        "(default: each gateway's own, docs/api-spend.md).",
+    )
+    api_namespaces: dict[str, str] = Field(
+        default_factory=dict,
+        description='Gateway team -> namespace, e.g. {"nlp": "ml-research"}; empty: a team '
+        "named like a namespace of the cluster is that namespace's. Spend of other teams "
+        "belongs only to policies over the whole cluster.",
+    )
     webhook_host: str = Field(default="0.0.0.0", description="Address the webhook listens on.")
     webhook_port: int = Field(default=9443, ge=0, le=65535)
     webhook_cert_file: Path | None = None

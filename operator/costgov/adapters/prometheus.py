@@ -25,6 +25,10 @@ from costgov.settings import Settings
 __all__ = ["MetricsError", "PrometheusSource", "QueryResult", "Sample"]
 
 
+LONG_QUERY = 2000
+"""Characters beyond which a query goes in the request body, not the URL."""
+
+
 class MetricsError(RuntimeError):
     """Prometheus could not answer: down, slow, 5xx, or a bad query. Names the query."""
 
@@ -93,17 +97,36 @@ class PrometheusSource:
             method="POST",
         )
         self.url = settings.prometheus_url
+        self._session, self._headers, self._auth = session, headers, auth or None
+
+    def _in_body(self, expr: str, params: dict[str, str]) -> list[dict[str, Any]]:
+        """A long query as a form body: the client library puts every parameter in the URL,
+        even for POST, and proxies in front of Prometheus refuse request lines over 8 KiB
+        (nginx's and aiohttp's default); the LLM gateways' query is about 9 KiB encoded."""
+        response = self._session.post(
+            f"{self.url.rstrip('/')}/api/v1/query",
+            data={"query": expr, **params},
+            headers=self._headers,
+            auth=self._auth,  # type: ignore[arg-type]
+            timeout=math.ceil(self._timeout),
+        )
+        if response.status_code != 200:
+            raise PrometheusApiClientException(
+                f"HTTP Status Code {response.status_code} ({response.content[:500]!r})"
+            )
+        try:
+            return list(response.json()["data"]["result"])
+        except (KeyError, TypeError) as exc:
+            raise PrometheusApiClientException(f"an answer without data.result: {exc!r}") from exc
 
     def _query_blocking(self, expr: str, at: datetime) -> QueryResult:
         _local.warnings = []
+        params = {"time": f"{at.timestamp():.3f}", "timeout": f"{int(self._timeout * 1000)}ms"}
         try:
-            raw = self._client.custom_query(
-                expr,
-                params={
-                    "time": f"{at.timestamp():.3f}",
-                    "timeout": f"{int(self._timeout * 1000)}ms",
-                },
-            )
+            if len(expr) > LONG_QUERY:
+                raw = self._in_body(expr, params)
+            else:
+                raw = self._client.custom_query(expr, params=params)
         except PrometheusApiClientException as exc:
             raise MetricsError(f"Prometheus refused the query {_short(expr)}: {exc}") from exc
         except requests.RequestException as exc:

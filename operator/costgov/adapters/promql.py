@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from costgov.domain.gateways import GATEWAY_METRICS, SERIES_LABEL
 
 __all__ = [
+    "counter_growth",
     "gateway_increase",
     "gpu_allocation",
     "gpu_samples",
@@ -253,17 +254,36 @@ def vllm_serving_gpu_samples(window: int, step: int, end: int) -> str:
     return f"sum_over_time(({gpu_allocation(fresh)})[{_dur(window - 1)}:{_dur(step)}])"
 
 
+def counter_growth(metric: str, span_seconds: int) -> str:
+    """How much each series of a counter grew over the span ending at the evaluation time,
+    without `increase()`'s extrapolation (which scales a series born inside the span, or
+    scraped off the span's edges, by the ratio of the span to its samples):
+    - a series present at the start: its last value in the span minus its value at the start
+      (consecutive spans telescope: the sample at a boundary ends one and starts the next);
+    - a series born inside the span: its last value (it counted from zero);
+    - a series that reset inside the span (a gateway restarted): `increase()`, which counts
+      across resets and extrapolates at the edges."""
+    span = _dur(span_seconds)
+    last = f"last_over_time({metric}[{span}])"
+    start = f"({metric} offset {span})"
+    resets = f"(resets({metric}[{span}]) > 0)"
+    steady = f"(({last} - {start}) or ({last} unless {start}))"
+    return f"(({steady} unless {resets}) or (increase({metric}[{span}]) and {resets}))"
+
+
 def gateway_increase(span_seconds: int, team_labels: Iterable[str] = ()) -> str:
-    """How much each LLM-gateway counter grew over the span ending at the evaluation time,
-    grouped by the labels that say which model, provider, token type and team; each
-    alternative tagged with `costgov_series` naming its counter (domain/gateways.py).
-    Counters of different gateways never collide: the tags keep their label sets apart."""
+    """How much each LLM-gateway counter grew over the span ending at the evaluation time
+    (`counter_growth`), grouped by the labels that say which model, provider, token type and
+    team; each alternative tagged with `costgov_series` naming its counter
+    (domain/gateways.py). Counters of different gateways never collide: the tags keep their
+    label sets apart."""
     extra = tuple(team_labels)
     parts = []
     for m in GATEWAY_METRICS:
         by = sorted({*m.model, *m.provider, *m.team, *extra, *filter(None, [m.token_type])})
+        growth = counter_growth(m.metric, span_seconds)
         parts.append(
-            f"label_replace(sum by ({', '.join(by)}) (increase({m.metric}[{_dur(span_seconds)}])),"
+            f"label_replace(sum by ({', '.join(by)}) ({growth}),"
             f' "{SERIES_LABEL}", "{m.key}", "", "")'
         )
     return "\n or ".join(parts)

@@ -108,6 +108,11 @@ class Accounting(Spec):
     idle: str = Field(
         default="0", pattern=r"^[0-9]+(\.[0-9]+)?$", description="USD paid for idle GPUs, exact."
     )
+    api_spent: str = Field(
+        default="0",
+        pattern=r"^[0-9]+(\.[0-9]+)?$",
+        description="USD of hosted-API spend in scope, exact (policies).",
+    )
     jobs: list[JobAccount] = Field(default_factory=list, max_length=200)
     unpriced: list[str] = Field(
         default_factory=list,

@@ -34,6 +34,7 @@ __all__ = [
 Mode = Literal["enforce", "warn", "audit"]
 OnExceeded = Literal["alert", "block-new", "suspend"]
 Unpriced = Literal["deny", "warn", "allow"]
+Source = Literal["gpu", "api"]
 
 
 def _strictly_ascending(values: Sequence[Decimal | int], what: str) -> None:
@@ -54,6 +55,10 @@ class Scope(Spec):
         default=None,
         description="Optional: only workloads whose labels match are in scope.",
     )
+
+
+def _gpu_only() -> list[Source]:
+    return ["gpu"]
 
 
 class Budget(Spec):
@@ -77,6 +82,22 @@ class Budget(Spec):
             ]
         },
     )
+    sources: list[Source] = Field(
+        default_factory=_gpu_only,
+        min_length=1,
+        max_length=2,
+        description="What the budget counts: gpu (GPU time of governed pods) and/or api "
+        "(hosted LLM API spend that LLM gateways attribute to governed namespaces; see "
+        "docs/api-spend.md). Status shows both apart either way.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.all(x, self.exists_one(y, y == x))",
+                    "message": "sources must not repeat",
+                }
+            ]
+        },
+    )
     on_exceeded: OnExceeded = Field(
         default="alert",
         description="At 100 %: alert only; block-new denies new GPU work in scope at admission; "
@@ -87,6 +108,13 @@ class Budget(Spec):
     @classmethod
     def _ascending(cls, value: list[int]) -> list[int]:
         _strictly_ascending(value, "alertThresholds")
+        return value
+
+    @field_validator("sources")
+    @classmethod
+    def _distinct(cls, value: list[Source]) -> list[Source]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"sources must not repeat, got {value}")
         return value
 
 
@@ -272,7 +300,17 @@ class CostPolicyStatus(StatusBase):
         default=None, description="The budget's period the figures are for."
     )
     period_start: datetime | None = Field(default=None, description="Start of the period.")
-    spent: Money | None = Field(default=None, description="USD spent this period.")
+    spent: Money | None = Field(
+        default=None, description="USD spent this period: the budget's sources, summed."
+    )
+    gpu_spent: Money | None = Field(
+        default=None, description="USD of GPU time this period in scope (counted or not)."
+    )
+    api_spent: Money | None = Field(
+        default=None,
+        description="USD of hosted LLM API spend this period that gateways attribute to "
+        "namespaces in scope (counted in `spent` when budget.sources has api).",
+    )
     forecast: Money | None = Field(default=None, description="USD forecast at period end.")
     budget_utilization_percent: int | None = Field(
         default=None, ge=0, description="spent / budget in percent."

@@ -21,6 +21,7 @@ __all__ = [
     "ALWAYS_EXCLUDED_NAMESPACES",
     "DEFAULT_OPERATOR_NAMESPACE",
     "JUDGED_OWNERS",
+    "api_spend_in_scope",
     "candidates",
     "covering_budget",
     "covers",
@@ -53,6 +54,27 @@ def namespace_in_scope(
     """Whether the policy's namespaceSelector takes the namespace in (its workloadSelector
     then decides which workloads there it governs)."""
     return namespace not in excluded and matches(spec.scope.namespace_selector, namespace_labels)
+
+
+def api_spend_in_scope(
+    spec: CostPolicySpec,
+    *,
+    namespace: str | None,
+    namespace_labels: Mapping[str, str],
+    excluded: frozenset[str] = ALWAYS_EXCLUDED_NAMESPACES,
+) -> bool:
+    """Whether a policy governs hosted-API spend that a gateway attributes to `namespace`
+    (None: to no namespace the cluster has). Gateway spend has no workload labels: a
+    policy with a workloadSelector governs none of it; spend attributed to no namespace
+    belongs only to a policy over the whole cluster (no namespace or workload selector)."""
+    if spec.scope.workload_selector is not None:
+        return False
+    if namespace is None:
+        selector = spec.scope.namespace_selector
+        return not selector.match_labels and not selector.match_expressions
+    return namespace_in_scope(
+        spec, namespace=namespace, namespace_labels=namespace_labels, excluded=excluded
+    )
 
 
 def in_scope(

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from costgov.adapters import promql
 from costgov.adapters.prometheus import MetricsError, PrometheusSource, QueryResult
@@ -35,6 +36,9 @@ from costgov.domain.catalogs import PriceCatalog
 from costgov.domain.offerings import Offering, Unpriced, offering_for_node
 from costgov.domain.spend import PodCost, PodUsage, price_usage
 from costgov.services.planning import MAX_POINTS, Plan, plan, window_step
+
+if TYPE_CHECKING:
+    from costgov.services.api_spend import ApiFigures
 
 __all__ = ["MAX_POINTS", "Snapshot", "WindowSpend", "collect", "window_step"]
 
@@ -99,6 +103,8 @@ class Snapshot:
     catchup_seconds: float | None = None
     """How long the slowest catch-up query took (None: no window was catching up)."""
     catchup_failed: bool = False
+    api: ApiFigures | None = None
+    """Hosted-API spend over each window and the last hour (services/api_spend.py)."""
 
     @property
     def attribution(self) -> Attribution:

@@ -12,9 +12,10 @@ first scrape (the tokens of the requests before that scrape are extrapolated, no
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from costgov.adapters import promql
@@ -22,8 +23,9 @@ from costgov.adapters.prometheus import PrometheusSource
 from costgov.catalog.hosted import HostedPrices
 from costgov.domain.gateways import GatewayUsage, usage_from_series
 from costgov.domain.tokens import TokenPrice, token_cost
+from costgov.services.accounting import Snapshot
 
-__all__ = ["ApiCost", "ApiSpend", "api_spend", "price_api_usage"]
+__all__ = ["HOUR", "ApiCost", "ApiFigures", "ApiSpend", "api_spend", "price_api_usage", "with_api"]
 
 
 @dataclass(frozen=True)
@@ -104,3 +106,48 @@ async def api_spend(
     return ApiSpend(
         start, end, price_api_usage(usage, prices, end, namespaces), tuple(result.warnings)
     )
+
+
+HOUR = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class ApiFigures:
+    """One cycle's hosted-API spend: over each accounting window, and over the last hour
+    (the rate a forecast extends)."""
+
+    windows: Mapping[str, ApiSpend]
+    hourly: ApiSpend
+
+
+async def with_api(
+    snapshot: Snapshot,
+    source: PrometheusSource,
+    prices: HostedPrices,
+    *,
+    team_labels: Sequence[str] = (),
+    namespaces: Mapping[str, str] | None = None,
+) -> Snapshot:
+    """The snapshot with the gateways' spend over each of its windows (one query each,
+    concurrently). A failed query fails the snapshot like any other: figures stay as they
+    were, rather than count GPU time without the API spend of the same window."""
+    if snapshot.error:
+        return snapshot
+
+    async def over(start: datetime, end: datetime) -> ApiSpend:
+        return await api_spend(source, prices, start=start, end=end,
+                               team_labels=team_labels, namespaces=namespaces)  # fmt: skip
+
+    names = list(snapshot.windows)
+    spans = [(snapshot.windows[n].start, snapshot.windows[n].end) for n in names]
+    spans.append((snapshot.at - HOUR, snapshot.at))
+    try:
+        found = await asyncio.gather(*(over(s, e) for s, e in spans))
+    except Exception as exc:  # MetricsError, or anything else the query met
+        return replace(snapshot, error=f"the LLM gateways' spend could not be read: {exc}")
+    warnings = tuple(w for spend in found for w in spend.warnings)
+    figures = ApiFigures(dict(zip(names, found[:-1], strict=True)), found[-1])
+    return replace(
+        snapshot, api=figures, warnings=snapshot.warnings + warnings,
+        queries=snapshot.queries + len(spans),
+    )  # fmt: skip

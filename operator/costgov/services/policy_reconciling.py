@@ -8,6 +8,7 @@ MetricsAvailable says why: nothing is reset to $0.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -19,10 +20,11 @@ from costgov.domain.budgets import forecast, highest_crossed, newly_crossed, per
 from costgov.domain.budgets import utilization_percent as utilization
 from costgov.domain.judging import Judgement, Situation
 from costgov.domain.money import cents, usd
-from costgov.domain.scoping import namespace_in_scope
+from costgov.domain.scoping import api_spend_in_scope, namespace_in_scope
 from costgov.domain.selectors import matches
 from costgov.domain.spend import PodCost, Totals, totals, unpriced_notes
 from costgov.services.accounting import Snapshot
+from costgov.services.api_spend import ApiCost, ApiSpend
 from costgov.services.conditions import (
     Event,
     ViolationSeen,
@@ -73,20 +75,59 @@ def _audited(
     return seen
 
 
+@dataclass(frozen=True)
+class _Measured:
+    """A period's figures so far: GPU time and hosted-API spend in scope, and their rates."""
+
+    gpu: Totals
+    api: Decimal
+    api_unpriced: tuple[str, ...]
+    gpu_burn: Decimal
+    api_burn: Decimal
+    counted_to: datetime
+
+
+def _api_lines(
+    policy: CostPolicy, spend: ApiSpend | None, inv: Inventory, excluded: frozenset[str]
+) -> list[ApiCost]:
+    """The gateway lines the policy governs: attributed to a namespace in its scope, or to
+    none of the cluster's when it governs the whole cluster."""
+    if spend is None:
+        return []
+    out = []
+    for line in spend.lines:
+        ns = line.namespace if line.namespace in inv.namespaces else None
+        labels = inv.namespace_labels(ns) if ns else {}
+        if api_spend_in_scope(
+            policy.spec, namespace=ns, namespace_labels=labels, excluded=excluded
+        ):
+            out.append(line)
+    return out
+
+
+API_NOTE = "API "
+"""How an unpriced gateway line's note starts (a pod's starts with its namespace, which
+cannot hold a capital or a space)."""
+
+
+def _api_note(line: ApiCost) -> str:
+    u = line.usage
+    return f"{API_NOTE}{u.gateway}/{u.model or '-'}/{u.team or '-'}: {line.unpriced}"
+
+
 def _spend(
     policy: CostPolicy,
-    budget: Budget,
     inv: Inventory,
     snapshot: Snapshot,
     namespaces: list[str],
     resume: Resume,
-) -> tuple[Totals, Decimal, datetime] | None:
-    """(spend this period, $/h now, where it is counted to) over the governed pods, or None
-    when not measured.
-
-    The period's unpriced pods stay in the totals for as long as its spend leaves them out,
-    not only in the cycle that met them."""
-    window = snapshot.windows.get(window_key(resume.start))
+    excluded: frozenset[str],
+) -> _Measured | None:
+    """This period's spend over the governed pods and gateway lines, or None when not
+    measured. The period's unpriced pods stay in the totals for as long as its spend leaves
+    them out, not only in the cycle that met them."""
+    key = window_key(resume.start)
+    window = snapshot.windows.get(key)
     if window is None or snapshot.accounted_to is None:
         return None
     selector = policy.spec.scope.workload_selector
@@ -100,8 +141,20 @@ def _spend(
     burn = totals(
         c for ns in namespaces for c in snapshot.hourly_by_namespace.get(ns, ()) if governed(c)
     ).cost
-    unpriced = unpriced_notes(resume.unpriced, delta.unpriced)
-    return Totals(resume.spent + delta.cost, delta.gpu_hours, unpriced), burn, window.end
+    pods_before = [n for n in resume.unpriced if not n.startswith(API_NOTE)]
+    api_before = [n for n in resume.unpriced if n.startswith(API_NOTE)]
+    unpriced = unpriced_notes(pods_before, delta.unpriced)
+    api = snapshot.api
+    lines = _api_lines(policy, api.windows.get(key) if api else None, inv, excluded)
+    hourly = _api_lines(policy, api.hourly if api else None, inv, excluded)
+    return _Measured(
+        Totals(resume.spent + delta.cost, delta.gpu_hours, unpriced),
+        resume.api_spent + sum((c.cost for c in lines if c.cost is not None), Decimal(0)),
+        unpriced_notes(api_before, (_api_note(c) for c in lines if c.cost is None)),
+        burn,
+        sum((c.cost for c in hourly if c.cost is not None), Decimal(0)),
+        window.end,
+    )
 
 
 def _budget_conditions(
@@ -141,56 +194,64 @@ def _prior_threshold(
     return max((t for t in known if t is not None), default=None)
 
 
+def _counted(budget: Budget, m: _Measured) -> tuple[Totals, Decimal]:
+    """(what the budget counts this period, its $/h now): GPU time, plus hosted-API spend
+    when the budget's sources have api (its unpriced lines then noted with the pods')."""
+    if "api" not in budget.sources:
+        return m.gpu, m.gpu_burn
+    cost = (m.gpu.cost if "gpu" in budget.sources else Decimal(0)) + m.api
+    gpu_hours = m.gpu.gpu_hours if "gpu" in budget.sources else Decimal(0)
+    unpriced = unpriced_notes(m.gpu.unpriced if "gpu" in budget.sources else (), m.api_unpriced)
+    burn = (m.gpu_burn if "gpu" in budget.sources else Decimal(0)) + m.api_burn
+    return Totals(cost, gpu_hours, unpriced), burn
+
+
 def _account(
     policy: CostPolicy,
     inv: Inventory,
     snapshot: Snapshot,
     namespaces: list[str],
     old: CostPolicyStatus,
-    now: datetime,
+    situation: Situation,
     announced: Announced | None,
 ) -> tuple[dict[str, object], list[Condition], list[Event], Decimal | None]:
     """Figures for the period: status fields, conditions, threshold events, exact spend."""
-    budget, gen = policy.spec.budget, policy.metadata.generation or 0
+    budget, gen, now = policy.spec.budget, policy.metadata.generation or 0, situation.now
     plan = policy_window(policy, old.accounting, old.period_start, now)
     if budget is None or plan is None or snapshot.error:
         return {}, [], [], None
-    measured = _spend(policy, budget, inv, snapshot, namespaces, plan)
+    measured = _spend(policy, inv, snapshot, namespaces, plan, situation.excluded)
     cursor = old.accounting.cursor if old.accounting else None
     caught_up = caught_up_condition(snapshot, window_key(plan.start), cursor, gen, now)
     progress = [caught_up] if caught_up is not None else []
     if measured is None or snapshot.accounted_to is None:
         return {}, progress, [], None
-    spent, burn, counted_to = measured
+    spent, burn = _counted(budget, measured)
     start, end = period_bounds(now, budget.period)
     projected = forecast(spent.cost, burn, now, end)
     highest = highest_crossed(spent.cost, budget.amount, budget.alert_thresholds)
     prior = _prior_threshold(old, announced, start)
     events = [
-        Event(
-            "CostPolicy",
-            "",
-            policy.metadata.name,
-            "Warning" if t >= 100 else "Normal",
-            "BudgetThresholdCrossed",
-            f"spend {usd(spent.cost)} reached {t}% of the {budget.period} budget "
-            f"{usd(budget.amount)}",
-        )
+        Event("CostPolicy", "", policy.metadata.name, "Warning" if t >= 100 else "Normal",
+              "BudgetThresholdCrossed",
+              f"spend {usd(spent.cost)} reached {t}% of the {budget.period} budget "
+              f"{usd(budget.amount)}")
         for t in newly_crossed(prior, highest, budget.alert_thresholds)
-    ]
+    ]  # fmt: skip
+    accounting = Accounting(
+        cursor=measured.counted_to, spent=exact(measured.gpu.cost),
+        unpriced=list(unpriced_notes(measured.gpu.unpriced, measured.api_unpriced)),
+        api_spent=exact(measured.api),
+    )  # fmt: skip
     fields: dict[str, object] = {
-        "accounting": Accounting(
-            cursor=counted_to, spent=exact(spent.cost), unpriced=list(spent.unpriced)
-        ),
-        "period": budget.period,
-        "period_start": start,
-        "spent": cents(spent.cost),
-        "forecast": cents(projected),
+        "accounting": accounting, "period": budget.period, "period_start": start,
+        "spent": cents(spent.cost), "gpu_spent": cents(measured.gpu.cost),
+        "api_spent": cents(measured.api), "forecast": cents(projected),
         "budget_utilization_percent": utilization(spent.cost, budget.amount),
         "last_threshold_crossed": highest,
-        "figures_as_of": figures_as_of(snapshot, counted_to),
+        "figures_as_of": figures_as_of(snapshot, measured.counted_to),
         "unpriced_pods": len(spent.unpriced),
-    }
+    }  # fmt: skip
     conditions = [
         *_budget_conditions(budget, spent, projected, gen, now),
         priced_condition(spent.unpriced, gen, now),
@@ -226,7 +287,7 @@ def reconcile_policy(
         for v in fresh
     ]  # fmt: skip
     fields, budget_conditions, threshold_events, spent = _account(
-        policy, inv, snapshot, namespaces, old, now, announced
+        policy, inv, snapshot, namespaces, old, situation, announced
     )
     conditions = [
         condition("Ready", True, "Reconciled", "policy evaluated", generation=gen, now=now),

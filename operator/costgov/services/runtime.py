@@ -19,10 +19,12 @@ from costgov.adapters.kubernetes import KubeClient
 from costgov.adapters.metrics import OperatorMetrics
 from costgov.adapters.prometheus import PrometheusSource
 from costgov.api import CostPolicy, CostPolicyStatus, TrainingJobBudget, TrainingJobBudgetStatus
+from costgov.catalog.hosted import HostedPrices
 from costgov.domain.catalogs import PriceCatalog
 from costgov.domain.judging import Judgement, Situation
 from costgov.domain.scoping import covers, excluded_namespaces
 from costgov.services.accounting import Snapshot, collect
+from costgov.services.api_spend import with_api
 from costgov.services.exporting import export_snapshot, live_budgets
 from costgov.services.inventory import Inventory
 from costgov.services.leadership import Leadership
@@ -63,6 +65,8 @@ class Runtime:
     leadership: Leadership = field(default_factory=lambda: Leadership("alone", leading=True))
     """Whether this replica reconciles; without a Lease (one instance) it always does."""
     rereads: Rereads = field(init=False)
+    hosted: HostedPrices = field(init=False)
+    """Token prices of hosted models (the catalog's `models:`, then genai-prices)."""
     """Fresh reads for admission answers that turn on recent edits."""
     _snapshot: Snapshot | None = None
     _spend_counted_to: datetime | None = None
@@ -75,6 +79,7 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.rereads = Rereads(self.kube)
+        self.hosted = HostedPrices(self.catalog)
         self._chunk = min(self._chunk, self._most_chunk)
         if self.self_user is None:
             self.self_user = self.settings.operator_username
@@ -167,6 +172,10 @@ class Runtime:
                 unit_costs=bool(inv.inference),
                 chunk_seconds=self._chunk,
             )
+            snap = await with_api(
+                snap, self.source, self.hosted, team_labels=self.settings.api_team_labels,
+                namespaces=self.settings.api_namespaces or None,
+            )  # fmt: skip
             self._adapt(snap)
             self.metrics.cycles.inc()
             self.metrics.cycle_duration.observe(time.monotonic() - started)

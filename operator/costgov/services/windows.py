@@ -46,6 +46,8 @@ class Resume(NamedTuple):
     spent: Decimal
     unpriced: tuple[str, ...] = ()
     """Pods the period's spend left out so far (they stay noted until the period ends)."""
+    api_spent: Decimal = Decimal(0)
+    """Hosted-API spend in scope so far (`spent` holds GPU time only)."""
 
 
 def policy_window(
@@ -59,7 +61,12 @@ def policy_window(
         return None
     start, _ = period_bounds(now, policy.spec.budget.period)
     if accounting is not None and accounting.cursor >= start and period_start == start:
-        return Resume(accounting.cursor, Decimal(accounting.spent), tuple(accounting.unpriced))
+        return Resume(
+            accounting.cursor,
+            Decimal(accounting.spent),
+            tuple(accounting.unpriced),
+            Decimal(accounting.api_spent),
+        )
     return Resume(start, Decimal(0))
 
 
