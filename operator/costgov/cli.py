@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import ValidationError
@@ -18,10 +18,14 @@ from costgov.adapters.manifests import ManifestReadError, read_documents
 from costgov.api.crdgen import crds
 from costgov.api.fields import parse_duration
 from costgov.catalog import CatalogError, load_catalog
+from costgov.domain.gateways import check_team_labels, check_team_namespaces
 from costgov.domain.scoping import DEFAULT_OPERATOR_NAMESPACE
 from costgov.services.estimating import InputError, Options, estimate_documents
 from costgov.services.rendering import render_json, render_table
 from costgov.settings import Settings
+
+if TYPE_CHECKING:
+    from costgov.services.reporting import SpendReport
 
 __all__ = ["main"]
 
@@ -142,7 +146,14 @@ def _report_parser(sub: Any) -> None:
         "--output",
         choices=("table", "csv", "json", "focus"),
         default="table",
-        help="focus: FinOps FOCUS 1.2 CSV, one row per workload for the window",
+        help="focus: FinOps FOCUS 1.2 CSV, one row per workload per charge period",
+    )
+    rep.add_argument(
+        "--focus-period",
+        choices=("window", "day"),
+        default="window",
+        help="-o focus charge periods: the window (split where it crosses a month, since a "
+        "FOCUS row belongs to one billing period) or each UTC day",
     )
 
 
@@ -295,6 +306,7 @@ def _window(text: str) -> timedelta:
 
 def _report(args: argparse.Namespace) -> int:
     from costgov.adapters.prometheus import PrometheusSource
+    from costgov.services.focus import charge_periods, focus_csv
     from costgov.services.report_rendering import render
     from costgov.services.reporting import build_report
 
@@ -305,28 +317,30 @@ def _report(args: argparse.Namespace) -> int:
         end = end if end.tzinfo else end.replace(tzinfo=UTC)
         start = end - _window(args.window)
         catalog = load_catalog(args.pricing)
-        report = asyncio.run(
-            build_report(
-                PrometheusSource(settings),
-                catalog,
-                start=start,
-                end=end,
-                by=args.by,
-                step_seconds=parse_duration(args.step),
-                team_labels=args.api_team_label,
-                namespaces=_team_namespaces(args.api_namespace),
-            )
-        )
-    except (ValueError, CatalogError, ValidationError) as exc:
+        source, team_labels = PrometheusSource(settings), check_team_labels(args.api_team_label)
+        namespaces = _team_namespaces(args.api_namespace)
+        periods = [(start, end)]
+        if args.output == "focus":
+            periods = charge_periods(start, end, daily=args.focus_period == "day")
+
+        async def build(s: datetime, e: datetime) -> SpendReport:
+            return await build_report(
+                source, catalog, start=s, end=e, by=args.by,
+                step_seconds=parse_duration(args.step), team_labels=team_labels,
+                namespaces=namespaces,
+            )  # fmt: skip
+
+        reports = [asyncio.run(build(s, e)) for s, e in periods]
+    except (ValueError, CatalogError, ValidationError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    sys.stdout.write(render(report, args.output))
-    if args.output == "focus":
+    if args.output != "focus":
+        sys.stdout.write(render(reports[0], args.output))
+        return EXIT_OK
+    sys.stdout.write(focus_csv(reports))
+    for report in reports:
         for note in (*report.unpriced, *report.api_unpriced):
-            print(f"unpriced, no FOCUS row: {note}", file=sys.stderr)
+            print(f"unpriced, no FOCUS row ({report.start:%Y-%m-%d}): {note}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -334,13 +348,19 @@ def _team_namespaces(pairs: list[str]) -> dict[str, str] | None:
     """--api-namespace TEAM=NAMESPACE pairs, or None when none were given."""
     if not pairs:
         return None
-    out = {}
+    out: dict[str, str] = {}
     for pair in pairs:
         team, sep, namespace = pair.partition("=")
         if not sep or not team or not namespace:
             raise ValueError(f"--api-namespace {pair!r}: expected TEAM=NAMESPACE")
+        if out.get(team, namespace) != namespace:
+            raise ValueError(f"--api-namespace: team {team!r} mapped to both {out[team]!r} "
+                             f"and {namespace!r}")  # fmt: skip
         out[team] = namespace
-    return out
+    try:
+        return check_team_namespaces(out)
+    except ValueError as exc:
+        raise ValueError(f"--api-namespace: {exc}") from exc
 
 
 def _run(args: argparse.Namespace) -> int:

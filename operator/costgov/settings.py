@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from costgov.domain.gateways import check_team_labels, check_team_namespaces
 
 __all__ = ["DEFAULT_TRUSTED_CONTROLLERS", "Settings"]
 
@@ -112,3 +114,13 @@ class Settings(BaseSettings):
     )
     metrics_port: int = Field(default=8080, ge=0, le=65535)
     liveness_port: int = Field(default=8081, ge=0, le=65535)
+
+    @field_validator("api_team_labels")
+    @classmethod
+    def _labels(cls, value: list[str]) -> list[str]:
+        return check_team_labels(value)
+
+    @field_validator("api_namespaces")
+    @classmethod
+    def _namespaces(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_team_namespaces(value)

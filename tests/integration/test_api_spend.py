@@ -224,6 +224,43 @@ def test_focus_export_carries_the_report_totals(
     assert (nlp["BilledCost"], nlp["ListCost"], nlp["ProviderName"]) == ("9.2", "10.0", "openai")
     assert nlp["ChargePeriodStart"] == datetime.fromtimestamp(S, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert "acme-llm-70b" in err and not any(r["x_Model"] == "acme-llm-70b" for r in rows)
+    # a gateway team no --api-namespace maps is not a namespace: it is named as a team
+    assert (nlp["SubAccountId"], json.loads(nlp["Tags"])) == (
+        "team:nlp",
+        {"costgov.io/team": "nlp"},
+    )
+    assert (nlp["ConsumedQuantity"], nlp["PricingQuantity"]) == ("2500000", "2.5")
+
+
+def test_focus_rows_per_day_keep_the_totals(
+    prometheus_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the hour S..END, cut at midnight when it spans one (END = 00:00 on some runs)
+    code, out, _ = _report(capsys, prometheus_url, "-o", "focus", "--focus-period", "day")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0
+    total = sum(Decimal(r["BilledCost"]) for r in rows)
+    assert total.quantize(Decimal("0.01")) == Decimal("74.74")
+    for r in rows:
+        start, end = r["ChargePeriodStart"], r["ChargePeriodEnd"]
+        assert start[:10] == end[:10] or end.endswith("T00:00:00Z")
+        assert r["BillingPeriodStart"] <= start < end <= r["BillingPeriodEnd"]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--api-team-label", "x) or vector(1"], "not a Prometheus label name"),
+        (["--api-namespace", "nlp=research", "--api-namespace", "nlp=serving"], "both"),
+        (["--api-namespace", "nlp=Bad Namespace!"], "not a namespace name"),
+        (["--api-namespace", "nlp"], "expected TEAM=NAMESPACE"),
+    ],
+)
+def test_bad_gateway_options_are_refused_by_name(
+    prometheus_url: str, capsys: pytest.CaptureFixture[str], args: list[str], says: str
+) -> None:
+    code, out, err = _report(capsys, prometheus_url, *args)
+    assert code == 2 and out == "" and says in err
 
 
 # focus-validator 1.0.0 checks its "1.0" rules, written before FOCUS 1.0 was released: four

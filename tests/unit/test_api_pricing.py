@@ -33,11 +33,17 @@ def test_cached_input_is_part_of_input_and_priced_at_its_own_rate() -> None:
     assert token_cost(tokens, price) == D("3.00")  # type: ignore[arg-type]
 
 
-def test_cache_writes_at_their_rate_and_dated_names_match() -> None:
+def test_cache_writes_are_part_of_input_at_their_rate_and_dated_names_match() -> None:
     price = HostedPrices(load_catalog(None)).price("anthropic", "claude-sonnet-4-20250514", NOW)
     assert price is not None and price.model == "claude-sonnet-4-0"
-    # 100k cache writes x 3.75 + 1M input x 3 = 0.375 + 3.00 = $3.375
-    assert token_cost({"input": D(1_000_000), "cache_write": D(100_000)}, price) == D("3.375")
+    # 1M input of which 100k were cache writes: 900k x 3 + 100k x 3.75 = 2.70 + 0.375
+    # = $3.075 (genai-prices' calc_price(Usage(input_tokens=1M, cache_write_tokens=100k))
+    # counts them so too)
+    assert token_cost({"input": D(1_000_000), "cache_write": D(100_000)}, price) == D("3.075")
+    # 1M input: 400k cache reads x 0.30 + 500k writes x 3.75 + 100k x 3 = 0.12 + 1.875 +
+    # 0.30 = $2.295; writes beyond what reads leave of the input are capped
+    mixed = {"input": D(1_000_000), "cached_input": D(400_000), "cache_write": D(900_000)}
+    assert token_cost(mixed, price) == (D(400_000) * D("0.3") + D(600_000) * D("3.75")) / 1_000_000  # type: ignore[arg-type]
 
 
 def test_provider_prefixes_and_gateway_provider_names() -> None:
@@ -47,6 +53,31 @@ def test_provider_prefixes_and_gateway_provider_names() -> None:
     assert azure is not None and azure.provider == "azure"
     assert prices.price("acme", "acme-llm-70b", NOW) is None
     assert prices.price("openai", "", NOW) is None
+
+
+def test_a_pricing_file_entry_matches_the_names_gateways_use() -> None:
+    own = PriceCatalog.model_validate({
+        "version": "negotiated",
+        "models": [{"provider": "azure", "model": "gpt-4o", "inputPerMTokens": "1.00",
+                    "outputPerMTokens": "4.00", "source": "azure contract",
+                    "effectiveDate": "2026-01-01"},
+                   {"provider": "openai", "model": "gpt-4o", "inputPerMTokens": "2.00",
+                    "outputPerMTokens": "8.00", "source": "openai contract",
+                    "effectiveDate": "2026-01-01"}],
+    })  # fmt: skip
+    prices = HostedPrices(load_catalog(None).merged(own))
+    found = {
+        (p, m): prices.price(p, m, NOW).source  # type: ignore[union-attr]
+        for p, m in (("azure.openai", "gpt-4o"), ("openai", "gpt-4o-2024-08-06"),
+                     ("", "openai/gpt-4o"), ("", "gpt-4o"), ("openai", "gpt-4o-mini"))
+    }  # fmt: skip
+    assert found == {
+        ("azure.openai", "gpt-4o"): "azure contract",  # OpenTelemetry's name for azure
+        ("openai", "gpt-4o-2024-08-06"): "openai contract",  # a dated name of gpt-4o
+        ("", "openai/gpt-4o"): "openai contract",  # LiteLLM's provider/model
+        ("", "gpt-4o"): "openai contract",  # no provider: the one genai-prices names
+        ("openai", "gpt-4o-mini"): "genai-prices 0.2.3 (OpenAI)",  # another model
+    }
 
 
 def test_a_pricing_file_entry_wins_from_its_effective_date() -> None:
@@ -100,6 +131,12 @@ def test_litellm_none_labels_and_a_spend_series_without_the_provider_join_one_li
     # a configured team label replaces the gateway's own
     [mine] = usage_from_series([_s("litellm_input", 1, user="u1", **base)], team_labels=["user"])
     assert mine.team == "u1"
+
+
+def test_a_kong_total_without_its_parts_counts_as_input() -> None:
+    kong = {"ai_provider": "openai", "ai_model": "text-embedding-3-small", "workspace": "w"}
+    [line] = usage_from_series([_s("kong_tokens", 500, token_type="total_tokens", **kong)])
+    assert dict(line.tokens) == {"input": D(500)}
 
 
 @given(

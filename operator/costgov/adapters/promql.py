@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from costgov.domain.gateways import GATEWAY_METRICS, SERIES_LABEL
+from costgov.domain.gateways import GATEWAY_METRICS, SERIES_LABEL, check_team_labels
 
 __all__ = [
     "counter_growth",
@@ -277,7 +277,7 @@ def gateway_increase(span_seconds: int, team_labels: Iterable[str] = ()) -> str:
     team; each alternative tagged with `costgov_series` naming its counter
     (domain/gateways.py). Counters of different gateways never collide: the tags keep their
     label sets apart."""
-    extra = tuple(team_labels)
+    extra = tuple(check_team_labels(team_labels))
     parts = []
     for m in GATEWAY_METRICS:
         by = sorted({*m.model, *m.provider, *m.team, *extra, *filter(None, [m.token_type])})

@@ -56,7 +56,7 @@ def _effective(model: ModelInfo, at: datetime) -> date | None:
 def _bundled(provider: str, model: str, day: str) -> TokenPrice | None:
     at = datetime.fromisoformat(day).replace(tzinfo=UTC)
     snap = get_snapshot()
-    wanted = PROVIDER_IDS.get(provider.lower(), provider.lower()) or None
+    wanted = provider or None
     try:
         found_provider, info = snap.find_provider_model(model, None, wanted, None)
     except LookupError:
@@ -82,17 +82,60 @@ def _bundled(provider: str, model: str, day: str) -> TokenPrice | None:
     )  # fmt: skip
 
 
+_DATED = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8})$")
+
+
+def _provider_id(provider: str) -> str:
+    provider = provider.strip().lower()
+    return PROVIDER_IDS.get(provider, provider)
+
+
+@lru_cache(maxsize=4096)
+def _model_id(provider: str, model: str) -> str | None:
+    """genai-prices' id for a model as named (gpt-4o-2024-08-06 -> gpt-4o), or None."""
+    try:
+        _, info = get_snapshot().find_provider_model(model, None, provider or None, None)
+    except LookupError:
+        return None
+    return info.id
+
+
+@lru_cache(maxsize=4096)
+def _guess(model: str) -> str | None:
+    try:
+        found, _ = get_snapshot().find_provider_model(model, None, None, None)
+    except LookupError:
+        return None
+    return found.id
+
+
+def _names(provider: str, model: str) -> list[str]:
+    """Every spelling a pricing-file entry may use for a model a gateway names."""
+    names = [model, _DATED.sub("", model)]
+    found = _model_id(provider, model)
+    return list(dict.fromkeys(names + ([found] if found else [])))
+
+
 class HostedPrices:
-    """Token prices for one catalog: its `models` entries, then genai-prices."""
+    """Token prices for one catalog: its `models` entries, then genai-prices. An entry
+    matches a gateway's model under any name of it: as written, without a date suffix, or
+    as genai-prices resolves it (an entry for gpt-4o prices gpt-4o-2024-08-06), and under
+    the provider's gateway names (an entry for azure prices azure.openai)."""
 
     def __init__(self, catalog: PriceCatalog) -> None:
         self._own: dict[tuple[str, str], list[HostedModelPrice]] = {}
         for entry in sorted(catalog.models, key=lambda m: m.effective_date):
-            self._own.setdefault((entry.provider.lower(), entry.model.lower()), []).append(entry)
+            provider = _provider_id(entry.provider)
+            for name in _names(provider, entry.model.strip().lower()):
+                self._own.setdefault((provider, name), []).append(entry)
 
     def _mine(self, provider: str, model: str, at: datetime) -> TokenPrice | None:
-        keys = [(provider, model)] if provider else []
-        keys += [(p, m) for (p, m) in self._own if m == model and not provider]
+        names = _names(provider, model)
+        if not provider:  # the provider genai-prices takes the model for, then any
+            provider = _guess(model) or ""
+            keys = [(provider, n) for n in names] + sorted(k for k in self._own if k[1] in names)
+        else:
+            keys = [(provider, n) for n in names]
         for key in keys:
             dated = [e for e in self._own.get(key, []) if e.effective_date <= at.date()]
             if dated:
@@ -107,13 +150,13 @@ class HostedPrices:
     def price(self, provider: str, model: str, at: datetime) -> TokenPrice | None:
         """The price in effect at `at` for a model as a gateway names it (a `provider/`
         prefix, as LiteLLM writes `openai/gpt-4o`, is read as the provider), or None."""
-        provider, model = provider.strip().lower(), model.strip().lower()
+        provider, model = _provider_id(provider), model.strip().lower()
         if not model:
             return None
         prefixed = _PREFIX.match(model)
         candidates = [(provider, model)]
         if prefixed:
-            candidates.insert(0, (provider or prefixed.group(1), prefixed.group(2)))
+            candidates.insert(0, (provider or _provider_id(prefixed.group(1)), prefixed.group(2)))
         for prov, name in candidates:
             found = self._mine(prov, name, at) or _bundled(prov, name, at.date().isoformat())
             if found is not None:

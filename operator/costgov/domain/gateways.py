@@ -15,13 +15,15 @@ the source of each):
   input_cache_read, input_cache_write, provider in `gen_ai_system` ("unknown" when absent),
   and its own dollars `agentgateway_gen_ai_client_cost_usd_total`.
 - Kong AI Gateway: `kong_ai_llm_tokens_total` (token_type prompt_tokens, completion_tokens;
-  total_tokens is their sum, not added again) and its own dollars `kong_ai_llm_cost_total`,
-  labels ai_provider, ai_model, workspace, consumer (3.11+). Kong's tests show the names
-  without the `kong_` prefix; both spellings are read.
+  total_tokens is their sum, counted as input only when Kong recorded neither part) and
+  its own dollars `kong_ai_llm_cost_total`, labels ai_provider, ai_model, workspace,
+  consumer (3.11+). The exporter prefixes every name with `kong_` (kong/plugins/prometheus/
+  prometheus.lua `init(shm, "kong_")`); Kong's tests match the names without it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -35,6 +37,8 @@ __all__ = [
     "SERIES_LABEL",
     "GatewayMetric",
     "GatewayUsage",
+    "check_team_labels",
+    "check_team_namespaces",
     "team_of",
     "usage_from_series",
 ]
@@ -59,7 +63,7 @@ class GatewayMetric:
     token_type: str | None = None
     """The label whose value is the token type; None: `fixed` says what is counted."""
     fixed: TokenType | Literal["usd"] | None = None
-    types: Mapping[str, TokenType] = field(default_factory=dict)
+    types: Mapping[str, TokenType | Literal["total"]] = field(default_factory=dict)
     """Token-type label values counted, and as what; other values are left out."""
     team: tuple[str, ...] = ()
     """Labels that may name who spent (the first present, in this order)."""
@@ -78,7 +82,9 @@ _AGW_TYPES: dict[str, TokenType] = {
 _OTEL = {"model": ("gen_ai_request_model", "gen_ai_original_model", "gen_ai_response_model"),
          "provider": ("gen_ai_provider_name", "gen_ai_system_name", "gen_ai_system")}  # fmt: skip
 _KONG = {"model": ("ai_model",), "provider": ("ai_provider",), "team": ("consumer", "workspace")}
-_KONG_TYPES: dict[str, TokenType] = {"prompt_tokens": "input", "completion_tokens": "output"}
+_KONG_TYPES: dict[str, TokenType | Literal["total"]] = {
+    "prompt_tokens": "input", "completion_tokens": "output", "total_tokens": "total",
+}  # fmt: skip
 
 
 def _litellm(key: str, metric: str, fixed: TokenType | Literal["usd"]) -> GatewayMetric:
@@ -109,9 +115,7 @@ GATEWAY_METRICS: tuple[GatewayMetric, ...] = (
     GatewayMetric("agw_usd", "agentgateway_gen_ai_client_cost_usd_total", "agentgateway",
                   fixed="usd", team=("gateway", "route"), **_OTEL),  # type: ignore[arg-type]
     _kong("kong_tokens", "kong_ai_llm_tokens_total", True),
-    _kong("kong_tokens_bare", "ai_llm_tokens_total", True),
     _kong("kong_usd", "kong_ai_llm_cost_total", False),
-    _kong("kong_usd_bare", "ai_llm_cost_total", False),
 )  # fmt: skip
 _BY_KEY = {m.key: m for m in GATEWAY_METRICS}
 
@@ -127,6 +131,34 @@ class GatewayUsage:
     tokens: Mapping[TokenType, Decimal]
     reported_usd: Decimal | None
     """The gateway's own dollars, when it reports them."""
+
+
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def check_team_labels(names: Iterable[str]) -> list[str]:
+    """Gateway labels that name who spent: Prometheus label names (they go into PromQL)."""
+    out = list(names)
+    for name in out:
+        if not _LABEL_NAME.match(name) or name.startswith("__"):
+            raise ValueError(
+                f"team label {name!r} is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)"
+            )
+    return out
+
+
+def check_team_namespaces(pairs: Mapping[str, str]) -> dict[str, str]:
+    """A gateway team -> namespace map: every namespace a Kubernetes namespace name."""
+    for team, namespace in pairs.items():
+        if not team:
+            raise ValueError("a team -> namespace entry has an empty team")
+        if not _NAMESPACE.match(namespace):
+            raise ValueError(
+                f"team {team!r} maps to {namespace!r}, not a namespace name (a DNS-1123 "
+                "label: lower-case letters, digits and '-', at most 63)"
+            )
+    return dict(pairs)
 
 
 def _first(labels: Mapping[str, str], names: Sequence[str]) -> str:
@@ -149,7 +181,7 @@ def usage_from_series(
         metric = _BY_KEY.get(labels.get(SERIES_LABEL, ""))
         if metric is None or value != value or value <= 0:  # NaN, or nothing counted
             continue
-        what = metric.fixed
+        what: TokenType | Literal["usd", "total"] | None = metric.fixed
         if metric.token_type is not None:
             what = metric.types.get(labels.get(metric.token_type, ""))
         if what is None:
@@ -161,10 +193,12 @@ def usage_from_series(
         amount = Decimal(repr(value))
         if what == "usd":
             counts.usd = (counts.usd or Decimal(0)) + amount
+        elif what == "total":
+            counts.total += amount
         else:
             counts.tokens[what] = counts.tokens.get(what, Decimal(0)) + amount
     return [
-        GatewayUsage(gateway, c.provider, model, team, c.tokens, c.usd)
+        GatewayUsage(gateway, c.provider, model, team, c.counted(), c.usd)
         for (gateway, model, team), c in sorted(grouped.items())
     ]
 
@@ -174,3 +208,12 @@ class _Counts:
     provider: str = ""
     tokens: dict[TokenType, Decimal] = field(default_factory=dict)
     usd: Decimal | None = None
+    total: Decimal = Decimal(0)
+    """Tokens a gateway counted only as a total (Kong's total_tokens)."""
+
+    def counted(self) -> dict[TokenType, Decimal]:
+        """The tokens by type; a total with no parts counts as input (the cheaper rate,
+        said in docs/api-spend.md), a total beside its parts is their sum: left out."""
+        if self.total and not self.tokens.get("input") and not self.tokens.get("output"):
+            return {**self.tokens, "input": self.total}
+        return self.tokens

@@ -1,9 +1,11 @@
 """Hosted-model token prices and what a count of tokens costs under them.
 
-Prices are US dollars per 1,000,000 tokens. Cached input tokens are a part of the input
-tokens (OpenAI's `prompt_tokens` includes `cached_tokens`; LiteLLM and the OpenTelemetry
-GenAI gateways report them so; pydantic's genai-prices counts them the same way): they are
-priced at the cached rate instead of the input rate, never on top of it.
+Prices are US dollars per 1,000,000 tokens. Cached input tokens (prompt-cache reads) and
+cache-write tokens are parts of the input tokens (OpenAI's `prompt_tokens` includes
+`cached_tokens`; LiteLLM folds Anthropic's cache reads and writes into its input count the
+same way; pydantic's genai-prices counts `cache_read_tokens` and `cache_write_tokens` inside
+`input_tokens`): they are priced at their own rates instead of the input rate, never on top
+of it. A part larger than the whole (counters scraped at different moments) is capped.
 """
 
 from __future__ import annotations
@@ -41,16 +43,16 @@ class TokenPrice:
 
 
 def token_cost(tokens: Mapping[TokenType, Decimal], price: TokenPrice) -> Decimal:
-    """Dollars for a count of tokens by type. Cached input beyond the input count (a gateway
-    that reports them apart, or counters scraped at different moments) is capped at it."""
+    """Dollars for a count of tokens by type (cached input and cache writes within input)."""
     given = {t: max(Decimal(0), tokens.get(t, Decimal(0))) for t in TOKEN_TYPES}
     cached = min(given["cached_input"], given["input"])
+    written = min(given["cache_write"], given["input"] - cached)
     cached_rate = price.input if price.cached_input is None else price.cached_input
     write_rate = price.input if price.cache_write is None else price.cache_write
     dollars = (
-        (given["input"] - cached) * price.input
+        (given["input"] - cached - written) * price.input
         + cached * cached_rate
+        + written * write_rate
         + given["output"] * price.output
-        + given["cache_write"] * write_rate
     )
     return dollars / MILLION

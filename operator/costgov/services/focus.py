@@ -1,6 +1,7 @@
 """`costgov report -o focus`: FinOps FOCUS 1.2 rows, one per workload per charge period.
 
-The charge period is the report's window. Every FOCUS 1.2 mandatory column is written
+The charge period is the report's window, cut at month ends (`charge_periods`; daily on
+request): the CLI builds one report per period. Every FOCUS 1.2 mandatory column is written
 (the spec's columns/*.md at tag v1.2), plus ResourceId, ResourceName, ResourceType,
 SubAccountId/Name (the namespace, or the gateway team), Tags, ConsumedQuantity/Unit, and
 `x_`-prefixed costgov columns. Conditional columns that do not apply (commitment discounts,
@@ -17,7 +18,7 @@ import csv
 import io
 import json
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from costgov.domain.tokens import MILLION
@@ -104,25 +105,31 @@ def _gpu_rows(report: SpendReport, account: str) -> Iterable[dict[str, str]]:
         }  # fmt: skip
 
 
+def _whole(value: Decimal) -> str:
+    """A token count as a whole number (a reset falls back to increase(), which
+    extrapolates: a fraction of a token is not a count)."""
+    return format(value.quantize(Decimal(1)), "f")
+
+
 def _api_row(report: SpendReport, line: ApiLine, account: str) -> dict[str, str] | None:
     cost, usage = line.cost, line.cost.usage
     if cost.cost is None:
         return None
-    tokens = sum(
-        (usage.tokens.get(t, Decimal(0)) for t in ("input", "output", "cache_write")), Decimal(0)
-    )
+    # cached input and cache writes are parts of input (domain/tokens.py)
+    tokens = usage.tokens.get("input", Decimal(0)) + usage.tokens.get("output", Decimal(0))
     provider = (cost.price.provider if cost.price else usage.provider) or "unknown"
     money = _dec(cost.cost)
-    owner = cost.namespace or usage.team or "(no team)"
+    owner = line.namespace or (f"team:{usage.team}" if usage.team else "(no team)")
     model = usage.model or "unknown"
-    tags = {"costgov.io/team": usage.team, "costgov.io/namespace": cost.namespace}
+    tags = {"costgov.io/team": usage.team, "costgov.io/namespace": line.namespace}
     return {
         **_common(report, account),
         "BilledCost": money, "EffectiveCost": money, "ContractedCost": money,
         "ListCost": _dec(cost.list_usd if cost.list_usd is not None else cost.cost),
         "ChargeDescription": f"{model} tokens through {usage.gateway} for {owner}",
-        "PricingQuantity": _dec(tokens / MILLION), "PricingUnit": "Million Tokens",
-        "ConsumedQuantity": _dec(tokens), "ConsumedUnit": "Tokens",
+        "PricingQuantity": _dec(tokens.quantize(Decimal(1)) / MILLION),
+        "PricingUnit": "Million Tokens",
+        "ConsumedQuantity": _whole(tokens), "ConsumedUnit": "Tokens",
         "ProviderName": provider, "PublisherName": provider, "InvoiceIssuerName": provider,
         "ServiceName": f"{provider} API", "ServiceSubcategory": "Generative AI",
         "ResourceId": f"llm://{usage.gateway}/{provider}/{model}/{owner}",
@@ -130,12 +137,31 @@ def _api_row(report: SpendReport, line: ApiLine, account: str) -> dict[str, str]
         "SubAccountId": owner, "SubAccountName": owner,
         "Tags": json.dumps({k: v for k, v in tags.items() if v}, sort_keys=True),
         "x_CostgovSource": "api", "x_Gateway": usage.gateway, "x_ModelProvider": usage.provider,
-        "x_Model": model, "x_InputTokens": _dec(usage.tokens.get("input", Decimal(0))),
-        "x_OutputTokens": _dec(usage.tokens.get("output", Decimal(0))),
-        "x_CachedInputTokens": _dec(usage.tokens.get("cached_input", Decimal(0))),
+        "x_Model": model, "x_InputTokens": _whole(usage.tokens.get("input", Decimal(0))),
+        "x_OutputTokens": _whole(usage.tokens.get("output", Decimal(0))),
+        "x_CachedInputTokens": _whole(usage.tokens.get("cached_input", Decimal(0))),
         "x_GatewayReportedCost": "" if usage.reported_usd is None else _dec(usage.reported_usd),
-        "x_PriceSource": cost.price.source if cost.price else "",
+        "x_PriceSource": cost.price.source if cost.price else "gateway-reported cost only",
     }  # fmt: skip
+
+
+def _next_month(at: datetime) -> datetime:
+    return datetime(at.year + at.month // 12, at.month % 12 + 1, 1, tzinfo=UTC)
+
+
+def charge_periods(
+    start: datetime, end: datetime, *, daily: bool
+) -> list[tuple[datetime, datetime]]:
+    """The window cut where a billing period (a calendar month, UTC) ends, and at every UTC
+    midnight when `daily`: a FOCUS row's charge period lies inside one billing period."""
+    cuts, at = [], start.astimezone(UTC)
+    while at < end:
+        step = (at.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+                if daily else _next_month(at))  # fmt: skip
+        cut = min(step, _next_month(at), end)
+        cuts.append((at, cut))
+        at = cut
+    return cuts
 
 
 def focus_rows(report: SpendReport, account: str = ACCOUNT) -> list[dict[str, str]]:
@@ -145,9 +171,11 @@ def focus_rows(report: SpendReport, account: str = ACCOUNT) -> list[dict[str, st
     return [{c: row.get(c, "") for c in COLUMNS} for row in rows]
 
 
-def focus_csv(report: SpendReport, account: str = ACCOUNT) -> str:
+def focus_csv(reports: Iterable[SpendReport], account: str = ACCOUNT) -> str:
+    """The rows of every report (one per charge period) under one header."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(focus_rows(report, account))
+    for report in reports:
+        writer.writerows(focus_rows(report, account))
     return buf.getvalue()

@@ -164,5 +164,5 @@ def render(report: SpendReport, output: str) -> str:
     if output == "focus":
         from costgov.services.focus import focus_csv
 
-        return focus_csv(report)
+        return focus_csv([report])
     return _text(report)

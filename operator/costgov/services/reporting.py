@@ -78,6 +78,8 @@ class SpendReport:
 class ApiLine:
     group: str
     cost: ApiCost
+    namespace: str = ""
+    """The namespace `--api-namespace` maps the team to ("" when none does)."""
 
 
 async def _groups(
@@ -126,7 +128,7 @@ def _api_lines(
             )
         return f"team:{cost.usage.team}" if cost.usage.team else "(no team)"
 
-    lines = (ApiLine(group_of(c), c) for c in spend.lines)
+    lines = (ApiLine(group_of(c), c, c.namespace if mapped else "") for c in spend.lines)
     return tuple(sorted(lines, key=lambda a: (-(a.cost.cost or 0), a.group, a.cost.usage.model)))
 
 
