@@ -112,6 +112,23 @@ class Settings(BaseSettings):
         description="This replica's holderIdentity (the chart passes the pod name); "
         "default: host name and process id.",
     )
+    anomaly_sigma: float = Field(
+        default=2.0,
+        ge=0.5,
+        le=10,
+        description="An hour's spend is anomalous above its "
+        "baseline mean plus this many standard deviations ...",
+    )
+    anomaly_min_dollars: float = Field(
+        default=10.0, ge=0, description="... and at least this many dollars above the mean."
+    )
+    anomaly_history_days: int = Field(
+        default=14,
+        ge=1,
+        le=35,
+        description="Days of hourly history a baseline is drawn "
+        "from (two weeks and more: the same hour of the week; less: every earlier hour).",
+    )
     metrics_port: int = Field(default=8080, ge=0, le=65535)
     liveness_port: int = Field(default=8081, ge=0, le=65535)
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from costgov import __version__
+from costgov.domain.anomalies import Anomaly
 
 __all__ = [
     "ADMISSION_RESULTS",
@@ -160,6 +161,13 @@ class OperatorMetrics:
             "costgov_unpriced_pods", "GPU pods that could not be priced", registry=r
         )
         self.leader, self.leader_transitions = _leadership(r)
+        self.anomaly = Gauge(
+            "costgov_spend_anomaly_ratio",
+            "The last full hour's spend over its anomaly threshold (>1: anomalous), by "
+            "subject (namespace/, team/ or model/) and what drove it",
+            ["subject", "source", "driver"],
+            registry=r,
+        )
 
     def zero_series(self, webhooks: Iterable[str], kinds: Iterable[str]) -> None:
         """Every error and decision series costgov can report, at 0 from the start:
@@ -227,11 +235,18 @@ class OperatorMetrics:
             self.violations.remove(*key)
         self._budgets.discard(key)
 
+    def show_anomalies(self, anomalies: Iterable[Anomaly]) -> None:
+        """The current anomalies, and only them."""
+        self.anomaly.clear()
+        for a in anomalies:
+            ratio = float(a.spent / a.threshold) if a.threshold > 0 else float("inf")
+            self.anomaly.labels(a.subject, a.source, a.driver[:200]).set(ratio)
+
     def clear_figures(self) -> None:
         """Forget what reconciling exported: a replica that stops leading must not go on
         exporting figures next to the leader's (dashboards would count them twice)."""
         for gauge in (self.hourly_cost, self.budget_utilization, self.budget_forecast,
-                      self.violations):  # fmt: skip
+                      self.violations, self.anomaly):  # fmt: skip
             gauge.clear()
         self._budgets.clear()
         self.unpriced.set(0)

@@ -22,7 +22,7 @@ from urllib3.util.retry import Retry
 
 from costgov.settings import Settings
 
-__all__ = ["MetricsError", "PrometheusSource", "QueryResult", "Sample"]
+__all__ = ["MetricsError", "PrometheusSource", "QueryResult", "RangeSeries", "Sample"]
 
 
 LONG_QUERY = 2000
@@ -39,6 +39,14 @@ class Sample:
 
     labels: Mapping[str, str]
     value: float
+
+
+@dataclass(frozen=True)
+class RangeSeries:
+    """One series of a range query: its labels and its (unix time, value) points."""
+
+    labels: Mapping[str, str]
+    points: tuple[tuple[float, float], ...]
 
 
 @dataclass(frozen=True)
@@ -99,12 +107,14 @@ class PrometheusSource:
         self.url = settings.prometheus_url
         self._session, self._headers, self._auth = session, headers, auth or None
 
-    def _in_body(self, expr: str, params: dict[str, str]) -> list[dict[str, Any]]:
+    def _in_body(
+        self, expr: str, params: dict[str, str], api: str = "query"
+    ) -> list[dict[str, Any]]:
         """A long query as a form body: the client library puts every parameter in the URL,
         even for POST, and proxies in front of Prometheus refuse request lines over 8 KiB
         (nginx's and aiohttp's default); the LLM gateways' query is about 9 KiB encoded."""
         response = self._session.post(
-            f"{self.url.rstrip('/')}/api/v1/query",
+            f"{self.url.rstrip('/')}/api/v1/{api}",
             data={"query": expr, **params},
             headers=self._headers,
             auth=self._auth,  # type: ignore[arg-type]
@@ -146,6 +156,39 @@ class PrometheusSource:
     async def query(self, expr: str, at: datetime) -> QueryResult:
         """Evaluate `expr` at `at`, in a worker thread so the event loop stays free."""
         return await asyncio.to_thread(self._query_blocking, expr, at)
+
+    def _range_blocking(
+        self, expr: str, start: datetime, end: datetime, step: int
+    ) -> tuple[tuple[RangeSeries, ...], tuple[str, ...]]:
+        _local.warnings = []
+        params = {
+            "start": f"{start.timestamp():.3f}", "end": f"{end.timestamp():.3f}",
+            "step": str(step), "timeout": f"{int(self._timeout * 1000)}ms",
+        }  # fmt: skip
+        try:
+            raw = self._in_body(expr, params, "query_range")
+        except PrometheusApiClientException as exc:
+            raise MetricsError(f"Prometheus refused the query {_short(expr)}: {exc}") from exc
+        except requests.RequestException as exc:
+            raise MetricsError(
+                f"Prometheus at {self.url} did not answer {_short(expr)}: {type(exc).__name__}"
+            ) from exc
+        series = []
+        for item in raw:
+            points = []
+            for point in item.get("values") or []:
+                try:
+                    points.append((float(point[0]), float(point[1])))
+                except (IndexError, TypeError, ValueError):
+                    continue
+            series.append(RangeSeries(item.get("metric", {}), tuple(points)))
+        return tuple(series), tuple(_local.warnings)
+
+    async def query_range(
+        self, expr: str, start: datetime, end: datetime, step: int
+    ) -> tuple[tuple[RangeSeries, ...], tuple[str, ...]]:
+        """Evaluate `expr` every `step` seconds from `start` to `end` (series, warnings)."""
+        return await asyncio.to_thread(self._range_blocking, expr, start, end, step)
 
 
 def _short(expr: str) -> str:

@@ -25,6 +25,7 @@ from costgov.api.costapproval import CostApprovalStatus
 from costgov.api.errors import describe_validation_error
 from costgov.domain.verdicts import rests_on_recent_edits
 from costgov.services.admitting import Decision, Gate, Request, admit
+from costgov.services.anomalies import with_anomalies
 from costgov.services.conditions import condition
 from costgov.services.inventory import Inventory
 from costgov.services.outcomes import Outcome
@@ -83,6 +84,10 @@ async def policy_cycle(
         audit=runtime.audited(policy.metadata.name, snap.at),
         announced=runtime.announced.get(("CostPolicy", "", policy.metadata.name)),
     )
+    outcome = with_anomalies(
+        policy, outcome, await runtime.anomalies(snap), inv, excluded=situation.excluded,
+        now=situation.now, announced=runtime.anomaly_announced,
+    )  # fmt: skip
     runtime.record_policy(policy, outcome)
     return outcome
 

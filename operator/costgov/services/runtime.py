@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
@@ -24,6 +25,7 @@ from costgov.domain.catalogs import PriceCatalog
 from costgov.domain.judging import Judgement, Situation
 from costgov.domain.scoping import covers, excluded_namespaces
 from costgov.services.accounting import Snapshot, collect
+from costgov.services.anomalies import AnomalyScan, scan, top_workloads
 from costgov.services.api_spend import with_api
 from costgov.services.exporting import export_snapshot, live_budgets
 from costgov.services.inventory import Inventory
@@ -75,6 +77,10 @@ class Runtime:
     _chunk: int = 3600
     """The catch-up chunk (seconds of history per window per cycle), adapted every cycle."""
     _judged: tuple[datetime, dict[WorkKey, Judgement]] | None = None
+    _scan: AnomalyScan | None = None
+    _scan_tried: float = -1e9
+    anomaly_announced: set[tuple[str, str, datetime]] = field(default_factory=set)
+    """Anomalies already announced by an Event: (policy, subject, hour)."""
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
@@ -217,6 +223,24 @@ class Runtime:
             1 for w in snap.windows.values() if snap.accounted_to and w.end < snap.accounted_to
         )
         self.metrics.windows_behind.set(behind + len(snap.lagging))
+
+    async def anomalies(self, snap: Snapshot) -> AnomalyScan | None:
+        """The last full hour's anomalies: scanned once an hour (a failed scan is retried
+        after five minutes), shared by every policy."""
+        hour_end = snap.at.replace(minute=0, second=0, microsecond=0)
+        done = self._scan is not None and self._scan.hour_end == hour_end
+        if done and (self._scan.error is None or time.monotonic() - self._scan_tried < 300):  # type: ignore[union-attr]
+            return self._scan
+        self._scan_tried = time.monotonic()
+        s = self.settings
+        self._scan = await scan(
+            self.source, self.hosted, at=snap.at, days=s.anomaly_history_days,
+            sigma=Decimal(str(s.anomaly_sigma)), minimum=Decimal(str(s.anomaly_min_dollars)),
+            team_labels=s.api_team_labels, namespaces=s.api_namespaces or None,
+            gpu_drivers=top_workloads(snap),
+        )  # fmt: skip
+        self.metrics.show_anomalies(self._scan.anomalies)
+        return self._scan
 
     def situation(self, inv: Inventory, now: datetime) -> Situation:
         return situation_from(
