@@ -112,6 +112,9 @@ class Settings(BaseSettings):
         description="This replica's holderIdentity (the chart passes the pod name); "
         "default: host name and process id.",
     )
+    anomaly_detection: bool = Field(
+        default=True, description="Judge each hour's spend against its baseline (hourly)."
+    )
     anomaly_sigma: float = Field(
         default=2.0,
         ge=0.5,

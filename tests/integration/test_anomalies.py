@@ -7,8 +7,8 @@ to H + 5 min, so the last full hour is the one ending at H):
   like the namespace): team ml-research on gpt-4o spends $2 in even hours and $3 in odd
   hours for three days, then $40 in the hour ending at H. Team ml-serving spends a steady
   $1 an hour throughout.
-- costgov_spend_dollars_total{namespace="ml-research"} (costgov's own counter, as Prometheus
-  holds it when it scrapes the operator): a steady 55.04 $/h of GPU time.
+- costgov_hourly_cost_dollars{namespace="ml-research", workload="train-0"} (costgov's own
+  gauge, as Prometheus holds it when it scrapes the operator): a steady 55.04 $/h.
 
 By hand (rolling baseline: three days is less than the two weeks an hour-of-week baseline
 needs; pstdev over the 72 earlier hours; threshold = max(mean + 2 sd, mean + $10)):
@@ -65,8 +65,9 @@ def _history() -> History:
     _hourly(h, "litellm_spend_metric_total", {**_LITELLM, "team_alias": "ml-research"}, research)
     _hourly(h, "litellm_spend_metric_total", {**_LITELLM, "team_alias": "ml-serving"},
             lambda hour: 1.0)  # fmt: skip
-    _hourly(h, "costgov_spend_dollars_total", {"namespace": "ml-research", "team": "research"},
-            lambda hour: 55.04)  # fmt: skip
+    gauge = {"namespace": "ml-research", "team": "research", "workload": "train-0"}
+    for ts in range(START + 60, H + 61, 60):  # the hours the spend counters cover
+        h.add("costgov_hourly_cost_dollars", gauge, 55.04, ts)
     return h
 
 

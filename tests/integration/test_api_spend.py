@@ -160,6 +160,8 @@ def test_report_shows_gpu_and_api_spend_apart(
     assert (nlp["group"], nlp["cost"], nlp["gatewayCost"], nlp["listCost"]) == (
         "team:nlp", "9.20", "9.20", "10.00")  # fmt: skip
     assert nlp["inputTokens"] == "2000000" and nlp["outputTokens"] == "500000"
+    # unit cost: 9.20 for 2.5M tokens = 9.20 / 2.5 = $3.68 per 1M
+    assert nlp["usdPerMillionTokens"] == "3.6800"
     assert nlp["price"]["source"].startswith("genai-prices 0.2.3")
     claude = api[("litellm", "anthropic/claude-sonnet-4-20250514")]
     assert (claude["group"], claude["cost"], claude["listCost"]) == ("team:search", "6.00", "6.00")

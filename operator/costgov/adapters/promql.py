@@ -254,21 +254,29 @@ def vllm_serving_gpu_samples(window: int, step: int, end: int) -> str:
     return f"sum_over_time(({gpu_allocation(fresh)})[{_dur(window - 1)}:{_dur(step)}])"
 
 
+START_LOOKBACK_SECONDS = 4200
+"""How far before a window's start its starting value is looked for (70 minutes): a failed
+scrape (Prometheus marks the series stale), a restart or lagging ingestion leave gaps
+longer than the 5-minute lookback an instant lookup has."""
+
+
 def counter_growth(metric: str, span_seconds: int) -> str:
-    """How much each series of a counter grew over the span ending at the evaluation time,
-    without `increase()`'s extrapolation (which scales a series born inside the span, or
-    scraped off the span's edges, by the ratio of the span to its samples):
-    - a series present at the start: its last value in the span minus its value at the start
-      (consecutive spans telescope: the sample at a boundary ends one and starts the next);
-    - a series born inside the span: its last value (it counted from zero);
+    """How much each series of a counter grew over the span ending at the evaluation time:
+    - a series with a sample in the 70 minutes before the start: its last value in the span
+      minus that sample (exact; consecutive spans telescope, the sample at a boundary ending
+      one and starting the next);
+    - a series with none (born inside the span, or after a longer gap): `increase()`, which
+      extrapolates from its samples and never counts a counter's lifetime total as a
+      window's (what the series counted before its first sample is not seen);
     - a series that reset inside the span (a gateway restarted): `increase()`, which counts
-      across resets and extrapolates at the edges."""
+      across resets."""
     span = _dur(span_seconds)
     last = f"last_over_time({metric}[{span}])"
-    start = f"({metric} offset {span})"
+    start = f"last_over_time({metric}[{_dur(START_LOOKBACK_SECONDS)}] offset {span})"
     resets = f"(resets({metric}[{span}]) > 0)"
-    steady = f"(({last} - {start}) or ({last} unless {start}))"
-    return f"(({steady} unless {resets}) or (increase({metric}[{span}]) and {resets}))"
+    increase = f"increase({metric}[{span}])"
+    steady = f"(clamp_min({last} - {start}, 0) unless {resets})"
+    return f"({steady} or ({increase} and {resets}) or ({increase} unless {start}))"
 
 
 def gateway_increase(span_seconds: int, team_labels: Iterable[str] = ()) -> str:

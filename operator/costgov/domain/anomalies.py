@@ -32,6 +32,9 @@ __all__ = [
 MIN_POINTS = 6
 """Hours of history a rolling baseline needs (fewer: no verdict, said so)."""
 WEEK = timedelta(days=7)
+FLOOR = Decimal("0.01")
+"""No threshold is below a cent (with no minimum, a subject that never spent is not
+anomalous at $0.001)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +89,7 @@ def judge(
     spent: Decimal, base: Baseline, *, sigma: Decimal, minimum: Decimal
 ) -> tuple[bool, Decimal]:
     """(whether `spent` is anomalous, the threshold it was held to)."""
-    threshold = max(base.mean + sigma * base.std, base.mean + minimum)
+    threshold = max(base.mean + sigma * base.std, base.mean + minimum, FLOOR)
     return spent > threshold, threshold
 
 

@@ -3,9 +3,11 @@ team and hosted model against its own baseline (domain/anomalies.py).
 
 History comes from Prometheus, two range queries over `days` at one point an hour:
 - hosted-API spend: the LLM gateways' counters (services/api_spend.py), priced per hour;
-- GPU spend by namespace: costgov's own `costgov_spend_dollars_total`, which Prometheus
-  holds when it scrapes the operator (the chart's ServiceMonitor). Without it, namespaces
-  are judged on their API spend only, and the scan says so.
+- GPU spend by namespace and workload: costgov's own `costgov_hourly_cost_dollars`, which
+  Prometheus holds when it scrapes the operator (the chart's ServiceMonitor), averaged over
+  each hour. Without it, namespaces are judged on their API spend only, and the scan says so.
+An hour in which a subject that had spent before spent nothing counts as $0 (a runaway job
+at night is judged against the quiet nights).
 The subject's driver is the team, model or workload whose hour rose most over its own mean.
 """
 
@@ -26,16 +28,19 @@ from costgov.catalog.hosted import HostedPrices
 from costgov.domain.anomalies import Anomaly, anomalies_of
 from costgov.domain.gateways import usage_from_series
 from costgov.domain.scoping import api_spend_in_scope, namespace_in_scope
-from costgov.services.accounting import Snapshot
 from costgov.services.api_spend import ApiCost, price_api_usage
 from costgov.services.conditions import Event, condition, merge_conditions
 from costgov.services.inventory import Inventory
 from costgov.services.outcomes import Outcome
 
-__all__ = ["GPU_HISTORY", "AnomalyScan", "scan", "top_workloads", "with_anomalies"]
+__all__ = ["GPU_HISTORY", "AnomalyScan", "scan", "with_anomalies"]
 
-GPU_HISTORY = "sum by (namespace) (increase(costgov_spend_dollars_total[1h]))"
+GPU_HISTORY = "sum by (namespace, workload) (avg_over_time(costgov_hourly_cost_dollars[1h]))"
+"""Each hour's GPU dollars by workload: the mean of costgov's own $/h gauge over the hour
+(not its spend counter, which moves when accounting counts, so a catch-up would land hours
+of spend in one)."""
 HOUR = 3600
+HOUR_DELTA = timedelta(hours=1)
 Source = Literal["gpu", "api", "gpu+api"]
 
 
@@ -65,6 +70,16 @@ class _Series:
         mine[at] = mine.get(at, Decimal(0)) + dollars
         known = self.sources.get(subject)
         self.sources[subject] = source if known in (None, source) else "gpu+api"
+
+    def fill(self, first: datetime, last: datetime) -> None:
+        """Hours with nothing counted, from a subject's first spend on, are $0 hours."""
+        for subject, points in self.hourly.items():
+            at = max(min(points), first)
+            while at <= last:
+                points.setdefault(at, Decimal(0))
+                for part in self.parts[subject].values():
+                    part.setdefault(at, Decimal(0))
+                at += timedelta(seconds=HOUR)
 
     def driver(self, subject: str, hour_end: datetime) -> str:
         """The part whose hour rose most over its own mean before it."""
@@ -113,10 +128,8 @@ async def scan(
     minimum: Decimal,
     team_labels: Sequence[str] = (),
     namespaces: Mapping[str, str] | None = None,
-    gpu_drivers: Mapping[str, str] | None = None,
 ) -> AnomalyScan:
-    """The anomalies of the last full hour before `at`. `gpu_drivers`: the workload that
-    costs the most now, by namespace (named as the driver of a GPU anomaly)."""
+    """The anomalies of the last full hour before `at`."""
     hour_end = at.replace(minute=0, second=0, microsecond=0)
     start = hour_end - timedelta(days=days)
     out = _Series()
@@ -134,28 +147,15 @@ async def scan(
         for labels, value in series:
             ns = labels.get("namespace", "")
             if ns and value == value and value > 0:
-                why = (gpu_drivers or {}).get(ns, f"GPU work in {ns}")
+                why = f"workload {ns}/{labels.get('workload') or '-'}"
                 out.add(f"namespace/{ns}", ts, Decimal(repr(value)), why, "gpu")
+    out.fill(start + timedelta(seconds=HOUR), hour_end)
     drivers = {s: out.driver(s, hour_end) for s in out.hourly}
     found = anomalies_of(out.hourly, hour_end, drivers, out.sources, sigma=sigma, minimum=minimum)
     return AnomalyScan(
         hour_end, tuple(found), {s: frozenset(n) for s, n in out.namespaces.items()},
         len(out.hourly), bool(gpu),
     )  # fmt: skip
-
-
-def top_workloads(snapshot: Snapshot) -> dict[str, str]:
-    """The workload costing the most now in each namespace, named with its $/h."""
-    top: dict[str, tuple[Decimal, str]] = {}
-    for line in snapshot.hourly:
-        if line.cost is None:
-            continue
-        ns, pod = line.usage.key
-        job = snapshot.owners.get(line.usage.key)
-        what = f"Job {ns}/{job}" if job else f"pod {ns}/{pod}"
-        if line.cost > top.get(ns, (Decimal(-1), ""))[0]:
-            top[ns] = (line.cost, f"{what} (${line.cost:,.2f}/h now)")
-    return {ns: why for ns, (_, why) in top.items()}
 
 
 def _in_scope(
@@ -204,9 +204,10 @@ def with_anomalies(
     now: datetime,
     announced: set[tuple[str, str, datetime]],
 ) -> Outcome[CostPolicyStatus]:
-    """The policy's outcome with an Event for each anomaly in its scope not yet announced
-    (`announced` remembers them) and a SpendAnomaly condition: set while one is in scope,
-    kept (False, or Unknown when the history cannot be read) once it was, absent before."""
+    """The policy's outcome with an Event for each anomaly in its scope whose episode starts
+    this hour (an anomaly the hour before was announced already: `announced` remembers them)
+    and a SpendAnomaly condition: set while one is in scope, kept (False, or Unknown when
+    the history cannot be read) once it was, absent before."""
     if found is None:
         return outcome
     gen, name = policy.metadata.generation or 0, policy.metadata.name
@@ -215,11 +216,11 @@ def with_anomalies(
     if not mine and not had:
         return outcome
     events = []
-    for a in mine:
-        key = (name, a.subject, a.hour_end)
-        if key not in announced:
-            announced.add(key)
+    for a in mine:  # an Event when an episode starts, not every hour it goes on
+        key, before = (name, a.subject, a.hour_end), (name, a.subject, a.hour_end - HOUR_DELTA)
+        if key not in announced and before not in announced:
             events.append(Event("CostPolicy", "", name, "Warning", "SpendAnomaly", a.message))
+        announced.add(key)
     cond = _condition(found, mine, gen, now)
     status = outcome.status.model_copy(
         update={"conditions": merge_conditions(outcome.status.conditions, [cond])}

@@ -117,7 +117,9 @@ class ApiFigures:
     (the rate a forecast extends)."""
 
     windows: Mapping[str, ApiSpend]
-    hourly: ApiSpend
+    hourly: ApiSpend | None
+    error: str | None = None
+    """Why the gateways' spend could not be read this cycle (then `windows` is empty)."""
 
 
 async def with_api(
@@ -129,8 +131,9 @@ async def with_api(
     namespaces: Mapping[str, str] | None = None,
 ) -> Snapshot:
     """The snapshot with the gateways' spend over each of its windows (one query each,
-    concurrently). A failed query fails the snapshot like any other: figures stay as they
-    were, rather than count GPU time without the API spend of the same window."""
+    concurrently). A failed query does not fail the snapshot (GPU figures go on): it is
+    recorded in `ApiFigures.error`, and a policy whose budget counts API spend holds its
+    figures as for any failed query (policy_reconciling.py)."""
     if snapshot.error:
         return snapshot
 
@@ -144,7 +147,8 @@ async def with_api(
     try:
         found = await asyncio.gather(*(over(s, e) for s, e in spans))
     except Exception as exc:  # MetricsError, or anything else the query met
-        return replace(snapshot, error=f"the LLM gateways' spend could not be read: {exc}")
+        error = f"the LLM gateways' spend could not be read: {exc}"
+        return replace(snapshot, api=ApiFigures({}, None, error))
     warnings = tuple(w for spend in found for w in spend.warnings)
     figures = ApiFigures(dict(zip(names, found[:-1], strict=True)), found[-1])
     return replace(

@@ -8,7 +8,7 @@ MetricsAvailable says why: nothing is reset to $0.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -147,10 +147,13 @@ def _spend(
     api = snapshot.api
     lines = _api_lines(policy, api.windows.get(key) if api else None, inv, excluded)
     hourly = _api_lines(policy, api.hourly if api else None, inv, excluded)
+    missed = (
+        [f"{API_NOTE}gateways unread: from {key} on ({api.error})"] if api and api.error else []
+    )
     return _Measured(
         Totals(resume.spent + delta.cost, delta.gpu_hours, unpriced),
         resume.api_spent + sum((c.cost for c in lines if c.cost is not None), Decimal(0)),
-        unpriced_notes(api_before, (_api_note(c) for c in lines if c.cost is None)),
+        unpriced_notes(api_before, (_api_note(c) for c in lines if c.cost is None), missed),
         burn,
         sum((c.cost for c in hourly if c.cost is not None), Decimal(0)),
         window.end,
@@ -274,6 +277,10 @@ def reconcile_policy(
     """`judgements`: running work judged by the engine this cycle; `audit`: violations
     admitted in audit mode lately, to record in status."""
     gen, now = policy.metadata.generation or 0, situation.now
+    budget = policy.spec.budget
+    if budget is not None and "api" in budget.sources and snapshot.api and snapshot.api.error:
+        # figures held, as for any failed query: GPU time alone would understate the budget
+        snapshot = replace(snapshot, error=snapshot.api.error)
     namespaces = _scope(policy, inv, situation.excluded)
     governed = {
         k: j

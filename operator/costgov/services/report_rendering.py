@@ -63,7 +63,18 @@ def _header(report: SpendReport) -> list[str]:
 
 
 _API_HEADER = ["GROUP", "GATEWAY", "PROVIDER", "MODEL", "INPUT_TOKENS", "OUTPUT_TOKENS",
-               "CACHED_INPUT_TOKENS", "COST_USD", "GATEWAY_USD", "LIST_USD"]  # fmt: skip
+               "CACHED_INPUT_TOKENS", "COST_USD", "GATEWAY_USD", "LIST_USD",
+               "USD_PER_1M_TOKENS"]  # fmt: skip
+
+
+def _per_million(line: ApiLine) -> str:
+    """Unit cost: dollars per 1M tokens (input, cached included, plus output)."""
+    tokens = line.cost.usage.tokens
+    count = tokens.get("input", Decimal(0)) + tokens.get("output", Decimal(0))
+    cost = line.cost.cost
+    if cost is None or count <= 0:
+        return ""
+    return format((cost * 1_000_000 / count).quantize(Decimal("0.0001")), "f")
 
 
 def _api_rows(report: SpendReport) -> list[list[str]]:
@@ -71,7 +82,7 @@ def _api_rows(report: SpendReport) -> list[list[str]]:
         [a.group, a.cost.usage.gateway, _provider(a), a.cost.usage.model or "-",
          _tokens(a, "input"), _tokens(a, "output"), _tokens(a, "cached_input"),
          _money(a.cost.cost) or "unpriced", _money(a.cost.usage.reported_usd),
-         _money(a.cost.list_usd)]
+         _money(a.cost.list_usd), _per_million(a)]
         for a in report.api
     ]  # fmt: skip
 
@@ -85,7 +96,8 @@ def _provider(line: ApiLine) -> str:
 def _json(report: SpendReport) -> str:
     keys = ["group", "cost", "gpuHours", "idleCost", "unpricedPods", "gpuCost", "apiCost"]
     api_keys = ["group", "gateway", "provider", "model", "inputTokens", "outputTokens",
-                "cachedInputTokens", "cost", "gatewayCost", "listCost"]  # fmt: skip
+                "cachedInputTokens", "cost", "gatewayCost", "listCost",
+                "usdPerMillionTokens"]  # fmt: skip
     doc = {
         "by": report.by,
         "start": report.start.isoformat(),

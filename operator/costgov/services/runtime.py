@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
@@ -25,7 +25,7 @@ from costgov.domain.catalogs import PriceCatalog
 from costgov.domain.judging import Judgement, Situation
 from costgov.domain.scoping import covers, excluded_namespaces
 from costgov.services.accounting import Snapshot, collect
-from costgov.services.anomalies import AnomalyScan, scan, top_workloads
+from costgov.services.anomalies import AnomalyScan, scan
 from costgov.services.api_spend import with_api
 from costgov.services.exporting import export_snapshot, live_budgets
 from costgov.services.inventory import Inventory
@@ -79,6 +79,7 @@ class Runtime:
     _judged: tuple[datetime, dict[WorkKey, Judgement]] | None = None
     _scan: AnomalyScan | None = None
     _scan_tried: float = -1e9
+    _scan_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     anomaly_announced: set[tuple[str, str, datetime]] = field(default_factory=set)
     """Anomalies already announced by an Event: (policy, subject, hour)."""
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -227,7 +228,13 @@ class Runtime:
     async def anomalies(self, snap: Snapshot) -> AnomalyScan | None:
         """The last full hour's anomalies: scanned once an hour (a failed scan is retried
         after five minutes), shared by every policy."""
+        if not self.settings.anomaly_detection:
+            return None
         hour_end = snap.at.replace(minute=0, second=0, microsecond=0)
+        async with self._scan_lock:  # every policy asks; one scans
+            return await self._scan_once(snap, hour_end)
+
+    async def _scan_once(self, snap: Snapshot, hour_end: datetime) -> AnomalyScan | None:
         done = self._scan is not None and self._scan.hour_end == hour_end
         if done and (self._scan.error is None or time.monotonic() - self._scan_tried < 300):  # type: ignore[union-attr]
             return self._scan
@@ -237,9 +244,11 @@ class Runtime:
             self.source, self.hosted, at=snap.at, days=s.anomaly_history_days,
             sigma=Decimal(str(s.anomaly_sigma)), minimum=Decimal(str(s.anomaly_min_dollars)),
             team_labels=s.api_team_labels, namespaces=s.api_namespaces or None,
-            gpu_drivers=top_workloads(snap),
         )  # fmt: skip
         self.metrics.show_anomalies(self._scan.anomalies)
+        # an episode is announced when it starts: older hours need not be remembered
+        past = hour_end - timedelta(hours=1)
+        self.anomaly_announced -= {k for k in self.anomaly_announced if k[2] < past}
         return self._scan
 
     def situation(self, inv: Inventory, now: datetime) -> Situation:
