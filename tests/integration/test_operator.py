@@ -326,6 +326,7 @@ async def cluster(prometheus_url: str) -> AsyncIterator[Cluster]:
                     "capacityType": "spot",
                     "monthlyBudget": 300,
                     "hostedAPIPricePerMillionTokens": "0.60",
+                    "replacesHostedModel": "openai/gpt-4o-mini",
                 },
             },
         )
@@ -487,6 +488,23 @@ async def test_inference_deployment_owns_a_capped_deployment(cluster: Cluster) -
     # max 2 replicas x 292 = 584 > 300 budget: capped at floor(300 / 292) = 1
     assert status["replicas"] == 1 and status["cappedReplicas"] == 1
     assert "hosted-api" in [r["kind"] for r in status["recommendations"]]
+    # build versus buy against gpt-4o-mini (genai-prices 0.2.3: 0.15 input, 0.60 output per
+    # 1M) at the default 75 % input: 0.75 x 0.15 + 0.25 x 0.60 = 0.2625 per 1M tokens;
+    # 90,000 tokens an hour x 730 = 65,700,000 a month: hosted 65.7 x 0.2625 = 17.24625;
+    # self-hosted 0.40 x 730 = 292.00, so hosted is cheaper by 274.75375; self-hosting pays
+    # above 292 / 0.2625 x 1M = 1,112,380,952 tokens a month
+    assert status["buildVsBuy"] == {
+        "hostedModel": "openai/gpt-4o-mini",
+        "priceSource": "genai-prices 0.2.3 (OpenAI)",
+        "hostedPerMillionTokens": "0.26",
+        "selfHostedPerMillionTokens": "4.44",
+        "monthlyTokens": 65700000,
+        "hostedMonthlyCost": "17.25",
+        "selfHostedMonthlyCost": "292.00",
+        "cheaper": "hosted",
+        "monthlyDifference": "274.75",
+        "crossoverMonthlyTokens": 1112380952,
+    }
     dep = cluster.get("apps/v1/deployments", "ml-serving", "llama-8b-chat")
     assert dep["spec"]["replicas"] == 1
     assert dep["metadata"]["ownerReferences"][0]["kind"] == "InferenceDeployment"

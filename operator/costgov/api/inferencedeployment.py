@@ -9,7 +9,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from costgov.api.approvals import MAX_SIGNATURES, Approval, ApprovalState
 from costgov.api.common import Resource, ResourceInfo, StatusBase
-from costgov.api.fields import Money, Spec
+from costgov.api.fields import Money, Percent, Spec
 from costgov.api.gpus import GPUModelName
 from costgov.api.trainingjobbudget import CapacityPreference
 
@@ -89,6 +89,18 @@ class InferenceDeploymentSpec(Spec):
     hosted_api_price_per_million_tokens: Money | None = Field(
         default=None, description="A hosted API's USD per 1M tokens, for comparison."
     )
+    replaces_hosted_model: str | None = Field(
+        default=None,
+        max_length=253,
+        pattern=r"^[a-zA-Z0-9._-]+/[a-zA-Z0-9._:/-]+$",
+        description="The hosted model this server replaces, provider/model (e.g. "
+        "openai/gpt-4o-mini): status.buildVsBuy compares them at the measured volume.",
+    )
+    hosted_input_share_percent: Percent = Field(
+        default=75,
+        description="Share of input (prompt) tokens assumed when pricing the hosted model "
+        "per 1M tokens (hosted models charge input and output apart).",
+    )
     metrics: TokenMetrics = Field(default_factory=TokenMetrics, description="Token metrics.")
     approval: Approval | None = Field(
         default=None, description="One approver's signature (shorthand for one-signer tiers)."
@@ -116,6 +128,30 @@ class Recommendation(Spec):
     monthly_saving: Money | None = Field(default=None, description="USD saved per month.")
 
 
+class BuildVsBuyStatus(Spec):
+    """Self-hosting against the hosted model it replaces, at the measured volume."""
+
+    hosted_model: str = Field(description="provider/model as priced.")
+    price_source: str | None = Field(default=None, description="Where the hosted price is from.")
+    note: str | None = Field(default=None, description="Why a figure is missing.")
+    hosted_per_million_tokens: Money | None = Field(
+        default=None, description="Hosted USD per 1M tokens at hostedInputSharePercent."
+    )
+    self_hosted_per_million_tokens: Money | None = Field(default=None, description="Measured.")
+    monthly_tokens: int | None = Field(
+        default=None, ge=0, description="Tokens a month at the trailing hour's volume."
+    )
+    hosted_monthly_cost: Money | None = Field(default=None, description="That volume, hosted.")
+    self_hosted_monthly_cost: Money | None = Field(default=None, description="$/h now x 730.")
+    cheaper: Literal["self-hosted", "hosted"] | None = Field(default=None)
+    monthly_difference: Money | None = Field(
+        default=None, description="USD a month the cheaper option saves at this volume."
+    )
+    crossover_monthly_tokens: int | None = Field(
+        default=None, ge=0, description="Monthly tokens above which self-hosting is cheaper."
+    )
+
+
 class InferenceDeploymentStatus(StatusBase):
     """What the operator observed for an InferenceDeployment."""
 
@@ -141,6 +177,9 @@ class InferenceDeploymentStatus(StatusBase):
         description="Per governing policy: the sign-offs required, given and missing.",
     )
     recommendations: list[Recommendation] = Field(default_factory=list, max_length=10)
+    build_vs_buy: BuildVsBuyStatus | None = Field(
+        default=None, description="Against spec.replacesHostedModel, when set."
+    )
 
 
 class InferenceDeployment(Resource):

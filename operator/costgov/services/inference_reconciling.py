@@ -9,7 +9,13 @@ from decimal import Decimal
 
 from costgov.api import InferenceDeployment
 from costgov.api.fields import Condition
-from costgov.api.inferencedeployment import InferenceDeploymentStatus, Recommendation
+from costgov.api.inferencedeployment import (
+    BuildVsBuyStatus,
+    InferenceDeploymentStatus,
+    Recommendation,
+)
+from costgov.catalog.hosted import HostedPrices
+from costgov.domain.buildbuy import blended, build_vs_buy
 from costgov.domain.enforcing import replica_cap
 from costgov.domain.judging import Judgement, Situation, Submission, judge
 from costgov.domain.money import HOURS_PER_MONTH, cents, usd
@@ -24,6 +30,7 @@ from costgov.services.deployments import INFERENCE_LABEL, deployment_manifest
 from costgov.services.figures import metrics_condition
 from costgov.services.inventory import Inventory
 from costgov.services.outcomes import Outcome
+from costgov.services.planning import UNIT_COST_SPAN_SECONDS
 
 __all__ = ["reconcile_inference"]
 
@@ -78,6 +85,7 @@ def _measured(idep: InferenceDeployment, inv: Inventory, snapshot: Snapshot) -> 
     per_million = unit_cost(serving, sum(snapshot.tokens.get(k, 0.0) for k in pods), 1_000_000)
     per_thousand = unit_cost(serving, sum(snapshot.requests.get(k, 0.0) for k in pods), 1000)
     utils = [snapshot.utilization[k] for k in pods if k in snapshot.utilization]
+    tokens = [snapshot.tokens[k] for k in pods if k in snapshot.tokens]
     out: dict[str, object] = {
         "hourly_cost": cents(hourly),
         "projected_monthly_cost": cents(monthly),
@@ -87,12 +95,56 @@ def _measured(idep: InferenceDeployment, inv: Inventory, snapshot: Snapshot) -> 
         out["cost_per_million_tokens"] = cents(per_million)
     if per_thousand is not None:
         out["cost_per_thousand_requests"] = cents(per_thousand)
+    if tokens:  # counted over the trailing hour (accounting's UNIT_COST_SPAN_SECONDS)
+        out["_tokens_per_hour"] = Decimal(repr(sum(tokens))) * 3600 / UNIT_COST_SPAN_SECONDS
     if utils:
         util = sum(utils) / len(utils)
         out["gpu_utilization_percent"] = min(100, max(0, int(util)))
         out["idle_gpu_cost"] = cents(idle_cost(monthly, util))
         out["_util"] = util
     return out
+
+
+def _build_vs_buy(
+    idep: InferenceDeployment,
+    situation: Situation,
+    measured: dict[str, object],
+    tokens_per_hour: Decimal | None,
+) -> BuildVsBuyStatus | None:
+    """status.buildVsBuy: the named hosted model's price against the measured server."""
+    spec = idep.spec
+    if spec.replaces_hosted_model is None:
+        return None
+    provider, _, model = spec.replaces_hosted_model.partition("/")
+    price = HostedPrices(situation.catalog).price(provider, model, situation.now)
+    # every field set (None included): a figure that no longer applies is removed from status
+    out = BuildVsBuyStatus.model_validate(
+        dict.fromkeys(BuildVsBuyStatus.model_fields) | {"hosted_model": spec.replaces_hosted_model}
+    )
+    if price is None:
+        return out.model_copy(update={"note": "not in genai-prices nor the pricing file's "
+                                      "models: add it there"})  # fmt: skip
+    hourly = measured.get("hourly_cost")
+    share = Decimal(spec.hosted_input_share_percent) / 100
+    fields: dict[str, object] = {
+        "price_source": price.source,
+        "hosted_per_million_tokens": cents(blended(price, share)),
+        "self_hosted_per_million_tokens": measured.get("cost_per_million_tokens"),
+    }
+    if not isinstance(hourly, Decimal) or tokens_per_hour is None:
+        fields["note"] = "no measured cost or token volume yet"
+        return out.model_copy(update=fields)
+    found = build_vs_buy(
+        price, input_share=share, self_hourly=hourly, tokens_per_hour=tokens_per_hour
+    )
+    crossover = found.crossover_monthly_tokens
+    return out.model_copy(update={
+        **fields, "monthly_tokens": int(found.monthly_tokens),
+        "hosted_monthly_cost": cents(found.hosted_monthly),
+        "self_hosted_monthly_cost": cents(found.self_monthly), "cheaper": found.cheaper,
+        "monthly_difference": cents(found.monthly_difference),
+        "crossover_monthly_tokens": None if crossover is None else int(crossover),
+    })  # fmt: skip
 
 
 def reconcile_inference(
@@ -110,6 +162,8 @@ def reconcile_inference(
     replicas, capped, capping = _cap(idep, found, situation, gen)
     measured = {} if snapshot.error else _measured(idep, inv, snapshot)
     util = measured.pop("_util", None)
+    per_hour = measured.pop("_tokens_per_hour", None)
+    comparison = _build_vs_buy(idep, situation, measured, per_hour)  # type: ignore[arg-type]
     advice = inference_advice(
         monthly=measured.get("projected_monthly_cost"),  # type: ignore[arg-type]
         utilisation=util,  # type: ignore[arg-type]
@@ -140,6 +194,7 @@ def reconcile_inference(
         conditions=merge_conditions(
             old.conditions, [ready, metrics_condition(snapshot, gen, now), capping]
         ),
+        build_vs_buy=comparison,
         **measured,
     )
     events = []

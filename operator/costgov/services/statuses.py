@@ -29,9 +29,10 @@ def read_status(model: type[S], raw: Mapping[str, Any] | None) -> S:
 
 def _compact(value: Any, *, top: bool = False) -> Any:
     """Nulls inside list items mean nothing to a merge patch (lists are replaced whole):
-    drop them, so what is written is what the apiserver keeps."""
+    drop them, so what is written is what the apiserver keeps. Nulls in an object outside
+    a list stay: they remove a nested figure that no longer applies."""
     if isinstance(value, dict):
-        return {k: _compact(v) for k, v in value.items() if top or v is not None}
+        return {k: _compact(v, top=top) for k, v in value.items() if top or v is not None}
     if isinstance(value, list):
         return [_compact(item) for item in value]
     return value
@@ -41,4 +42,4 @@ def render_status(status: StatusBase) -> dict[str, Any]:
     """The merge patch for `.status`: what was set, in wire spelling (top-level nulls stay:
     they remove a figure that no longer applies)."""
     rendered = status.model_dump(mode="json", by_alias=True, exclude_unset=True)
-    return {k: _compact(v, top=False) for k, v in rendered.items()}
+    return {k: _compact(v, top=True) for k, v in rendered.items()}
