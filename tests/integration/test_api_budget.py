@@ -191,3 +191,16 @@ async def test_the_unpriced_gateway_line_stays_noted_cycle_after_cycle(cluster: 
     )
     notes = _status(cluster, "cluster")["accounting"]["unpriced"]
     assert any(n.startswith("API opentelemetry/acme-llm-70b/") for n in notes)
+
+
+async def test_the_last_hour_of_api_spend_and_its_unit_cost_on_metrics(cluster: Cluster) -> None:
+    await _current(cluster, "research")
+    registry = cluster.runtime.metrics.registry
+    labels = {"gateway": "litellm", "provider": "openai", "model": "gpt-4o",
+              "team": "ml-research", "namespace": "ml-research"}  # fmt: skip
+    # the last hour is half of the two: $4.60 for 1M input + 0.25M output tokens
+    assert registry.get_sample_value("costgov_api_hourly_cost_dollars", labels) == pytest.approx(
+        4.6
+    )
+    per_million = registry.get_sample_value("costgov_api_cost_per_million_tokens_dollars", labels)
+    assert per_million == pytest.approx(4.6 / 1.25)  # $3.68 per 1M tokens

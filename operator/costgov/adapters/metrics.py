@@ -161,6 +161,20 @@ class OperatorMetrics:
             "costgov_unpriced_pods", "GPU pods that could not be priced", registry=r
         )
         self.leader, self.leader_transitions = _leadership(r)
+        api = ["gateway", "provider", "model", "team", "namespace"]
+        self.api_hourly = Gauge(
+            "costgov_api_hourly_cost_dollars",
+            "Hosted LLM API spend over the last hour, by gateway, model and team (the gateway's "
+            "own dollars where it reports them, else the price list's)",
+            api,
+            registry=r,
+        )
+        self.api_per_million = Gauge(
+            "costgov_api_cost_per_million_tokens_dollars",
+            "USD per 1M tokens (input plus output) over the last hour, by gateway, model and team",
+            api,
+            registry=r,
+        )
         self.anomaly = Gauge(
             "costgov_spend_anomaly_ratio",
             "The last full hour's spend over its anomaly threshold (>1: anomalous), by "
@@ -246,7 +260,8 @@ class OperatorMetrics:
         """Forget what reconciling exported: a replica that stops leading must not go on
         exporting figures next to the leader's (dashboards would count them twice)."""
         for gauge in (self.hourly_cost, self.budget_utilization, self.budget_forecast,
-                      self.violations, self.anomaly):  # fmt: skip
+                      self.violations, self.anomaly, self.api_hourly,
+                      self.api_per_million):  # fmt: skip
             gauge.clear()
         self._budgets.clear()
         self.unpriced.set(0)

@@ -1,5 +1,6 @@
 """The operator's /metrics from a cycle's snapshot: $/h and a spend counter by namespace
-and team (the namespace's `team` label), and unpriced GPU pods; which budgets still exist."""
+and team (the namespace's `team` label), unpriced GPU pods, the last hour of hosted-API
+spend and its $ per 1M tokens by gateway, model and team; which budgets still exist."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ def export_snapshot(
         metrics.hourly_cost.labels(ns, team(ns), line.usage.pod).inc(float(line.cost))
         metrics.spend.labels(ns, team(ns))  # at 0 before its first increment (rate() sees it)
     metrics.unpriced.set(unpriced)
+    _export_api(metrics, snap)
     since = next((w for w in snap.windows.values() if w.start == counted_to), None)
     if since is None and counted_to is not None and window_key(counted_to) in snap.lagging:
         return counted_to  # its chunk failed or waits: counted next time, not skipped
@@ -49,6 +51,25 @@ def export_snapshot(
             metrics.spend.labels(ns, team(ns)).inc(float(cost))
         return since.end
     return snap.accounted_to or counted_to
+
+
+def _export_api(metrics: OperatorMetrics, snap: Snapshot) -> None:
+    """The last hour of hosted-API spend and its unit cost, by gateway, model and team (none
+    while the gateways cannot be read: absent, not $0)."""
+    metrics.api_hourly.clear()
+    metrics.api_per_million.clear()
+    if snap.api is None or snap.api.hourly is None:
+        return
+    for line in snap.api.hourly.lines:
+        if line.cost is None:
+            continue
+        u = line.usage
+        provider = u.provider or (line.price.provider if line.price else "")
+        labels = (u.gateway, provider, u.model, u.team, line.namespace)
+        metrics.api_hourly.labels(*labels).inc(float(line.cost))
+        tokens = u.tokens.get("input", Decimal(0)) + u.tokens.get("output", Decimal(0))
+        if tokens > 0:
+            metrics.api_per_million.labels(*labels).set(float(line.cost * 1_000_000 / tokens))
 
 
 def live_budgets(inv: Inventory) -> set[BudgetKey]:
