@@ -496,7 +496,8 @@ async def test_inference_deployment_owns_a_capped_deployment(cluster: Cluster) -
     assert status["buildVsBuy"] == {
         "hostedModel": "openai/gpt-4o-mini",
         "priceSource": "genai-prices 0.2.3 (OpenAI)",
-        "hostedPerMillionTokens": "0.26",
+        "pricedAs": "openai/gpt-4o-mini",
+        "hostedPerMillionTokens": "0.2625",
         "selfHostedPerMillionTokens": "4.44",
         "monthlyTokens": 65700000,
         "hostedMonthlyCost": "17.25",

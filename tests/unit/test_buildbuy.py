@@ -30,3 +30,15 @@ def test_a_free_hosted_model_has_no_crossover() -> None:
     free = TokenPrice("x", "m", D(0), D(0))
     found = build_vs_buy(free, input_share=D("0.5"), self_hourly=D(1), tokens_per_hour=D(1))
     assert found.crossover_monthly_tokens is None and found.cheaper == "hosted"
+
+
+def test_the_blend_is_shown_to_four_places_and_used_as_shown() -> None:
+    mini = TokenPrice("openai", "gpt-4o-mini", D("0.15"), D("0.60"))
+    # 0.75 x 0.15 + 0.25 x 0.60 = 0.1125 + 0.15 = 0.2625; 65.7M tokens x 0.2625 = 17.24625
+    found = build_vs_buy(mini, input_share=D("0.75"), self_hourly=D("0.40"),
+                         tokens_per_hour=D(90_000))  # fmt: skip
+    assert found.hosted_per_million == D("0.2625")
+    assert found.hosted_monthly == D("65.7") * D("0.2625")
+    # equal costs favour neither
+    even = build_vs_buy(mini, input_share=D("0.75"), self_hourly=D(0), tokens_per_hour=D(0))
+    assert even.cheaper == "neither"

@@ -22,7 +22,7 @@ from urllib3.util.retry import Retry
 
 from costgov.settings import Settings
 
-__all__ = ["MetricsError", "PrometheusSource", "QueryResult", "RangeSeries", "Sample"]
+__all__ = ["MetricsError", "PrometheusSource", "QueryResult", "RangeSeries", "Sample", "try_query"]
 
 
 LONG_QUERY = 2000
@@ -193,3 +193,15 @@ class PrometheusSource:
 
 def _short(expr: str) -> str:
     return repr(expr if len(expr) <= 120 else expr[:117] + "...")
+
+
+async def try_query(
+    source: PrometheusSource, expr: str, at: datetime
+) -> QueryResult | MetricsError:
+    """`source.query` with its MetricsError returned, not raised: for queries run side by
+    side as tasks, so that none ends in an exception nobody retrieves when the cycle is
+    cancelled (kopf re-raises those when the operator stops)."""
+    try:
+        return await source.query(expr, at)
+    except MetricsError as exc:
+        return exc

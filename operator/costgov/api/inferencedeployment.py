@@ -134,8 +134,14 @@ class BuildVsBuyStatus(Spec):
     hosted_model: str = Field(description="provider/model as priced.")
     price_source: str | None = Field(default=None, description="Where the hosted price is from.")
     note: str | None = Field(default=None, description="Why a figure is missing.")
-    hosted_per_million_tokens: Money | None = Field(
-        default=None, description="Hosted USD per 1M tokens at hostedInputSharePercent."
+    priced_as: str | None = Field(
+        default=None, description="provider/model the price list matched (genai-prices ids)."
+    )
+    hosted_per_million_tokens: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]+\.[0-9]{4}$",
+        description="Hosted USD per 1M tokens at hostedInputSharePercent, to 4 places (the "
+        "figure the monthly cost and the crossover are computed with).",
     )
     self_hosted_per_million_tokens: Money | None = Field(default=None, description="Measured.")
     monthly_tokens: int | None = Field(
@@ -143,7 +149,7 @@ class BuildVsBuyStatus(Spec):
     )
     hosted_monthly_cost: Money | None = Field(default=None, description="That volume, hosted.")
     self_hosted_monthly_cost: Money | None = Field(default=None, description="$/h now x 730.")
-    cheaper: Literal["self-hosted", "hosted"] | None = Field(default=None)
+    cheaper: Literal["self-hosted", "hosted", "neither"] | None = Field(default=None)
     monthly_difference: Money | None = Field(
         default=None, description="USD a month the cheaper option saves at this volume."
     )

@@ -30,7 +30,9 @@ class BuildVsBuy:
     """None when the hosted model is free per token."""
 
     @property
-    def cheaper(self) -> Literal["self-hosted", "hosted"]:
+    def cheaper(self) -> Literal["self-hosted", "hosted", "neither"]:
+        if self.self_monthly == self.hosted_monthly:
+            return "neither"
         return "self-hosted" if self.self_monthly < self.hosted_monthly else "hosted"
 
     @property
@@ -38,9 +40,13 @@ class BuildVsBuy:
         return abs(self.hosted_monthly - self.self_monthly)
 
 
+PLACES = Decimal("0.0001")
+
+
 def blended(price: TokenPrice, input_share: Decimal) -> Decimal:
-    """The hosted model's $ per 1M tokens at a share of input tokens (0..1)."""
-    return input_share * price.input + (1 - input_share) * price.output
+    """The hosted model's $ per 1M tokens at a share of input tokens (0..1), to 4 places:
+    the figure shown is the figure every other one is computed with."""
+    return (input_share * price.input + (1 - input_share) * price.output).quantize(PLACES)
 
 
 def build_vs_buy(

@@ -21,7 +21,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from costgov.adapters import promql
-from costgov.adapters.prometheus import MetricsError, PrometheusSource, QueryResult
+from costgov.adapters.prometheus import MetricsError, PrometheusSource, QueryResult, try_query
 from costgov.domain.attribution import Attribution, attribute
 from costgov.domain.capacity import (
     CAPACITY_LABELS,
@@ -197,10 +197,10 @@ class _Answers:
 async def _run(source: PrometheusSource, cycle: Plan) -> _Answers:
     """Every query at once, each at its own evaluation time; a failure is reported."""
 
-    async def timed(name: str) -> tuple[QueryResult, float]:
+    async def timed(name: str) -> tuple[QueryResult, float] | MetricsError:
         began = time.monotonic()
-        result = await source.query(cycle.exprs[name], cycle.times[name])
-        return result, time.monotonic() - began
+        result = await try_query(source, cycle.exprs[name], cycle.times[name])
+        return result if isinstance(result, MetricsError) else (result, time.monotonic() - began)
 
     names = list(cycle.exprs)
     outcomes = await asyncio.gather(*(timed(n) for n in names), return_exceptions=True)
@@ -245,9 +245,9 @@ async def _retake_moved(source: PrometheusSource, cycle: Plan, answers: _Answers
             pods = {pod for _, pod in batch}
             asked.append((key, batch, promql.gpu_samples_of(pods, span, cycle.steps[name])))
 
-    async def timed(key: str, expr: str) -> tuple[QueryResult, float]:
-        began = time.monotonic()
-        return await source.query(expr, cycle.times[key]), time.monotonic() - began
+    async def timed(key: str, expr: str) -> tuple[QueryResult, float] | MetricsError:
+        began, result = time.monotonic(), await try_query(source, expr, cycle.times[key])
+        return result if isinstance(result, MetricsError) else (result, time.monotonic() - began)
 
     outcomes = await asyncio.gather(
         *(timed(key, expr) for key, _, expr in asked), return_exceptions=True

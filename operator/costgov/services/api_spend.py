@@ -144,11 +144,15 @@ async def with_api(
     names = list(snapshot.windows)
     spans = [(snapshot.windows[n].start, snapshot.windows[n].end) for n in names]
     spans.append((snapshot.at - HOUR, snapshot.at))
-    try:
-        found = await asyncio.gather(*(over(s, e) for s, e in spans))
-    except Exception as exc:  # MetricsError, or anything else the query met
-        error = f"the LLM gateways' spend could not be read: {exc}"
+    # every task's outcome is retrieved, so none is left to surface at shutdown
+    outcomes = await asyncio.gather(*(over(s, e) for s, e in spans), return_exceptions=True)
+    failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
+    if isinstance(failed, Exception):  # MetricsError, or anything else the query met
+        error = f"the LLM gateways' spend could not be read: {failed}"
         return replace(snapshot, api=ApiFigures({}, None, error))
+    if failed is not None:
+        raise failed  # cancellation
+    found = [o for o in outcomes if isinstance(o, ApiSpend)]
     warnings = tuple(w for spend in found for w in spend.warnings)
     figures = ApiFigures(dict(zip(names, found[:-1], strict=True)), found[-1])
     return replace(

@@ -53,23 +53,34 @@ def export_snapshot(
     return snap.accounted_to or counted_to
 
 
+API_SERIES = 500
+"""The most label sets the API gauges export (the costliest first): model and team values
+come from gateway traffic, and a flood of model names must not flood the metrics."""
+
+
 def _export_api(metrics: OperatorMetrics, snap: Snapshot) -> None:
     """The last hour of hosted-API spend and its unit cost, by gateway, model and team (none
-    while the gateways cannot be read: absent, not $0)."""
+    while the gateways cannot be read: absent, not $0). Lines that share labels are summed
+    first, dollars and tokens alike, so the unit cost is theirs together."""
     metrics.api_hourly.clear()
     metrics.api_per_million.clear()
     if snap.api is None or snap.api.hourly is None:
         return
+    sums: dict[tuple[str, ...], tuple[Decimal, Decimal]] = {}
     for line in snap.api.hourly.lines:
         if line.cost is None:
             continue
         u = line.usage
         provider = u.provider or (line.price.provider if line.price else "")
-        labels = (u.gateway, provider, u.model, u.team, line.namespace)
-        metrics.api_hourly.labels(*labels).inc(float(line.cost))
+        key = (u.gateway, provider, u.model, u.team, line.namespace)
         tokens = u.tokens.get("input", Decimal(0)) + u.tokens.get("output", Decimal(0))
+        cost, counted = sums.get(key, (Decimal(0), Decimal(0)))
+        sums[key] = (cost + line.cost, counted + tokens)
+    costliest = sorted(sums.items(), key=lambda kv: (-kv[1][0], kv[0]))[:API_SERIES]
+    for labels, (cost, tokens) in costliest:
+        metrics.api_hourly.labels(*labels).set(float(cost))
         if tokens > 0:
-            metrics.api_per_million.labels(*labels).set(float(line.cost * 1_000_000 / tokens))
+            metrics.api_per_million.labels(*labels).set(float(cost * 1_000_000 / tokens))
 
 
 def live_budgets(inv: Inventory) -> set[BudgetKey]:

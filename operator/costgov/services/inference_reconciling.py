@@ -14,7 +14,7 @@ from costgov.api.inferencedeployment import (
     InferenceDeploymentStatus,
     Recommendation,
 )
-from costgov.catalog.hosted import HostedPrices
+from costgov.catalog.hosted import PROVIDER_IDS, HostedPrices
 from costgov.domain.buildbuy import blended, build_vs_buy
 from costgov.domain.enforcing import replica_cap
 from costgov.domain.judging import Judgement, Situation, Submission, judge
@@ -128,12 +128,19 @@ def _build_vs_buy(
     share = Decimal(spec.hosted_input_share_percent) / 100
     fields: dict[str, object] = {
         "price_source": price.source,
-        "hosted_per_million_tokens": cents(blended(price, share)),
+        "priced_as": f"{price.provider}/{price.model}",
+        "hosted_per_million_tokens": format(blended(price, share), "f"),
         "self_hosted_per_million_tokens": measured.get("cost_per_million_tokens"),
     }
+    asked = PROVIDER_IDS.get(provider.lower(), provider.lower())
+    if price.provider.lower() != asked:
+        fields["note"] = (f"no price for provider {provider}: priced as {price.provider}'s "
+                          f"{price.model}")  # fmt: skip
     if not isinstance(hourly, Decimal) or tokens_per_hour is None:
         fields["note"] = "no measured cost or token volume yet"
         return out.model_copy(update=fields)
+    if tokens_per_hour == 0:
+        fields["note"] = "no tokens served in the last hour"
     found = build_vs_buy(
         price, input_share=share, self_hourly=hourly, tokens_per_hour=tokens_per_hour
     )
