@@ -8,9 +8,10 @@ and surfaced with the result, never dropped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -129,20 +130,26 @@ class PrometheusSource:
         except (KeyError, TypeError) as exc:
             raise PrometheusApiClientException(f"an answer without data.result: {exc!r}") from exc
 
-    def _query_blocking(self, expr: str, at: datetime) -> QueryResult:
-        _local.warnings = []
-        params = {"time": f"{at.timestamp():.3f}", "timeout": f"{int(self._timeout * 1000)}ms"}
+    @contextlib.contextmanager
+    def _answering(self, expr: str) -> Iterator[None]:
+        """The client's and the transport's errors as one MetricsError naming the query."""
         try:
-            if len(expr) > LONG_QUERY:
-                raw = self._in_body(expr, params)
-            else:
-                raw = self._client.custom_query(expr, params=params)
+            yield
         except PrometheusApiClientException as exc:
             raise MetricsError(f"Prometheus refused the query {_short(expr)}: {exc}") from exc
         except requests.RequestException as exc:
             raise MetricsError(
                 f"Prometheus at {self.url} did not answer {_short(expr)}: {type(exc).__name__}"
             ) from exc
+
+    def _query_blocking(self, expr: str, at: datetime) -> QueryResult:
+        _local.warnings = []
+        params = {"time": f"{at.timestamp():.3f}", "timeout": f"{int(self._timeout * 1000)}ms"}
+        with self._answering(expr):
+            if len(expr) > LONG_QUERY:
+                raw = self._in_body(expr, params)
+            else:
+                raw = self._client.custom_query(expr, params=params)
         warnings = tuple(_local.warnings)
         samples = []
         for item in raw or []:
@@ -165,14 +172,8 @@ class PrometheusSource:
             "start": f"{start.timestamp():.3f}", "end": f"{end.timestamp():.3f}",
             "step": str(step), "timeout": f"{int(self._timeout * 1000)}ms",
         }  # fmt: skip
-        try:
+        with self._answering(expr):
             raw = self._in_body(expr, params, "query_range")
-        except PrometheusApiClientException as exc:
-            raise MetricsError(f"Prometheus refused the query {_short(expr)}: {exc}") from exc
-        except requests.RequestException as exc:
-            raise MetricsError(
-                f"Prometheus at {self.url} did not answer {_short(expr)}: {type(exc).__name__}"
-            ) from exc
         series = []
         for item in raw:
             points = []
