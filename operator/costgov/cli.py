@@ -121,24 +121,16 @@ def _report_parser(sub: Any) -> None:
         metavar="DURATION",
         help="how far back from --end, e.g. 24h, 7d, 30d (default 30d)",
     )
-    rep.add_argument(
-        "--end",
-        type=datetime.fromisoformat,
-        metavar="RFC3339",
-        help="end of the window (default: now)",
-    )
+    rep.add_argument("--end", type=datetime.fromisoformat, metavar="RFC3339",
+                     help="end of the window (default: now)")  # fmt: skip
     rep.add_argument(
         "--by",
         default="namespace",
         metavar="namespace|LABEL",
         help="group by namespace (default) or by this namespace label",
     )
-    rep.add_argument(
-        "--step",
-        default="60s",
-        metavar="DURATION",
-        help="sampling resolution of GPU allocation (default 60s)",
-    )
+    rep.add_argument("--step", default="60s", metavar="DURATION",
+                     help="sampling resolution of GPU allocation (default 60s)")  # fmt: skip
     rep.add_argument("--pricing", type=Path, metavar="FILE")
     _api_arguments(rep)
     rep.add_argument(
@@ -147,6 +139,13 @@ def _report_parser(sub: Any) -> None:
         choices=("table", "csv", "json", "focus"),
         default="table",
         help="focus: FinOps FOCUS 1.2 CSV, one row per workload per charge period",
+    )
+    rep.add_argument(
+        "--recommendations",
+        action="store_true",
+        help="add right-sizing and model-server advice with monthly dollars for the GPU "
+        "workloads running at --end, from GPU use and vLLM load over the window "
+        "(docs/recommendations.md); with -o csv, the recommendations alone",
     )
     rep.add_argument(
         "--focus-period",
@@ -327,7 +326,7 @@ def _report(args: argparse.Namespace) -> int:
             return await build_report(
                 source, catalog, start=s, end=e, by=args.by,
                 step_seconds=parse_duration(args.step), team_labels=team_labels,
-                namespaces=namespaces,
+                namespaces=namespaces, advise=args.recommendations and args.output != "focus",
             )  # fmt: skip
 
         reports = [asyncio.run(build(s, e)) for s, e in periods]

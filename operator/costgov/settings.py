@@ -132,6 +132,16 @@ class Settings(BaseSettings):
         description="Days of hourly history a baseline is drawn "
         "from (two weeks and more: the same hour of the week; less: every earlier hour).",
     )
+    advice_window_hours: int = Field(
+        default=24,
+        ge=1,
+        le=24 * 14,
+        description="How far back recommendations look (GPU use, vLLM load): "
+        "docs/recommendations.md.",
+    )
+    advice_refresh_minutes: int = Field(
+        default=15, ge=1, le=1440, description="How often the evidence is read again."
+    )
     metrics_port: int = Field(default=8080, ge=0, le=65535)
     liveness_port: int = Field(default=8081, ge=0, le=65535)
 

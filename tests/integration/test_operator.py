@@ -122,6 +122,11 @@ def _history() -> History:
         S,
         END + 1,
     )
+    for gpu in range(8):  # dcgm-exporter on node-a: train-2's GPUs, 20 % busy, 20,000 MiB
+        dcgm = {"gpu": str(gpu), "UUID": f"GPU-a{gpu}", "modelName": "NVIDIA H100 80GB HBM3",
+                "Hostname": "node-a", "namespace": "ml-research", "pod": "train-2-pqr"}  # fmt: skip
+        h.span("DCGM_FI_DEV_GPU_UTIL", dcgm, 20, S + 120 * MIN, END + 1)
+        h.span("DCGM_FI_DEV_FB_USED", dcgm, 20000, S + 120 * MIN, END + 1)
     vllm = {"namespace": "ml-serving", "pod": "llama-8b-chat-0"}
     for i, ts in enumerate(range(S, END + 1, MIN)):
         h.add("vllm:prompt_tokens_total", vllm, 1000 * i, ts)
@@ -357,6 +362,15 @@ async def test_training_budget_status_from_prometheus(cluster: Cluster) -> None:
     assert conds["MetricsAvailable"]["status"] == "True"
     assert conds["BudgetExceeded"]["status"] == "True"
     assert conds["Ready"]["observedGeneration"] == 1
+    # train-2 holds 8 H100s 20 % busy using 20,000 MiB each: 20,000 x 1.048576 MB x 1.2 =
+    # 25.17 GB and 20 % x 989 = 197.8 TFLOPS per GPU; an A100-40GB (312) would be 63 % busy:
+    # p4d.24xlarge (8 x A100-40GB) at 21.96 / 8 = 2.745 $/GPU-h, the cheapest 8-GPU type
+    # that holds it; (6.88 - 2.745) x 8 GPUs x 730 h = 24,148.40 a month
+    (rec,) = status["recommendations"]
+    assert rec["kind"] == "smaller-gpu" and rec["monthlySaving"] == "24148.40"
+    assert "p4d.24xlarge (A100-40GB, on-demand)" in rec["message"]
+    assert {"metric": "DCGM_FI_DEV_FB_USED (peak)", "window": "24h",
+            "value": "20000 MiB"} in rec["evidence"]  # fmt: skip
 
 
 async def test_exhausted_budget_suspends_its_running_job_under_a_suspend_policy(

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from costgov.domain.gateways import GATEWAY_METRICS, SERIES_LABEL, check_team_labels
 
 __all__ = [
+    "advice_evidence",
     "counter_growth",
     "gateway_increase",
     "gpu_allocation",
@@ -25,6 +26,7 @@ __all__ = [
     "node_gpu_capacity",
     "node_labels",
     "pod_owners",
+    "vllm_hourly_requests",
     "vllm_requests",
     "vllm_serving_gpu_samples",
     "vllm_tokens",
@@ -295,3 +297,45 @@ def gateway_increase(span_seconds: int, team_labels: Iterable[str] = ()) -> str:
             f' "{SERIES_LABEL}", "{m.key}", "", "")'
         )
     return "\n or ".join(parts)
+
+
+IDLE_BELOW_PERCENT = 5
+"""A GPU sample under this utilisation counts as idle (right-sizing's idle share)."""
+
+
+def _requested(resource: str) -> str:
+    """What each pod requests of a resource now (cores; bytes), each container once."""
+    return (
+        "sum by (namespace, pod) (max by (namespace, pod, container) "
+        f'(kube_pod_container_resource_requests{{resource="{resource}"}}))'
+    )
+
+
+def advice_evidence(window: int, step: int) -> dict[str, str]:
+    """Per pod, over the window: what right-sizing and serving advice rest on
+    (domain/advising.py). GPU figures are relabelled at every point (as `gpu_utilization`);
+    vLLM's gauges carry namespace and pod from the scrape."""
+    points = f"[{_dur(window - 1)}:{_dur(step)}]"
+    util = f"({_pod_labels('DCGM_FI_DEV_GPU_UTIL')} >= 0)"
+    memory = _pod_labels("DCGM_FI_DEV_FB_USED")
+    span = _dur(window)
+    kv = '{__name__=~"vllm:kv_cache_usage_perc|vllm:gpu_cache_usage_perc"}'
+    return {
+        "cpu": _requested("cpu"),
+        "ram": _requested("memory"),
+        "busy": gpu_utilization(window, step),
+        "idle": f"avg by (namespace, pod) (avg_over_time(({util} < bool {IDLE_BELOW_PERCENT}){points}))",
+        "memory": f"max by (namespace, pod) (max_over_time(({memory}){points}))",
+        "running": f"sum by (namespace, pod) (avg_over_time(vllm:num_requests_running[{span}]))",
+        "waiting": f"sum by (namespace, pod) (avg_over_time(vllm:num_requests_waiting[{span}]))",
+        "kv": f"max by (namespace, pod) (avg_over_time({kv}[{span}]))",
+        "prompt": _growth(_PROMPT, window),
+        "generated": _growth(_GENERATED, window),
+        "prefix": f"{_growth('vllm:prefix_cache_queries_total', window)} or "
+        f"sum by (namespace, pod) (max_over_time(vllm:gpu_prefix_cache_hit_rate[{span}]) > 0)",
+    }
+
+
+def vllm_hourly_requests() -> str:
+    """Requests each vLLM pod served in the hour to each point (for a range query by hour)."""
+    return "sum by (namespace, pod) (increase(vllm:request_success_total[1h]))"

@@ -18,8 +18,11 @@ from typing import Annotated
 from pydantic import AfterValidator
 
 __all__ = [
+    "GPU_DENSE_TFLOPS",
+    "GPU_MEMORY_GB",
     "GPU_RESOURCES",
     "KNOWN_GPU_MODELS",
+    "MIG_MODELS",
     "MIG_RESOURCE_PREFIX",
     "SHARED_GPU_PREFIXES",
     "GPUModelName",
@@ -34,6 +37,27 @@ KNOWN_GPU_MODELS = (
     "B200", "H200", "H100", "A100-80GB", "A100-40GB", "L40S", "L40", "L4", "A10G", "A10",
     "T4", "V100", "MI300X",
 )  # fmt: skip
+
+GPU_MEMORY_GB = {
+    "B200": 180, "H200": 141, "H100": 80, "A100-80GB": 80, "A100-40GB": 40, "L40S": 48,
+    "L40": 48, "L4": 24, "A10G": 24, "A10": 24, "T4": 16, "V100": 16, "MI300X": 192,
+}  # fmt: skip
+"""Memory per GPU (GB) from the vendors' datasheets: NVIDIA HGX B200 (8 x 180 GB, as AWS
+p6-b200 lists it), H200 SXM 141 GB, H100 SXM5 80 GB, A100 40/80 GB, L40S and L40 48 GB, L4
+24 GB, A10G (AWS g5) and A10 24 GB, T4 16 GB, V100 16 GB (the AWS p3 part; the 32 GB one is
+not told apart), AMD Instinct MI300X 192 GB. Right-sizing compares the memory a workload used
+(DCGM_FI_DEV_FB_USED) with these."""
+GPU_DENSE_TFLOPS = {
+    "B200": 2250, "H200": 989, "H100": 989, "A100-80GB": 312, "A100-40GB": 312, "L40S": 362,
+    "L40": 181, "L4": 121, "A10G": 70, "A10": 125, "T4": 65, "V100": 125, "MI300X": 1307,
+}  # fmt: skip
+"""Dense FP16/BF16 tensor TFLOPS per GPU from the datasheets (without sparsity): HGX B200
+2.25 PF, H100/H200 SXM 989, A100 312, L40S 362, L40 181, L4 121, A10 125, T4 65 (FP16),
+V100 SXM2 125, MI300X 1,307; A10G 70 (AWS publishes none: the commonly quoted figure, lower
+than A10's, so that a move onto it is never overstated). Right-sizing scales a workload's
+busy share by the ratio (compute-bound work; memory-bound work moves less)."""
+MIG_MODELS = frozenset({"A100-40GB", "A100-80GB", "H100", "H200", "B200"})
+"""GPUs that split into seven MIG compute slices (NVIDIA MIG user guide, supported GPUs)."""
 
 GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu")
 """Extended resources that count whole GPUs."""

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
+from costgov.api.advice import MAX_RECOMMENDATIONS, Recommendation
 from costgov.api.approvals import MAX_SIGNATURES, Approval, ApprovalState
 from costgov.api.common import Resource, ResourceInfo, StatusBase
 from costgov.api.fields import Money, Percent, Spec
@@ -118,16 +119,6 @@ class InferenceDeploymentSpec(Spec):
     )
 
 
-class Recommendation(Spec):
-    """A way to spend less."""
-
-    kind: Literal["spot", "smaller-gpu", "fewer-replicas", "hosted-api"] = Field(
-        description="What to change."
-    )
-    message: str = Field(description="The recommendation in words.")
-    monthly_saving: Money | None = Field(default=None, description="USD saved per month.")
-
-
 class BuildVsBuyStatus(Spec):
     """Self-hosting against the hosted model it replaces, at the measured volume."""
 
@@ -182,7 +173,11 @@ class InferenceDeploymentStatus(StatusBase):
         max_length=8,
         description="Per governing policy: the sign-offs required, given and missing.",
     )
-    recommendations: list[Recommendation] = Field(default_factory=list, max_length=10)
+    recommendations: list[Recommendation] = Field(
+        default_factory=list,
+        max_length=MAX_RECOMMENDATIONS,
+        description="Ways to spend less, with their evidence and monthly dollars.",
+    )
     build_vs_buy: BuildVsBuyStatus | None = Field(
         default=None, description="Against spec.replacesHostedModel, when set."
     )

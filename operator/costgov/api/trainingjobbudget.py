@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from costgov.api.advice import MAX_RECOMMENDATIONS, Recommendation
 from costgov.api.approvals import MAX_SIGNATURES, Approval, ApprovalState
 from costgov.api.common import Accounting, Resource, ResourceInfo, StatusBase
 from costgov.api.fields import Duration, LabelSelector, Money, SignedMoney, Spec
@@ -133,6 +134,11 @@ class TrainingJobBudgetStatus(StatusBase):
     )
     jobs: list[JobLine] = Field(default_factory=list, max_length=200, description="Per Job.")
     spot_recommendation: SpotRecommendation | None = Field(default=None)
+    recommendations: list[Recommendation] = Field(
+        default_factory=list,
+        max_length=MAX_RECOMMENDATIONS,
+        description="Right-sizing for its running Jobs' GPUs, with evidence and monthly dollars.",
+    )
     figures_as_of: datetime | None = Field(
         default=None, description="When the spend figures were last computed."
     )

@@ -8,9 +8,18 @@ from decimal import Decimal
 from costgov.domain.costing import SpotOption
 from costgov.domain.money import usd
 
-__all__ = ["Advice", "inference_advice"]
+__all__ = ["Advice", "Evidence", "inference_advice"]
 
 LOW_UTILISATION_PERCENT = 30
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a recommendation rests on: a metric, the window it was read over, its value."""
+
+    metric: str
+    window: str
+    value: str
 
 
 @dataclass(frozen=True)
@@ -18,6 +27,7 @@ class Advice:
     kind: str
     message: str
     monthly_saving: Decimal | None = None
+    evidence: tuple[Evidence, ...] = ()
 
 
 def inference_advice(

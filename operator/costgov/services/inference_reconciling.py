@@ -12,7 +12,6 @@ from costgov.api.fields import Condition
 from costgov.api.inferencedeployment import (
     BuildVsBuyStatus,
     InferenceDeploymentStatus,
-    Recommendation,
 )
 from costgov.catalog.hosted import PROVIDER_IDS, HostedPrices
 from costgov.domain.buildbuy import blended, build_vs_buy
@@ -24,9 +23,11 @@ from costgov.domain.resources import inference_workload
 from costgov.domain.scoping import governing
 from costgov.domain.spend import idle_cost, totals, unit_cost
 from costgov.services.accounting import Snapshot
+from costgov.services.advice import recommendations, workload_advice
 from costgov.services.approval_states import approval_states
 from costgov.services.conditions import Event, condition, merge_conditions
 from costgov.services.deployments import INFERENCE_LABEL, deployment_manifest
+from costgov.services.evidence import PodEvidence
 from costgov.services.figures import metrics_condition
 from costgov.services.inventory import Inventory
 from costgov.services.outcomes import Outcome
@@ -90,6 +91,7 @@ def _measured(idep: InferenceDeployment, inv: Inventory, snapshot: Snapshot) -> 
         "hourly_cost": cents(hourly),
         "projected_monthly_cost": cents(monthly),
         "figures_as_of": snapshot.at,
+        "_pods": pods,
     }
     if per_million is not None:
         out["cost_per_million_tokens"] = cents(per_million)
@@ -162,6 +164,7 @@ def reconcile_inference(
     situation: Situation,
     old: InferenceDeploymentStatus,
     ready_replicas: int,
+    evidence: PodEvidence | None = None,
 ) -> Outcome[InferenceDeploymentStatus]:
     spec, gen, now = idep.spec, idep.metadata.generation or 0, situation.now
     ns, name = idep.metadata.namespace or "default", idep.metadata.name
@@ -170,6 +173,7 @@ def reconcile_inference(
     measured = {} if snapshot.error else _measured(idep, inv, snapshot)
     util = measured.pop("_util", None)
     per_hour = measured.pop("_tokens_per_hour", None)
+    pods = measured.pop("_pods", set())
     comparison = _build_vs_buy(idep, situation, measured, per_hour)  # type: ignore[arg-type]
     advice = inference_advice(
         monthly=measured.get("projected_monthly_cost"),  # type: ignore[arg-type]
@@ -179,7 +183,8 @@ def reconcile_inference(
         measured_per_million=measured.get("cost_per_million_tokens"),  # type: ignore[arg-type]
         hosted_per_million=spec.hosted_api_price_per_million_tokens,
         spot=found.estimate.spot,
-    )
+    ) + workload_advice(pods, snapshot, evidence, situation.catalog,  # type: ignore[arg-type]
+                        min_replicas=spec.replicas.min)  # fmt: skip
     ready = condition(
         "Ready", ready_replicas >= min(replicas, 1), "DeploymentReady" if ready_replicas else "Waiting",
         f"{ready_replicas}/{replicas} replicas ready", generation=gen, now=now,
@@ -190,14 +195,7 @@ def reconcile_inference(
         capped_replicas=capped,
         ready_replicas=ready_replicas,
         approvals=approval_states(found),
-        recommendations=[
-            Recommendation(
-                kind=a.kind,
-                message=a.message,
-                monthly_saving=None if a.monthly_saving is None else cents(a.monthly_saving),
-            )
-            for a in advice
-        ][:10],
+        recommendations=recommendations(advice),
         conditions=merge_conditions(
             old.conditions, [ready, metrics_condition(snapshot, gen, now), capping]
         ),

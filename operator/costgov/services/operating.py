@@ -25,6 +25,7 @@ from costgov.api.costapproval import CostApprovalStatus
 from costgov.api.errors import describe_validation_error
 from costgov.domain.verdicts import rests_on_recent_edits
 from costgov.services.admitting import Decision, Gate, Request, admit
+from costgov.services.advice import job_pods, recommendations, workload_advice
 from costgov.services.anomalies import with_anomalies
 from costgov.services.conditions import condition
 from costgov.services.inventory import Inventory
@@ -96,14 +97,21 @@ async def budget_cycle(
     runtime: Runtime, budget: TrainingJobBudget, inv: Inventory, old: Mapping[str, Any] | None
 ) -> Outcome[TrainingJobBudgetStatus]:
     snap = await runtime.snapshot(inv)
+    previous = read_status(TrainingJobBudgetStatus, old)
     outcome = reconcile_budget(
         budget,
         inv,
         snap,
         situation=runtime.situation(inv, snap.at),
-        old=read_status(TrainingJobBudgetStatus, old),
+        old=previous,
         announced=runtime.threshold_of(budget),
     )
+    ns = budget.metadata.namespace or "default"
+    pods = job_pods(snap, ns, (j.name for j in outcome.status.jobs))
+    advice = workload_advice(pods, snap, await runtime.evidence.get(snap.at), runtime.catalog)
+    # without figures the last recommendations stand
+    found = previous.recommendations if snap.error else recommendations(advice)
+    outcome = replace(outcome, status=outcome.status.model_copy(update={"recommendations": found}))
     runtime.record_budget(budget, outcome)
     return outcome
 
@@ -123,6 +131,7 @@ async def inference_cycle(
         situation=runtime.situation(inv, snap.at),
         old=read_status(InferenceDeploymentStatus, old),
         ready_replicas=ready_replicas,
+        evidence=await runtime.evidence.get(snap.at),
     )
 
 

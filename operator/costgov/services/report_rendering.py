@@ -2,7 +2,9 @@
 
 GPU spend is one line per group. When gateways counted hosted-API spend, the table adds a
 line per group, gateway and model, the CSV and JSON lines gain GPU_USD and API_USD (COST_USD
-is then their sum), and TOTAL says how it splits.
+is then their sum), and TOTAL says how it splits. `--recommendations` adds a section to the
+table and JSON; with CSV it writes the recommendations instead of the spend lines (one table
+per file).
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ def _json(report: SpendReport) -> str:
     api_keys = ["group", "gateway", "provider", "model", "inputTokens", "outputTokens",
                 "cachedInputTokens", "cost", "gatewayCost", "listCost",
                 "usdPerMillionTokens"]  # fmt: skip
-    doc = {
+    doc: dict[str, Any] = {
         "by": report.by,
         "start": report.start.isoformat(),
         "end": report.end.isoformat(),
@@ -115,7 +117,42 @@ def _json(report: SpendReport) -> str:
         ],
         "warnings": list(report.warnings),
     }
+    if report.advice is not None:
+        doc["recommendationsWindow"] = report.advice_window
+        doc["recommendations"] = [
+            {"namespace": w.namespace, "workload": w.workload, "hourlyCost": _money(w.hourly),
+             "recommendations": [r.model_dump(mode="json", by_alias=True, exclude_none=True)
+                                 for r in w.recommendations]}
+            for w in report.advice
+        ]  # fmt: skip
     return json.dumps(doc, indent=2) + "\n"
+
+
+_ADVICE_HEADER = ["NAMESPACE", "WORKLOAD", "KIND", "MONTHLY_SAVING_USD", "RECOMMENDATION",
+                  "EVIDENCE"]  # fmt: skip
+
+
+def _advice_rows(report: SpendReport) -> list[list[str]]:
+    return [
+        [w.namespace, w.workload, r.kind, _money(r.monthly_saving), r.message,
+         "; ".join(f"{e.metric} over {e.window} = {e.value}" for e in r.evidence)]
+        for w in report.advice or ()
+        for r in w.recommendations
+    ]  # fmt: skip
+
+
+def _advice_text(report: SpendReport) -> list[str]:
+    if report.advice is None:
+        return []
+    out = ["", f"Recommendations (evidence over {report.advice_window}; dollars per month at "
+           "the current rate; one workload's savings do not add up)"]  # fmt: skip
+    if not report.advice:
+        out.append("none: no running GPU workload meets a rule (docs/recommendations.md)")
+    for ns, workload, kind, saving, message, evidence in _advice_rows(report):
+        shown = f"saves ${Decimal(saving):,.2f}/month" if saving else "saving not estimable"
+        out += [f"{ns}/{workload}  {kind}  {shown}", f"  {message}"]
+        out += [f"  evidence: {evidence}"] if evidence else []
+    return out
 
 
 def _price(line: ApiLine) -> dict[str, str | None] | None:
@@ -160,6 +197,7 @@ def _text(report: SpendReport) -> str:
     if len(report.unpriced) > 20:
         out.append(f"unpriced: ... and {len(report.unpriced) - 20} more (-o json lists all)")
     out += [f"unpriced: {note}" for note in report.api_unpriced]
+    out += _advice_text(report)
     out += [f"warning: {w}" for w in report.warnings]
     return "\n".join(out) + "\n"
 
@@ -170,6 +208,10 @@ def render(report: SpendReport, output: str) -> str:
     if output == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf)
+        if report.advice is not None:
+            writer.writerow(_ADVICE_HEADER)
+            writer.writerows(_advice_rows(report))
+            return buf.getvalue()
         writer.writerow(_header(report))
         writer.writerows(_group_rows(report))
         return buf.getvalue()

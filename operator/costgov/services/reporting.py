@@ -13,15 +13,30 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from costgov.adapters.prometheus import PrometheusSource
-from costgov.adapters.promql import ksm_label_name
+from costgov.adapters import promql
+from costgov.adapters.prometheus import PrometheusSource, Sample
+from costgov.api.advice import Recommendation
 from costgov.catalog.hosted import HostedPrices
 from costgov.domain.catalogs import PriceCatalog
 from costgov.domain.spend import idle_cost, unpriced_caveat
-from costgov.services.accounting import WindowSpend, collect
+from costgov.services.accounting import Snapshot, WindowSpend, collect
+from costgov.services.advice import recommendations, workload_advice
 from costgov.services.api_spend import ApiCost, ApiSpend, api_spend
+from costgov.services.evidence import PodEvidence, collect_evidence, window_label
 
-__all__ = ["ApiLine", "ReportLine", "SpendReport", "build_report"]
+__all__ = ["ApiLine", "ReportLine", "SpendReport", "WorkloadAdvice", "build_report"]
+
+PodKey = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class WorkloadAdvice:
+    """A running workload's recommendations (`costgov report --recommendations`)."""
+
+    namespace: str
+    workload: str
+    hourly: Decimal
+    recommendations: tuple[Recommendation, ...]
 
 
 @dataclass(frozen=True)
@@ -47,6 +62,9 @@ class SpendReport:
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
     api: tuple[ApiLine, ...] = ()
     """Hosted-API spend by group, gateway and model."""
+    advice: tuple[WorkloadAdvice, ...] | None = None
+    """Recommendations for the workloads running at the end (None: not asked for)."""
+    advice_window: str = ""
 
     @property
     def gpu_total(self) -> Decimal:
@@ -86,7 +104,7 @@ async def _groups(
     source: PrometheusSource, by: str, start: datetime, end: datetime
 ) -> tuple[dict[str, str], list[str]]:
     """Each namespace's value of the namespace label `by` (kube_namespace_labels)."""
-    label = ksm_label_name(by)
+    label = promql.ksm_label_name(by)
     span = int((end - start).total_seconds())
     result = await source.query(
         f"max by (namespace, {label}) (last_over_time(kube_namespace_labels[{span}s]))", end
@@ -142,6 +160,7 @@ async def build_report(
     step_seconds: int = 60,
     team_labels: Sequence[str] = (),
     namespaces: Mapping[str, str] | None = None,
+    advise: bool = False,
 ) -> SpendReport:
     """Spend between start and end, grouped by namespace or by the namespace label `by`:
     GPU time, and hosted-API spend by gateway team (`team_labels` override each gateway's;
@@ -176,7 +195,46 @@ async def build_report(
         if c.cost is None
     }
     notes = tuple(sorted(unpriced.values()))
+    advice, span = None, int((end - start).total_seconds())
+    if advise:
+        evidence = await collect_evidence(source, end, span)
+        if evidence.error:
+            warnings.append(f"no recommendations: evidence unreadable ({evidence.error})")
+        owners = await source.query(promql.pod_owners(span), end)
+        advice = _advice(snap, evidence, catalog, _owner_names(owners.samples))
     return SpendReport(
         by, start, end, _lines(window, group_of), tuple(warnings), notes, window,
-        dict(snap.owners), _api_lines(api, by, groups, namespaces is not None),
+        dict(snap.owners), _api_lines(api, by, groups, namespaces is not None), advice,
+        window_label(span) if advise else "",
     )  # fmt: skip
+
+
+def _owner_names(samples: Sequence[Sample]) -> dict[tuple[str, str], str]:
+    """kind/name of each pod's controller owner (kube_pod_owner, else kube_pod_info)."""
+    return {
+        (s.labels.get("namespace", ""), s.labels.get("pod", "")):
+            f"{s.labels.get('owner_kind')}/{s.labels.get('owner_name')}"
+        for s in samples
+        if s.labels.get("owner_kind") and s.labels.get("owner_name")
+    }  # fmt: skip
+
+
+def _advice(
+    snap: Snapshot, evidence: PodEvidence, catalog: PriceCatalog, owners: Mapping[PodKey, str]
+) -> tuple[WorkloadAdvice, ...]:
+    """Each running workload (pods grouped by their controller owner; a pod without one
+    alone)."""
+    workloads: dict[tuple[str, str], set[PodKey]] = {}
+    hourly: dict[tuple[str, str], Decimal] = {}
+    for c in snap.hourly:
+        key = (c.usage.namespace, owners.get(c.usage.key) or f"Pod/{c.usage.pod}")
+        workloads.setdefault(key, set()).add(c.usage.key)
+        hourly[key] = hourly.get(key, Decimal(0)) + (c.cost or Decimal(0))
+    out = []
+    for (ns, name), pods in workloads.items():
+        found = recommendations(workload_advice(pods, snap, evidence, catalog))
+        if found:
+            out.append(WorkloadAdvice(ns, name, hourly[(ns, name)], tuple(found)))
+    best = {id(w): max((r.monthly_saving or 0 for r in w.recommendations), default=0)
+            for w in out}  # fmt: skip
+    return tuple(sorted(out, key=lambda w: (-best[id(w)], w.namespace, w.workload)))

@@ -27,6 +27,7 @@ from costgov.domain.scoping import covers, excluded_namespaces
 from costgov.services.accounting import Snapshot, collect
 from costgov.services.anomalies import AnomalyScan, scan
 from costgov.services.api_spend import with_api
+from costgov.services.evidence import EvidenceCache
 from costgov.services.exporting import export_snapshot, live_budgets
 from costgov.services.inventory import Inventory
 from costgov.services.leadership import Leadership
@@ -69,6 +70,8 @@ class Runtime:
     rereads: Rereads = field(init=False)
     hosted: HostedPrices = field(init=False)
     """Token prices of hosted models (the catalog's `models:`, then genai-prices)."""
+    evidence: EvidenceCache = field(init=False)
+    """What recommendations rest on, read every advice_refresh_minutes."""
     """Fresh reads for admission answers that turn on recent edits."""
     _snapshot: Snapshot | None = None
     _spend_counted_to: datetime | None = None
@@ -87,6 +90,11 @@ class Runtime:
     def __post_init__(self) -> None:
         self.rereads = Rereads(self.kube)
         self.hosted = HostedPrices(self.catalog)
+        self.evidence = EvidenceCache(
+            self.source,
+            window=self.settings.advice_window_hours * 3600,
+            refresh=self.settings.advice_refresh_minutes * 60,
+        )
         self._chunk = min(self._chunk, self._most_chunk)
         if self.self_user is None:
             self.self_user = self.settings.operator_username
