@@ -209,7 +209,7 @@ def test_inference_deployment_status_carries_the_advice(prometheus_url: str) -> 
         "apiVersion": "costgov.io/v1alpha1", "kind": "InferenceDeployment",
         "metadata": {"name": "chat", "namespace": "serving", "generation": 1},
         "spec": {"image": "vllm/vllm-openai:v0.11.0", "gpu": {"model": "L4", "count": 1},
-                 "replicas": {"min": 1, "max": 4}},
+                 "replicas": {"min": 1, "max": 4}, "args": ["--model", MODEL]},
     })  # fmt: skip
     pods = tuple(PodRecord("serving", f"chat-7f9c-{i}", f"n-g6-{i}", Decimal(1),
                            {INFERENCE_LABEL: "chat"}, None, "Running")
@@ -226,3 +226,16 @@ def test_inference_deployment_status_carries_the_advice(prometheus_url: str) -> 
     # fewer-replicas (GPUs 15 % busy) names the same replicas as batching: shown once
     assert "fewer-replicas" not in recs
     assert recs["batching"].evidence[0].window == "24h"
+    # no replacesHostedModel: the cheapest hosted Llama 3.1 8B in genai-prices 0.2.3,
+    # huggingface_novita's at 0.02 input / 0.05 output: 0.75 x 0.02 + 0.25 x 0.05 = 0.0275;
+    # no token in the trailing hour (traffic stopped 12 h ago): hosted 0.00 a month against
+    # self-hosted 3.2192 x 730 = 2,350.016; crossover 2,350.016 / 0.0275 x 1M tokens
+    bvb = outcome.status.build_vs_buy
+    assert bvb is not None
+    assert bvb.hosted_model == "huggingface_novita/meta-llama/Llama-3.1-8B-Instruct"
+    assert bvb.picked is not None and "llama 3.1, 8B" in bvb.picked
+    assert bvb.hosted_per_million_tokens == "0.0275"
+    assert bvb.self_hosted_monthly_cost == Decimal("2350.02")
+    assert bvb.hosted_monthly_cost == Decimal("0.00") and bvb.cheaper == "hosted"
+    assert bvb.crossover_monthly_tokens == 85_455_127_272
+    assert bvb.note == "no tokens served in the last hour"

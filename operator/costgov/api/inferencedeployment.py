@@ -90,6 +90,14 @@ class InferenceDeploymentSpec(Spec):
     hosted_api_price_per_million_tokens: Money | None = Field(
         default=None, description="A hosted API's USD per 1M tokens, for comparison."
     )
+    model: str | None = Field(
+        default=None,
+        max_length=253,
+        description="The model served, as its hub names it (e.g. "
+        "meta-llama/Llama-3.1-8B-Instruct); default: the --model argument in args. Without "
+        "replacesHostedModel, status.buildVsBuy compares the server with the cheapest hosted "
+        "model nearest to it by family and size.",
+    )
     replaces_hosted_model: str | None = Field(
         default=None,
         max_length=253,
@@ -123,6 +131,12 @@ class BuildVsBuyStatus(Spec):
     """Self-hosting against the hosted model it replaces, at the measured volume."""
 
     hosted_model: str = Field(description="provider/model as priced.")
+    picked: str | None = Field(
+        default=None,
+        max_length=512,
+        description="How the operator picked the hosted model when spec.replacesHostedModel "
+        "names none.",
+    )
     price_source: str | None = Field(default=None, description="Where the hosted price is from.")
     note: str | None = Field(default=None, description="Why a figure is missing.")
     priced_as: str | None = Field(

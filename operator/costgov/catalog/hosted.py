@@ -19,7 +19,9 @@ import genai_prices
 from genai_prices.data_snapshot import get_snapshot
 from genai_prices.types import ConditionalPrice, ModelInfo, StartDateConstraint, TieredPrices
 
+from costgov.domain.buildbuy import blended
 from costgov.domain.catalogs import HostedModelPrice, PriceCatalog
+from costgov.domain.model_names import identify, nearest
 from costgov.domain.tokens import TokenPrice
 
 __all__ = ["PROVIDER_IDS", "HostedPrices"]
@@ -109,6 +111,13 @@ def _guess(model: str) -> str | None:
     return found.id
 
 
+@lru_cache(maxsize=1)
+def _bundled_models() -> tuple[tuple[str, str], ...]:
+    """(provider, model id) of every model genai-prices prices."""
+    snap = get_snapshot()
+    return tuple((p.id, m.id) for p in snap.providers for m in p.models if not m.deprecated)
+
+
 def _names(provider: str, model: str) -> list[str]:
     """Every spelling a pricing-file entry may use for a model a gateway names."""
     names = [model, _DATED.sub("", model)]
@@ -123,6 +132,7 @@ class HostedPrices:
     the provider's gateway names (an entry for azure prices azure.openai)."""
 
     def __init__(self, catalog: PriceCatalog) -> None:
+        self._entries = tuple(catalog.models)
         self._own: dict[tuple[str, str], list[HostedModelPrice]] = {}
         for entry in sorted(catalog.models, key=lambda m: m.effective_date):
             provider = _provider_id(entry.provider)
@@ -162,3 +172,27 @@ class HostedPrices:
             if found is not None:
                 return found
         return None
+
+    def nearest(
+        self, served: str, at: datetime, input_share: Decimal
+    ) -> tuple[TokenPrice, str] | None:
+        """The cheapest hosted model nearest to a self-hosted one by family and size
+        (domain/model_names.py), at the blended rate, with a sentence saying how it was
+        picked; None when no priced model of its family is known. Free tiers (no price per
+        token) are no comparison and are skipped."""
+        identity = identify(served)
+        if identity is None:
+            return None
+        own = [(e.provider, e.model) for e in self._entries]
+        group = nearest(identity, [*own, *_bundled_models()])
+        priced = []
+        for provider, model in group:
+            price = self.price(provider, model, at)
+            if price is not None and (price.input > 0 or price.output > 0):
+                priced.append((blended(price, input_share), provider, model, price))
+        if not priced:
+            return None
+        price = min(priced, key=lambda p: p[:3])[3]
+        why = (f"nearest hosted to {served} by family and size ({identity.describe()}): "
+               f"the cheapest of {len(priced)} at the blended rate")  # fmt: skip
+        return price, why

@@ -22,6 +22,7 @@ from costgov.domain.recommending import inference_advice
 from costgov.domain.resources import inference_workload
 from costgov.domain.scoping import governing
 from costgov.domain.spend import idle_cost, totals, unit_cost
+from costgov.domain.tokens import TokenPrice
 from costgov.services.accounting import Snapshot
 from costgov.services.advice import recommendations, workload_advice
 from costgov.services.approval_states import approval_states
@@ -92,6 +93,7 @@ def _measured(idep: InferenceDeployment, inv: Inventory, snapshot: Snapshot) -> 
         "projected_monthly_cost": cents(monthly),
         "figures_as_of": snapshot.at,
         "_pods": pods,
+        "_hourly": hourly,
     }
     if per_million is not None:
         out["cost_per_million_tokens"] = cents(per_million)
@@ -107,6 +109,38 @@ def _measured(idep: InferenceDeployment, inv: Inventory, snapshot: Snapshot) -> 
     return out
 
 
+def served_model(idep: InferenceDeployment) -> str | None:
+    """spec.model, else the server's --model argument (vLLM's `--model X`, `--model=X`, or
+    `serve X`)."""
+    if idep.spec.model:
+        return idep.spec.model
+    args = idep.spec.args
+    for i, arg in enumerate(args):
+        if arg in ("--model", "serve") and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--model="):
+            return arg.partition("=")[2]
+    return None
+
+
+def _hosted(
+    idep: InferenceDeployment, situation: Situation, share: Decimal
+) -> tuple[str, TokenPrice | None, str | None] | None:
+    """The hosted model to compare with: the one spec names, else the nearest to the
+    served model (None: neither)."""
+    prices = HostedPrices(situation.catalog)
+    named = idep.spec.replaces_hosted_model
+    if named is not None:
+        provider, _, model = named.partition("/")
+        return named, prices.price(provider, model, situation.now), None
+    served = served_model(idep)
+    found = None if served is None else prices.nearest(served, situation.now, share)
+    if found is None:
+        return None
+    price, why = found
+    return f"{price.provider}/{price.model}", price, why
+
+
 def _build_vs_buy(
     idep: InferenceDeployment,
     situation: Situation,
@@ -115,19 +149,20 @@ def _build_vs_buy(
 ) -> BuildVsBuyStatus | None:
     """status.buildVsBuy: the named hosted model's price against the measured server."""
     spec = idep.spec
-    if spec.replaces_hosted_model is None:
+    share = Decimal(spec.hosted_input_share_percent) / 100
+    hosted = _hosted(idep, situation, share)
+    if hosted is None:
         return None
-    provider, _, model = spec.replaces_hosted_model.partition("/")
-    price = HostedPrices(situation.catalog).price(provider, model, situation.now)
+    named, price, picked = hosted
     # every field set (None included): a figure that no longer applies is removed from status
     out = BuildVsBuyStatus.model_validate(
-        dict.fromkeys(BuildVsBuyStatus.model_fields) | {"hosted_model": spec.replaces_hosted_model}
+        dict.fromkeys(BuildVsBuyStatus.model_fields) | {"hosted_model": named, "picked": picked}
     )
     if price is None:
         return out.model_copy(update={"note": "not in genai-prices nor the pricing file's "
                                       "models: add it there"})  # fmt: skip
-    hourly = measured.get("hourly_cost")
-    share = Decimal(spec.hosted_input_share_percent) / 100
+    provider = named.partition("/")[0]
+    hourly = measured.get("_hourly")  # exact: x 730 it equals projectedMonthlyCost
     fields: dict[str, object] = {
         "price_source": price.source,
         "priced_as": f"{price.provider}/{price.model}",
@@ -175,6 +210,7 @@ def reconcile_inference(
     per_hour = measured.pop("_tokens_per_hour", None)
     pods = measured.pop("_pods", set())
     comparison = _build_vs_buy(idep, situation, measured, per_hour)  # type: ignore[arg-type]
+    measured.pop("_hourly", None)
     advice = inference_advice(
         monthly=measured.get("projected_monthly_cost"),  # type: ignore[arg-type]
         utilisation=util,  # type: ignore[arg-type]

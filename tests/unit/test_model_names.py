@@ -1,0 +1,103 @@
+"""Model names as hubs and hosting providers write them (Hugging Face ids; the ids
+genai-prices 0.2.3 lists for Groq, Fireworks, Cerebras, Together, OpenRouter, Cloudflare),
+and the nearest hosted model to a self-hosted one (domain/model_names.py,
+catalog/hosted.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from costgov.api import InferenceDeployment
+from costgov.catalog.hosted import HostedPrices
+from costgov.domain.model_names import identify, nearest
+from costgov.services.inference_reconciling import served_model
+
+from .helpers import CATALOG
+
+
+@pytest.mark.parametrize(
+    ("name", "family", "generation", "billions"),
+    [
+        ("meta-llama/Llama-3.1-8B-Instruct", "llama", "3.1", 8),
+        ("llama-3.1-8b-instant", "llama", "3.1", 8),  # groq
+        ("llama-v3p1-8b-instruct", "llama", "3.1", 8),  # fireworks
+        ("llama3-8b-8192", "llama", "3", 8),  # groq: 8192 is the context, not a size
+        ("llama3.1-8b", "llama", "3.1", 8),  # cerebras
+        ("Qwen/Qwen1.5-14B", "qwen", "1.5", 14),
+        ("qwen3-235b-a22b", "qwen", "3", 235),  # total, not active, parameters
+        ("mistralai/Mixtral-8x7B-Instruct-v0.1", "mixtral", None, 56),
+        ("google/gemma-2-9b-it", "gemma", "2", 9),
+        ("deepseek-r1-distill-llama-70b", "deepseek", None, 70),  # the earliest family named
+        ("microsoft/Phi-3-mini-4k-instruct", "phi", "3", None),  # no size in the name
+    ],
+)
+def test_identify(name: str, family: str, generation: str | None, billions: float | None) -> None:
+    found = identify(name)
+    assert found is not None
+    assert (found.family, found.generation, found.billions) == (family, generation, billions)
+
+
+def test_names_of_no_known_family() -> None:
+    assert identify("gpt-4o-mini") is None and identify("my-own-model") is None
+
+
+def test_nearest_takes_size_then_generation_and_never_a_finetune_or_another_kind() -> None:
+    served = identify("meta-llama/Llama-3.1-8B-Instruct")
+    assert served is not None
+    candidates = [
+        ("groq", "llama-3.1-8b-instant"),
+        ("groq", "llama3-8b-8192"),  # same size, older generation
+        ("groq", "llama-3.1-70b-versatile"),  # same generation, another size
+        ("openrouter", "neversleep/llama-3.1-lumimaid-8b"),  # a fine-tune
+        ("openrouter", "scb10x/llama3.1-typhoon2-8b-instruct"),  # a fine-tune
+        ("groq", "llama-guard-3-8b"),  # a guard model
+        ("cloudflare", "@cf/meta/llama-3.1-8b-instruct-fp8"),  # the same, quantised
+        ("together", "Qwen/Qwen1.5-7B"),  # another family
+    ]
+    assert nearest(served, candidates) == [
+        ("groq", "llama-3.1-8b-instant"),
+        ("cloudflare", "@cf/meta/llama-3.1-8b-instruct-fp8"),
+    ]
+    assert nearest(served, [("groq", "llama3-8b-8192")]) == [("groq", "llama3-8b-8192")]
+    unsized = identify("microsoft/Phi-3-mini-4k-instruct")
+    assert unsized is not None and nearest(unsized, [("x", "phi-3-mini-4k")]) == []
+
+
+def test_hosted_prices_pick_the_cheapest_nearest_from_genai_prices() -> None:
+    # genai-prices 0.2.3: the Llama 3.1 8B Instruct offers it prices; the cheapest at 75 %
+    # input is huggingface_novita's (0.02 input, 0.05 output per 1M tokens):
+    # 0.75 x 0.02 + 0.25 x 0.05 = 0.0275 (groq's 0.05 / 0.08 blends to 0.0575)
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    found = HostedPrices(CATALOG).nearest("meta-llama/Llama-3.1-8B-Instruct", at, Decimal("0.75"))
+    assert found is not None
+    price, why = found
+    assert (price.provider, price.model) == (
+        "huggingface_novita",
+        "meta-llama/Llama-3.1-8B-Instruct",
+    )
+    assert (price.input, price.output) == (Decimal("0.02"), Decimal("0.05"))
+    assert "llama 3.1, 8B" in why and "cheapest of" in why
+    assert HostedPrices(CATALOG).nearest("gpt-4o", at, Decimal("0.75")) is None
+
+
+def test_the_served_model_comes_from_spec_or_the_servers_arguments() -> None:
+    def idep(spec: dict[str, object]) -> InferenceDeployment:
+        return InferenceDeployment.model_validate({
+            "apiVersion": "costgov.io/v1alpha1", "kind": "InferenceDeployment",
+            "metadata": {"name": "m", "namespace": "ns"},
+            "spec": {"image": "vllm/vllm-openai:v0.11.0", "gpu": {"model": "L4"}, **spec},
+        })  # fmt: skip
+
+    assert served_model(idep({"args": ["--model", "Qwen/Qwen3-32B", "--port", "8000"]})) == (
+        "Qwen/Qwen3-32B"
+    )
+    assert served_model(idep({"args": ["--model=google/gemma-2-9b-it"]})) == "google/gemma-2-9b-it"
+    assert served_model(idep({"args": ["serve", "mistralai/Mistral-7B-v0.1"]})) == (
+        "mistralai/Mistral-7B-v0.1"
+    )
+    both = {"model": "meta-llama/Llama-3.1-8B-Instruct", "args": ["--model", "other"]}
+    assert served_model(idep(both)) == "meta-llama/Llama-3.1-8B-Instruct"
+    assert served_model(idep({"args": ["--port", "8000"]})) is None
