@@ -9,7 +9,8 @@ minute; S = NOW - 2 h):
 - LiteLLM (label sets of litellm/types/integrations/prometheus.py; team_alias named like
   the namespace, so no team map is needed): team ml-research, gpt-4o, 2M input and 0.5M
   output tokens and $9.20 of LiteLLM's own spend, evenly over S..NOW; team ml-serving,
-  claude-sonnet-4, $6.00.
+  claude-sonnet-4, $6.00; ml-research's client requests
+  (litellm_proxy_total_requests_metric_total, status_code 200) 4,000 over S..NOW.
 - Envoy AI Gateway (internal/metrics/genai.go labels; no team label): gpt-4o-mini, 4M input
   and 1M output tokens over S..NOW; acme-llm-70b (in no price list), 1,000 input tokens.
 Prices: genai-prices 0.2.3: gpt-4o-mini 0.15 input, 0.60 output per 1M tokens, so Envoy's
@@ -86,6 +87,11 @@ def _history() -> History:
         )
         _counter(h, "litellm_spend_metric_total", {**common, "client_ip": "10.0.3.7",
                  "user_agent": "OpenAI/Python 1.54.0"}, usd)  # fmt: skip
+    proxy = {k: _LITELLM[k] for k in ("end_user", "hashed_api_key", "api_key_alias", "team",
+                                      "user")}  # fmt: skip
+    _counter(h, "litellm_proxy_total_requests_metric_total",
+             {**proxy, "team_alias": "ml-research", "requested_model": "gpt-4o",
+              "status_code": "200"}, 4000)  # fmt: skip
     for model, kind, grows in (("gpt-4o-mini", "input", 4_000_000),
                                ("gpt-4o-mini", "output", 1_000_000),
                                ("acme-llm-70b", "input", 1_000)):  # fmt: skip
@@ -204,3 +210,25 @@ async def test_the_last_hour_of_api_spend_and_its_unit_cost_on_metrics(cluster: 
     )
     per_million = registry.get_sample_value("costgov_api_cost_per_million_tokens_dollars", labels)
     assert per_million == pytest.approx(4.6 / 1.25)  # $3.68 per 1M tokens
+    # 2,000 requests in the last hour: 4.60 x 1000 / 2000 = $2.30 per 1k
+    per_k = registry.get_sample_value("costgov_api_cost_per_thousand_requests_dollars", labels)
+    assert per_k == pytest.approx(2.3)
+
+
+async def test_a_policy_shows_its_teams_unit_costs(cluster: Cluster) -> None:
+    research = await _current(cluster, "research")
+    # the last hour in scope: team ml-research on LiteLLM, $4.60 for 1.25M tokens and 2,000
+    # requests: 4.60 / 1.25 = $3.68 per 1M tokens, 4.60 x 1000 / 2000 = $2.30 per 1k
+    assert research["apiUnitCosts"] == [{
+        "team": "ml-research", "gateway": "litellm", "hourlyCost": "4.60", "tokens": 1250000,
+        "requests": 2000, "costPerMillionTokens": "3.6800", "costPerThousandRequests": "2.3000",
+    }]  # fmt: skip
+    # the whole cluster also sees ml-serving's LiteLLM line (no request counter: none
+    # counted) and Envoy's, whose unpriced acme line leaves the team without unit costs
+    everything = {
+        (u["team"], u["gateway"]): u for u in (await _current(cluster, "cluster"))["apiUnitCosts"]
+    }
+    serving = everything[("ml-serving", "litellm")]
+    assert serving["hourlyCost"] == "3.00"
+    assert "requests" not in serving and "costPerThousandRequests" not in serving
+    assert "costPerMillionTokens" not in everything[("", "opentelemetry")]

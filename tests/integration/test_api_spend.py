@@ -20,6 +20,13 @@ so that `increase()` over the hour starts and ends on a sample (no extrapolation
   `kong_ai_llm_cost_total`, labels ai_provider, ai_model, cache_status, vector_db,
   embeddings_provider, embeddings_model, workspace.
 
+Requests over the hour, for $ per request: LiteLLM's `litellm_proxy_total_requests_metric_total`
+(labels end_user, hashed_api_key, api_key_alias, requested_model, team, team_alias, user,
+status_code): nlp 2,000 for gpt-4o with status 200 and 50 refused with 429, search 400 for
+claude-sonnet-4-20250514; the OpenTelemetry histograms' `_count` (one observation per
+request and token type): Envoy gpt-4o-mini 1,000, agentgateway gpt-4o 500; Kong
+`kong_ai_llm_requests_total` 250.
+
 Prices: genai-prices 0.2.3 (pinned in requirements.lock), per 1M tokens:
 gpt-4o input 2.50, cached input 1.25, output 10; claude-sonnet-4 (claude-sonnet-4-0) input 3,
 output 15; gpt-4o-mini input 0.15, cached input 0.075, output 0.60; gpt-3.5-turbo input 0.50,
@@ -81,6 +88,13 @@ def _litellm(h: History) -> None:
         _counter(h, "litellm_output_tokens_metric_total", tokens, 1_000, grows[1])
         spend = {**common, "client_ip": "10.0.3.7", "user_agent": "OpenAI/Python 1.54.0"}
         _counter(h, "litellm_spend_metric_total", spend, 100.0, grows[2])
+    proxy = {k: _LITELLM_KEY[k] for k in ("end_user", "hashed_api_key", "api_key_alias", "team",
+                                          "user")}  # fmt: skip
+    for alias, model, status, grows in (("nlp", "gpt-4o", "200", 2000),
+                                        ("nlp", "gpt-4o", "429", 50),
+                                        ("search", "claude-sonnet-4-20250514", "200", 400)):  # fmt: skip
+        labels = {**proxy, "team_alias": alias, "requested_model": model, "status_code": status}
+        _counter(h, "litellm_proxy_total_requests_metric_total", labels, 7, grows)
 
 
 def _envoy(h: History) -> None:
@@ -91,6 +105,7 @@ def _envoy(h: History) -> None:
                         ("reasoning", 300_000)):  # fmt: skip
         labels = {**_ENVOY, **model, "gen_ai_token_type": kind}
         _counter(h, "gen_ai_client_token_usage_sum", labels, 50, grows)
+        _counter(h, "gen_ai_client_token_usage_count", labels, 3, 1000)
     unknown = {**_ENVOY, "gen_ai_provider_name": "acme", "gen_ai_original_model": "acme-llm-70b",
                "gen_ai_request_model": "acme-llm-70b", "gen_ai_response_model": "acme-llm-70b",
                "gen_ai_token_type": "input"}  # fmt: skip
@@ -102,10 +117,12 @@ def _kong_and_agentgateway(h: History) -> None:
                         ("total_tokens", 150_000)):  # fmt: skip
         _counter(h, "kong_ai_llm_tokens_total", {**_KONG, "token_type": kind}, 10, grows)
     _counter(h, "kong_ai_llm_cost_total", _KONG, 1.0, 0.125)
+    _counter(h, "kong_ai_llm_requests_total", _KONG, 20, 250)
     for kind, grows in (("input", 1_000_000), ("input_cache_read", 200_000),
                         ("input_cache_write", 0), ("output", 100_000)):  # fmt: skip
         labels = {**_AGW, "gen_ai_token_type": kind}
         _counter(h, "agentgateway_gen_ai_client_token_usage_sum", labels, 0, grows)
+        _counter(h, "agentgateway_gen_ai_client_token_usage_count", labels, 0, 500)
 
 
 def _history() -> History:
@@ -180,6 +197,36 @@ def test_report_shows_gpu_and_api_spend_apart(
     assert acme["cost"] == "unpriced" and acme["price"] is None
     assert doc["totalCaveat"] == "1 hosted-API line unpriced, not included"
     assert any("acme-llm-70b" in note and "models:" in note for note in doc["unpriced"])
+
+
+def test_dollars_per_request_by_line_and_by_team(
+    prometheus_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = _report(capsys, prometheus_url, "-o", "json")
+    assert code == 0
+    doc = json.loads(out)
+    api = {(a["gateway"], a["model"]): a for a in doc["api"]}
+    # nlp gpt-4o: $9.20 for 2,000 requests (the 50 refused with 429 are not counted):
+    # 9.20 x 1000 / 2000 = $4.60 per 1k
+    nlp = api[("litellm", "gpt-4o")]
+    assert (nlp["requests"], nlp["usdPerThousandRequests"]) == ("2000", "4.6000")
+    # LiteLLM counts requests by the model asked for (claude-sonnet-4-20250514), its tokens
+    # by the model that served (anthropic/claude-...): no per-line figure, a per-team one
+    claude = api[("litellm", "anthropic/claude-sonnet-4-20250514")]
+    assert (claude["requests"], claude["usdPerThousandRequests"]) == ("", "")
+    # Envoy gpt-4o-mini 1.125 / 1,000 = 1.125; agentgateway 3.25 / 500; Kong 0.125 / 250
+    assert api[("opentelemetry", "gpt-4o-mini")]["usdPerThousandRequests"] == "1.1250"
+    assert api[("agentgateway", "gpt-4o")]["usdPerThousandRequests"] == "6.5000"
+    assert api[("kong", "gpt-3.5-turbo")]["usdPerThousandRequests"] == "0.5000"
+    units = {(u["group"], u["gateway"]): u for u in doc["apiUnitCosts"]}
+    search = units[("team:search", "litellm")]
+    # search: $6.00 for 400 requests = $15.00 per 1k; 1.2M tokens: 6.00 / 1.2 = $5.00 per 1M
+    assert (search["requests"], search["usdPerThousandRequests"]) == ("400", "15.0000")
+    assert (search["tokens"], search["usdPerMillionTokens"]) == ("1200000", "5.0000")
+    # no team on Envoy: gpt-4o-mini and the unpriced acme-llm-70b: no unit figure
+    none = units[("(no team)", "opentelemetry")]
+    assert none["unpricedLines"] == 1 and none["usdPerThousandRequests"] == ""
+    assert units[("team:default", "kong")]["usdPerThousandRequests"] == "0.5000"
 
 
 def test_teams_mapped_to_namespaces_join_their_groups(

@@ -21,9 +21,9 @@ D = Decimal
 PRICE = TokenPrice("openai", "gpt-4o", D("2.5"), D(10))
 
 
-def _line(provider: str, usd: str, tokens: int) -> ApiCost:
+def _line(provider: str, usd: str, tokens: int, requests: int | None = None) -> ApiCost:
     usage = GatewayUsage("litellm", provider, "gpt-4o", "nlp", {"input": D(tokens)}, D(usd))
-    return ApiCost(usage, PRICE, None, "ml")
+    return ApiCost(usage, PRICE, None, "ml", None if requests is None else D(requests))
 
 
 def _snapshot(api: ApiFigures | None) -> Snapshot:
@@ -49,3 +49,18 @@ def test_no_series_while_the_gateways_cannot_be_read() -> None:
     export_snapshot(metrics, _snapshot(ApiFigures({}, None, "down")), Inventory(), None)
     text = generate_latest(metrics.registry).decode()
     assert "costgov_api_hourly_cost_dollars{" not in text
+
+
+def test_dollars_per_thousand_requests_only_when_every_line_counts_its_requests() -> None:
+    # $4.60 for 400 requests and $0.10 for 100: $4.70 for 500 = $9.40 per 1k
+    lines = (_line("", "4.60", 1_250_000, 400), _line("openai", "0.10", 1_000_000, 100))
+    metrics = OperatorMetrics()
+    export_snapshot(metrics, _snapshot(ApiFigures({}, ApiSpend(AT, AT, lines))), Inventory(), None)
+    labels = {"gateway": "litellm", "provider": "openai", "model": "gpt-4o", "team": "nlp",
+              "namespace": "ml"}  # fmt: skip
+    name = "costgov_api_cost_per_thousand_requests_dollars"
+    assert metrics.registry.get_sample_value(name, labels) == float(D("4.70") * 1000 / 500)
+    # one line's requests unknown: no figure (it would divide both lines' dollars by some)
+    lines = (_line("", "4.60", 1_250_000, 400), _line("openai", "0.10", 1_000_000))
+    export_snapshot(metrics, _snapshot(ApiFigures({}, ApiSpend(AT, AT, lines))), Inventory(), None)
+    assert metrics.registry.get_sample_value(name, labels) is None

@@ -161,6 +161,16 @@ class OperatorMetrics:
             "costgov_unpriced_pods", "GPU pods that could not be priced", registry=r
         )
         self.leader, self.leader_transitions = _leadership(r)
+        self._api_metrics(r)
+        self.anomaly = Gauge(
+            "costgov_spend_anomaly_ratio",
+            "The last full hour's spend over its anomaly threshold (>1: anomalous), by "
+            "subject (namespace/, team/ or model/) and what drove it",
+            ["subject", "source", "driver"],
+            registry=r,
+        )
+
+    def _api_metrics(self, r: CollectorRegistry) -> None:
         api = ["gateway", "provider", "model", "team", "namespace"]
         self.api_hourly = Gauge(
             "costgov_api_hourly_cost_dollars",
@@ -175,11 +185,11 @@ class OperatorMetrics:
             api,
             registry=r,
         )
-        self.anomaly = Gauge(
-            "costgov_spend_anomaly_ratio",
-            "The last full hour's spend over its anomaly threshold (>1: anomalous), by "
-            "subject (namespace/, team/ or model/) and what drove it",
-            ["subject", "source", "driver"],
+        self.api_per_thousand = Gauge(
+            "costgov_api_cost_per_thousand_requests_dollars",
+            "USD per 1k requests over the last hour, by gateway, model and team (where the "
+            "gateway's request counter names the model the tokens were counted under)",
+            api,
             registry=r,
         )
 
@@ -261,7 +271,7 @@ class OperatorMetrics:
         exporting figures next to the leader's (dashboards would count them twice)."""
         for gauge in (self.hourly_cost, self.budget_utilization, self.budget_forecast,
                       self.violations, self.anomaly, self.api_hourly,
-                      self.api_per_million):  # fmt: skip
+                      self.api_per_million, self.api_per_thousand):  # fmt: skip
             gauge.clear()
         self._budgets.clear()
         self.unpriced.set(0)

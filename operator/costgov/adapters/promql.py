@@ -11,12 +11,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from costgov.domain.gateways import GATEWAY_METRICS, SERIES_LABEL, check_team_labels
+from costgov.domain.gateways import (
+    GATEWAY_METRICS,
+    REQUEST_METRICS,
+    SERIES_LABEL,
+    check_team_labels,
+)
 
 __all__ = [
     "advice_evidence",
     "counter_growth",
     "gateway_increase",
+    "gateway_requests",
     "gpu_allocation",
     "gpu_samples",
     "gpu_samples_history",
@@ -339,3 +345,18 @@ def advice_evidence(window: int, step: int) -> dict[str, str]:
 def vllm_hourly_requests() -> str:
     """Requests each vLLM pod served in the hour to each point (for a range query by hour)."""
     return "sum by (namespace, pod) (increase(vllm:request_success_total[1h]))"
+
+
+def gateway_requests(span_seconds: int, team_labels: Iterable[str] = ()) -> str:
+    """How many requests each gateway served over the span (`counter_growth`), by model and
+    team, tagged with `costgov_series` as `gateway_increase` tags its counters."""
+    extra = tuple(check_team_labels(team_labels))
+    parts = []
+    for m in REQUEST_METRICS:
+        by = sorted({*m.model, *m.team, *extra})
+        growth = counter_growth(m.selector, span_seconds)
+        parts.append(
+            f"label_replace(sum by ({', '.join(by)}) ({growth}),"
+            f' "{SERIES_LABEL}", "{m.key}", "", "")'
+        )
+    return "\n or ".join(parts)

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from costgov.api.fields import Money, Spec
 
-__all__ = ["MAX_RECOMMENDATIONS", "Recommendation", "RecommendationEvidence"]
+__all__ = ["MAX_RECOMMENDATIONS", "ApiUnitCost", "Recommendation", "RecommendationEvidence"]
 
 MAX_RECOMMENDATIONS = 10
 
@@ -38,4 +38,22 @@ class Recommendation(Spec):
     )
     evidence: list[RecommendationEvidence] = Field(
         default_factory=list, max_length=8, description="What it rests on."
+    )
+
+
+class ApiUnitCost(Spec):
+    """A gateway team's hosted-API spend over the last hour, and its unit costs."""
+
+    team: str = Field(max_length=253, description="The gateway team (empty: none named).")
+    gateway: str = Field(max_length=32, description="litellm, opentelemetry, agentgateway, kong.")
+    hourly_cost: Money = Field(description="USD over the last hour (priced lines).")
+    tokens: int = Field(ge=0, description="Input (cached included) plus output tokens.")
+    requests: int | None = Field(
+        default=None, ge=0, description="Requests its gateway counted (absent: not read)."
+    )
+    cost_per_million_tokens: str | None = Field(
+        default=None, pattern=r"^[0-9]+\.[0-9]{4}$", description="USD per 1M tokens."
+    )
+    cost_per_thousand_requests: str | None = Field(
+        default=None, pattern=r"^[0-9]+\.[0-9]{4}$", description="USD per 1k requests."
     )

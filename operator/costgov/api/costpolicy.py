@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from costgov.api.advice import ApiUnitCost
 from costgov.api.common import Accounting, Resource, ResourceInfo, StatusBase
 from costgov.api.fields import LabelSelector, Money, Percent, Spec
 from costgov.api.gpus import GPUModelName
@@ -310,6 +311,12 @@ class CostPolicyStatus(StatusBase):
         default=None,
         description="USD of hosted LLM API spend this period that gateways attribute to "
         "namespaces in scope (counted in `spent` when budget.sources has api).",
+    )
+    api_unit_costs: list[ApiUnitCost] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Hosted-API spend in scope over the last hour by gateway team (the 20 "
+        "costliest), with $ per 1M tokens and per 1k requests.",
     )
     forecast: Money | None = Field(default=None, description="USD forecast at period end.")
     budget_utilization_percent: int | None = Field(

@@ -19,6 +19,12 @@ the source of each):
   its own dollars `kong_ai_llm_cost_total`, labels ai_provider, ai_model, workspace,
   consumer (3.11+). The exporter prefixes every name with `kong_` (kong/plugins/prometheus/
   prometheus.lua `init(shm, "kong_")`); Kong's tests match the names without it.
+
+Requests, for $ per request (`REQUEST_METRICS`): LiteLLM's client requests
+`litellm_proxy_total_requests_metric_total` (labelled requested_model, team, team_alias,
+user, api_key_alias, status_code; 4xx and 5xx left out); the OpenTelemetry histograms'
+`_count` for token type input (every request records its input tokens once); Kong's
+`kong_ai_llm_requests_total`.
 """
 
 from __future__ import annotations
@@ -34,11 +40,13 @@ from costgov.domain.tokens import TokenType
 __all__ = [
     "ABSENT",
     "GATEWAY_METRICS",
+    "REQUEST_METRICS",
     "SERIES_LABEL",
     "GatewayMetric",
     "GatewayUsage",
     "check_team_labels",
     "check_team_namespaces",
+    "requests_from_series",
     "team_of",
     "usage_from_series",
 ]
@@ -118,6 +126,33 @@ GATEWAY_METRICS: tuple[GatewayMetric, ...] = (
     _kong("kong_usd", "kong_ai_llm_cost_total", False),
 )  # fmt: skip
 _BY_KEY = {m.key: m for m in GATEWAY_METRICS}
+
+
+@dataclass(frozen=True, slots=True)
+class RequestMetric:
+    """A counter of requests: each series one model's (or one requested model's) of a team."""
+
+    key: str
+    selector: str
+    gateway: Gateway
+    model: tuple[str, ...]
+    team: tuple[str, ...]
+
+
+_IN = '{gen_ai_token_type="input"}'
+REQUEST_METRICS: tuple[RequestMetric, ...] = (
+    RequestMetric("litellm_requests", 'litellm_proxy_total_requests_metric_total'
+                  '{status_code!~"[45].."}', "litellm", ("requested_model",), _LITELLM["team"]),
+    RequestMetric("otel_requests", f"gen_ai_client_token_usage_count{_IN}", "opentelemetry",
+                  _OTEL["model"], ("gateway", "route")),
+    RequestMetric("otel_v04_requests", f"gen_ai_client_token_usage_token_count{_IN}",
+                  "opentelemetry", _OTEL["model"], ("gateway", "route")),
+    RequestMetric("agw_requests", f"agentgateway_gen_ai_client_token_usage_count{_IN}",
+                  "agentgateway", _OTEL["model"], ("gateway", "route")),
+    RequestMetric("kong_requests", "kong_ai_llm_requests_total", "kong", _KONG["model"],
+                  _KONG["team"]),
+)  # fmt: skip
+_REQUESTS_BY_KEY = {m.key: m for m in REQUEST_METRICS}
 
 
 @dataclass(frozen=True)
@@ -217,3 +252,26 @@ class _Counts:
         if self.total and not self.tokens.get("input") and not self.tokens.get("output"):
             return {**self.tokens, "input": self.total}
         return self.tokens
+
+
+RequestKey = tuple[Gateway, str, str]
+"""(gateway, model, team): LiteLLM names the model requested, the others the model used."""
+
+
+def requests_from_series(
+    series: Iterable[tuple[Mapping[str, str], float]], team_labels: Sequence[str] = ()
+) -> dict[RequestKey, Decimal]:
+    """Requests by (gateway, model, team) from the growth of each request counter
+    (`SERIES_LABEL` names it); `team_labels` as in `usage_from_series`."""
+    out: dict[RequestKey, Decimal] = {}
+    for labels, value in series:
+        metric = _REQUESTS_BY_KEY.get(labels.get(SERIES_LABEL, ""))
+        if metric is None or value != value or value <= 0:
+            continue
+        key = (
+            metric.gateway,
+            _first(labels, metric.model),
+            team_of(labels, team_labels or metric.team),
+        )
+        out[key] = out.get(key, Decimal(0)) + Decimal(repr(value))
+    return out

@@ -19,9 +19,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from costgov.adapters import promql
-from costgov.adapters.prometheus import PrometheusSource
+from costgov.adapters.prometheus import MetricsError, PrometheusSource
 from costgov.catalog.hosted import HostedPrices
-from costgov.domain.gateways import GatewayUsage, usage_from_series
+from costgov.domain.gateways import (
+    GatewayUsage,
+    RequestKey,
+    requests_from_series,
+    usage_from_series,
+)
 from costgov.domain.tokens import TokenPrice, token_cost
 from costgov.services.accounting import Snapshot
 
@@ -38,6 +43,8 @@ class ApiCost:
     """The tokens at the price list's rates (None: the model is not in it)."""
     namespace: str = ""
     """The namespace the team maps to ("" when it maps to none)."""
+    requests: Decimal | None = None
+    """Requests its gateway counted for this model and team (None: none it can tell)."""
 
     @property
     def cost(self) -> Decimal | None:
@@ -62,6 +69,8 @@ class ApiSpend:
     end: datetime
     lines: tuple[ApiCost, ...]
     warnings: tuple[str, ...] = ()
+    requests: Mapping[RequestKey, Decimal] | None = None
+    """Requests by (gateway, model, team) (None: not read, or the read failed)."""
 
     @property
     def total(self) -> Decimal:
@@ -101,11 +110,32 @@ async def api_spend(
     span = int((end - start).total_seconds())
     if span <= 0:
         return ApiSpend(start, end, ())
-    result = await source.query(promql.gateway_increase(span, team_labels), end)
-    usage = usage_from_series(((s.labels, s.value) for s in result.samples), team_labels)
-    return ApiSpend(
-        start, end, price_api_usage(usage, prices, end, namespaces), tuple(result.warnings)
+    result, counted = await asyncio.gather(
+        source.query(promql.gateway_increase(span, team_labels), end),
+        _requests(source, span, end, team_labels),
     )
+    usage = usage_from_series(((s.labels, s.value) for s in result.samples), team_labels)
+    lines = price_api_usage(usage, prices, end, namespaces)
+    warnings = list(result.warnings)
+    if isinstance(counted, MetricsError):
+        warnings.append(f"requests not counted, no $ per request: {counted}")
+        return ApiSpend(start, end, lines, tuple(warnings))
+    lines = tuple(
+        replace(c, requests=counted.get((c.usage.gateway, c.usage.model, c.usage.team)))
+        for c in lines
+    )
+    return ApiSpend(start, end, lines, tuple(warnings), counted)
+
+
+async def _requests(
+    source: PrometheusSource, span: int, end: datetime, team_labels: Sequence[str]
+) -> dict[RequestKey, Decimal] | MetricsError:
+    """The request counters' growth (its failure costs only the $ per request)."""
+    try:
+        result = await source.query(promql.gateway_requests(span, team_labels), end)
+    except MetricsError as exc:
+        return exc
+    return requests_from_series(((s.labels, s.value) for s in result.samples), team_labels)
 
 
 HOUR = timedelta(hours=1)

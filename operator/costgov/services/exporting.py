@@ -64,9 +64,10 @@ def _export_api(metrics: OperatorMetrics, snap: Snapshot) -> None:
     first, dollars and tokens alike, so the unit cost is theirs together."""
     metrics.api_hourly.clear()
     metrics.api_per_million.clear()
+    metrics.api_per_thousand.clear()
     if snap.api is None or snap.api.hourly is None:
         return
-    sums: dict[tuple[str, ...], tuple[Decimal, Decimal]] = {}
+    sums: dict[tuple[str, ...], tuple[Decimal, Decimal, Decimal | None]] = {}
     for line in snap.api.hourly.lines:
         if line.cost is None:
             continue
@@ -74,13 +75,16 @@ def _export_api(metrics: OperatorMetrics, snap: Snapshot) -> None:
         provider = u.provider or (line.price.provider if line.price else "")
         key = (u.gateway, provider, u.model, u.team, line.namespace)
         tokens = u.tokens.get("input", Decimal(0)) + u.tokens.get("output", Decimal(0))
-        cost, counted = sums.get(key, (Decimal(0), Decimal(0)))
-        sums[key] = (cost + line.cost, counted + tokens)
+        cost, counted, requests = sums.get(key, (Decimal(0), Decimal(0), Decimal(0)))
+        more = None if requests is None or line.requests is None else requests + line.requests
+        sums[key] = (cost + line.cost, counted + tokens, more)
     costliest = sorted(sums.items(), key=lambda kv: (-kv[1][0], kv[0]))[:API_SERIES]
-    for labels, (cost, tokens) in costliest:
+    for labels, (cost, tokens, requests) in costliest:
         metrics.api_hourly.labels(*labels).set(float(cost))
         if tokens > 0:
             metrics.api_per_million.labels(*labels).set(float(cost * 1_000_000 / tokens))
+        if requests:  # every line of the label set has its requests counted
+            metrics.api_per_thousand.labels(*labels).set(float(cost * 1000 / requests))
 
 
 def live_budgets(inv: Inventory) -> set[BudgetKey]:

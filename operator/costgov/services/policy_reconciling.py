@@ -13,11 +13,13 @@ from datetime import datetime
 from decimal import Decimal
 
 from costgov.api import CostPolicy
+from costgov.api.advice import ApiUnitCost
 from costgov.api.common import Accounting
 from costgov.api.costpolicy import Budget, CostPolicyStatus
 from costgov.api.fields import Condition
 from costgov.domain.budgets import forecast, highest_crossed, newly_crossed, period_bounds
 from costgov.domain.budgets import utilization_percent as utilization
+from costgov.domain.gateways import RequestKey
 from costgov.domain.judging import Judgement, Situation
 from costgov.domain.money import cents, usd
 from costgov.domain.scoping import api_spend_in_scope, namespace_in_scope
@@ -25,6 +27,7 @@ from costgov.domain.selectors import matches
 from costgov.domain.spend import PodCost, Totals, totals, unpriced_notes
 from costgov.services.accounting import Snapshot
 from costgov.services.api_spend import ApiCost, ApiSpend
+from costgov.services.api_units import ApiUnit, api_units
 from costgov.services.conditions import (
     Event,
     ViolationSeen,
@@ -85,6 +88,8 @@ class _Measured:
     gpu_burn: Decimal
     api_burn: Decimal
     counted_to: datetime
+    api_units: tuple[ApiUnit, ...] = ()
+    """The last hour's gateway lines in scope, by team and gateway."""
 
 
 def _api_lines(
@@ -157,7 +162,17 @@ def _spend(
         burn,
         sum((c.cost for c in hourly if c.cost is not None), Decimal(0)),
         window.end,
+        _units(hourly, api.hourly.requests if api and api.hourly else None),
     )
+
+
+def _units(
+    lines: list[ApiCost], requests: Mapping[RequestKey, Decimal] | None
+) -> tuple[ApiUnit, ...]:
+    """Unit costs by gateway team of the lines in scope (requests of those teams only)."""
+    teams = {c.usage.team for c in lines}
+    mine = None if requests is None else {k: n for k, n in requests.items() if k[2] in teams}
+    return api_units(((c.usage.team, c) for c in lines), mine, lambda team: team)
 
 
 def _budget_conditions(
@@ -254,6 +269,7 @@ def _account(
         "last_threshold_crossed": highest,
         "figures_as_of": figures_as_of(snapshot, measured.counted_to),
         "unpriced_pods": len(spent.unpriced),
+        "api_unit_costs": [_unit_status(u) for u in measured.api_units[:20]],
     }  # fmt: skip
     conditions = [
         *_budget_conditions(budget, spent, projected, gen, now),
@@ -312,3 +328,15 @@ def reconcile_policy(
     )
     mark = (fields["period_start"], fields["last_threshold_crossed"]) if fields else announced
     return Outcome(status, events + threshold_events, spent=spent, announced=mark)  # type: ignore[arg-type]
+
+
+def _unit_status(u: ApiUnit) -> ApiUnitCost:
+    def places(v: Decimal | None) -> str | None:
+        return None if v is None else format(v, "f")
+
+    return ApiUnitCost(
+        team=u.group, gateway=u.gateway, hourly_cost=cents(u.cost), tokens=int(u.tokens),
+        requests=None if u.requests is None else int(u.requests),
+        cost_per_million_tokens=places(u.per_million_tokens),
+        cost_per_thousand_requests=places(u.per_thousand_requests),
+    )  # fmt: skip

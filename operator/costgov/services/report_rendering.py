@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from costgov.domain.money import cents
+from costgov.services.api_units import per_million, per_thousand, tokens_of
 from costgov.services.reporting import ApiLine, SpendReport
 
 __all__ = ["render"]
@@ -66,26 +67,38 @@ def _header(report: SpendReport) -> list[str]:
 
 _API_HEADER = ["GROUP", "GATEWAY", "PROVIDER", "MODEL", "INPUT_TOKENS", "OUTPUT_TOKENS",
                "CACHED_INPUT_TOKENS", "COST_USD", "GATEWAY_USD", "LIST_USD",
-               "USD_PER_1M_TOKENS"]  # fmt: skip
+               "USD_PER_1M_TOKENS", "REQUESTS", "USD_PER_1K_REQUESTS"]  # fmt: skip
+_UNIT_HEADER = ["GROUP", "GATEWAY", "COST_USD", "TOKENS", "REQUESTS", "USD_PER_1M_TOKENS",
+                "USD_PER_1K_REQUESTS"]  # fmt: skip
 
 
-def _per_million(line: ApiLine) -> str:
-    """Unit cost: dollars per 1M tokens (input, cached included, plus output)."""
-    tokens = line.cost.usage.tokens
-    count = tokens.get("input", Decimal(0)) + tokens.get("output", Decimal(0))
-    cost = line.cost.cost
-    if cost is None or count <= 0:
-        return ""
-    return format((cost * 1_000_000 / count).quantize(Decimal("0.0001")), "f")
+def _plain(value: Decimal | None) -> str:
+    return "" if value is None else format(value, "f")
+
+
+def _count(value: Decimal | None) -> str:
+    return "" if value is None else format(value.quantize(Decimal(1)), "f")
 
 
 def _api_rows(report: SpendReport) -> list[list[str]]:
+    """Unit costs per line: dollars per 1M tokens (input, cached included, plus output) and
+    per 1k requests (where the gateway's request counter names this model and team)."""
     return [
         [a.group, a.cost.usage.gateway, _provider(a), a.cost.usage.model or "-",
          _tokens(a, "input"), _tokens(a, "output"), _tokens(a, "cached_input"),
          _money(a.cost.cost) or "unpriced", _money(a.cost.usage.reported_usd),
-         _money(a.cost.list_usd), _per_million(a)]
+         _money(a.cost.list_usd), _plain(per_million(a.cost.cost, tokens_of(a.cost))),
+         _count(a.cost.requests), _plain(per_thousand(a.cost.cost, a.cost.requests))]
         for a in report.api
+    ]  # fmt: skip
+
+
+def _unit_rows(report: SpendReport) -> list[list[str]]:
+    return [
+        [u.group, u.gateway, _money(u.cost) + (" (unpriced lines)" if u.unpriced else ""),
+         _count(u.tokens), _count(u.requests), _plain(u.per_million_tokens),
+         _plain(u.per_thousand_requests)]
+        for u in report.api_units
     ]  # fmt: skip
 
 
@@ -99,7 +112,9 @@ def _json(report: SpendReport) -> str:
     keys = ["group", "cost", "gpuHours", "idleCost", "unpricedPods", "gpuCost", "apiCost"]
     api_keys = ["group", "gateway", "provider", "model", "inputTokens", "outputTokens",
                 "cachedInputTokens", "cost", "gatewayCost", "listCost",
-                "usdPerMillionTokens"]  # fmt: skip
+                "usdPerMillionTokens", "requests", "usdPerThousandRequests"]  # fmt: skip
+    unit_keys = ["group", "gateway", "cost", "tokens", "requests", "usdPerMillionTokens",
+                 "usdPerThousandRequests"]  # fmt: skip
     doc: dict[str, Any] = {
         "by": report.by,
         "start": report.start.isoformat(),
@@ -114,6 +129,14 @@ def _json(report: SpendReport) -> str:
         "api": [
             {**dict(zip(api_keys, r, strict=True)), "price": _price(a)}
             for r, a in zip(_api_rows(report), report.api, strict=True)
+        ],
+        "apiUnitCosts": [
+            {
+                **dict(zip(unit_keys, r, strict=True)),
+                "cost": _money(u.cost),
+                "unpricedLines": u.unpriced,
+            }
+            for r, u in zip(_unit_rows(report), report.api_units, strict=True)
         ],
         "warnings": list(report.warnings),
     }
@@ -188,6 +211,12 @@ def _text(report: SpendReport) -> str:
     out += _table(_group_rows(report), _header(report))
     if report.api:
         out += ["", "Hosted API spend (LLM gateways)", *_table(_api_rows(report), _API_HEADER)]
+        out += [
+            "",
+            f"Hosted API unit costs by {report.by} and gateway (requests of every "
+            "model of the group's teams)",
+            *_table(_unit_rows(report), _UNIT_HEADER),
+        ]
     caveat = f" ({report.caveat})" if report.caveat else ""
     split = ""
     if report.api:

@@ -22,6 +22,7 @@ from costgov.domain.spend import idle_cost, unpriced_caveat
 from costgov.services.accounting import Snapshot, WindowSpend, collect
 from costgov.services.advice import recommendations, workload_advice
 from costgov.services.api_spend import ApiCost, ApiSpend, api_spend
+from costgov.services.api_units import ApiUnit, api_units
 from costgov.services.evidence import PodEvidence, collect_evidence, window_label
 
 __all__ = ["ApiLine", "ReportLine", "SpendReport", "WorkloadAdvice", "build_report"]
@@ -65,6 +66,8 @@ class SpendReport:
     advice: tuple[WorkloadAdvice, ...] | None = None
     """Recommendations for the workloads running at the end (None: not asked for)."""
     advice_window: str = ""
+    api_units: tuple[ApiUnit, ...] = ()
+    """Hosted-API $ per 1M tokens and per 1k requests by group and gateway."""
 
     @property
     def gpu_total(self) -> Decimal:
@@ -134,19 +137,25 @@ def _lines(window: WindowSpend, group_of: Callable[[str], str]) -> tuple[ReportL
     return tuple(sorted(rows, key=lambda x: (-x.cost, x.group)))
 
 
-def _api_lines(
-    spend: ApiSpend, by: str, groups: dict[str, str], mapped: bool
-) -> tuple[ApiLine, ...]:
-    def group_of(cost: ApiCost) -> str:
-        if mapped and cost.namespace:
-            return (
-                cost.namespace
-                if by == "namespace"
-                else (groups.get(cost.namespace) or f"(no {by} label)")
-            )
-        return f"team:{cost.usage.team}" if cost.usage.team else "(no team)"
+def _team_grouping(
+    by: str, groups: Mapping[str, str], namespaces: Mapping[str, str] | None
+) -> Callable[[str], str]:
+    """The report group of a gateway team: its namespace's (when `namespaces` maps it),
+    else `team:<name>`."""
 
-    lines = (ApiLine(group_of(c), c, c.namespace if mapped else "") for c in spend.lines)
+    def group_of(team: str) -> str:
+        namespace = "" if namespaces is None else namespaces.get(team, "")
+        if namespace:
+            return namespace if by == "namespace" else (groups.get(namespace) or f"(no {by} label)")
+        return f"team:{team}" if team else "(no team)"
+
+    return group_of
+
+
+def _api_lines(
+    spend: ApiSpend, group_of: Callable[[str], str], mapped: bool
+) -> tuple[ApiLine, ...]:
+    lines = (ApiLine(group_of(c.usage.team), c, c.namespace if mapped else "") for c in spend.lines)
     return tuple(sorted(lines, key=lambda a: (-(a.cost.cost or 0), a.group, a.cost.usage.model)))
 
 
@@ -195,6 +204,8 @@ async def build_report(
         if c.cost is None
     }
     notes = tuple(sorted(unpriced.values()))
+    team_group = _team_grouping(by, groups, namespaces)
+    lines = _api_lines(api, team_group, namespaces is not None)
     advice, span = None, int((end - start).total_seconds())
     if advise:
         evidence = await collect_evidence(source, end, span)
@@ -204,8 +215,8 @@ async def build_report(
         advice = _advice(snap, evidence, catalog, _owner_names(owners.samples))
     return SpendReport(
         by, start, end, _lines(window, group_of), tuple(warnings), notes, window,
-        dict(snap.owners), _api_lines(api, by, groups, namespaces is not None), advice,
-        window_label(span) if advise else "",
+        dict(snap.owners), lines, advice, window_label(span) if advise else "",
+        api_units(((a.group, a.cost) for a in lines), api.requests, team_group),
     )  # fmt: skip
 
 
