@@ -133,13 +133,8 @@ def _report_parser(sub: Any) -> None:
                      help="sampling resolution of GPU allocation (default 60s)")  # fmt: skip
     rep.add_argument("--pricing", type=Path, metavar="FILE")
     _api_arguments(rep)
-    rep.add_argument(
-        "-o",
-        "--output",
-        choices=("table", "csv", "json", "focus"),
-        default="table",
-        help="focus: FinOps FOCUS 1.2 CSV, one row per workload per charge period",
-    )
+    rep.add_argument("-o", "--output", choices=("table", "csv", "json", "focus"), default="table",
+                     help="focus: FinOps FOCUS 1.2 CSV, one row per workload per charge period")  # fmt: skip
     rep.add_argument(
         "--recommendations",
         action="store_true",
@@ -335,7 +330,12 @@ def _report(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     if args.output != "focus":
         sys.stdout.write(render(reports[0], args.output))
+        if args.output == "csv":  # the CSV holds rows only: its warnings go to stderr
+            for warning in reports[0].warnings:
+                print(f"warning: {warning}", file=sys.stderr)
         return EXIT_OK
+    if args.recommendations:
+        print("--recommendations: not part of a FOCUS export, left out", file=sys.stderr)
     sys.stdout.write(focus_csv(reports))
     for report in reports:
         for note in (*report.unpriced, *report.api_unpriced):

@@ -366,7 +366,12 @@ async def test_training_budget_status_from_prometheus(cluster: Cluster) -> None:
     # 25.17 GB and 20 % x 989 = 197.8 TFLOPS per GPU; an A100-40GB (312) would be 63 % busy:
     # p4d.24xlarge (8 x A100-40GB) at 21.96 / 8 = 2.745 $/GPU-h, the cheapest 8-GPU type
     # that holds it; (6.88 - 2.745) x 8 GPUs x 730 h = 24,148.40 a month
-    (rec,) = status["recommendations"]
+    # the evidence is read in the background: its recommendation follows within cycles
+    await cluster.wait_for(
+        lambda: _status(cluster, tjb, "ml-research", "llama-finetune").get("recommendations")
+    )
+    (rec,) = _status(cluster, tjb, "ml-research", "llama-finetune")["recommendations"]
+    assert rec["workload"] == "Job/train-2"
     assert rec["kind"] == "smaller-gpu" and rec["monthlySaving"] == "24148.40"
     assert "p4d.24xlarge (A100-40GB, on-demand)" in rec["message"]
     assert {"metric": "DCGM_FI_DEV_FB_USED (peak)", "window": "24h",

@@ -24,7 +24,16 @@ Workloads, and what they earn (prices: prices.yaml, on demand, us-east-1; a mont
   smaller-gpu, (6.88 - 1.861) x 730 = $3,663.87 a month.
 - research/notebook-0, no owner: 1 H100 of n-p5, 0 % busy (idle in every sample, so no
   smaller GPU: nothing to keep): idle-gpu, 6.88 x 730 x 100 % = $5,022.40.
-- serving/chat (ReplicaSet chat-7f9c, 4 pods, one g6.xlarge each: 4 x 0.8048 = 3.2192 $/h):
+- research/eval-0, Job eval: like train-0 (1 H100, 20 % busy), but dcgm-exporter scraped
+  without honor_labels (exported_namespace/exported_pod), its exporter pod replaced once with
+  ten minutes of overlap (two series for one GPU), and one 60,000 MiB sample. Needs
+  60,000 x 1.048576 MB x 1.2 = 75.50 GB: an L40S (48) no longer holds it; an A100-80GB
+  (312 TFLOPS: 63 % busy) does, p4de.24xlarge at 27.45 / 8 = 3.43125:
+  smaller-gpu, (6.88 - 3.43125) x 730 = $2,517.59.
+- research/fresh-0, no owner: 1 H100 idle, started 15 minutes before END
+  (kube_pod_start_time): too young for advice.
+- serving/chat (Deployment chat through ReplicaSet chat-7f9c, kube_replicaset_owner; 4 pods,
+  one g6.xlarge each: 4 x 0.8048 = 3.2192 $/h; vLLM 0.10 exports both KV-cache gauges):
   15 % busy, 20,000 MiB (vLLM preallocates its KV cache; no cheaper GPU than an L4, no MIG on
   an L4, two would not fit one): no right-sizing. 1.6 requests running per pod in the first
   12 hours, none after (mean 0.8 each, 3.2 in all), no queue, KV cache 10 %; 60 requests an
@@ -87,6 +96,22 @@ def _memory(h: History, ns: str, pod: str, node: str, mib: float, start: int, st
     h.span("DCGM_FI_DEV_FB_USED", labels, mib, start, stop)
 
 
+def _eval(h: History) -> None:
+    """eval-0's GPU as dcgm-exporter shows it without honor_labels: the exporter pod's own
+    namespace/pod, the workload's in exported_*; dcgm-a replaced by dcgm-b at S + 12 h with
+    ten minutes of overlap."""
+    _pod(h, "research", "eval-0", "n-p5", ("Job", "eval"))
+    gpu = {"gpu": "0", "UUID": "GPU-n-p5-eval", "device": "nvidia0", "Hostname": "n-p5",
+           "modelName": "NVIDIA H100 80GB HBM3", "exported_namespace": "research",
+           "exported_pod": "eval-0", "exported_container": "main", "namespace": "gpu-operator",
+           "instance": "10.0.0.10:9400"}  # fmt: skip
+    switch = S + DAY // 2
+    for pod, start, stop in (("dcgm-a", S, switch + 600), ("dcgm-b", switch, STOP)):
+        h.span("DCGM_FI_DEV_GPU_UTIL", {**gpu, "pod": pod}, 20, start, stop)
+        h.span("DCGM_FI_DEV_FB_USED", {**gpu, "pod": pod}, 8000, start, stop)
+    h.add("DCGM_FI_DEV_FB_USED", {**gpu, "pod": "dcgm-b"}, 60000, switch + 3 * 3600 + 30)
+
+
 def _serving(h: History, pod: str) -> None:
     scraped = {"namespace": "serving", "pod": pod, "model_name": MODEL, "engine": "0"}
     half = S + DAY // 2
@@ -94,6 +119,7 @@ def _serving(h: History, pod: str) -> None:
     h.span("vllm:num_requests_running", scraped, 0, half, STOP)
     h.span("vllm:num_requests_waiting", scraped, 0, S, STOP)
     h.span("vllm:kv_cache_usage_perc", scraped, 0.1, S, STOP)
+    h.span("vllm:gpu_cache_usage_perc", scraped, 0.1, S, STOP)  # deprecated, still exported
     for i, ts in enumerate(range(S, STOP, 60)):
         busy = min(i, DAY // 2 // 60)  # minutes of traffic so far
         h.add("vllm:request_success_total", {**scraped, "finished_reason": "stop"}, busy, ts)
@@ -113,6 +139,15 @@ def _history() -> History:
     _memory(h, "research", "train-0", "n-p5", 8000, S, S + 3600)
     _memory(h, "research", "train-0", "n-p5", 12000, S + 3600, S + 7200)
     _memory(h, "research", "train-0", "n-p5", 8000, S + 7200, STOP)
+    _eval(h)
+    _pod(h, "research", "fresh-0", "n-p5", None)
+    h.span("kube_pod_start_time", {"namespace": "research", "pod": "fresh-0",
+           "uid": "uid-research-fresh-0"}, END - 900, END - 900, STOP)  # fmt: skip
+    dcgm_utilization(h, namespace="research", pod="fresh-0", node="n-p5", gpus=1,
+                     model="NVIDIA H100 80GB HBM3", percent=0, start=END - 900, stop=STOP)  # fmt: skip
+    h.span("kube_replicaset_owner", {"namespace": "serving", "replicaset": "chat-7f9c",
+           "owner_kind": "Deployment", "owner_name": "chat", "owner_is_controller": "true"},
+           1, S, STOP)  # fmt: skip
     _pod(h, "research", "notebook-0", "n-p5", None)
     dcgm_utilization(h, namespace="research", pod="notebook-0", node="n-p5", gpus=1,
                      model="NVIDIA H100 80GB HBM3", percent=0, start=S, stop=STOP)  # fmt: skip
@@ -149,7 +184,13 @@ def test_report_recommendations_json(
     doc = json.loads(out)
     assert doc["recommendationsWindow"] == "24h"
     found = {w["workload"]: w for w in doc["recommendations"]}
-    assert list(found) == ["Pod/notebook-0", "Job/train", "ReplicaSet/chat-7f9c"]  # by saving
+    # by saving; fresh-0 too young for any
+    assert list(found) == ["Pod/notebook-0", "Job/train", "Job/eval", "Deployment/chat"]
+    (evaluation,) = found["Job/eval"]["recommendations"]
+    assert evaluation["kind"] == "smaller-gpu" and evaluation["monthlySaving"] == "2517.59"
+    assert "p4de.24xlarge (A100-80GB, on-demand)" in evaluation["message"]
+    assert {"metric": "DCGM_FI_DEV_FB_USED (peak)", "window": "24h",
+            "value": "60000 MiB"} in evaluation["evidence"]  # fmt: skip
     (notebook,) = found["Pod/notebook-0"]["recommendations"]
     assert notebook["kind"] == "idle-gpu" and notebook["monthlySaving"] == "5022.40"
     assert "idle in 100% of the samples" in notebook["message"]
@@ -161,7 +202,7 @@ def test_report_recommendations_json(
         ("DCGM_FI_DEV_GPU_UTIL < 5% (share of samples)", "24h", "0%"),
         ("DCGM_FI_DEV_FB_USED (peak)", "24h", "12000 MiB"),
     }
-    chat = found["ReplicaSet/chat-7f9c"]
+    chat = found["Deployment/chat"]
     assert chat["hourlyCost"] == "3.22"  # 4 x 0.8048 = 3.2192
     kinds = [(r["kind"], r.get("monthlySaving")) for r in chat["recommendations"]]
     assert kinds == [("batching", "1762.51"), ("scale-to-zero", "1175.01"),
@@ -180,13 +221,15 @@ def test_report_recommendations_table_and_csv(
 ) -> None:
     code, out = _report(capsys, prometheus_url)
     assert code == 0
-    assert "research/Job/train  smaller-gpu  saves $3,663.87/month" in out
-    assert "serving/ReplicaSet/chat-7f9c  prefix-caching  saving not estimable" in out
+    assert "research Job/train ($6.88/h)  smaller-gpu  saves $3,663.87/month" in out
+    assert "serving Deployment/chat ($3.22/h)  prefix-caching  saving not estimable" in out
     code, out = _report(capsys, prometheus_url, "-o", "csv")
     rows = out.splitlines()
-    assert rows[0] == "NAMESPACE,WORKLOAD,KIND,MONTHLY_SAVING_USD,RECOMMENDATION,EVIDENCE"
-    assert rows[1].startswith("research,Pod/notebook-0,idle-gpu,5022.40,")
-    assert len(rows) == 6  # notebook, train, and chat's three
+    assert rows[0] == (
+        "NAMESPACE,WORKLOAD,HOURLY_COST_USD,KIND,MONTHLY_SAVING_USD,RECOMMENDATION,EVIDENCE"
+    )
+    assert rows[1].startswith("research,Pod/notebook-0,6.88,idle-gpu,5022.40,")
+    assert len(rows) == 7  # notebook, train, eval, and chat's three
 
 
 def test_without_the_flag_the_report_has_no_recommendations(

@@ -63,11 +63,18 @@ def test_a_mostly_idle_h100_moves_to_the_cheapest_gpu_that_holds_its_memory_and_
 
 
 def test_the_pods_cpu_request_rules_out_an_instance_too_small_for_it() -> None:
-    # 8 cores: g6e.xlarge has 4 vCPU; g6e.2xlarge has 8 -> (6.88 - 2.24208) x 730
+    # a pod counts on 90 % of an instance's vCPUs (kubelet reservations, DaemonSets):
+    # 7 cores: g6e.xlarge 4 x 0.9 = 3.6 (no); g6e.2xlarge 8 x 0.9 = 7.2 (yes):
+    # (6.88 - 2.24208) x 730 = 3385.68
     use = GpuUse("24h", busy_percent=20, peak_memory_mib=12000)
-    advice = right_size(_run(AWS_P5, "6.88", cpu="8"), use, CATALOG)
+    advice = right_size(_run(AWS_P5, "6.88", cpu="7"), use, CATALOG)
     assert advice is not None and "g6e.2xlarge" in advice.message
     assert cents(advice.monthly_saving or Decimal(0)) == Decimal("3385.68")
+    # 8 cores: g6e.2xlarge's 7.2 no longer does; g6e.12xlarge (48 vCPU for 4 GPUs: 12 x 0.9
+    # = 10.8 for one) at 10.49264 / 4 = 2.62316: (6.88 - 2.62316) x 730 = 3107.49
+    advice = right_size(_run(AWS_P5, "6.88", cpu="8"), use, CATALOG)
+    assert advice is not None and "g6e.12xlarge" in advice.message
+    assert cents(advice.monthly_saving or Decimal(0)) == Decimal("3107.49")
 
 
 def test_one_a100_with_no_cheaper_gpu_gets_a_mig_slice() -> None:
@@ -217,3 +224,49 @@ def test_gpus_idle_in_almost_every_sample_are_to_be_released() -> None:
     advice = right_size(_run(AWS_P5, "6.88"), use, CATALOG)
     assert advice is not None and advice.kind == "idle-gpu"
     assert cents(advice.monthly_saving or Decimal(0)) == Decimal("4871.73")
+
+
+AZURE_H100 = {"node.kubernetes.io/instance-type": "Standard_ND96isr_H100_v5",
+              "topology.kubernetes.io/region": "eastus",
+              "kubernetes.azure.com/scalesetpriority": "regular"}  # fmt: skip
+
+
+def test_right_sizing_never_crosses_vendors_nor_leaves_nvlink_for_a_multi_gpu_job() -> None:
+    # one of eight H100s (98.32 / 8 = 12.29 $/GPU-h), 30 % busy, 20,000 MiB: the MI300X
+    # Azure lists is AMD (and bigger); an A100 would be 30 x 989 / 312 = 95 % busy: no GPU.
+    # A MIG slice: 7 x 30 / 80 = 2.6 -> 3 compute slices; 25.2 GB -> 4 eighths: 3g.40gb
+    use = GpuUse("24h", busy_percent=30, peak_memory_mib=20000)
+    advice = right_size(_run(AZURE_H100, "12.29"), use, CATALOG)
+    assert advice is not None and advice.kind == "mig" and "MI300X" not in advice.message
+    # eight NVLink-joined H100s of a p5, 27 % busy: an L40S server is PCIe (not offered);
+    # A100s would be 27 x 989 / 312 = 86 % busy: nothing, and no sharing of a 8-GPU job
+    eight = GpuUse("24h", busy_percent=27, peak_memory_mib=30000)
+    assert right_size(_run(AWS_P5, "55.04", gpus=8), eight, CATALOG) is None
+
+
+def test_reserved_capacity_and_pre_bf16_gpus() -> None:
+    reserved = {**AWS_P5, "karpenter.sh/capacity-type": "reserved"}
+    use = GpuUse("24h", busy_percent=10, idle_share=0.5, peak_memory_mib=10000)
+    assert right_size(_run(reserved, "6.88"), use, CATALOG) is None  # paid for anyway
+    # on premises (gpuHourly): an H100 at 1.36 $/GPU-h, 10 % busy (98.9 TFLOPS), 12.6 GB:
+    # T4 and V100 lack BF16, an L4 would be 82 % busy; an L40S (27 %) at 0.44:
+    # (1.36 - 0.44) x 730 = 671.60
+    onprem = {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3", "costgov.io/provider": "onprem"}
+    advice = right_size(_run(onprem, "1.36"), use, CATALOG)
+    assert advice is not None and advice.kind == "smaller-gpu" and "L40S" in advice.message
+    assert cents(advice.monthly_saving or Decimal(0)) == Decimal("671.60")
+
+
+def test_serving_rules_do_not_contradict_each_other() -> None:
+    # 4 replicas, 1.5 running in all but the KV cache 92 % full: memory-bound, so no
+    # batching; quantisation halves them (2), the GPUs 30 % busy allowing it
+    # (30 x 4 / 2 = 60 % <= 80 %): 4 x 0.8048 x 730 x 2/4 = 1175.01
+    full = ServingUse("24h", running=1.5, waiting=0.0, kv_usage=0.92)
+    found = serving_advice(_run(AWS_G6, "3.2192", pods=4), full, busy_percent=30,
+                           min_replicas=1, catalog=CATALOG)  # fmt: skip
+    assert [(a.kind, cents(a.monthly_saving or Decimal(0))) for a in found] == [
+        ("quantisation", Decimal("1175.01"))]  # fmt: skip
+    # 2 replicas 65 % busy with 3 queued: one replica would be 130 % busy: no fewer replicas
+    queued = ServingUse("24h", running=30.0, waiting=3.0, kv_usage=0.5)
+    assert not serving_advice(_run(AWS_G6, "1.6096", pods=2), queued, busy_percent=65,
+                              min_replicas=1, catalog=CATALOG)  # fmt: skip

@@ -2,14 +2,14 @@
 
 Every query is grouped by namespace/pod/node, so a cycle asks the same handful of questions
 however many workloads there are. dcgm-exporter's pod labels arrive as `namespace`/`pod` with
-honor_labels, or as `exported_namespace`/`exported_pod` without; `_pod_labels` folds both.
+honor_labels, or as `exported_namespace`/`exported_pod` without; `_dcgm_by_pod` folds both.
 kube-state-metrics spells Kubernetes labels its own way: `ksm_label_name`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from costgov.domain.gateways import (
     GATEWAY_METRICS,
@@ -194,25 +194,18 @@ def pod_owners(window: int) -> str:
     return f"{by_owner} or on (namespace, pod) {created_by}"
 
 
-def _pod_labels(metric: str) -> str:
-    """Fold exported_namespace/exported_pod into namespace/pod (without honor_labels)."""
-    inner = f'label_replace({metric}, "namespace", "$1", "exported_namespace", "(.+)")'
-    return f'label_replace({inner}, "pod", "$1", "exported_pod", "(.+)")'
-
-
 def gpu_utilization(window: int, step: int) -> str:
-    """Mean GPU utilisation (0-100) per pod over the window.
+    """Mean GPU utilisation (0-100) per pod over the window: at each point the mean over the
+    pod's GPUs, then over the points.
 
     `>= 0` drops NaN samples (every comparison with NaN is false) before averaging, so a
-    NaN reading or a gap never turns the mean into NaN.
+    NaN reading or a gap never turns the mean into NaN. A replaced exporter pod scraped
+    under one `instance` leaves two series for one GPU for a while: they are averaged by
+    the workload's pod before its labels are renamed (`_dcgm_by_pod`), so they never
+    collide in one vector.
     """
-    util = _pod_labels("DCGM_FI_DEV_GPU_UTIL")
-    # relabelled at every point, not once after the subquery (three times cheaper): a
-    # replaced exporter pod scraped under one `instance` leaves two series for one GPU
-    # that relabelling makes identical, which Prometheus refuses in one vector
-    return (
-        f"avg by (namespace, pod) (avg_over_time(({util} >= 0)[{_dur(window - 1)}:{_dur(step)}]))"
-    )
+    per_point = _dcgm_by_pod("avg", "DCGM_FI_DEV_GPU_UTIL", lambda sel: f"({sel} >= 0)")
+    return f"avg by (namespace, pod) (avg_over_time({per_point}[{_dur(window - 1)}:{_dur(step)}]))"
 
 
 _PROMPT, _GENERATED = "vllm:prompt_tokens_total", "vllm:generation_tokens_total"
@@ -309,6 +302,20 @@ IDLE_BELOW_PERCENT = 5
 """A GPU sample under this utilisation counts as idle (right-sizing's idle share)."""
 
 
+def _dcgm_by_pod(agg: str, metric: str, of: Callable[[str], str]) -> str:
+    """`agg by (namespace, pod)` of `of(selector)` over dcgm-exporter's series, whichever way
+    they name the pod: exported_namespace/exported_pod (aggregated by those first, then
+    renamed, so two exporter pods' series for one GPU never collide) or namespace/pod."""
+    named, unnamed = metric + '{exported_pod!=""}', metric + '{exported_pod=""}'
+    exported = f"{agg} by (exported_namespace, exported_pod) ({of(named)})"
+    renamed = (
+        f'label_replace(label_replace({exported}, "namespace", "$1", "exported_namespace", '
+        f'"(.+)"), "pod", "$1", "exported_pod", "(.+)")'
+    )
+    plain = f"{agg} by (namespace, pod) ({of(unnamed)})"
+    return f"({agg} by (namespace, pod) ({renamed}) or {plain})"
+
+
 def _requested(resource: str) -> str:
     """What each pod requests of a resource now (cores; bytes), each container once."""
     return (
@@ -319,26 +326,39 @@ def _requested(resource: str) -> str:
 
 def advice_evidence(window: int, step: int) -> dict[str, str]:
     """Per pod, over the window: what right-sizing and serving advice rest on
-    (domain/advising.py). GPU figures are relabelled at every point (as `gpu_utilization`);
-    vLLM's gauges carry namespace and pod from the scrape."""
-    points = f"[{_dur(window - 1)}:{_dur(step)}]"
-    util = f"({_pod_labels('DCGM_FI_DEV_GPU_UTIL')} >= 0)"
-    memory = _pod_labels("DCGM_FI_DEV_FB_USED")
-    span = _dur(window)
-    kv = '{__name__=~"vllm:kv_cache_usage_perc|vllm:gpu_cache_usage_perc"}'
+    (domain/advising.py). Means and peaks read every raw sample (a peak between two points
+    is not missed); only the idle share needs points, every `step`."""
+    span, points = _dur(window), f"[{_dur(window - 1)}:{_dur(step)}]"
+    util = "DCGM_FI_DEV_GPU_UTIL"
+
+    def idle(sel: str) -> str:
+        return f"avg_over_time((({sel} >= 0) < bool {IDLE_BELOW_PERCENT}){points})"
+
+    def growth(*counters: str) -> str:
+        return " or ".join(_growth(c, window) for c in counters)
+
     return {
         "cpu": _requested("cpu"),
         "ram": _requested("memory"),
-        "busy": gpu_utilization(window, step),
-        "idle": f"avg by (namespace, pod) (avg_over_time(({util} < bool {IDLE_BELOW_PERCENT}){points}))",
-        "memory": f"max by (namespace, pod) (max_over_time(({memory}){points}))",
+        "started": "max by (namespace, pod) (kube_pod_start_time)",
+        "busy": _dcgm_by_pod("avg", util, lambda sel: f"avg_over_time({sel}[{span}])"),
+        "idle": _dcgm_by_pod("avg", util, idle),
+        "memory": _dcgm_by_pod(
+            "max", "DCGM_FI_DEV_FB_USED", lambda sel: f"max_over_time({sel}[{span}])"
+        ),
         "running": f"sum by (namespace, pod) (avg_over_time(vllm:num_requests_running[{span}]))",
         "waiting": f"sum by (namespace, pod) (avg_over_time(vllm:num_requests_waiting[{span}]))",
-        "kv": f"max by (namespace, pod) (avg_over_time({kv}[{span}]))",
+        # vLLM 0.9-0.10 export both names: one per pod, the newer first
+        "kv": " or ".join(
+            f"max by (namespace, pod) (avg_over_time({m}[{span}]))"
+            for m in ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")
+        ),
         "prompt": _growth(_PROMPT, window),
         "generated": _growth(_GENERATED, window),
-        "prefix": f"{_growth('vllm:prefix_cache_queries_total', window)} or "
-        f"sum by (namespace, pod) (max_over_time(vllm:gpu_prefix_cache_hit_rate[{span}]) > 0)",
+        # lookups: vLLM V1 (prefix_cache_queries; gpu_prefix_cache_queries in 0.8-0.9.1),
+        # or V0's hit-rate gauge above 0
+        "prefix": f"{growth('vllm:prefix_cache_queries_total', 'vllm:gpu_prefix_cache_queries_total')}"
+        f" or sum by (namespace, pod) (max_over_time(vllm:gpu_prefix_cache_hit_rate[{span}]) > 0)",
     }
 
 

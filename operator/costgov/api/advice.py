@@ -30,6 +30,9 @@ class Recommendation(Spec):
     """A way to spend less."""
 
     kind: RecommendationKind = Field(description="What to change.")
+    workload: str | None = Field(
+        default=None, max_length=253, description="Which workload it is about (a budget's Job)."
+    )
     message: str = Field(max_length=512, description="The recommendation in words.")
     monthly_saving: Money | None = Field(
         default=None,

@@ -18,12 +18,15 @@ from typing import Annotated
 from pydantic import AfterValidator
 
 __all__ = [
+    "AMD_MODELS",
     "GPU_DENSE_TFLOPS",
     "GPU_MEMORY_GB",
     "GPU_RESOURCES",
     "KNOWN_GPU_MODELS",
     "MIG_MODELS",
     "MIG_RESOURCE_PREFIX",
+    "NO_BF16_MODELS",
+    "NVLINK_MODELS",
     "SHARED_GPU_PREFIXES",
     "GPUModelName",
     "check_gpu_model",
@@ -56,6 +59,13 @@ GPU_DENSE_TFLOPS = {
 V100 SXM2 125, MI300X 1,307; A10G 70 (AWS publishes none: the commonly quoted figure, lower
 than A10's, so that a move onto it is never overstated). Right-sizing scales a workload's
 busy share by the ratio (compute-bound work; memory-bound work moves less)."""
+AMD_MODELS = frozenset({"MI300X"})
+"""GPUs of AMD (ROCm); the others are NVIDIA's (CUDA): right-sizing never crosses the two."""
+NO_BF16_MODELS = frozenset({"T4", "V100"})
+"""Pre-Ampere GPUs without BF16: never offered for work on a newer GPU."""
+NVLINK_MODELS = frozenset({"B200", "H200", "H100", "A100-80GB", "A100-40GB", "MI300X"})
+"""GPUs the clouds' multi-GPU instances join with NVLink (Infinity Fabric on MI300X): a
+pod holding several is only offered another of these (L40S, L4, A10G servers are PCIe)."""
 MIG_MODELS = frozenset({"A100-40GB", "A100-80GB", "H100", "H200", "B200"})
 """GPUs that split into seven MIG compute slices (NVIDIA MIG user guide, supported GPUs)."""
 

@@ -36,7 +36,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
-from costgov.api.gpus import GPU_DENSE_TFLOPS, GPU_MEMORY_GB, MIG_MODELS, MIG_SLICES_PER_GPU
+from costgov.api.gpus import (
+    AMD_MODELS,
+    GPU_DENSE_TFLOPS,
+    GPU_MEMORY_GB,
+    MIG_MODELS,
+    MIG_SLICES_PER_GPU,
+    NO_BF16_MODELS,
+    NVLINK_MODELS,
+)
 from costgov.domain.capacity import CapacityType
 from costgov.domain.catalogs import InstancePrice, PriceCatalog
 from costgov.domain.money import HOURS_PER_MONTH, usd
@@ -51,6 +59,8 @@ BUSY_TARGET_PERCENT = 80
 IDLE_OVER_SHARE = 0.20
 IDLE_ALWAYS_SHARE = 0.95
 MEMORY_HEADROOM = Decimal("1.2")
+ALLOCATABLE = Decimal("0.9")
+"""The share of an instance's vCPUs and memory a pod can count on (allocatable, not capacity)."""
 MIB_IN_GB = Decimal("0.001048576")
 MIG_PROFILES = ((1, 1), (2, 2), (3, 4), (4, 4), (7, 8))
 """(compute slices of 7, memory eighths) of the MIG profiles A100, H100, H200 and B200
@@ -80,10 +90,11 @@ class Running:
 
     def fits(self, entry: InstancePrice) -> bool:
         """Its pods fit this instance type: enough GPUs, and their share of its vCPUs and
-        memory (as many GPUs' worth as a pod holds) covers what a pod requests."""
+        memory (as many GPUs' worth as a pod holds), less 10 % for the kubelet's reservations
+        and DaemonSets, covers what a pod requests."""
         if entry.gpu_count < self.gpus_per_pod:
             return False
-        share = self.gpus_per_pod / entry.gpu_count
+        share = self.gpus_per_pod / entry.gpu_count * ALLOCATABLE
         cpu_ok = self.cpu is None or entry.vcpu * share >= self.cpu
         return cpu_ok and (self.memory_gib is None or entry.memory_gib * share >= self.memory_gib)
 
@@ -141,11 +152,22 @@ def _rate(entry: InstancePrice, capacity: CapacityType) -> Decimal | None:
     return entry.on_demand
 
 
-def _holds(model: str, need_gb: Decimal, busy_at: float) -> bool:
-    """This GPU model has the memory and would be under the busy target."""
+def _holds(run: Running, model: str, need_gb: Decimal, busy_at: float) -> bool:
+    """This GPU model can take the work: it has the memory, the work would be under the busy
+    target on it, and it is no bigger than today's GPU, of its vendor (CUDA stays CUDA),
+    with BF16 if today's has it, and NVLink-joined if the pods hold several."""
+    now = run.offering.gpu_model or ""
     tflops = GPU_DENSE_TFLOPS.get(model)
-    fast_enough = tflops is not None and busy_at / tflops <= BUSY_TARGET_PERCENT
-    return fast_enough and GPU_MEMORY_GB.get(model, 0) >= need_gb
+    if tflops is None or busy_at / tflops > BUSY_TARGET_PERCENT:
+        return False
+    memory = GPU_MEMORY_GB.get(model, 0)
+    if not need_gb <= memory <= GPU_MEMORY_GB.get(now, 0):
+        return False
+    if (model in AMD_MODELS) != (now in AMD_MODELS):
+        return False
+    if model in NO_BF16_MODELS and now not in NO_BF16_MODELS:
+        return False
+    return run.gpus_per_pod <= 1 or now not in NVLINK_MODELS or model in NVLINK_MODELS
 
 
 def _cheaper_gpu(
@@ -161,7 +183,7 @@ def _cheaper_gpu(
     found: list[tuple[Decimal, str]] = []
     if o.instance_type is None:  # on premises: per-GPU-hour prices
         for g in catalog.gpu_hourly:
-            if _holds(g.gpu_model, need_gb, busy_at) and g.per_gpu_hour < now:
+            if _holds(run, g.gpu_model, need_gb, busy_at) and g.per_gpu_hour < now:
                 found.append((g.per_gpu_hour, f"{g.gpu_model} (per GPU-hour)"))
     for e in catalog.instances:
         if e.provider != o.provider or e.region != o.region or e.gpu_model is None:
@@ -170,7 +192,7 @@ def _cheaper_gpu(
         if rate is None or not run.fits(e):
             continue
         per_gpu = rate / e.gpu_count
-        if _holds(e.gpu_model, need_gb, busy_at) and per_gpu < now:
+        if _holds(run, e.gpu_model, need_gb, busy_at) and per_gpu < now:
             found.append((per_gpu, f"{e.instance_type} ({e.gpu_model}, {o.capacity.value})"))
     if not found:
         return None
@@ -196,8 +218,8 @@ def right_size(run: Running, use: GpuUse, catalog: PriceCatalog) -> Advice | Non
     """A smaller GPU, a MIG slice or sharing, when the GPUs are mostly idle (rules above)."""
     low = use.busy_percent is not None and use.busy_percent < BUSY_BELOW_PERCENT
     idle = use.idle_share is not None and use.idle_share > IDLE_OVER_SHARE
-    if not (low or idle) or run.hourly <= 0:
-        return None
+    if not (low or idle) or run.hourly <= 0 or run.offering.capacity == CapacityType.RESERVED:
+        return None  # reserved: the commitment is paid whatever runs on it
     evidence, monthly = tuple(_gpu_evidence(use)), run.monthly
     if use.idle_share is not None and use.idle_share >= IDLE_ALWAYS_SHARE:
         message = (f"GPUs idle in {_pct(use.idle_share)} of the samples: release them (stop "
@@ -226,6 +248,8 @@ def right_size(run: Running, use: GpuUse, catalog: PriceCatalog) -> Advice | Non
 def _share(
     run: Running, use: GpuUse, need: Decimal | None, low: bool, evidence: tuple[Evidence, ...]
 ) -> Advice | None:
+    if run.gpus_per_pod > 1:  # a multi-GPU (often distributed) job is not shared or paused
+        return None
     memory = GPU_MEMORY_GB.get(run.offering.gpu_model or "", 0)
     if low and (need is None or 2 * need <= memory):
         unknown = "" if need is not None else " (memory use not measured: check it fits)"
@@ -256,16 +280,31 @@ def _serving_evidence(use: ServingUse) -> tuple[Evidence, ...]:
     return tuple(out)
 
 
-def _batching(run: Running, use: ServingUse, floor: int) -> Advice | None:
+def _replicas(n: int) -> str:
+    """ "1 replica carries" / "2 replicas carry"."""
+    return "1 replica carries" if n == 1 else f"{n} replicas carry"
+
+
+def _compute_floor(run: Running, busy: float | None, floor: int) -> int:
+    """The fewest replicas that keep the GPUs under the busy target (`floor` at least)."""
+    if busy is None:
+        return floor
+    return max(floor, math.ceil(busy * run.pods / BUSY_TARGET_PERCENT))
+
+
+def _batching(run: Running, use: ServingUse, busy: float | None, floor: int) -> Advice | None:
+    """Few requests running, no queue, KV cache with room: fewer replicas batch the load."""
     if use.running is None or use.running / run.pods >= LOW_RUNNING_PER_REPLICA:
         return None
     if use.waiting is not None and use.waiting >= QUEUED / 2:
         return None
-    needed = max(floor, math.ceil(use.running / BATCH_TARGET))
+    if use.kv_usage is not None and use.kv_usage >= KV_FULL:
+        return None  # memory is short: that is quantisation's case
+    needed = max(_compute_floor(run, busy, floor), math.ceil(use.running / BATCH_TARGET))
     if needed >= run.pods:
         return None
     message = (f"{use.running / run.pods:.1f} requests running per replica on average: vLLM "
-               f"batches many at once, so {needed} replica(s) carry this load")  # fmt: skip
+               f"batches many at once, so {_replicas(needed)} this load")  # fmt: skip
     return Advice("batching", message, _fewer(run, needed), _serving_evidence(use))
 
 
@@ -280,16 +319,21 @@ def _quantisation(
     evidence = _serving_evidence(use)
     if busy is not None:
         evidence += (Evidence("DCGM_FI_DEV_GPU_UTIL (mean)", use.window, f"{busy:.0f}%"),)
-    needed = max(floor, math.ceil(run.pods / 2))
+    if busy is None:
+        return None  # how far the compute stretches is not known
+    needed = max(_compute_floor(run, busy, floor), math.ceil(run.pods / 2))
     if needed < run.pods:
-        message = f"{why}: FP8 weights and KV cache hold twice the tokens, {needed} replica(s)"
+        message = (f"{why}: FP8 weights and KV cache hold twice the tokens, so "
+                   f"{_replicas(needed)} this load")  # fmt: skip
         return Advice("quantisation", message, _fewer(run, needed), evidence)
-    if run.gpus_per_pod >= 2:
+    if run.pods > 1:
+        return None
+    if run.gpus_per_pod >= 2 and busy * 2 <= BUSY_TARGET_PERCENT:
         message = f"{why}: with FP8 weights each replica needs half its GPUs"
         return Advice("quantisation", message, run.monthly / 2, evidence)
     memory = GPU_MEMORY_GB.get(run.offering.gpu_model or "")
     smaller = None
-    if memory is not None and busy is not None:
+    if memory is not None and run.gpus_per_pod == 1:
         smaller = _cheaper_gpu(run, Decimal(memory) / 2, busy, catalog)
     if smaller is None:
         return None
@@ -329,7 +373,7 @@ def serving_advice(
     """Batching, quantisation, scale to zero and prefix caching for a vLLM server."""
     floor = max(min_replicas, 1)
     found = [
-        _batching(run, use, floor),
+        _batching(run, use, busy_percent, floor),
         _quantisation(run, use, busy_percent, floor, catalog),
         _scale_to_zero(run, use),
         _prefix_caching(use),

@@ -28,6 +28,8 @@ class Advice:
     message: str
     monthly_saving: Decimal | None = None
     evidence: tuple[Evidence, ...] = ()
+    subject: str = ""
+    """What it is about when a status holds several workloads' (a budget's Jobs)."""
 
 
 def inference_advice(

@@ -20,6 +20,7 @@ __all__ = [
     "reconcile_budget",
     "reconcile_inference",
     "reconcile_policy",
+    "stop_reading",
 ]
 
 _API = {"Job": "batch/v1", "Pod": "v1"}
@@ -107,3 +108,10 @@ async def forget(body: kopf.Body, memo: Any, **kw: Any) -> None:
     left |= {("InferenceDeployment", i.metadata.namespace or "", i.metadata.name)
              for i in inv.inference}  # fmt: skip
     memo.runtime.forget(*key, left)
+
+
+async def stop_reading(memo: Any, **_: Any) -> None:
+    """The operator stops: a background read of recommendation evidence stops with it."""
+    runtime = getattr(memo, "runtime", None)
+    if runtime is not None:
+        runtime.evidence.close()

@@ -38,6 +38,7 @@ def build_registry(interval: float) -> kopf.OperatorRegistry:
         options = {"id": fn.__name__, **extra}
         kopf.index(group=group, version=version, plural=plural, registry=registry, **options)(fn)
     _forgetting(registry)
+    kopf.on.cleanup(registry=registry)(reconciling.stop_reading)
     for plural, timer in _TIMERS:
         kopf.timer("costgov.io", "v1alpha1", plural, interval=interval, registry=registry)(timer)
     _admitting(registry)

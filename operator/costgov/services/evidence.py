@@ -2,13 +2,16 @@
 with a fixed set of cluster-wide queries (never one per pod), and the advice a workload's
 running pods earn from them (domain/advising.py).
 
-The operator reads the evidence every `advice_refresh_minutes` (default 15), not every
-cycle: it looks back a day, and a recommendation needs no fresher figures.
+A query that fails costs only its own figure (the rules that need it say nothing). The
+operator reads the evidence in the background every `advice_refresh_minutes` (default 15):
+a reconcile never waits for it, and evidence older than four refreshes (at least an hour)
+is not used.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import Collection, Mapping
@@ -26,26 +29,32 @@ from costgov.domain.spend import PodCost
 
 __all__ = ["EvidenceCache", "PodEvidence", "advice_for", "collect_evidence", "window_label"]
 
+log = logging.getLogger(__name__)
 PodKey = tuple[str, str]
-MAX_POINTS = 720
+MAX_POINTS = 288
+"""Sample points of the idle-share sub-query (every 5 minutes over a day)."""
+MIN_OBSERVED_SECONDS = 6 * 3600
+"""Pods younger than this (or than the window, if shorter) get no advice yet."""
 
 
 @dataclass(frozen=True)
 class PodEvidence:
-    """Figures by pod over `window_seconds` up to `at`; `error` set: none could be read."""
+    """Figures by pod over `window_seconds` up to `at`; `error` set: none could be read;
+    `missing` names figures whose query failed."""
 
     at: datetime
     window_seconds: int
     figures: Mapping[str, Mapping[PodKey, float]] = field(default_factory=dict)
     hourly_requests: Mapping[PodKey, Mapping[float, float]] = field(default_factory=dict)
     error: str | None = None
+    missing: tuple[str, ...] = ()
 
 
 def window_label(seconds: int) -> str:
     """How a window is shown: hours up to two days (24h), whole days beyond (7d)."""
     if seconds > 2 * 86400 and seconds % 86400 == 0:
         return f"{seconds // 86400}d"
-    return f"{seconds // 3600}h" if seconds % 3600 == 0 else f"{seconds // 60}m"
+    return f"{seconds // 3600}h" if seconds % 3600 == 0 else f"{max(1, seconds // 60)}m"
 
 
 async def collect_evidence(source: PrometheusSource, at: datetime, window: int) -> PodEvidence:
@@ -53,35 +62,50 @@ async def collect_evidence(source: PrometheusSource, at: datetime, window: int) 
     step = max(60, math.ceil(window / MAX_POINTS / 60) * 60)
     queries = promql.advice_evidence(window, step)
     results = await asyncio.gather(*(try_query(source, q, at) for q in queries.values()))
-    failed = [f"{name}: {r}" for name, r in zip(queries, results, strict=True)
-              if isinstance(r, MetricsError)]  # fmt: skip
-    if failed:
-        return PodEvidence(at, window, error="; ".join(failed)[:500])
-    figures = {
-        name: {
+    figures: dict[str, dict[PodKey, float]] = {}
+    missing = []
+    for name, r in zip(queries, results, strict=True):
+        if isinstance(r, MetricsError):
+            missing.append(f"{name}: {r}"[:300])
+            continue
+        figures[name] = {
             (s.labels.get("namespace", ""), s.labels.get("pod", "")): s.value
-            for s in r.samples  # type: ignore[union-attr]
+            for s in r.samples
             if not math.isnan(s.value)
         }
-        for name, r in zip(queries, results, strict=True)
-    }
-    try:
-        series, _ = await source.query_range(
-            promql.vllm_hourly_requests(), at - timedelta(seconds=window - 3600), at, 3600
-        )
-    except MetricsError as exc:
-        return PodEvidence(at, window, error=f"hourly requests: {exc}"[:500])
-    hourly = {
-        (s.labels.get("namespace", ""), s.labels.get("pod", "")): dict(s.points) for s in series
-    }
-    return PodEvidence(at, window, figures, hourly)
+    hourly: dict[PodKey, dict[float, float]] = {}
+    if window >= 2 * 3600:  # a shorter window has no whole hours to tell idle ones by
+        try:
+            series, _ = await source.query_range(
+                promql.vllm_hourly_requests(), at - timedelta(seconds=window - 3600), at, 3600
+            )
+            hourly = {
+                (s.labels.get("namespace", ""), s.labels.get("pod", "")): dict(s.points)
+                for s in series
+            }
+        except MetricsError as exc:
+            missing.append(f"hourly requests: {exc}"[:300])
+    if not figures:
+        return PodEvidence(at, window, error="; ".join(missing)[:1000], missing=tuple(missing))
+    return PodEvidence(at, window, figures, hourly, missing=tuple(missing))
 
 
 def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def _gpu_use(ev: PodEvidence, pods: Collection[PodKey]) -> GpuUse:
+def _observed(ev: PodEvidence, pods: Collection[PodKey]) -> int:
+    """Seconds the youngest pod has run within the window (the whole window when no start
+    time is known: kube_pod_start_time not kept)."""
+    started = [ev.figures.get("started", {}).get(k) for k in pods]
+    known = [s for s in started if s is not None]
+    if not known:
+        return ev.window_seconds
+    age = int(ev.at.timestamp() - max(known))
+    return max(0, min(ev.window_seconds, age))
+
+
+def _gpu_use(ev: PodEvidence, pods: Collection[PodKey], observed: int) -> GpuUse:
     f = ev.figures
 
     def each(name: str) -> list[float]:
@@ -89,14 +113,14 @@ def _gpu_use(ev: PodEvidence, pods: Collection[PodKey]) -> GpuUse:
 
     memory = each("memory")
     return GpuUse(
-        window_label(ev.window_seconds),
+        window_label(observed),
         busy_percent=_mean(each("busy")),
         idle_share=_mean(each("idle")),
         peak_memory_mib=max(memory) if memory else None,
     )
 
 
-def _serving_use(ev: PodEvidence, pods: Collection[PodKey]) -> ServingUse | None:
+def _serving_use(ev: PodEvidence, pods: Collection[PodKey], observed: int) -> ServingUse | None:
     f = ev.figures
     if not any(k in f.get(n, {}) for k in pods for n in ("running", "prompt", "generated")):
         return None
@@ -111,7 +135,7 @@ def _serving_use(ev: PodEvidence, pods: Collection[PodKey]) -> ServingUse | None
         for ts, n in ev.hourly_requests.get(k, {}).items():
             by_hour[ts] = by_hour.get(ts, 0.0) + n
     return ServingUse(
-        window_label(ev.window_seconds),
+        window_label(observed),
         running=total("running"), waiting=total("waiting"), kv_usage=max(kv) if kv else None,
         prompt_tokens=total("prompt"), generation_tokens=total("generated"),
         prefix_queries=total("prefix"), idle_hours=sum(1 for n in by_hour.values() if n == 0),
@@ -119,26 +143,34 @@ def _serving_use(ev: PodEvidence, pods: Collection[PodKey]) -> ServingUse | None
     )  # fmt: skip
 
 
-def _running(lines: list[PodCost], nodes: Mapping[str, object], ev: PodEvidence) -> Running | None:
-    priced = [
-        c for c in lines if c.cost is not None and isinstance(nodes.get(c.usage.node), Offering)
-    ]
-    if not priced:
-        return None
-    top = max(priced, key=lambda c: c.cost or 0)
+def _running(lines: list[PodCost], nodes: Mapping[str, object], ev: PodEvidence) -> Running:
+    """`lines` priced on Offerings (the caller checks), as one Running."""
+    top = max(lines, key=lambda c: c.cost or 0)
     offering = nodes[top.usage.node]
     assert isinstance(offering, Offering)
-    cpu = [ev.figures.get("cpu", {}).get(c.usage.key) for c in priced]
-    ram = [ev.figures.get("ram", {}).get(c.usage.key) for c in priced]
+    cpu = [ev.figures.get("cpu", {}).get(c.usage.key) for c in lines]
+    ram = [ev.figures.get("ram", {}).get(c.usage.key) for c in lines]
     known_cpu, known_ram = [v for v in cpu if v is not None], [v for v in ram if v is not None]
     return Running(
-        hourly=sum((c.cost or Decimal(0) for c in priced), Decimal(0)),
-        pods=len(priced),
-        gpus_per_pod=max(c.usage.gpu_hours for c in priced),
+        hourly=sum((c.cost or Decimal(0) for c in lines), Decimal(0)),
+        pods=len(lines),
+        gpus_per_pod=max(c.usage.gpu_hours for c in lines),
         offering=offering,
         cpu=Decimal(repr(max(known_cpu))) if known_cpu else None,
         memory_gib=Decimal(repr(max(known_ram))) / 2**30 if known_ram else None,
     )
+
+
+def _alike(lines: list[PodCost], nodes: Mapping[str, object]) -> list[list[PodCost]]:
+    """Pods grouped by what they run on (node type, capacity, GPUs held): each group is
+    right-sized on its own, so no saving is told at one group's price for another's pods."""
+    groups: dict[tuple[object, ...], list[PodCost]] = {}
+    for c in lines:
+        o = nodes[c.usage.node]
+        assert isinstance(o, Offering)
+        key = (o.provider, o.region, o.instance_type, o.gpu_model, o.capacity, c.usage.gpu_hours)
+        groups.setdefault(key, []).append(c)
+    return list(groups.values())
 
 
 def advice_for(
@@ -150,43 +182,78 @@ def advice_for(
     *,
     min_replicas: int = 0,
 ) -> list[Advice]:
-    """Right-sizing and serving advice for one workload's running pods (`hourly`: every
-    running pod's current $/h line; only those in `pods` count)."""
+    """Right-sizing or serving advice for one workload's running pods (`hourly`: running
+    pods' current $/h lines; only those in `pods` count). A model server (vLLM figures) is
+    judged on its load, not its memory (vLLM preallocates it); pods younger than six hours
+    (or the window) get none yet."""
     if evidence is None or evidence.error is not None:
         return []
-    run = _running([c for c in hourly if c.usage.key in pods], nodes, evidence)
-    if run is None:
+    priced = [c for c in hourly if c.usage.key in pods and c.cost is not None
+              and isinstance(nodes.get(c.usage.node), Offering)]  # fmt: skip
+    keys = [c.usage.key for c in priced]
+    observed = _observed(evidence, keys)
+    if not priced or observed < min(MIN_OBSERVED_SECONDS, evidence.window_seconds * 0.9):
         return []
-    keys = list(pods)
-    use = _gpu_use(evidence, keys)
-    found = [right_size(run, use, catalog)]
-    serving = _serving_use(evidence, keys)
+    serving = _serving_use(evidence, keys, observed)
     if serving is not None:
-        found += serving_advice(
-            run, serving, busy_percent=use.busy_percent, min_replicas=min_replicas, catalog=catalog
+        busy = _gpu_use(evidence, keys, observed).busy_percent
+        run = _running(priced, nodes, evidence)
+        return serving_advice(
+            run, serving, busy_percent=busy, min_replicas=min_replicas, catalog=catalog
         )
+    found = []
+    for group in _alike(priced, nodes):
+        use = _gpu_use(evidence, [c.usage.key for c in group], observed)
+        found.append(right_size(_running(group, nodes, evidence), use, catalog))
     return [a for a in found if a is not None]
 
 
 class EvidenceCache:
-    """Evidence read at most once per `refresh` seconds (a failed read is retried after a
-    minute, keeping the last good evidence meanwhile), shared by every reconciler."""
+    """Evidence read in the background, at most once per `refresh` seconds (a failed read is
+    retried after a minute, the last good evidence kept meanwhile, but never used once older
+    than four refreshes); `get` never waits."""
 
     def __init__(self, source: PrometheusSource, *, window: int, refresh: int) -> None:
         self._source, self._window, self._refresh = source, window, refresh
         self._found: PodEvidence | None = None
+        self._found_at = -math.inf
         self._failed = False
         self._tried = -math.inf
-        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
 
-    async def get(self, at: datetime) -> PodEvidence | None:
-        async with self._lock:
-            wait = 60 if self._failed else self._refresh
-            if time.monotonic() - self._tried >= wait:
-                self._tried = time.monotonic()
-                new = await collect_evidence(self._source, at, self._window)
-                self._failed = new.error is not None
-                # a failed read keeps the last good evidence (recommendations stay put)
-                if not self._failed or self._found is None or self._found.error:
-                    self._found = new
-            return self._found
+    @property
+    def max_age(self) -> float:
+        return max(3600.0, 4.0 * self._refresh)
+
+    def get(self, at: datetime) -> PodEvidence | None:
+        """The evidence now (None: none yet, or too old); starts a read when one is due."""
+        wait = 60 if self._failed else self._refresh
+        idle = self._task is None or self._task.done()
+        if idle and time.monotonic() - self._tried >= wait:
+            self._tried = time.monotonic()
+            self._task = asyncio.get_running_loop().create_task(
+                self._read(at), name="costgov recommendation evidence"
+            )
+        if time.monotonic() - self._found_at > self.max_age:
+            return None
+        return self._found
+
+    async def _read(self, at: datetime) -> None:
+        try:
+            new = await collect_evidence(self._source, at, self._window)
+        except Exception:  # a bug must not end the reads for good; logged, retried
+            log.exception("reading recommendation evidence failed")
+            self._failed = True
+            return
+        self._failed = new.error is not None
+        if new.error is not None:
+            log.warning("recommendation evidence unreadable (last good kept): %s", new.error)
+            return
+        for missing in new.missing:
+            log.warning("recommendation evidence incomplete: %s", missing)
+        self._found, self._found_at = new, time.monotonic()
+
+    def close(self) -> None:
+        """Stop a read under way (the operator is stopping)."""
+        if self._task is not None:
+            self._task.cancel()

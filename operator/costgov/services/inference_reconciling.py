@@ -24,7 +24,7 @@ from costgov.domain.scoping import governing
 from costgov.domain.spend import idle_cost, totals, unit_cost
 from costgov.domain.tokens import TokenPrice
 from costgov.services.accounting import Snapshot
-from costgov.services.advice import recommendations, workload_advice
+from costgov.services.advice import covers, with_evidence, workload_advice
 from costgov.services.approval_states import approval_states
 from costgov.services.conditions import Event, condition, merge_conditions
 from costgov.services.deployments import INFERENCE_LABEL, deployment_manifest
@@ -210,17 +210,24 @@ def reconcile_inference(
     per_hour = measured.pop("_tokens_per_hour", None)
     pods = measured.pop("_pods", set())
     comparison = _build_vs_buy(idep, situation, measured, per_hour)  # type: ignore[arg-type]
-    measured.pop("_hourly", None)
+    exact = measured.pop("_hourly", None)
     advice = inference_advice(
-        monthly=measured.get("projected_monthly_cost"),  # type: ignore[arg-type]
+        monthly=None if exact is None else exact * HOURS_PER_MONTH,  # type: ignore[operator]
         utilisation=util,  # type: ignore[arg-type]
         replicas=replicas,
         min_replicas=spec.replicas.min,
         measured_per_million=measured.get("cost_per_million_tokens"),  # type: ignore[arg-type]
         hosted_per_million=spec.hosted_api_price_per_million_tokens,
         spot=found.estimate.spot,
-    ) + workload_advice(pods, snapshot, evidence, situation.catalog,  # type: ignore[arg-type]
-                        min_replicas=spec.replicas.min)  # fmt: skip
+    )
+    if snapshot.error:  # no figures: the last recommendations stand
+        listed = old.recommendations
+    else:
+        more = None
+        if covers(evidence, pods):  # type: ignore[arg-type]
+            more = workload_advice(pods, snapshot, evidence, situation.catalog,  # type: ignore[arg-type]
+                                   min_replicas=spec.replicas.min)  # fmt: skip
+        listed = with_evidence(advice, more, old.recommendations)
     ready = condition(
         "Ready", ready_replicas >= min(replicas, 1), "DeploymentReady" if ready_replicas else "Waiting",
         f"{ready_replicas}/{replicas} replicas ready", generation=gen, now=now,
@@ -231,7 +238,7 @@ def reconcile_inference(
         capped_replicas=capped,
         ready_replicas=ready_replicas,
         approvals=approval_states(found),
-        recommendations=recommendations(advice),
+        recommendations=listed,
         conditions=merge_conditions(
             old.conditions, [ready, metrics_condition(snapshot, gen, now), capping]
         ),

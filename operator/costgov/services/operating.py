@@ -25,7 +25,7 @@ from costgov.api.costapproval import CostApprovalStatus
 from costgov.api.errors import describe_validation_error
 from costgov.domain.verdicts import rests_on_recent_edits
 from costgov.services.admitting import Decision, Gate, Request, admit
-from costgov.services.advice import job_pods, recommendations, workload_advice
+from costgov.services.advice import budget_advice, recommendations
 from costgov.services.anomalies import with_anomalies
 from costgov.services.conditions import condition
 from costgov.services.inventory import Inventory
@@ -106,11 +106,12 @@ async def budget_cycle(
         old=previous,
         announced=runtime.threshold_of(budget),
     )
-    ns = budget.metadata.namespace or "default"
-    pods = job_pods(snap, ns, (j.name for j in outcome.status.jobs))
-    advice = workload_advice(pods, snap, await runtime.evidence.get(snap.at), runtime.catalog)
-    # without figures the last recommendations stand
-    found = previous.recommendations if snap.error else recommendations(advice)
+    ns, jobs = budget.metadata.namespace or "default", (j.name for j in outcome.status.jobs)
+    advice = budget_advice(snap, ns, jobs, runtime.evidence.get(snap.at), runtime.catalog)
+    # without figures or evidence the last recommendations stand
+    found = previous.recommendations
+    if not snap.error and advice is not None:
+        found = recommendations(advice)
     outcome = replace(outcome, status=outcome.status.model_copy(update={"recommendations": found}))
     runtime.record_budget(budget, outcome)
     return outcome
@@ -131,7 +132,7 @@ async def inference_cycle(
         situation=runtime.situation(inv, snap.at),
         old=read_status(InferenceDeploymentStatus, old),
         ready_replicas=ready_replicas,
-        evidence=await runtime.evidence.get(snap.at),
+        evidence=runtime.evidence.get(snap.at),
     )
 
 

@@ -151,13 +151,13 @@ def _json(report: SpendReport) -> str:
     return json.dumps(doc, indent=2) + "\n"
 
 
-_ADVICE_HEADER = ["NAMESPACE", "WORKLOAD", "KIND", "MONTHLY_SAVING_USD", "RECOMMENDATION",
-                  "EVIDENCE"]  # fmt: skip
+_ADVICE_HEADER = ["NAMESPACE", "WORKLOAD", "HOURLY_COST_USD", "KIND", "MONTHLY_SAVING_USD",
+                  "RECOMMENDATION", "EVIDENCE"]  # fmt: skip
 
 
 def _advice_rows(report: SpendReport) -> list[list[str]]:
     return [
-        [w.namespace, w.workload, r.kind, _money(r.monthly_saving), r.message,
+        [w.namespace, w.workload, _money(w.hourly), r.kind, _money(r.monthly_saving), r.message,
          "; ".join(f"{e.metric} over {e.window} = {e.value}" for e in r.evidence)]
         for w in report.advice or ()
         for r in w.recommendations
@@ -169,11 +169,13 @@ def _advice_text(report: SpendReport) -> list[str]:
         return []
     out = ["", f"Recommendations (evidence over {report.advice_window}; dollars per month at "
            "the current rate; one workload's savings do not add up)"]  # fmt: skip
+    unread = any(w.startswith("no recommendations") for w in report.warnings)
     if not report.advice:
-        out.append("none: no running GPU workload meets a rule (docs/recommendations.md)")
-    for ns, workload, kind, saving, message, evidence in _advice_rows(report):
+        out.append("none: see the warning below" if unread else
+                   "none: no running GPU workload meets a rule (docs/recommendations.md)")  # fmt: skip
+    for ns, workload, hourly, kind, saving, message, evidence in _advice_rows(report):
         shown = f"saves ${Decimal(saving):,.2f}/month" if saving else "saving not estimable"
-        out += [f"{ns}/{workload}  {kind}  {shown}", f"  {message}"]
+        out += [f"{ns} {workload} (${hourly}/h)  {kind}  {shown}", f"  {message}"]
         out += [f"  evidence: {evidence}"] if evidence else []
     return out
 

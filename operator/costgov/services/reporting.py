@@ -14,30 +14,19 @@ from datetime import datetime
 from decimal import Decimal
 
 from costgov.adapters import promql
-from costgov.adapters.prometheus import PrometheusSource, Sample
-from costgov.api.advice import Recommendation
+from costgov.adapters.prometheus import PrometheusSource
 from costgov.catalog.hosted import HostedPrices
 from costgov.domain.catalogs import PriceCatalog
 from costgov.domain.spend import idle_cost, unpriced_caveat
-from costgov.services.accounting import Snapshot, WindowSpend, collect
-from costgov.services.advice import recommendations, workload_advice
+from costgov.services.accounting import WindowSpend, collect
 from costgov.services.api_spend import ApiCost, ApiSpend, api_spend
 from costgov.services.api_units import ApiUnit, api_units
-from costgov.services.evidence import PodEvidence, collect_evidence, window_label
+from costgov.services.evidence import window_label
+from costgov.services.report_advice import WorkloadAdvice, report_advice
 
 __all__ = ["ApiLine", "ReportLine", "SpendReport", "WorkloadAdvice", "build_report"]
 
 PodKey = tuple[str, str]
-
-
-@dataclass(frozen=True)
-class WorkloadAdvice:
-    """A running workload's recommendations (`costgov report --recommendations`)."""
-
-    namespace: str
-    workload: str
-    hourly: Decimal
-    recommendations: tuple[Recommendation, ...]
 
 
 @dataclass(frozen=True)
@@ -208,44 +197,10 @@ async def build_report(
     lines = _api_lines(api, team_group, namespaces is not None)
     advice, span = None, int((end - start).total_seconds())
     if advise:
-        evidence = await collect_evidence(source, end, span)
-        if evidence.error:
-            warnings.append(f"no recommendations: evidence unreadable ({evidence.error})")
-        owners = await source.query(promql.pod_owners(span), end)
-        advice = _advice(snap, evidence, catalog, _owner_names(owners.samples))
+        advice, more = await report_advice(source, snap, catalog, end=end, span=span)
+        warnings += more
     return SpendReport(
         by, start, end, _lines(window, group_of), tuple(warnings), notes, window,
         dict(snap.owners), lines, advice, window_label(span) if advise else "",
         api_units(((a.group, a.cost) for a in lines), api.requests, team_group),
     )  # fmt: skip
-
-
-def _owner_names(samples: Sequence[Sample]) -> dict[tuple[str, str], str]:
-    """kind/name of each pod's controller owner (kube_pod_owner, else kube_pod_info)."""
-    return {
-        (s.labels.get("namespace", ""), s.labels.get("pod", "")):
-            f"{s.labels.get('owner_kind')}/{s.labels.get('owner_name')}"
-        for s in samples
-        if s.labels.get("owner_kind") and s.labels.get("owner_name")
-    }  # fmt: skip
-
-
-def _advice(
-    snap: Snapshot, evidence: PodEvidence, catalog: PriceCatalog, owners: Mapping[PodKey, str]
-) -> tuple[WorkloadAdvice, ...]:
-    """Each running workload (pods grouped by their controller owner; a pod without one
-    alone)."""
-    workloads: dict[tuple[str, str], set[PodKey]] = {}
-    hourly: dict[tuple[str, str], Decimal] = {}
-    for c in snap.hourly:
-        key = (c.usage.namespace, owners.get(c.usage.key) or f"Pod/{c.usage.pod}")
-        workloads.setdefault(key, set()).add(c.usage.key)
-        hourly[key] = hourly.get(key, Decimal(0)) + (c.cost or Decimal(0))
-    out = []
-    for (ns, name), pods in workloads.items():
-        found = recommendations(workload_advice(pods, snap, evidence, catalog))
-        if found:
-            out.append(WorkloadAdvice(ns, name, hourly[(ns, name)], tuple(found)))
-    best = {id(w): max((r.monthly_saving or 0 for r in w.recommendations), default=0)
-            for w in out}  # fmt: skip
-    return tuple(sorted(out, key=lambda w: (-best[id(w)], w.namespace, w.workload)))

@@ -1,0 +1,73 @@
+"""A workload's advice from per-pod evidence (services/evidence.py `advice_for`): pods on
+different node types are right-sized apart, model servers on their load, young pods not at
+all. Prices from the bundled list: p5.48xlarge 55.04 / 8 = 6.88 $/GPU-h, g6.xlarge 0.8048,
+g6e.xlarge (L40S) 1.861; a month is 730 hours."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from costgov.domain.money import cents
+from costgov.domain.offerings import Offering, offering_for_node
+from costgov.domain.spend import PodCost, PodUsage
+from costgov.services.evidence import PodEvidence, advice_for
+
+from .helpers import CATALOG
+
+AT = datetime(2026, 12, 1, 12, tzinfo=UTC)
+DAY = 86400
+
+
+def _node(instance_type: str) -> Offering:
+    found = offering_for_node({"node.kubernetes.io/instance-type": instance_type,
+                               "topology.kubernetes.io/region": "us-east-1"}, CATALOG)  # fmt: skip
+    assert isinstance(found, Offering)
+    return found
+
+
+NODES = {"p5": _node("p5.48xlarge"), "g6": _node("g6.xlarge")}
+
+
+def _line(pod: str, node: str, hourly: str) -> PodCost:
+    return PodCost(PodUsage("ns", pod, node, Decimal(3600)), Decimal(hourly))
+
+
+def _evidence(**figures: dict[tuple[str, str], float]) -> PodEvidence:
+    return PodEvidence(AT, DAY, figures)
+
+
+def test_pods_on_different_nodes_are_right_sized_apart() -> None:
+    # a on a p5 (6.88), b on a g6.xlarge (0.8048): the workload costs 7.6848 x 730 =
+    # 5,609.90 a month. a: 20 % busy, 12,000 MiB -> g6e.xlarge, (6.88 - 1.861) x 730 =
+    # 3,663.87; b: an L4 already, nothing cheaper, two would not fit one: nothing
+    lines = [_line("a", "p5", "6.88"), _line("b", "g6", "0.8048")]
+    pods = {("ns", "a"), ("ns", "b")}
+    both = {("ns", "a"): 20.0, ("ns", "b"): 20.0}
+    memory = {("ns", "a"): 12000.0, ("ns", "b"): 12000.0}
+    found = advice_for(pods, lines, NODES, _evidence(busy=both, memory=memory), CATALOG)
+    assert [(a.kind, cents(a.monthly_saving or Decimal(0))) for a in found] == [
+        ("smaller-gpu", Decimal("3663.87"))]  # fmt: skip
+
+
+def test_a_model_server_is_judged_on_its_load_not_idle_samples() -> None:
+    # a small model keeps the GPU under 5 % busy almost always, yet serves traffic: no
+    # idle-gpu (nor sharing on a memory figure vLLM preallocates); its load says batching
+    # has nothing to give with one replica
+    pod = {("ns", "a"): 1.0}
+    evidence = _evidence(busy={("ns", "a"): 2.0}, idle={("ns", "a"): 0.97}, running=pod,
+                         waiting={("ns", "a"): 0.0})  # fmt: skip
+    found = advice_for({("ns", "a")}, [_line("a", "g6", "0.8048")], NODES, evidence, CATALOG,
+                       min_replicas=1)  # fmt: skip
+    assert [a.kind for a in found] == []
+
+
+def test_pods_younger_than_six_hours_get_no_advice() -> None:
+    young = {("ns", "a"): AT.timestamp() - 900}
+    evidence = _evidence(busy={("ns", "a"): 0.0}, idle={("ns", "a"): 1.0}, started=young)
+    assert advice_for({("ns", "a")}, [_line("a", "p5", "6.88")], NODES, evidence, CATALOG) == []
+    old = {("ns", "a"): AT.timestamp() - 7 * 3600}
+    evidence = _evidence(busy={("ns", "a"): 0.0}, idle={("ns", "a"): 1.0}, started=old)
+    (advice,) = advice_for({("ns", "a")}, [_line("a", "p5", "6.88")], NODES, evidence, CATALOG)
+    # observed 7 h of the 24 h window: the evidence says so
+    assert advice.kind == "idle-gpu" and advice.evidence[0].window == "7h"
