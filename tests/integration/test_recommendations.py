@@ -17,7 +17,8 @@ History (one sample a minute, W = END - 24 h .. END), written as the exporters w
   prefix-cache counters (caching off).
 
 Workloads, and what they earn (prices: prices.yaml, on demand, us-east-1; a month = 730 h):
-- research/train-0, Job train: 1 of n-p5's 8 H100s (55.04 / 8 = 6.88 $/h), 20 % busy,
+- research/train-0, Job train: 1 of n-p5's 8 H100s (55.04 / 8 = 6.88 $/h), 20 % busy (one
+  NaN reading, left out),
   8,000 MiB used with a 12,000 MiB peak in one hour. Needs 12,000 x 1.048576 MB x 1.2 =
   15.10 GB and 20 % x 989 = 197.8 TFLOPS: an L4 (121) would be 163 % busy; an L40S (362)
   55 %: g6e.xlarge (4 vCPU, 32 GiB: fits 2 cores, 8 GiB) at 1.861:
@@ -136,6 +137,11 @@ def _history() -> History:
     _pod(h, "research", "train-0", "n-p5", ("Job", "train"))
     dcgm_utilization(h, namespace="research", pod="train-0", node="n-p5", gpus=1,
                      model="NVIDIA H100 80GB HBM3", percent=20, start=S, stop=STOP)  # fmt: skip
+    nan = {"gpu": "0", "UUID": "GPU-n-p5-0", "pci_bus_id": "00000000:10:00.0", "device": "nvidia0",
+           "modelName": "NVIDIA H100 80GB HBM3", "Hostname": "n-p5",
+           "DCGM_FI_DRIVER_VERSION": "580.105.08", "namespace": "research", "pod": "train-0",
+           "container": "main"}  # fmt: skip
+    h.add("DCGM_FI_DEV_GPU_UTIL", nan, float("nan"), S + 5 * 3600 + 30)  # a NaN reading
     _memory(h, "research", "train-0", "n-p5", 8000, S, S + 3600)
     _memory(h, "research", "train-0", "n-p5", 12000, S + 3600, S + 7200)
     _memory(h, "research", "train-0", "n-p5", 8000, S + 7200, STOP)

@@ -8,9 +8,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from costgov.api.advice import Recommendation
 from costgov.domain.money import cents
 from costgov.domain.offerings import Offering, offering_for_node
 from costgov.domain.spend import PodCost, PodUsage
+from costgov.services.advice import keeps_standing, with_evidence
 from costgov.services.evidence import PodEvidence, advice_for
 
 from .helpers import CATALOG
@@ -71,3 +73,30 @@ def test_pods_younger_than_six_hours_get_no_advice() -> None:
     (advice,) = advice_for({("ns", "a")}, [_line("a", "p5", "6.88")], NODES, evidence, CATALOG)
     # observed 7 h of the 24 h window: the evidence says so
     assert advice.kind == "idle-gpu" and advice.evidence[0].window == "7h"
+
+
+def test_a_young_pod_does_not_silence_its_older_siblings() -> None:
+    # two idle H100 pods, one restarted an hour ago: the older one still earns idle-gpu,
+    # 6.88 x 730 x 100 % = 5,022.40 (the young one is left out, not the workload)
+    ages = {("ns", "a"): AT.timestamp() - 20 * 3600, ("ns", "b"): AT.timestamp() - 3600}
+    idle = {("ns", "a"): 1.0, ("ns", "b"): 1.0}
+    evidence = _evidence(busy={("ns", "a"): 0.0, ("ns", "b"): 0.0}, idle=idle, started=ages)
+    lines = [_line("a", "p5", "6.88"), _line("b", "p5", "6.88")]
+    (advice,) = advice_for({("ns", "a"), ("ns", "b")}, lines, NODES, evidence, CATALOG)
+    assert advice.kind == "idle-gpu" and cents(advice.monthly_saving or 0) == Decimal("5022.40")
+    assert advice.evidence[0].window == "20h"
+
+
+def test_standing_entries_go_with_the_pods_or_stale_evidence() -> None:
+    old = [Recommendation(kind="batching", message="m", monthly_saving=Decimal("10.00")),
+           Recommendation(kind="spot", message="s")]  # fmt: skip
+    pods = {("ns", "a")}
+    # not read yet: the evidence-based entry stands next to fresh advice
+    assert keeps_standing(None, pods)
+    kept = with_evidence([], None, old, keeps_standing(None, pods))
+    assert [r.kind for r in kept] == ["batching"]
+    # no pods any more, or evidence too old: it goes
+    assert not keeps_standing(None, set())
+    stale = PodEvidence(AT, DAY, error="evidence too old", stale=True)
+    assert not keeps_standing(stale, pods)
+    assert with_evidence([], None, old, keeps_standing(stale, pods)) == []

@@ -40,6 +40,24 @@ def test_identify(name: str, family: str, generation: str | None, billions: floa
     assert (found.family, found.generation, found.billions) == (family, generation, billions)
 
 
+@pytest.mark.parametrize(
+    ("served", "never"),
+    [
+        ("meta-llama/Llama-3.1-70B-Instruct", "llama-3.1-nemotron-70b-instruct"),  # NVIDIA's tune
+        ("ibm-granite/granite-guardian-3.1-8b", "granite-3.1-8b-instruct"),  # a guard model
+        ("google/shieldgemma-2b", "gemma-2b-it"),  # a safety classifier
+        ("google/paligemma-3b-pt-224", "gemma-3-4b-it"),  # a vision model
+        ("deepseek-ai/deepseek-llm-67b-chat", "deepseek-r1-0528-qwen3-8b"),  # another line
+        ("deepseek-ai/DeepSeek-R1-Distill-Llama-8B", "deepseek-r1-distill-qwen-7b"),
+        ("allenai/OLMo-2-1124-13B", "olmo-3-7b"),  # 1.9 times smaller
+    ],
+)
+def test_never_compared(served: str, never: str) -> None:
+    identity = identify(served)
+    assert identity is not None
+    assert nearest(identity, [("x", never)]) == []
+
+
 def test_names_of_no_known_family() -> None:
     assert identify("gpt-4o-mini") is None and identify("my-own-model") is None
 
@@ -81,6 +99,24 @@ def test_hosted_prices_pick_the_cheapest_nearest_from_genai_prices() -> None:
     assert (price.input, price.output) == (Decimal("0.02"), Decimal("0.05"))
     assert "llama 3.1, 8B" in why and "cheapest of" in why
     assert HostedPrices(CATALOG).nearest("gpt-4o", at, Decimal("0.75")) is None
+    assert HostedPrices(CATALOG).nearest("llama-0b", at, Decimal("0.75")) is None
+
+
+def test_a_candidate_is_priced_as_its_own_provider_lists_it() -> None:
+    # genai-prices 0.2.3: OpenRouter lists deepseek/deepseek-r1-distill-qwen-32b at 0.12 /
+    # 0.18; DeepSeek's own deepseek-reasoner (a prefix rule "deepseek-r1...") at 0.55 / 2.19
+    # must not stand in for it; noon UTC, not DeepSeek's off-peak discount
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    prices = HostedPrices(CATALOG)
+    found = prices.nearest("deepseek-ai/DeepSeek-R1-Distill-Qwen-32B", at, Decimal("0.75"))
+    assert found is not None
+    assert (found[0].provider, found[0].input, found[0].output) == (
+        "openrouter", Decimal("0.12"), Decimal("0.18"))  # fmt: skip
+    named = prices.price("openrouter", "deepseek/deepseek-r1-distill-qwen-32b", at)
+    assert named is not None and named.provider == "openrouter"
+    reasoner = prices.price("deepseek", "deepseek-reasoner", at)
+    assert reasoner is not None and (reasoner.input, reasoner.output) == (
+        Decimal("0.55"), Decimal("2.19"))  # fmt: skip
 
 
 def test_the_served_model_comes_from_spec_or_the_servers_arguments() -> None:
@@ -101,3 +137,5 @@ def test_the_served_model_comes_from_spec_or_the_servers_arguments() -> None:
     both = {"model": "meta-llama/Llama-3.1-8B-Instruct", "args": ["--model", "other"]}
     assert served_model(idep(both)) == "meta-llama/Llama-3.1-8B-Instruct"
     assert served_model(idep({"args": ["--port", "8000"]})) is None
+    # the vllm/vllm-openai image's entrypoint is `vllm serve`: its args start with the model
+    assert served_model(idep({"args": ["Qwen/Qwen3-8B", "--port", "8000"]})) == "Qwen/Qwen3-8B"

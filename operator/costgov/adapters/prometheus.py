@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
+import functools
 import math
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from prometheus_api_client.exceptions import PrometheusApiClientException
@@ -22,6 +25,8 @@ from prometheus_api_client.prometheus_connect import PrometheusConnect
 from urllib3.util.retry import Retry
 
 from costgov.settings import Settings
+
+_T = TypeVar("_T")
 
 __all__ = ["MetricsError", "PrometheusSource", "QueryResult", "RangeSeries", "Sample", "try_query"]
 
@@ -74,6 +79,7 @@ class PrometheusSource:
 
     def __init__(self, settings: Settings, *, session: requests.Session | None = None) -> None:
         self._timeout = settings.query_timeout_seconds
+        self._executor: ThreadPoolExecutor | None = None
         session = session or requests.Session()
         session.hooks["response"].append(_capture_warnings)
         headers: dict[str, str] = {}
@@ -160,9 +166,27 @@ class PrometheusSource:
             samples.append(Sample(labels=item.get("metric", {}), value=value))
         return QueryResult(tuple(samples), warnings)
 
+    def aside(self, workers: int, name: str) -> PrometheusSource:
+        """This source with its own `workers` threads (named `name`), so that slow
+        background queries never hold up the ones reconciles wait for."""
+        other = copy.copy(self)
+        other._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+        return other
+
+    def close(self) -> None:
+        """Stop the threads of a source made by `aside` (queries under way are abandoned)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _run(self, fn: Callable[..., _T], *args: Any) -> _T:
+        if self._executor is None:
+            return await asyncio.to_thread(fn, *args)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+
     async def query(self, expr: str, at: datetime) -> QueryResult:
         """Evaluate `expr` at `at`, in a worker thread so the event loop stays free."""
-        return await asyncio.to_thread(self._query_blocking, expr, at)
+        return await self._run(self._query_blocking, expr, at)
 
     def _range_blocking(
         self, expr: str, start: datetime, end: datetime, step: int
@@ -189,7 +213,7 @@ class PrometheusSource:
         self, expr: str, start: datetime, end: datetime, step: int
     ) -> tuple[tuple[RangeSeries, ...], tuple[str, ...]]:
         """Evaluate `expr` every `step` seconds from `start` to `end` (series, warnings)."""
-        return await asyncio.to_thread(self._range_blocking, expr, start, end, step)
+        return await self._run(self._range_blocking, expr, start, end, step)
 
 
 def _short(expr: str) -> str:

@@ -2,7 +2,7 @@
 
 Every query is grouped by namespace/pod/node, so a cycle asks the same handful of questions
 however many workloads there are. dcgm-exporter's pod labels arrive as `namespace`/`pod` with
-honor_labels, or as `exported_namespace`/`exported_pod` without; `_dcgm_by_pod` folds both.
+honor_labels, or as `exported_namespace`/`exported_pod` without; `_dcgm_series` folds both.
 kube-state-metrics spells Kubernetes labels its own way: `ksm_label_name`.
 """
 
@@ -194,18 +194,30 @@ def pod_owners(window: int) -> str:
     return f"{by_owner} or on (namespace, pod) {created_by}"
 
 
-def gpu_utilization(window: int, step: int) -> str:
-    """Mean GPU utilisation (0-100) per pod over the window: at each point the mean over the
-    pod's GPUs, then over the points.
+def _dcgm_series(metric: str) -> str:
+    """dcgm-exporter's per-GPU series of `metric` (NaN readings dropped by `>= 0`), labelled
+    with the workload's namespace and pod: as scraped with honor_labels, or renamed from
+    exported_namespace/exported_pod. Renamed series are first merged over the exporter pod's
+    own namespace, pod and instance, so that a replaced exporter and its successor reporting
+    one GPU for a while do not become two identical series (which Prometheus refuses in one
+    vector); each GPU stays its own series."""
+    named, plain = metric + '{exported_pod!=""}', metric + '{exported_pod=""}'
+    merged = f"max without (namespace, pod, instance) ({named} >= 0)"
+    renamed = (
+        f'label_replace(label_replace({merged}, "namespace", "$1", "exported_namespace", '
+        f'"(.+)"), "pod", "$1", "exported_pod", "(.+)")'
+    )
+    return f"({renamed} or ({plain} >= 0))"
 
-    `>= 0` drops NaN samples (every comparison with NaN is false) before averaging, so a
-    NaN reading or a gap never turns the mean into NaN. A replaced exporter pod scraped
-    under one `instance` leaves two series for one GPU for a while: they are averaged by
-    the workload's pod before its labels are renamed (`_dcgm_by_pod`), so they never
-    collide in one vector.
-    """
-    per_point = _dcgm_by_pod("avg", "DCGM_FI_DEV_GPU_UTIL", lambda sel: f"({sel} >= 0)")
-    return f"avg by (namespace, pod) (avg_over_time({per_point}[{_dur(window - 1)}:{_dur(step)}]))"
+
+def gpu_utilization(window: int, step: int) -> str:
+    """Mean GPU utilisation (0-100) per pod over the window: each GPU's mean over the sample
+    points, then the mean over the pod's GPUs. NaN readings and gaps are left out of a GPU's
+    mean, never turning it into NaN."""
+    points = f"[{_dur(window - 1)}:{_dur(step)}]"
+    return (
+        f"avg by (namespace, pod) (avg_over_time({_dcgm_series('DCGM_FI_DEV_GPU_UTIL')}{points}))"
+    )
 
 
 _PROMPT, _GENERATED = "vllm:prompt_tokens_total", "vllm:generation_tokens_total"
@@ -326,13 +338,12 @@ def _requested(resource: str) -> str:
 
 def advice_evidence(window: int, step: int) -> dict[str, str]:
     """Per pod, over the window: what right-sizing and serving advice rest on
-    (domain/advising.py). Means and peaks read every raw sample (a peak between two points
-    is not missed); only the idle share needs points, every `step`."""
+    (domain/advising.py). Busy and idle shares at points every `step` (NaN readings left
+    out); the memory peak from every raw sample (a spike between two points counts)."""
     span, points = _dur(window), f"[{_dur(window - 1)}:{_dur(step)}]"
     util = "DCGM_FI_DEV_GPU_UTIL"
 
-    def idle(sel: str) -> str:
-        return f"avg_over_time((({sel} >= 0) < bool {IDLE_BELOW_PERCENT}){points})"
+    idle = f"({_dcgm_series(util)} < bool {IDLE_BELOW_PERCENT})"
 
     def growth(*counters: str) -> str:
         return " or ".join(_growth(c, window) for c in counters)
@@ -341,8 +352,8 @@ def advice_evidence(window: int, step: int) -> dict[str, str]:
         "cpu": _requested("cpu"),
         "ram": _requested("memory"),
         "started": "max by (namespace, pod) (kube_pod_start_time)",
-        "busy": _dcgm_by_pod("avg", util, lambda sel: f"avg_over_time({sel}[{span}])"),
-        "idle": _dcgm_by_pod("avg", util, idle),
+        "busy": gpu_utilization(window, step),
+        "idle": f"avg by (namespace, pod) (avg_over_time({idle}{points}))",
         "memory": _dcgm_by_pod(
             "max", "DCGM_FI_DEV_FB_USED", lambda sel: f"max_over_time({sel}[{span}])"
         ),

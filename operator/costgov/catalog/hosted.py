@@ -24,7 +24,7 @@ from costgov.domain.catalogs import HostedModelPrice, PriceCatalog
 from costgov.domain.model_names import identify, nearest
 from costgov.domain.tokens import TokenPrice
 
-__all__ = ["PROVIDER_IDS", "HostedPrices"]
+__all__ = ["PROVIDER_IDS", "HostedPrices", "hosted_prices"]
 
 PROVIDER_IDS = {
     "azure.openai": "azure", "aws.bedrock": "aws", "aws.anthropic": "aws", "bedrock": "aws",
@@ -55,14 +55,17 @@ def _effective(model: ModelInfo, at: datetime) -> date | None:
 
 
 @lru_cache(maxsize=4096)
-def _bundled(provider: str, model: str, day: str) -> TokenPrice | None:
-    at = datetime.fromisoformat(day).replace(tzinfo=UTC)
+def _bundled(provider: str, model: str, day: str, strict: bool = False) -> TokenPrice | None:
+    """genai-prices' price for a model on a day, at noon UTC (a provider's time-of-day
+    discount, such as DeepSeek's off-peak hours, is not applied: gateway counters do not say
+    when in the day tokens were used). `strict`: this provider's entry only."""
+    at = datetime.fromisoformat(day).replace(hour=12, tzinfo=UTC)
     snap = get_snapshot()
     wanted = provider or None
     try:
         found_provider, info = snap.find_provider_model(model, None, wanted, None)
     except LookupError:
-        if wanted is None:
+        if wanted is None or strict:
             return None
         try:  # the provider under another name, or a reseller genai-prices lacks
             found_provider, info = snap.find_provider_model(model, None, None, None)
@@ -133,6 +136,7 @@ class HostedPrices:
 
     def __init__(self, catalog: PriceCatalog) -> None:
         self._entries = tuple(catalog.models)
+        self._picked: dict[tuple[str, date, Decimal], tuple[TokenPrice, str] | None] = {}
         self._own: dict[tuple[str, str], list[HostedModelPrice]] = {}
         for entry in sorted(catalog.models, key=lambda m: m.effective_date):
             provider = _provider_id(entry.provider)
@@ -167,11 +171,21 @@ class HostedPrices:
         candidates = [(provider, model)]
         if prefixed:
             candidates.insert(0, (provider or _provider_id(prefixed.group(1)), prefixed.group(2)))
-        for prov, name in candidates:
-            found = self._mine(prov, name, at) or _bundled(prov, name, at.date().isoformat())
-            if found is not None:
-                return found
+        day = at.date().isoformat()
+        # the named provider's entry under any spelling first, then any provider's
+        for strict in (True, False):
+            for prov, name in candidates:
+                found = self._mine(prov, name, at) or _bundled(prov, name, day, strict)
+                if found is not None:
+                    return found
         return None
+
+    def _exact(self, provider: str, model: str, at: datetime) -> TokenPrice | None:
+        """This provider's own price for this model id, or None (no other's stands in)."""
+        provider, model = _provider_id(provider), model.strip().lower()
+        return self._mine(provider, model, at) or _bundled(
+            provider, model, at.date().isoformat(), strict=True
+        )
 
     def nearest(
         self, served: str, at: datetime, input_share: Decimal
@@ -180,6 +194,14 @@ class HostedPrices:
         (domain/model_names.py), at the blended rate, with a sentence saying how it was
         picked; None when no priced model of its family is known. Free tiers (no price per
         token) are no comparison and are skipped."""
+        key = (served, at.date(), input_share)
+        if key not in self._picked:
+            self._picked[key] = self._nearest(served, at, input_share)
+        return self._picked[key]
+
+    def _nearest(
+        self, served: str, at: datetime, input_share: Decimal
+    ) -> tuple[TokenPrice, str] | None:
         identity = identify(served)
         if identity is None:
             return None
@@ -187,7 +209,7 @@ class HostedPrices:
         group = nearest(identity, [*own, *_bundled_models()])
         priced = []
         for provider, model in group:
-            price = self.price(provider, model, at)
+            price = self._exact(provider, model, at)
             if price is not None and (price.input > 0 or price.output > 0):
                 priced.append((blended(price, input_share), provider, model, price))
         if not priced:
@@ -196,3 +218,19 @@ class HostedPrices:
         why = (f"nearest hosted to {served} by family and size ({identity.describe()}): "
                f"the cheapest of {len(priced)} at the blended rate")  # fmt: skip
         return price, why
+
+
+_KEPT: dict[int, tuple[PriceCatalog, HostedPrices]] = {}
+
+
+def hosted_prices(catalog: PriceCatalog) -> HostedPrices:
+    """One HostedPrices per catalog object, kept (its lookups and picks cached) for as long
+    as the catalog is in use; at most four catalogs are remembered."""
+    found = _KEPT.get(id(catalog))
+    if found is not None and found[0] is catalog:
+        return found[1]
+    if len(_KEPT) >= 4:
+        _KEPT.pop(next(iter(_KEPT)))
+    prices = HostedPrices(catalog)
+    _KEPT[id(catalog)] = (catalog, prices)
+    return prices

@@ -5,10 +5,11 @@ read from the names model hubs and hosting providers use (Hugging Face
 which hosted models are nearest to a self-hosted one (build versus buy, when the
 InferenceDeployment names none).
 
-Nearest: the same family; then the closest size (by ratio: 8B is as far from 4B as from
-16B); then the same generation. Guard, embedding, vision, audio and reranking models are
-never taken for a text model, nor the reverse; nor a fine-tune or merge (a name with words the
-served model's lacks: openhermes, coder, nemotron, free).
+Nearest: the same family and the same other words (a fine-tune, merge or line such as
+openhermes, coder, nemotron, distill, free is only compared with its own kind); then the
+closest size (by ratio: 8B is as far from 4B as from 16B), at most 1.5 times apart; then the
+same generation. Guard, embedding, vision, audio and reranking models (including names such
+as shieldgemma or paligemma) are never taken for a text model, nor the reverse.
 """
 
 from __future__ import annotations
@@ -17,21 +18,26 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = ["ModelIdentity", "identify", "nearest"]
 
 FAMILIES = (
-    "codellama", "llama", "mixtral", "mistral", "qwen", "gemma", "phi", "deepseek", "falcon",
-    "granite", "nemotron", "olmo", "command", "yi",
+    "codellama", "llama", "mixtral", "ministral", "codestral", "devstral", "magistral",
+    "mistral", "qwq", "qwen", "gemma", "phi", "deepseek", "falcon", "granite", "nemotron",
+    "olmo", "command", "gpt-oss", "yi",
 )  # fmt: skip
 """Longer names first where one contains another (codellama holds llama)."""
-_SPECIAL = frozenset({"guard", "embed", "embedding", "vision", "vl", "audio", "whisper", "tts",
-                      "rerank", "reranker", "moderation", "omni", "ocr"})  # fmt: skip
+_SPECIAL = frozenset({"guard", "guardian", "shield", "embed", "embedding", "vision", "vl",
+                      "audio", "whisper", "tts", "rerank", "reranker", "moderation", "omni",
+                      "ocr", "pixtral"})  # fmt: skip
+MAX_SIZE_RATIO = 1.5
+"""A hosted model more than 1.5 times bigger or smaller is no comparison."""
 _WORD = re.compile(r"[a-z0-9]+")
 VARIANTS = frozenset({
     "instruct", "chat", "it", "hf", "turbo", "instant", "versatile", "specdec", "fast", "fp8",
     "fp16", "bf16", "awq", "gptq", "int4", "int8", "meta", "preview", "latest", "base",
-    "text", "model", "mistralai", "google", "microsoft", "qwen", "llama", "deepseek", "ai",
+    "text", "model", "ai",
 })  # fmt: skip
 """Words a hosting provider adds to a model's name without making it another model."""
 _SHAPES = frozenset({"", "v", "b", "k", "e", "a", "x", "p", "r", "ab", "xb", "vp", "bf", "fp",
@@ -58,6 +64,7 @@ class ModelIdentity:
         return f"{self.family} {self.generation or ''}".strip() + size
 
 
+@lru_cache(maxsize=16384)
 def identify(name: str) -> ModelIdentity | None:
     """The family, generation and size a model name says, or None for no known family."""
     text = name.lower().rsplit("/", 1)[-1] if "/" in name else name.lower()
@@ -77,25 +84,27 @@ def identify(name: str) -> ModelIdentity | None:
     elif size:
         billions = float(size.group(1))
     words = frozenset(_WORD.findall(text))
-    special = frozenset(w for w in words if w in _SPECIAL)
     letters = frozenset(re.sub(r"\d+", "", w) for w in words)  # typhoon2 -> typhoon
-    plain = letters - VARIANTS - _SHAPES - set(FAMILIES) - special
+    special = frozenset(w for w in letters if w in _SPECIAL or (w != family and family in w))
+    plain = letters - VARIANTS - _SHAPES - {family, *family.split("-")} - special
     return ModelIdentity(family, generation, billions, special, plain)
 
 
 def nearest(served: ModelIdentity, candidates: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     """The (provider, model) candidates nearest to `served`, all equally near (the caller
     picks among them, e.g. the cheapest); empty when none is of its family and size."""
-    if served.billions is None:
+    if served.billions is None or served.billions <= 0:
         return []
     ranked: list[tuple[tuple[float, int], tuple[str, str]]] = []
     for provider, model in candidates:
         other = identify(model)
-        if other is None or other.family != served.family or other.billions is None:
+        if other is None or other.family != served.family or not other.billions:
             continue
-        if other.special != served.special or not other.words <= served.words:
-            continue  # another kind of model, or a fine-tune or merge of this one
+        if other.special != served.special or other.words != served.words:
+            continue  # another kind of model, or a fine-tune or merge (of either)
         distance = round(abs(math.log(other.billions / served.billions)), 3)
+        if distance > math.log(MAX_SIZE_RATIO) + 1e-9:
+            continue
         ranked.append(((distance, int(other.generation != served.generation)), (provider, model)))
     if not ranked:
         return []

@@ -11,13 +11,14 @@ from costgov.domain.catalogs import PriceCatalog
 from costgov.domain.money import cents
 from costgov.domain.recommending import Advice
 from costgov.services.accounting import Snapshot
-from costgov.services.evidence import PodEvidence, advice_for
+from costgov.services.evidence import PodEvidence, advice_for, seasoned
 
 __all__ = [
     "EVIDENCE_KINDS",
     "budget_advice",
     "covers",
     "job_pods",
+    "keeps_standing",
     "recommendations",
     "with_evidence",
     "workload_advice",
@@ -30,22 +31,30 @@ EVIDENCE_KINDS = frozenset({"idle-gpu", "smaller-gpu", "mig", "share-gpu", "batc
 
 
 def covers(evidence: PodEvidence | None, pods: Collection[PodKey]) -> bool:
-    """The evidence was read and knows at least one of these pods (new pods after a
-    rollout are not in it until the next read)."""
+    """The evidence was read and knows at least one of these pods old enough for advice
+    (new pods after a rollout are not in it until the next read)."""
     if evidence is None or evidence.error is not None:
         return False
     known = ("busy", "idle", "running", "prompt", "generated")
-    return any(k in evidence.figures.get(n, {}) for n in known for k in pods)
+    old_enough = seasoned(evidence, pods)
+    return any(k in evidence.figures.get(n, {}) for n in known for k in old_enough)
+
+
+def keeps_standing(evidence: PodEvidence | None, pods: Collection[PodKey]) -> bool:
+    """Whether a status's evidence-based entries stand although no evidence covers the
+    workload now: yes while evidence is not read yet or does not know its pods yet; no once
+    it has no running pods, or the evidence is stale."""
+    return bool(pods) and not (evidence is not None and evidence.stale)
 
 
 def with_evidence(
-    fresh: list[Advice], more: list[Advice] | None, old: Iterable[Recommendation]
+    fresh: list[Advice], more: list[Advice] | None, old: Iterable[Recommendation], keep: bool
 ) -> list[Recommendation]:
     """`fresh` advice with the evidence's (`more`); while no evidence covers the workload
-    (None), the evidence-based entries of its last status stand."""
+    (None), the evidence-based entries of its last status stand if `keep`."""
     if more is not None:
         return recommendations(fresh + more)
-    standing = [r for r in old if r.kind in EVIDENCE_KINDS]
+    standing = [r for r in old if r.kind in EVIDENCE_KINDS] if keep else []
     if any(r.kind == "batching" for r in standing):
         fresh = [a for a in fresh if a.kind != "fewer-replicas"]
     ordered = sorted(recommendations(fresh) + standing, key=lambda r: -(r.monthly_saving or -1))
@@ -68,7 +77,7 @@ def budget_advice(
         running, covered = running or bool(pods), covered or covers(evidence, pods)
         found += [replace(a, subject=f"Job/{job}")
                   for a in workload_advice(pods, snapshot, evidence, catalog)]  # fmt: skip
-    if snapshot.error or (running and not covered):
+    if snapshot.error or (running and not covered and not (evidence and evidence.stale)):
         return None
     return found
 

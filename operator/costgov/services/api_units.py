@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from costgov.domain.gateways import RequestKey
 from costgov.services.api_spend import ApiCost
@@ -21,14 +21,22 @@ __all__ = ["ApiUnit", "api_units", "per_million", "per_thousand"]
 PLACES = Decimal("0.0001")
 
 
+def _places(value: Decimal) -> Decimal | None:
+    """To 4 places; None for a figure too big to show so (absurd counter values)."""
+    try:
+        return value.quantize(PLACES)
+    except InvalidOperation:
+        return None
+
+
 def per_million(cost: Decimal | None, tokens: Decimal) -> Decimal | None:
-    return None if cost is None or tokens <= 0 else (cost * 1_000_000 / tokens).quantize(PLACES)
+    return None if cost is None or tokens <= 0 else _places(cost * 1_000_000 / tokens)
 
 
 def per_thousand(cost: Decimal | None, requests: Decimal | None) -> Decimal | None:
     if cost is None or requests is None or requests <= 0:
         return None
-    return (cost * 1000 / requests).quantize(PLACES)
+    return _places(cost * 1000 / requests)
 
 
 @dataclass(frozen=True)

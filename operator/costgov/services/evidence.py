@@ -3,9 +3,9 @@ with a fixed set of cluster-wide queries (never one per pod), and the advice a w
 running pods earn from them (domain/advising.py).
 
 A query that fails costs only its own figure (the rules that need it say nothing). The
-operator reads the evidence in the background every `advice_refresh_minutes` (default 15):
-a reconcile never waits for it, and evidence older than four refreshes (at least an hour)
-is not used.
+operator reads the evidence in the background every `advice_refresh_minutes` (default 15),
+on two threads of its own: a reconcile never waits for it, nor for threads it holds.
+Evidence older than four refreshes (at least an hour) is stale: advice resting on it goes.
 """
 
 from __future__ import annotations
@@ -27,7 +27,14 @@ from costgov.domain.offerings import Offering
 from costgov.domain.recommending import Advice
 from costgov.domain.spend import PodCost
 
-__all__ = ["EvidenceCache", "PodEvidence", "advice_for", "collect_evidence", "window_label"]
+__all__ = [
+    "EvidenceCache",
+    "PodEvidence",
+    "advice_for",
+    "collect_evidence",
+    "seasoned",
+    "window_label",
+]
 
 log = logging.getLogger(__name__)
 PodKey = tuple[str, str]
@@ -48,6 +55,8 @@ class PodEvidence:
     hourly_requests: Mapping[PodKey, Mapping[float, float]] = field(default_factory=dict)
     error: str | None = None
     missing: tuple[str, ...] = ()
+    stale: bool = False
+    """Read once, but too long ago to rest advice on (reads have failed since)."""
 
 
 def window_label(seconds: int) -> str:
@@ -94,15 +103,20 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def _observed(ev: PodEvidence, pods: Collection[PodKey]) -> int:
-    """Seconds the youngest pod has run within the window (the whole window when no start
-    time is known: kube_pod_start_time not kept)."""
-    started = [ev.figures.get("started", {}).get(k) for k in pods]
-    known = [s for s in started if s is not None]
-    if not known:
+def _age(ev: PodEvidence, pod: PodKey) -> int:
+    """Seconds a pod has run within the window (the whole window when its start is not
+    known: kube_pod_start_time not kept)."""
+    started = ev.figures.get("started", {}).get(pod)
+    if started is None:
         return ev.window_seconds
-    age = int(ev.at.timestamp() - max(known))
-    return max(0, min(ev.window_seconds, age))
+    return max(0, min(ev.window_seconds, int(ev.at.timestamp() - started)))
+
+
+def seasoned(ev: PodEvidence, pods: Collection[PodKey]) -> list[PodKey]:
+    """The pods old enough for advice: six hours, or the window if shorter (a pod loading
+    its model, or just scaled up, is not judged idle)."""
+    least = min(MIN_OBSERVED_SECONDS, ev.window_seconds * 0.9)
+    return [k for k in pods if _age(ev, k) >= least]
 
 
 def _gpu_use(ev: PodEvidence, pods: Collection[PodKey], observed: int) -> GpuUse:
@@ -185,15 +199,16 @@ def advice_for(
     """Right-sizing or serving advice for one workload's running pods (`hourly`: running
     pods' current $/h lines; only those in `pods` count). A model server (vLLM figures) is
     judged on its load, not its memory (vLLM preallocates it); pods younger than six hours
-    (or the window) get none yet."""
+    (or the window) are left out until they are not."""
     if evidence is None or evidence.error is not None:
         return []
-    priced = [c for c in hourly if c.usage.key in pods and c.cost is not None
+    old_enough = set(seasoned(evidence, pods))
+    priced = [c for c in hourly if c.usage.key in old_enough and c.cost is not None
               and isinstance(nodes.get(c.usage.node), Offering)]  # fmt: skip
     keys = [c.usage.key for c in priced]
-    observed = _observed(evidence, keys)
-    if not priced or observed < min(MIN_OBSERVED_SECONDS, evidence.window_seconds * 0.9):
+    if not priced:
         return []
+    observed = min(_age(evidence, k) for k in keys)
     serving = _serving_use(evidence, keys, observed)
     if serving is not None:
         busy = _gpu_use(evidence, keys, observed).busy_percent
@@ -234,8 +249,8 @@ class EvidenceCache:
             self._task = asyncio.get_running_loop().create_task(
                 self._read(at), name="costgov recommendation evidence"
             )
-        if time.monotonic() - self._found_at > self.max_age:
-            return None
+        if self._found is not None and time.monotonic() - self._found_at > self.max_age:
+            return PodEvidence(at, self._window, error="evidence too old", stale=True)
         return self._found
 
     async def _read(self, at: datetime) -> None:
@@ -257,3 +272,4 @@ class EvidenceCache:
         """Stop a read under way (the operator is stopping)."""
         if self._task is not None:
             self._task.cancel()
+        self._source.close()

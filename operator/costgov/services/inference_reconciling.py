@@ -8,23 +8,24 @@ from __future__ import annotations
 from decimal import Decimal
 
 from costgov.api import InferenceDeployment
+from costgov.api.advice import Recommendation
 from costgov.api.fields import Condition
 from costgov.api.inferencedeployment import (
     BuildVsBuyStatus,
     InferenceDeploymentStatus,
 )
-from costgov.catalog.hosted import PROVIDER_IDS, HostedPrices
+from costgov.catalog.hosted import PROVIDER_IDS, hosted_prices
 from costgov.domain.buildbuy import blended, build_vs_buy
 from costgov.domain.enforcing import replica_cap
 from costgov.domain.judging import Judgement, Situation, Submission, judge
 from costgov.domain.money import HOURS_PER_MONTH, cents, usd
-from costgov.domain.recommending import inference_advice
+from costgov.domain.recommending import Advice, inference_advice
 from costgov.domain.resources import inference_workload
 from costgov.domain.scoping import governing
 from costgov.domain.spend import idle_cost, totals, unit_cost
 from costgov.domain.tokens import TokenPrice
 from costgov.services.accounting import Snapshot
-from costgov.services.advice import covers, with_evidence, workload_advice
+from costgov.services.advice import covers, keeps_standing, with_evidence, workload_advice
 from costgov.services.approval_states import approval_states
 from costgov.services.conditions import Event, condition, merge_conditions
 from costgov.services.deployments import INFERENCE_LABEL, deployment_manifest
@@ -110,11 +111,14 @@ def _measured(idep: InferenceDeployment, inv: Inventory, snapshot: Snapshot) -> 
 
 
 def served_model(idep: InferenceDeployment) -> str | None:
-    """spec.model, else the server's --model argument (vLLM's `--model X`, `--model=X`, or
-    `serve X`)."""
+    """spec.model, else the server's model argument: vLLM's `--model X`, `--model=X`,
+    `serve X`, or a first positional argument (the vllm/vllm-openai image's entrypoint is
+    `vllm serve`, so its args start with the model)."""
     if idep.spec.model:
         return idep.spec.model
     args = idep.spec.args
+    if args and not args[0].startswith("-") and args[0] != "serve":
+        return args[0]
     for i, arg in enumerate(args):
         if arg in ("--model", "serve") and i + 1 < len(args):
             return args[i + 1]
@@ -128,7 +132,7 @@ def _hosted(
 ) -> tuple[str, TokenPrice | None, str | None] | None:
     """The hosted model to compare with: the one spec names, else the nearest to the
     served model (None: neither)."""
-    prices = HostedPrices(situation.catalog)
+    prices = hosted_prices(situation.catalog)
     named = idep.spec.replaces_hosted_model
     if named is not None:
         provider, _, model = named.partition("/")
@@ -191,6 +195,26 @@ def _build_vs_buy(
     })  # fmt: skip
 
 
+def _listed(
+    idep: InferenceDeployment,
+    advice: list[Advice],
+    pods: set[tuple[str, str]],
+    snapshot: Snapshot,
+    evidence: PodEvidence | None,
+    old: InferenceDeploymentStatus,
+    situation: Situation,
+) -> list[Recommendation]:
+    """status.recommendations: `advice` with the evidence's; the last ones while no figures
+    are read, the evidence-based ones while evidence does not cover the pods yet."""
+    if snapshot.error:
+        return old.recommendations
+    more = None
+    if covers(evidence, pods):
+        more = workload_advice(pods, snapshot, evidence, situation.catalog,
+                               min_replicas=idep.spec.replicas.min)  # fmt: skip
+    return with_evidence(advice, more, old.recommendations, keeps_standing(evidence, pods))
+
+
 def reconcile_inference(
     idep: InferenceDeployment,
     inv: Inventory,
@@ -220,14 +244,7 @@ def reconcile_inference(
         hosted_per_million=spec.hosted_api_price_per_million_tokens,
         spot=found.estimate.spot,
     )
-    if snapshot.error:  # no figures: the last recommendations stand
-        listed = old.recommendations
-    else:
-        more = None
-        if covers(evidence, pods):  # type: ignore[arg-type]
-            more = workload_advice(pods, snapshot, evidence, situation.catalog,  # type: ignore[arg-type]
-                                   min_replicas=spec.replicas.min)  # fmt: skip
-        listed = with_evidence(advice, more, old.recommendations)
+    listed = _listed(idep, advice, pods, snapshot, evidence, old, situation)  # type: ignore[arg-type]
     ready = condition(
         "Ready", ready_replicas >= min(replicas, 1), "DeploymentReady" if ready_replicas else "Waiting",
         f"{ready_replicas}/{replicas} replicas ready", generation=gen, now=now,

@@ -91,7 +91,7 @@ class Runtime:
         self.rereads = Rereads(self.kube)
         self.hosted = HostedPrices(self.catalog)
         self.evidence = EvidenceCache(
-            self.source,
+            self.source.aside(2, "costgov-evidence"),
             window=self.settings.advice_window_hours * 3600,
             refresh=self.settings.advice_refresh_minutes * 60,
         )
