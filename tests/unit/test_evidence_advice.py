@@ -5,15 +5,18 @@ g6e.xlarge (L40S) 1.861; a month is 730 hours."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
+from costgov.adapters.prometheus import MetricsError, QueryResult, Sample
 from costgov.api.advice import Recommendation
 from costgov.domain.money import cents
 from costgov.domain.offerings import Offering, offering_for_node
 from costgov.domain.spend import PodCost, PodUsage
 from costgov.services.advice import keeps_standing, with_evidence
-from costgov.services.evidence import PodEvidence, advice_for
+from costgov.services.evidence import EvidenceCache, PodEvidence, advice_for
 
 from .helpers import CATALOG
 
@@ -100,3 +103,57 @@ def test_standing_entries_go_with_the_pods_or_stale_evidence() -> None:
     stale = PodEvidence(AT, DAY, error="evidence too old", stale=True)
     assert not keeps_standing(stale, pods)
     assert with_evidence([], None, old, keeps_standing(stale, pods)) == []
+
+
+class _Prometheus:
+    """Answers every query with one pod's figure, or fails (as PrometheusSource does)."""
+
+    def __init__(self) -> None:
+        self.failing, self.closed, self.queries = False, False, 0
+
+    async def query(self, expr: str, at: datetime) -> QueryResult:
+        self.queries += 1
+        if self.failing:
+            raise MetricsError("down")
+        return QueryResult((Sample({"namespace": "ns", "pod": "a"}, 1.0),))
+
+    async def query_range(self, expr: str, start: datetime, end: datetime, step: int) -> Any:
+        return (), ()
+
+    def close(self) -> None:
+        self.closed = True
+
+
+async def _settle(cache: EvidenceCache) -> None:
+    if cache._task is not None:
+        await cache._task
+
+
+def test_the_evidence_cache_reads_in_the_background_and_goes_stale_only_on_failures() -> None:
+    async def scenario() -> None:
+        source = _Prometheus()
+        cache = EvidenceCache(source, window=DAY, refresh=900)  # type: ignore[arg-type]
+        assert cache.get(AT) is None  # never waits: the read has only started
+        await _settle(cache)
+        found = cache.get(AT)
+        assert found is not None and found.figures["busy"] == {("ns", "a"): 1.0}
+        # old but no read failed (a replica that did not lead for a while): still used
+        cache._found_at -= 10 * cache.max_age
+        assert not (cache.get(AT) or found).stale
+        await _settle(cache)
+        # reads failing for longer than four refreshes: stale, its entries go
+        source.failing = True
+        cache._tried -= 10_000
+        cache.get(AT)
+        await _settle(cache)
+        cache._found_at -= 10 * cache.max_age
+        stale = cache.get(AT)
+        assert stale is not None and stale.stale
+        cache.close()
+        await _settle(cache)
+        asked = source.queries
+        cache._tried -= 10_000
+        cache.get(AT)  # closed: no new read
+        assert source.closed and source.queries == asked and cache._task is not None
+
+    asyncio.run(scenario())

@@ -5,13 +5,14 @@ catalog/hosted.py)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
 
 from costgov.api import InferenceDeployment
 from costgov.catalog.hosted import HostedPrices
+from costgov.domain.catalogs import HostedModelPrice, PriceCatalog
 from costgov.domain.model_names import identify, nearest
 from costgov.services.inference_reconciling import served_model
 
@@ -139,3 +140,41 @@ def test_the_served_model_comes_from_spec_or_the_servers_arguments() -> None:
     assert served_model(idep({"args": ["--port", "8000"]})) is None
     # the vllm/vllm-openai image's entrypoint is `vllm serve`: its args start with the model
     assert served_model(idep({"args": ["Qwen/Qwen3-8B", "--port", "8000"]})) == "Qwen/Qwen3-8B"
+    # a command line in args: the flag or `serve` decides, not the first word
+    assert served_model(idep({"args": ["vllm", "serve", "Qwen/Qwen3-8B"]})) == "Qwen/Qwen3-8B"
+    module = ["python3", "-m", "vllm.entrypoints.openai.api_server", "--model", "Qwen/Qwen3-8B"]
+    assert served_model(idep({"args": module})) == "Qwen/Qwen3-8B"
+    sglang = ["python3", "-m", "sglang.launch_server", "--model-path", "Qwen/Qwen3-8B"]
+    assert served_model(idep({"args": sglang})) == "Qwen/Qwen3-8B"
+
+
+@pytest.mark.parametrize(
+    "checkpoint",
+    [
+        "RedHatAI/Meta-Llama-3.1-8B-Instruct-quantized.w4a16",
+        "RedHatAI/Meta-Llama-3.1-8B-Instruct-FP8-dynamic",
+        "unsloth/Meta-Llama-3.1-8B-Instruct-bnb-4bit",
+    ],
+)
+def test_a_quantised_checkpoint_is_compared_like_its_base_model(checkpoint: str) -> None:
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    base = HostedPrices(CATALOG).nearest("meta-llama/Llama-3.1-8B-Instruct", at, Decimal("0.75"))
+    found = HostedPrices(CATALOG).nearest(checkpoint, at, Decimal("0.75"))
+    assert found is not None and base is not None and found[0] == base[0]
+
+
+def test_opentelemetry_provider_names_reach_a_pricing_files_entry() -> None:
+    # gen_ai.provider.name "azure.ai.openai" (older gen_ai.system "az.ai.openai") is Azure:
+    # a contract rate for azure/gpt-4o applies to it, not OpenAI's list price
+    contract = PriceCatalog(version="t", models=[HostedModelPrice(
+        provider="azure", model="gpt-4o", input_per_m_tokens=Decimal("2.00"),
+        output_per_m_tokens=Decimal("8.00"), source="contract",
+        effective_date=date(2026, 1, 1))])  # fmt: skip
+    prices = HostedPrices(CATALOG.merged(contract))
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    for provider in ("azure", "azure.ai.openai", "az.ai.openai"):
+        price = prices.price(provider, "gpt-4o", at)
+        assert price is not None and (price.input, price.output) == (
+            Decimal("2.00"),
+            Decimal("8.00"),
+        )

@@ -194,30 +194,36 @@ def pod_owners(window: int) -> str:
     return f"{by_owner} or on (namespace, pod) {created_by}"
 
 
-def _dcgm_series(metric: str) -> str:
+GPU_IDENTITY = "gpu, UUID, GPU_I_ID"
+"""What tells dcgm-exporter's GPUs apart (GPU_I_ID: a MIG instance), whatever else differs
+between two exporter pods reporting one GPU (instance, Hostname, driver version)."""
+
+
+def _dcgm_series(metric: str, mig: bool = True) -> str:
     """dcgm-exporter's per-GPU series of `metric` (NaN readings dropped by `>= 0`), labelled
     with the workload's namespace and pod: as scraped with honor_labels, or renamed from
-    exported_namespace/exported_pod. Renamed series are first merged over the exporter pod's
-    own namespace, pod and instance, so that a replaced exporter and its successor reporting
-    one GPU for a while do not become two identical series (which Prometheus refuses in one
-    vector); each GPU stays its own series."""
-    named, plain = metric + '{exported_pod!=""}', metric + '{exported_pod=""}'
-    merged = f"max without (namespace, pod, instance) ({named} >= 0)"
+    exported_namespace/exported_pod. One series per GPU of a pod, however many series
+    report it (an exporter pod and its replacement overlapping, two scrape jobs in both
+    styles): merged by the GPU's identity, the first style winning. `mig=False` leaves MIG
+    instances out (DCGM does not measure their utilisation: it reports 0)."""
+    only = "" if mig else ', GPU_I_ID=""'
+    named, plain = f'{metric}{{exported_pod!=""{only}}}', f'{metric}{{exported_pod=""{only}}}'
+    merged = f"max by (exported_namespace, exported_pod, {GPU_IDENTITY}) ({named} >= 0)"
     renamed = (
         f'label_replace(label_replace({merged}, "namespace", "$1", "exported_namespace", '
         f'"(.+)"), "pod", "$1", "exported_pod", "(.+)")'
     )
-    return f"({renamed} or ({plain} >= 0))"
+    by = f"namespace, pod, {GPU_IDENTITY}"
+    return f"(max by ({by}) ({renamed}) or max by ({by}) ({plain} >= 0))"
 
 
 def gpu_utilization(window: int, step: int) -> str:
     """Mean GPU utilisation (0-100) per pod over the window: each GPU's mean over the sample
     points, then the mean over the pod's GPUs. NaN readings and gaps are left out of a GPU's
-    mean, never turning it into NaN."""
+    mean, never turning it into NaN; MIG instances are not measured (no figure, not 0)."""
     points = f"[{_dur(window - 1)}:{_dur(step)}]"
-    return (
-        f"avg by (namespace, pod) (avg_over_time({_dcgm_series('DCGM_FI_DEV_GPU_UTIL')}{points}))"
-    )
+    series = _dcgm_series("DCGM_FI_DEV_GPU_UTIL", mig=False)
+    return f"avg by (namespace, pod) (avg_over_time({series}{points}))"
 
 
 _PROMPT, _GENERATED = "vllm:prompt_tokens_total", "vllm:generation_tokens_total"
@@ -343,7 +349,7 @@ def advice_evidence(window: int, step: int) -> dict[str, str]:
     span, points = _dur(window), f"[{_dur(window - 1)}:{_dur(step)}]"
     util = "DCGM_FI_DEV_GPU_UTIL"
 
-    idle = f"({_dcgm_series(util)} < bool {IDLE_BELOW_PERCENT})"
+    idle = f"({_dcgm_series(util, mig=False)} < bool {IDLE_BELOW_PERCENT})"
 
     def growth(*counters: str) -> str:
         return " or ".join(_growth(c, window) for c in counters)

@@ -27,11 +27,14 @@ from costgov.domain.tokens import TokenPrice
 __all__ = ["PROVIDER_IDS", "HostedPrices", "hosted_prices"]
 
 PROVIDER_IDS = {
-    "azure.openai": "azure", "aws.bedrock": "aws", "aws.anthropic": "aws", "bedrock": "aws",
-    "gcp.vertex_ai": "google", "gcp.anthropic": "google", "vertex_ai": "google",
-    "gemini": "google", "gcp.gemini": "google", "xai": "x-ai",
+    "azure.openai": "azure", "azure.ai.openai": "azure", "az.ai.openai": "azure",
+    "azure.ai.inference": "azure", "aws.bedrock": "aws", "aws.anthropic": "aws",
+    "bedrock": "aws", "gcp.vertex_ai": "google", "gcp.anthropic": "google",
+    "gcp.gen_ai": "google", "vertex_ai": "google", "gemini": "google", "gcp.gemini": "google",
+    "xai": "x-ai", "x_ai": "x-ai", "mistral_ai": "mistral", "moonshot_ai": "moonshotai",
 }  # fmt: skip
-"""Gateways' provider names (OpenTelemetry's gen_ai.provider.name values, LiteLLM's
+"""Gateways' provider names (OpenTelemetry's gen_ai.provider.name values, current and
+older: azure.ai.openai, az.ai.openai, gcp.gen_ai, x_ai, mistral_ai, moonshot_ai...; LiteLLM's
 api_provider) as genai-prices names them; others are used as they are."""
 _PREFIX = re.compile(r"^([a-z0-9_.-]+)/(.+)$")
 

@@ -37,13 +37,15 @@ _WORD = re.compile(r"[a-z0-9]+")
 VARIANTS = frozenset({
     "instruct", "chat", "it", "hf", "turbo", "instant", "versatile", "specdec", "fast", "fp8",
     "fp16", "bf16", "awq", "gptq", "int4", "int8", "meta", "preview", "latest", "base",
-    "text", "model", "ai",
+    "text", "model", "ai", "quantized", "quantised", "dynamic", "bnb", "gguf", "exl", "mlx",
+    "nf", "q",
 })  # fmt: skip
-"""Words a hosting provider adds to a model's name without making it another model."""
-_SHAPES = frozenset({"", "v", "b", "k", "e", "a", "x", "p", "r", "ab", "xb", "vp", "bf", "fp",
-                     "int"})  # fmt: skip
-"""What is left of versions, sizes and context lengths without their digits (v0.2, 8b, 32k,
-128e, a22b, 8x7b, v3p1, bf16, r1)."""
+"""Words a hosting provider or a quantised checkpoint adds to a model's name without making
+it another model (quantized.w4a16, FP8-dynamic, bnb-4bit, GGUF)."""
+_SHAPES = frozenset({"", "v", "b", "k", "e", "a", "x", "p", "r", "m", "ab", "xb", "vp", "bf",
+                     "fp", "int", "wa", "bit"})  # fmt: skip
+"""What is left of versions, sizes, context lengths and quantisations without their digits
+(v0.2, 8b, 32k, 1m, 128e, a22b, 8x7b, v3p1, bf16, r1, w4a16, 4bit)."""
 _GENERATION = re.compile(r"^[-_ ]?v?(\d+(?:[.p]\d+)?)(?![0-9.]*[bx])")
 _MOE = re.compile(r"(?<![a-z0-9.])(\d+)x(\d+(?:\.\d+)?)b(?![a-z0-9])")
 _SIZE = re.compile(r"(?<![a-z0-9.])(\d+(?:\.\d+)?)b(?![a-z0-9])")

@@ -225,14 +225,14 @@ def advice_for(
 
 class EvidenceCache:
     """Evidence read in the background, at most once per `refresh` seconds (a failed read is
-    retried after a minute, the last good evidence kept meanwhile, but never used once older
-    than four refreshes); `get` never waits."""
+    retried after a minute, the last good evidence kept meanwhile; once reads have failed for
+    longer than four refreshes after it, it is stale); `get` never waits."""
 
     def __init__(self, source: PrometheusSource, *, window: int, refresh: int) -> None:
         self._source, self._window, self._refresh = source, window, refresh
         self._found: PodEvidence | None = None
         self._found_at = -math.inf
-        self._failed = False
+        self._failed = self._closed = False
         self._tried = -math.inf
         self._task: asyncio.Task[None] | None = None
 
@@ -244,12 +244,13 @@ class EvidenceCache:
         """The evidence now (None: none yet, or too old); starts a read when one is due."""
         wait = 60 if self._failed else self._refresh
         idle = self._task is None or self._task.done()
-        if idle and time.monotonic() - self._tried >= wait:
+        if not self._closed and idle and time.monotonic() - self._tried >= wait:
             self._tried = time.monotonic()
             self._task = asyncio.get_running_loop().create_task(
                 self._read(at), name="costgov recommendation evidence"
             )
-        if self._found is not None and time.monotonic() - self._found_at > self.max_age:
+        old = time.monotonic() - self._found_at > self.max_age
+        if self._found is not None and self._failed and old:  # reads failing that long
             return PodEvidence(at, self._window, error="evidence too old", stale=True)
         return self._found
 
@@ -269,7 +270,8 @@ class EvidenceCache:
         self._found, self._found_at = new, time.monotonic()
 
     def close(self) -> None:
-        """Stop a read under way (the operator is stopping)."""
+        """Stop a read under way, and any later one (the operator is stopping)."""
+        self._closed = True
         if self._task is not None:
             self._task.cancel()
         self._source.close()

@@ -111,20 +111,18 @@ def _measured(idep: InferenceDeployment, inv: Inventory, snapshot: Snapshot) -> 
 
 
 def served_model(idep: InferenceDeployment) -> str | None:
-    """spec.model, else the server's model argument: vLLM's `--model X`, `--model=X`,
-    `serve X`, or a first positional argument (the vllm/vllm-openai image's entrypoint is
-    `vllm serve`, so its args start with the model)."""
+    """spec.model, else the server's model argument: `--model X`, `--model=X`, SGLang's
+    `--model-path X`, `serve X`, or a first argument naming a hub model (org/name)."""
     if idep.spec.model:
         return idep.spec.model
     args = idep.spec.args
-    if args and not args[0].startswith("-") and args[0] != "serve":
-        return args[0]
     for i, arg in enumerate(args):
-        if arg in ("--model", "serve") and i + 1 < len(args):
+        if arg in ("--model", "--model-path", "serve") and i + 1 < len(args):
             return args[i + 1]
-        if arg.startswith("--model="):
+        if arg.startswith(("--model=", "--model-path=")):
             return arg.partition("=")[2]
-    return None
+    # the vllm/vllm-openai image runs `vllm serve`: its args start with the model, a hub id
+    return args[0] if args and "/" in args[0] and not args[0].startswith("-") else None
 
 
 def _hosted(
