@@ -9,7 +9,7 @@ kube-state-metrics spells Kubernetes labels its own way: `ksm_label_name`.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from costgov.domain.gateways import (
     GATEWAY_METRICS,
@@ -320,18 +320,20 @@ IDLE_BELOW_PERCENT = 5
 """A GPU sample under this utilisation counts as idle (right-sizing's idle share)."""
 
 
-def _dcgm_by_pod(agg: str, metric: str, of: Callable[[str], str]) -> str:
-    """`agg by (namespace, pod)` of `of(selector)` over dcgm-exporter's series, whichever way
-    they name the pod: exported_namespace/exported_pod (aggregated by those first, then
-    renamed, so two exporter pods' series for one GPU never collide) or namespace/pod."""
-    named, unnamed = metric + '{exported_pod!=""}', metric + '{exported_pod=""}'
-    exported = f"{agg} by (exported_namespace, exported_pod) ({of(named)})"
+def _peak_memory(span: str) -> str:
+    """The highest DCGM_FI_DEV_FB_USED sample per pod over the span (every raw sample: a
+    spike between two sub-query points counts), in either label style (`_dcgm_series`)."""
+    metric = "DCGM_FI_DEV_FB_USED"
+    exported = (
+        "max by (exported_namespace, exported_pod) "
+        f'(max_over_time({metric}{{exported_pod!=""}}[{span}]))'
+    )
     renamed = (
         f'label_replace(label_replace({exported}, "namespace", "$1", "exported_namespace", '
         f'"(.+)"), "pod", "$1", "exported_pod", "(.+)")'
     )
-    plain = f"{agg} by (namespace, pod) ({of(unnamed)})"
-    return f"({agg} by (namespace, pod) ({renamed}) or {plain})"
+    plain = f'max by (namespace, pod) (max_over_time({metric}{{exported_pod=""}}[{span}]))'
+    return f"(max by (namespace, pod) ({renamed}) or {plain})"
 
 
 def _requested(resource: str) -> str:
@@ -360,9 +362,7 @@ def advice_evidence(window: int, step: int) -> dict[str, str]:
         "started": "max by (namespace, pod) (kube_pod_start_time)",
         "busy": gpu_utilization(window, step),
         "idle": f"avg by (namespace, pod) (avg_over_time({idle}{points}))",
-        "memory": _dcgm_by_pod(
-            "max", "DCGM_FI_DEV_FB_USED", lambda sel: f"max_over_time({sel}[{span}])"
-        ),
+        "memory": _peak_memory(span),
         "running": f"sum by (namespace, pod) (avg_over_time(vllm:num_requests_running[{span}]))",
         "waiting": f"sum by (namespace, pod) (avg_over_time(vllm:num_requests_waiting[{span}]))",
         # vLLM 0.9-0.10 export both names: one per pod, the newer first

@@ -71,13 +71,13 @@ def budget_advice(
     """Each running Job's own advice, named after it; None when the evidence covers none of
     them (the last recommendations then stand)."""
     found: list[Advice] = []
-    running = covered = False
+    running: set[PodKey] = set()
     for job in sorted(set(jobs)):
         pods = job_pods(snapshot, namespace, [job])
-        running, covered = running or bool(pods), covered or covers(evidence, pods)
+        running |= pods
         found += [replace(a, subject=f"Job/{job}")
                   for a in workload_advice(pods, snapshot, evidence, catalog)]  # fmt: skip
-    if snapshot.error or (running and not covered and not (evidence and evidence.stale)):
+    if snapshot.error or (not covers(evidence, running) and keeps_standing(evidence, running)):
         return None
     return found
 

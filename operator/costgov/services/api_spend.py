@@ -105,18 +105,25 @@ async def api_spend(
     end: datetime,
     team_labels: Sequence[str] = (),
     namespaces: Mapping[str, str] | None = None,
+    requests: bool = True,
 ) -> ApiSpend:
-    """What the gateways counted between `start` and `end`, priced."""
+    """What the gateways counted between `start` and `end`, priced; with `requests`, the
+    requests they served too (for $ per request)."""
     span = int((end - start).total_seconds())
     if span <= 0:
         return ApiSpend(start, end, ())
-    result, counted = await asyncio.gather(
-        source.query(promql.gateway_increase(span, team_labels), end),
-        _requests(source, span, end, team_labels),
-    )
+    if requests:
+        result, counted = await asyncio.gather(
+            source.query(promql.gateway_increase(span, team_labels), end),
+            _requests(source, span, end, team_labels),
+        )
+    else:
+        result, counted = await source.query(promql.gateway_increase(span, team_labels), end), None
     usage = usage_from_series(((s.labels, s.value) for s in result.samples), team_labels)
     lines = price_api_usage(usage, prices, end, namespaces)
     warnings = list(result.warnings)
+    if counted is None:
+        return ApiSpend(start, end, lines, tuple(warnings))
     if isinstance(counted, MetricsError):
         warnings.append(f"requests not counted, no $ per request: {counted}")
         return ApiSpend(start, end, lines, tuple(warnings))
@@ -167,15 +174,15 @@ async def with_api(
     if snapshot.error:
         return snapshot
 
-    async def over(start: datetime, end: datetime) -> ApiSpend:
-        return await api_spend(source, prices, start=start, end=end,
-                               team_labels=team_labels, namespaces=namespaces)  # fmt: skip
+    async def over(start: datetime, end: datetime, requests: bool) -> ApiSpend:
+        return await api_spend(source, prices, start=start, end=end, team_labels=team_labels,
+                               namespaces=namespaces, requests=requests)  # fmt: skip
 
     names = list(snapshot.windows)
-    spans = [(snapshot.windows[n].start, snapshot.windows[n].end) for n in names]
-    spans.append((snapshot.at - HOUR, snapshot.at))
+    spans = [(snapshot.windows[n].start, snapshot.windows[n].end, False) for n in names]
+    spans.append((snapshot.at - HOUR, snapshot.at, True))  # only the last hour's per request
     # every task's outcome is retrieved, so none is left to surface at shutdown
-    outcomes = await asyncio.gather(*(over(s, e) for s, e in spans), return_exceptions=True)
+    outcomes = await asyncio.gather(*(over(*span) for span in spans), return_exceptions=True)
     failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
     if isinstance(failed, Exception):  # MetricsError, or anything else the query met
         error = f"the LLM gateways' spend could not be read: {failed}"
