@@ -5,8 +5,12 @@ child process pinned to one core; the load generator runs in this process on the
 Each endpoint gets an open-loop load at a fixed rate (default 200 requests/s for 10 s):
   jobs      - a real Job AdmissionReview judged by costgov (estimate, two policies, a
               budget with an approval)
-  noop-job  - the same Job AdmissionReview to a coroutine handler that does nothing: what
-              kopf's webhook machinery costs on its own for this body (the baseline)
+  noop-job  - the same Job AdmissionReview to a kopf handler that does nothing: what
+              kopf's webhook machinery costs on its own for this body (issue #7's
+              baseline)
+  direct-noop - the same Job AdmissionReview on costgov's own path (its server calls its
+              judge without kopf's handler machinery) to a judge that does nothing: what
+              judging itself adds is jobs against this one
   noop      - a small ConfigMap AdmissionReview to a handler that does nothing
 then a closed loop at 16 concurrent requests measures the most the core sustains. Rounds
 alternate so drift in the machine hits every endpoint alike. Prints p50/p99/max latency
@@ -51,6 +55,12 @@ async def serve() -> None:
     # routing) like `jobs` does; only the handler differs
     serving.WEBHOOKS["noop"] = ("", "configmaps", None)
     serving.WEBHOOKS["noop-job"] = ("batch", "jobs", None)
+    serving.WEBHOOKS["direct-noop"] = ("batch", "jobs", None)
+
+    async def _nothing(_: Any) -> None:
+        return None
+
+    serving.DIRECT["direct-noop"] = _nothing  # costgov's own path, judging nothing
 
     def noop(registry: kopf.OperatorRegistry) -> None:
         @kopf.on.validate("", "v1", "configmaps", id="noop", registry=registry)
@@ -111,7 +121,12 @@ def reviews() -> dict[str, bytes]:
     noop = _review("ConfigMap", "configmaps", "", cm)
     noop["request"]["resource"]["version"] = "v1"
     judged = json.dumps(_review("Job", "jobs", "batch", job)).encode()
-    return {"jobs": judged, "noop-job": judged, "noop": json.dumps(noop).encode()}
+    return {
+        "jobs": judged,
+        "noop-job": judged,
+        "direct-noop": judged,
+        "noop": json.dumps(noop).encode(),
+    }
 
 
 async def open_loop(url: str, body: bytes) -> tuple[list[float], float, int]:
@@ -167,12 +182,32 @@ async def closed_loop(url: str, body: bytes, concurrency: int = 16, seconds: flo
     return done / seconds
 
 
+async def judged_as_expected(url: str, body: bytes) -> None:
+    """The measured Job really is judged on this path: admitted (on alice's signature), and
+    the same Job asking for 32 GPUs denied under the policy's 16-GPU limit (else the figures
+    would measure a shortcut or an error)."""
+    import aiohttp
+
+    review = json.loads(body)
+    containers = review["request"]["object"]["spec"]["template"]["spec"]["containers"]
+    containers[0]["resources"]["limits"]["nvidia.com/gpu"] = "32"
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url, data=body) as r:
+            admitted = (await r.json())["response"]
+        async with session.post(url, data=json.dumps(review).encode()) as r:
+            denied = (await r.json())["response"]
+    message = (denied.get("status") or {}).get("message", "")
+    print(f"jobs: measured body allowed={admitted['allowed']}; with 32 GPUs: {message[:90]}")
+    if not admitted["allowed"] or denied["allowed"] or "ml-platform" not in message:
+        raise SystemExit(f"jobs: not the judged admission the benchmark measures: {denied}")
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-ENDPOINTS = ("noop", "noop-job", "jobs")
+ENDPOINTS = ("noop", "noop-job", "direct-noop", "jobs")
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
 
 
@@ -181,6 +216,7 @@ async def load(base: str) -> None:
     bodies = reviews()
     for name in ENDPOINTS:  # warm up every path
         await closed_loop(f"{base}/{name}", bodies[name], 4, 1)
+    await judged_as_expected(f"{base}/jobs", bodies["jobs"])
     print(
         f"open loop: {RATE} requests/s for {SECONDS} s per endpoint, {ROUNDS} rounds; server on 1 core"
     )
@@ -206,6 +242,15 @@ async def load(base: str) -> None:
     print(
         f"jobs vs noop-job (median of rounds): p99 x{statistics.median(p99['jobs']) / base_p99:.2f}, "
         f"throughput x{statistics.median(rates['jobs']) / base_rate:.2f}"
+    )
+    bare_p99, bare_rate = (
+        statistics.median(p99["direct-noop"]),
+        statistics.median(rates["direct-noop"]),
+    )
+    print(
+        f"jobs vs direct-noop (judging alone, median of rounds): "
+        f"p99 x{statistics.median(p99['jobs']) / bare_p99:.2f}, "
+        f"throughput x{statistics.median(rates['jobs']) / bare_rate:.2f}"
     )
 
 

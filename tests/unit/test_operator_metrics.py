@@ -4,12 +4,14 @@ server's error answers counted by reason."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import kopf
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
@@ -267,3 +269,55 @@ def test_the_last_costgov_resource_deleted_takes_every_cost_figure() -> None:
     assert _value(m, "costgov_budget_utilization_ratio", "CostPolicy", "", "other") is None
     assert m.registry.get_sample_value("costgov_hourly_cost_dollars", labels) is None
     assert m.registry.get_sample_value("costgov_unpriced_pods") == 0
+
+
+@pytest.mark.asyncio
+async def test_costgov_reviews_skip_kopfs_handler_machinery_with_kopfs_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # costgov's judge is called with what kopf binds to its webhook function (the memo and
+    # the indexes) and answers as kopf's build_response does (kopf 1.x engines/admission.py)
+    from costgov.handlers import serving
+    from costgov.handlers.admitting import REVIEW
+
+    seen: list[dict[str, Any]] = []
+
+    async def kopf_fn(*_: Any, **__: Any) -> dict[str, Any]:
+        raise AssertionError("kopf's handler machinery is not used for costgov's webhooks")
+
+    memo, indices = object(), {"budgets_idx": {"ml": ["b"]}}
+    fn = functools.partial(kopf_fn, memobase=memo, indices=indices)
+
+    async def judge(kw: Any) -> None:
+        seen.append({k: kw[k] for k in ("memo", "userinfo", "operation", "dryrun", "namespace")})
+        assert kw["budgets_idx"] == {"ml": ["b"]}  # the indexes, by name, as kopf gives them
+        review = REVIEW.get()
+        assert review is not None  # the whole review, as parsed once by the server
+        job = review["request"]["object"]
+        if job["metadata"]["name"] == "deny":
+            raise kopf.AdmissionError("over budget", code=403)
+        if job["metadata"]["name"] == "crash":
+            raise RuntimeError("a bug")
+        kw["warnings"].append("near the budget")
+
+    monkeypatch.setitem(serving.DIRECT, "jobs", judge)
+    server = SafeWebhookServer(metrics=OperatorMetrics(), insecure=True)
+
+    async def answer(name: str) -> dict[str, Any]:
+        review = _review()
+        review["request"]["object"]["metadata"]["name"] = name
+        served = await server._serve(fn, _request("jobs", json.dumps(review).encode()))
+        assert served.status == 200
+        return json.loads(served.text or "")  # type: ignore[no-any-return]
+
+    ok = await answer("fine")
+    assert ok["apiVersion"] == "admission.k8s.io/v1" and ok["kind"] == "AdmissionReview"
+    assert ok["response"] == {"uid": "u-1", "allowed": True, "warnings": ["near the budget"]}
+    assert seen[0]["memo"] is memo and seen[0]["operation"] == "CREATE"
+    assert seen[0]["userinfo"]["username"] and seen[0]["dryrun"] is False
+    denied = (await answer("deny"))["response"]
+    assert denied["allowed"] is False
+    assert denied["status"] == {"message": "over budget", "code": 403}
+    crashed = (await answer("crash"))["response"]
+    assert crashed["allowed"] is False and crashed["status"] == {"message": "a bug", "code": 500}
+    assert _errors(server) == {("jobs", "internal"): 1}  # a denial is not an error

@@ -158,6 +158,7 @@ def test_an_approval_the_cache_has_not_seen_yet_counts() -> None:
 def test_an_approval_revoked_a_moment_ago_no_longer_counts() -> None:
     api = Apiserver(_stored(_budget(None)))
     runtime = _runtime(api)
+    runtime.rereads.edited("ml-research")  # the webhook admitted bob's removal just now
     cached = _gate(runtime, _budget(SIGNED))
     decision = asyncio.run(operating.admission(runtime, _request(), cached, "ml-research"))
     assert not decision.allowed
@@ -219,6 +220,7 @@ def test_jobs_admitted_while_one_waited_for_its_read_count_against_the_budget() 
     signed = {**_budget(SIGNED), "spec": {**_budget(SIGNED)["spec"], "amount": 6000}}
     api = Apiserver(_stored(signed), delay=0.05)
     runtime = _runtime(api)
+    runtime.rereads.edited("ml-research")  # alice's signature, admitted just now
 
     async def two() -> list[bool]:
         gate = _gate(runtime, signed)
@@ -277,3 +279,47 @@ def test_a_request_never_shares_a_read_served_before_its_edit() -> None:
 
     assert asyncio.run(sequence()) == [False, True]
     assert len(api.calls) == 6  # a read of its own
+
+
+def _edit(runtime: Runtime, kind: str, obj: dict[str, Any], old: dict[str, Any]) -> bool:
+    request = Request(kind, "UPDATE", obj, old, "alice", ("devs",), False)
+    gate = _gate(runtime, _budget(None))
+    return asyncio.run(operating.admission(runtime, request, gate, "ml-research")).allowed
+
+
+def test_a_signed_admission_reads_fresh_only_moments_after_an_edit() -> None:
+    # PRODUCT.md section 5: answers come from memory, never a network call per request. A
+    # signed admission with no edit in sight is answered from the cache alone...
+    api = Apiserver(_stored(_budget(SIGNED)))
+    runtime = _runtime(api)
+    signed = _gate(runtime, _budget(SIGNED))
+    decision = asyncio.run(operating.admission(runtime, _request(), signed, "ml-research"))
+    assert decision.allowed and api.calls == []
+    # ...until this webhook admits alice's signature on the budget: then the namespace's
+    # signed admissions read fresh for SETTLE seconds (the watch may not have it yet)
+    assert _edit(runtime, "TrainingJobBudget", _budget(SIGNED), _budget(None))
+    decision = asyncio.run(operating.admission(runtime, _named("run-a-2"), signed, "ml-research"))
+    assert decision.allowed and len(api.calls) == 3
+    assert runtime.rereads.edited_lately("ml-research")
+    assert not runtime.rereads.edited_lately("other")  # another namespace's edits: none
+    later = time.monotonic() + rereading.SETTLE + 0.1
+    assert not runtime.rereads.edited_lately("ml-research", now=later)
+
+
+def test_a_policy_edit_makes_every_namespace_read_fresh() -> None:
+    api = Apiserver(_stored(_budget(SIGNED)))
+    runtime = _runtime(api)
+    tightened = {**POLICY, "spec": {**POLICY["spec"], "mode": "enforce"}}
+    runtime.rereads.edited(None)  # what admitting a CostPolicy records (below)
+    assert runtime.rereads.edited_lately("ml-research")
+    assert runtime.rereads.edited_lately("anywhere")
+    fresh = _runtime(api)
+    request = Request("CostPolicy", "UPDATE", tightened, POLICY, "admin", ("ops",), False)
+    gate = _gate(fresh, _budget(None))
+    assert asyncio.run(operating.admission(fresh, request, gate, "default")).allowed
+    assert fresh.rereads.edited_lately("ml-research")
+    # a dry run changes nothing, so it marks nothing
+    dry = _runtime(api)
+    request = Request("CostPolicy", "UPDATE", tightened, POLICY, "admin", ("ops",), True)
+    assert asyncio.run(operating.admission(dry, request, _gate(dry, _budget(None)), "x")).allowed
+    assert not dry.rereads.edited_lately("ml-research")

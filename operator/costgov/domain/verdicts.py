@@ -80,15 +80,21 @@ SIGNED_RULES = frozenset({"approval.required", "budget.exceeded", "trainingJobBu
 before they submit the work those objects cover."""
 
 
-def rests_on_recent_edits(verdicts: Iterable[Verdict]) -> bool:
-    """Whether an admission answer turns on objects people edit just before they submit
-    work (an approval, a budget's amount): a denial under one of `SIGNED_RULES`, or an
-    admission that a signature carries under an enforcing policy. Such an answer is checked against a fresh read of
-    those objects, not only the watch cache, which lags the apiserver by milliseconds to
-    seconds: an approval signed a moment ago counts, one revoked a moment ago does not.
-    Other denials (limits, unpriced work) are answered from the cache alone."""
-    return any(
-        (v.denied and any(x.rule in SIGNED_RULES for x in v.violations))
-        or (v.mode == "enforce" and v.approval is not None and v.approval.satisfied)
-        for v in verdicts
+def rests_on_recent_edits(verdicts: Iterable[Verdict], *, edited: bool) -> bool:
+    """Whether an admission answer must be checked against a fresh read of the objects
+    people edit just before they submit work (an approval, a budget's amount), not only the
+    watch cache, which lags the apiserver by milliseconds to seconds.
+
+    - A denial under one of `SIGNED_RULES`: always (rare, and a signature given a moment
+      ago must count, whichever replica's webhook judged it).
+    - An admission a signature carries under an enforcing policy: only when `edited` (the
+      webhook admitted a change to the namespace's budgets or approvals, or to a policy,
+      moments ago), so that a signature removed a moment ago no longer counts; otherwise
+      from the cache, with no network call (the admission path's latency target).
+    Other answers (limits, unpriced work, work nothing signs) come from the cache alone."""
+    found = list(verdicts)
+    if any(v.denied and any(x.rule in SIGNED_RULES for x in v.violations) for v in found):
+        return True
+    return edited and any(
+        v.mode == "enforce" and v.approval is not None and v.approval.satisfied for v in found
     )

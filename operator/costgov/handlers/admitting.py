@@ -6,6 +6,7 @@ object; dry-run requests are judged but change nothing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any
 
@@ -15,7 +16,7 @@ from costgov.handlers.indexing import admission_inventory, scale_targets
 from costgov.services import operating
 from costgov.services.admitting import Gate, Request
 
-__all__ = ["ADMITTED", "REVIEW", "validate"]
+__all__ = ["ADMITTED", "REVIEW", "judge", "validate"]
 
 REVIEW: ContextVar[dict[str, Any] | None] = ContextVar("costgov_review", default=None)
 """The AdmissionReview as plain JSON, parsed (and checked) once by costgov's webhook server:
@@ -56,7 +57,7 @@ ADMITTED: tuple[tuple[str, str | None, str, str, str | None], ...] = (
 )
 
 
-def _request(kind: str, kw: dict[str, Any]) -> Request:
+def _request(kind: str, kw: Mapping[str, Any]) -> Request:
     userinfo = kw.get("userinfo") or {}
     raw = (REVIEW.get() or {}).get("request") or {}
     new, old = raw.get("object"), raw.get("oldObject")
@@ -75,13 +76,21 @@ def _request(kind: str, kw: dict[str, Any]) -> Request:
 
 
 async def validate(kind: str, memo: Any, **kw: Any) -> None:
+    """kopf's handler: `judge` with kopf's keyword arguments."""
+    await judge(kind, {**kw, "memo": memo})
+
+
+async def judge(kind: str, kw: Mapping[str, Any]) -> None:
     """Judge one request; deny with the engine's message, or admit with its warnings.
 
-    A coroutine, so kopf runs it on its event loop, not a worker thread: judging takes a
-    fraction of a millisecond from memory (inputs are bounded), less than a thread hop."""
-    runtime, request = memo.runtime, _request(kind, kw)
+    `kw` holds what kopf gives a handler (the operator's indexes by name, `memo`, `userinfo`,
+    `operation`, `dryrun`, `subresource`, `warnings`); costgov's server calls this directly
+    with those (handlers/serving.py), kopf through `validate`. A coroutine on the event
+    loop, not a worker thread: judging takes a fraction of a millisecond from memory
+    (inputs are bounded), less than a thread hop."""
+    runtime, request = kw["memo"].runtime, _request(kind, kw)
     namespace = request.metadata.get("namespace") or kw.get("namespace") or "default"
-    inv = admission_inventory({**kw, "memo": memo}, str(namespace))
+    inv = admission_inventory(kw, str(namespace))
     situation = runtime.situation(inv, runtime.clock())
     gate = Gate(situation, runtime.trusted, runtime.self_user, scale_targets(kw, request))
     decision = await operating.admission(runtime, request, gate, str(namespace))

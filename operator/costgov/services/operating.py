@@ -171,7 +171,10 @@ async def admission(runtime: Runtime, request: Request, gate: Gate, namespace: s
     recent edits); record what it admitted, its audit findings, metrics."""
     started = time.perf_counter()
     decision = admit(request, gate)
-    if _reread(runtime, request, namespace) and rests_on_recent_edits(decision.verdicts):
+    edited = runtime.rereads.edited_lately(namespace)
+    if _reread(runtime, request, namespace) and rests_on_recent_edits(
+        decision.verdicts, edited=edited
+    ):
         fresh = await runtime.rereads.situation(gate.situation, namespace)
         # judged again in any case: other Jobs may have been admitted while this one
         # waited, and the ledger holds them (a budget must not be spent twice)
@@ -181,11 +184,18 @@ async def admission(runtime: Runtime, request: Request, gate: Gate, namespace: s
         outcome: RereadOutcome = "failed" if fresh is None else "unchanged" if same else "changed"
         runtime.metrics.rereads.labels(outcome).inc()
     if not request.dryrun:
+        if decision.allowed and request.kind in EDITS:
+            runtime.rereads.edited(None if request.kind == "CostPolicy" else namespace)
         runtime.ledger.record_audit(list(decision.audit), runtime.clock())
         if decision.allowed and decision.admitted is not None:
             runtime.ledger.admitted(*decision.admitted, runtime.clock())
     runtime.metrics.admission(request.kind, decision.result, time.perf_counter() - started)
     return decision
+
+
+EDITS = frozenset({"CostPolicy", "TrainingJobBudget", "CostApproval"})
+"""Kinds whose changes admission answers turn on (signatures, amounts, tiers): admitting one
+makes the next moments' signed admissions read fresh (`services.rereading`)."""
 
 
 def _reread(runtime: Runtime, request: Request, namespace: str) -> bool:

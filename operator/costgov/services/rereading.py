@@ -3,9 +3,11 @@
 Admission judges from the watch cache, which lags the apiserver: an approval signed or a
 budget raised a moment before `kubectl apply` may not be there yet, and a signature removed
 a moment before may still be. When an answer turns on them
-(`domain.verdicts.rests_on_recent_edits`), the CostPolicies and the namespace's
+(`domain.verdicts.rests_on_recent_edits`: a denial under a signed rule, or an admission a
+signature carries within `SETTLE` seconds of this webhook admitting an edit to the
+namespace's budgets or approvals, or to a policy), the CostPolicies and the namespace's
 TrainingJobBudgets and CostApprovals are listed from the apiserver and the request judged
-again against them.
+again against them. Every other answer comes from memory, with no network call.
 
 Bounds, so that a slow apiserver or a flood of such requests cannot hold admission:
 - the LISTs run on this class's own threads (3 x `CONCURRENT`), never the event loop's
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -32,7 +35,7 @@ from costgov.api import CostApproval, CostPolicy, TrainingJobBudget
 from costgov.domain.judging import Situation
 from costgov.services.inventory import parse_resource
 
-__all__ = ["CONCURRENT", "DEADLINE", "MAX_ITEMS", "Rereads"]
+__all__ = ["CONCURRENT", "DEADLINE", "MAX_ITEMS", "SETTLE", "Rereads"]
 
 CONCURRENT = 2
 """Reads (of three LISTs each) in flight at once, over all namespaces."""
@@ -40,6 +43,10 @@ DEADLINE = 0.5
 """Seconds a whole read may take. On loopback one takes 4-10 ms at the median and 11-86 ms
 at p99 (`make bench-reread`, docs/benchmarks.md)."""
 MAX_ITEMS = 1000
+SETTLE = 10.0
+"""Seconds after this webhook admits an edit to budgets, approvals or policies during which
+signed admissions in its namespace (every namespace for a policy) read fresh: the watch
+delivers an edit in milliseconds on an idle apiserver, seconds on a saturated one."""
 log = logging.getLogger("costgov")
 
 Fresh = tuple[tuple[CostPolicy, ...], tuple[TrainingJobBudget, ...], tuple[CostApproval, ...]]
@@ -67,6 +74,21 @@ class Rereads:
         self._slots = asyncio.Semaphore(CONCURRENT)
         self._pool = ThreadPoolExecutor(3 * CONCURRENT, thread_name_prefix="costgov-reread")
         self._inflight: dict[str, _Entry] = {}
+        self._edits: dict[str | None, float] = {}
+
+    def edited(self, namespace: str | None, now: float | None = None) -> None:
+        """This webhook admitted an edit to a budget or approval in `namespace`, or to a
+        policy (None): signed admissions there read fresh for `SETTLE` seconds."""
+        at = time.monotonic() if now is None else now
+        if len(self._edits) > MAX_ITEMS:  # bounded: forget the settled ones
+            self._edits = {k: t for k, t in self._edits.items() if at - t < SETTLE}
+        self._edits[namespace] = at
+
+    def edited_lately(self, namespace: str, now: float | None = None) -> bool:
+        """Whether an edit admitted within `SETTLE` seconds may not be in the cache yet."""
+        at = time.monotonic() if now is None else now
+        edits = self._edits
+        return any(k in edits and at - edits[k] < SETTLE for k in (namespace, None))
 
     async def situation(self, base: Situation, namespace: str) -> Situation | None:
         """`base` with fresh policies, budgets and approvals; None when no read could be

@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MAX_BODY", "ReviewError", "denial", "parse_review"]
+__all__ = ["MAX_BODY", "ReviewError", "denial", "handler_kwargs", "parse_review", "review_answer"]
 
 MAX_BODY = 8 * 1024 * 1024
 """The apiserver accepts objects of up to 3 MiB; an UPDATE's review carries the object and
@@ -94,4 +94,32 @@ def denial(uid: str, code: int, message: str) -> dict[str, Any]:
             "allowed": False,
             "status": {"code": code, "message": message[:4096]},
         },
+    }
+
+
+def handler_kwargs(request: Mapping[str, Any]) -> dict[str, Any]:
+    """What kopf gives an admission handler about a checked review's request."""
+    return {
+        "userinfo": request["userInfo"],
+        "operation": request.get("operation"),
+        "dryrun": bool(request.get("dryRun")),
+        "subresource": request.get("subResource"),
+        "namespace": request.get("namespace"),
+    }
+
+
+def review_answer(
+    data: Mapping[str, Any], warnings: list[str], refusal: tuple[int, str] | None
+) -> dict[str, Any]:
+    """The AdmissionReview answer, as kopf's build_response shapes it: allowed unless
+    refused (code, message), with the warnings."""
+    response: dict[str, Any] = {"uid": data["request"]["uid"], "allowed": refusal is None}
+    if refusal is not None:
+        response["status"] = {"message": refusal[1], "code": refusal[0]}
+    if warnings:
+        response["warnings"] = [str(w) for w in warnings]
+    return {
+        "apiVersion": data.get("apiVersion", "admission.k8s.io/v1"),
+        "kind": data.get("kind", "AdmissionReview"),
+        "response": response,
     }
