@@ -492,6 +492,29 @@ def test_every_kind_a_tier_denies_can_be_approved(
     admitted_soon(cp, obj, op)
 
 
+def test_a_selector_approval_approves_one_workload(cp: ControlPlane, op: Operator) -> None:
+    # A CostApproval for "the Job labelled run: sweep" (for names that are generated), alice
+    # signs $5,000. Each Job: 8 H100 for 24 h on a p5.48xlarge, 24 x 55.04 = 1,320.96, over
+    # the $1,000 tier. The first is admitted on the signature; the second, for the same
+    # label, is not: one signature, one workload (it would otherwise approve any number).
+    approval = capr("ok-sweep", "Job", "unused")
+    approval["spec"]["target"] = {"kind": "Job", "selector": {"matchLabels": {"run": "sweep"}}}
+    admitted(apply(cp, approval))
+    admitted(sign(cp, "capr", "ok-sweep", GOVERNED, "alice", 5000))
+    admitted_soon(cp, job("sweep-1", 8, 24, labels={"run": "sweep"}), op)
+    denied(apply(cp, job("sweep-2", 8, 24, labels={"run": "sweep"})), "approval.required",
+           "$1,320.96")  # fmt: skip
+    admitted(apply(cp, job("sweep-1", 8, 24, labels={"run": "sweep", "x": "y"})))  # itself
+
+    def bound() -> bool:
+        got = cp.kubectl("get", "capr", "ok-sweep", "-n", GOVERNED, "-o", "json").stdout
+        return json.loads(got).get("status", {}).get("boundTo") == "sweep-1"
+
+    _wait(bound, op)  # the reconcile records it, so a restarted operator knows it too
+    cp.kubectl("delete", "job", "sweep-1", "-n", GOVERNED)
+    denied(apply(cp, job("sweep-3", 8, 24, labels={"run": "sweep"})), "approval.required")
+
+
 def test_two_signoffs_each_signed_separately(cp: ControlPlane, op: Operator) -> None:
     # 2 replicas x 8 H100 = 2 x 55.04 x 730 = 80,358.40 a month: above $50k, a manager and
     # a director sign

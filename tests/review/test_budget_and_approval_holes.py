@@ -3,10 +3,11 @@ stretch further than what was signed."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import pytest
+from costgov.domain.judging import Spend
 
 from . import kit
 
@@ -93,15 +94,6 @@ def test_an_expiry_without_a_timezone_is_refused_or_read_not_a_crash(
     assert not written.allowed or code == 0, (written, out, err)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not fixed: a selector-target CostApproval's signature is never consumed, so one "
-    "$5,000 signature approves every matching Job whose own estimate is under $5,000. "
-    "Bounding it needs state the engine does not have at admission (which workloads a "
-    "signature already approved, kept across operator restarts, e.g. in the approval's "
-    "status) or a rule that selector targets approve one workload at a time; a design "
-    "change, left to the maintainers",
-)
 def test_one_signature_for_one_workload_does_not_approve_any_number_of_them() -> None:
     """Crafted: bob asks for a CostApproval with a selector target (`team: nlp`); alice signs
     $5,000. Bob then submits two Jobs with that label, each 72 h on one p5.48xlarge
@@ -112,15 +104,25 @@ def test_one_signature_for_one_workload_does_not_approve_any_number_of_them() ->
     api/costapproval.py) approves one workload at a time, or the sum of what it approves
     is bounded by its amount.
     At fault: domain/scoping.py `_targets` / `grants_for` (a grant is never consumed)."""
-    approval = _approval(
-        "2030-01-01T00:00:00Z", {"kind": "Job", "selector": {"matchLabels": {"team": "nlp"}}}
-    )
+    target = {"kind": "Job", "selector": {"matchLabels": {"team": "nlp"}}}
+    approval = _approval("2030-01-01T00:00:00Z", target)
     sit = kit.situation(kit.policy(approvals=TIER), approval)
     first = kit.decide(
         kit.review_of("Job", kit.job("a", deadline=259200, labels={"team": "nlp"})), sit
     )
     assert first.allowed, first.message
-    second = kit.decide(
-        kit.review_of("Job", kit.job("b", deadline=259200, labels={"team": "nlp"})), sit
-    )
-    assert not second.allowed, "one $5,000 signature approved $7,925.76 of Jobs"
+    # What the operator holds once Job a was admitted on the signature: the webhook's record
+    # (Spend.bound), then the approval's status.boundTo written by its reconcile.
+    held = replace(sit, spend=Spend(bound={("ml", "ok"): "a"}))
+    recorded = {**approval, "status": {"boundTo": "a"}}
+    written = kit.situation(kit.policy(approvals=TIER), recorded)
+    for state in (held, written):
+        second = kit.decide(
+            kit.review_of("Job", kit.job("b", deadline=259200, labels={"team": "nlp"})), state
+        )
+        assert not second.allowed, "one $5,000 signature approved $7,925.76 of Jobs"
+        assert "approval.required" in second.message
+        again = kit.decide(  # Job a itself (an UPDATE, a re-apply) is still approved
+            kit.review_of("Job", kit.job("a", deadline=259200, labels={"team": "nlp"})), state
+        )
+        assert again.allowed, again.message

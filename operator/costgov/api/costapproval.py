@@ -93,6 +93,13 @@ class CostApprovalStatus(StatusBase):
         max_length=8,
         description="Per governing policy: the sign-offs required, given and missing.",
     )
+    bound_to: str | None = Field(
+        default=None,
+        max_length=253,
+        description="For a selector target: the one workload (by name) these signatures "
+        "approve, the first admitted on them. They approve no other workload the selector "
+        "matches, ever; another needs a CostApproval of its own.",
+    )
 
 
 class CostApproval(Resource):

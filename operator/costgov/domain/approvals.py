@@ -56,6 +56,9 @@ class Grant:
     """Where they are, e.g. "TrainingJobBudget ml/run-a"."""
     requester: str | None
     signatures: tuple[Approval, ...]
+    binds: tuple[str, str] | None = None
+    """(namespace, name) of a CostApproval whose selector target approves one workload:
+    using these signatures binds them to the workload (`scoping.bindings`)."""
 
 
 @dataclass(frozen=True, slots=True)

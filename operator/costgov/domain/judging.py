@@ -27,6 +27,7 @@ from costgov.domain.policies import Subject, evaluate
 from costgov.domain.resources import budget_hints
 from costgov.domain.scoping import (
     ALWAYS_EXCLUDED_NAMESPACES,
+    Bindings,
     covering_budget,
     governing,
     grants_for,
@@ -56,6 +57,8 @@ class Spend:
     budget_spent: Mapping[BudgetKey, Decimal] = field(default_factory=dict)
     commitments: Mapping[BudgetKey, Mapping[str, Decimal]] = field(default_factory=dict)
     """Per budget, what each covered Job (by name) is still expected to cost."""
+    bound: Bindings = field(default_factory=dict)
+    """Selector-target CostApprovals already used for a workload, not yet in their status."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +151,7 @@ def _subject(
     wl, idep = sub.workload, sub.inference
     return Subject(
         estimate=est,
-        grants=grants_for(wl, sit.approvals, budget, idep),
+        grants=grants_for(wl, sit.approvals, budget, idep, sit.spend.bound),
         submitter=sub.submitter,
         budget_name=budget.metadata.name if budget else None,
         training_budget=_budget_view(budget, wl, sit.spend) if budget else None,

@@ -21,7 +21,10 @@ __all__ = [
     "ALWAYS_EXCLUDED_NAMESPACES",
     "DEFAULT_OPERATOR_NAMESPACE",
     "JUDGED_OWNERS",
+    "Bindings",
     "api_spend_in_scope",
+    "bindings",
+    "bound_workload",
     "candidates",
     "covering_budget",
     "covers",
@@ -154,7 +157,7 @@ def signatures(approval: Approval | None, approvals: Sequence[Approval]) -> tupl
     return (*([approval] if approval is not None else []), *approvals)
 
 
-def _targets(approval: CostApproval, workload: Workload) -> bool:
+def _targets(approval: CostApproval, workload: Workload, bound: Bindings) -> bool:
     target = approval.spec.target
     if (approval.metadata.namespace or "default") != workload.namespace:
         return False
@@ -162,7 +165,27 @@ def _targets(approval: CostApproval, workload: Workload) -> bool:
         return False
     if target.name is not None:
         return target.name == workload.name
+    holder = bound_workload(approval, bound)
+    if holder is not None and holder != workload.name:
+        return False  # its signatures approve one workload, and it is another
     return matches(target.selector, workload.labels)
+
+
+Bindings = Mapping[tuple[str, str], str]
+"""(namespace, CostApproval name) -> the workload its selector target's signatures were
+first used for, as the webhook saw it (before the reconcile writes `status.boundTo`)."""
+
+
+def bound_workload(approval: CostApproval, bound: Bindings) -> str | None:
+    """The one workload a selector-target CostApproval's signatures approve, once used:
+    its status when the reconcile has written it, else what this webhook recorded."""
+    key = (approval.metadata.namespace or "default", approval.metadata.name)
+    return approval.status.bound_to or bound.get(key)
+
+
+def bindings(grants: Iterable[Grant | None]) -> set[tuple[str, str]]:
+    """The selector-target CostApprovals whose signatures the given (used) grants are."""
+    return {g.binds for g in grants if g is not None and g.binds is not None}
 
 
 def grants_for(
@@ -170,16 +193,21 @@ def grants_for(
     approvals: Iterable[CostApproval],
     budget: TrainingJobBudget | None = None,
     inference: InferenceDeployment | None = None,
+    bound: Bindings | None = None,
 ) -> tuple[Grant, ...]:
-    """Every object whose signatures may approve this workload."""
+    """Every object whose signatures may approve this workload. A CostApproval with a
+    selector target approves one workload: the first its signatures were used for."""
     out = [
         Grant(
             f"CostApproval {a.metadata.namespace}/{a.metadata.name}",
             a.spec.requested_by,
             signatures(a.spec.approval, a.spec.approvals),
+            None
+            if a.spec.target.selector is None
+            else (a.metadata.namespace or "default", a.metadata.name),
         )
         for a in approvals
-        if _targets(a, workload)
+        if _targets(a, workload, bound or {})
     ]
     if budget is not None:
         out.append(

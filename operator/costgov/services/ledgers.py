@@ -30,6 +30,9 @@ class Ledger:
     commitments: dict[BudgetKey, dict[str, Decimal]] = field(default_factory=dict)
     pending: dict[BudgetKey, dict[str, tuple[Decimal, datetime]]] = field(default_factory=dict)
     """Jobs admitted that no reconcile has found yet: estimate, when admitted."""
+    bound: dict[BudgetKey, tuple[str, datetime]] = field(default_factory=dict)
+    """Selector-target CostApprovals used for a workload at admission: which, and when (until
+    their status says so; `scoping.bound_workload`)."""
     audit: list[tuple[str, ViolationSeen, datetime]] = field(default_factory=list)
     """Admitted-but-recorded violations (audit mode): policy, violation, when."""
     _spend: Spend | None = None
@@ -71,6 +74,16 @@ class Ledger:
         self.pending.setdefault(key, {})[job] = (amount, at)
         self._spend = None
 
+    def bind(self, approval: BudgetKey, workload: str, at: datetime) -> None:
+        """A selector-target CostApproval's signatures were used for this workload; the
+        first use holds (for `PENDING_FOR`: the reconcile writes it into the status)."""
+        if len(self.bound) > 10_000:  # bounded: the reconcile has recorded the old ones
+            self.bound = {k: v for k, v in self.bound.items() if at - v[1] < PENDING_FOR}
+        held = self.bound.get(approval)
+        if held is None or at - held[1] >= PENDING_FOR:
+            self.bound[approval] = (workload, at)
+            self._spend = None
+
     def record_audit(self, found: list[tuple[str, ViolationSeen]], now: datetime) -> None:
         self.audit.extend((policy, seen, now) for policy, seen in found)
         del self.audit[:-1000]
@@ -86,5 +99,6 @@ class Ledger:
             }
             for key in self.commitments.keys() | self.pending.keys()
         }
-        self._spend = Spend(dict(self.policy_spent), dict(self.budget_spent), commitments)
+        bound = {key: name for key, (name, _) in self.bound.items()}
+        self._spend = Spend(dict(self.policy_spent), dict(self.budget_spent), commitments, bound)
         return self._spend

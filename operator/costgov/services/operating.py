@@ -23,6 +23,7 @@ from costgov.api import (
 )
 from costgov.api.costapproval import CostApprovalStatus
 from costgov.api.errors import describe_validation_error
+from costgov.domain.scoping import bindings
 from costgov.domain.verdicts import rests_on_recent_edits
 from costgov.services.admitting import Decision, Gate, Request, admit
 from costgov.services.advice import budget_advice, recommendations
@@ -189,6 +190,12 @@ async def admission(runtime: Runtime, request: Request, gate: Gate, namespace: s
         runtime.ledger.record_audit(list(decision.audit), runtime.clock())
         if decision.allowed and decision.admitted is not None:
             runtime.ledger.admitted(*decision.admitted, runtime.clock())
+        if decision.allowed:
+            used = (
+                v.approval.grant for v in decision.verdicts if v.approval and v.approval.satisfied
+            )
+            for approval in bindings(used):
+                runtime.ledger.bind(approval, str(request.metadata.get("name")), runtime.clock())
     runtime.metrics.admission(request.kind, decision.result, time.perf_counter() - started)
     return decision
 
