@@ -506,13 +506,21 @@ def test_a_selector_approval_approves_one_workload(cp: ControlPlane, op: Operato
            "$1,320.96")  # fmt: skip
     admitted(apply(cp, job("sweep-1", 8, 24, labels={"run": "sweep", "x": "y"})))  # itself
 
-    def bound() -> bool:
-        got = cp.kubectl("get", "capr", "ok-sweep", "-n", GOVERNED, "-o", "json").stdout
-        return json.loads(got).get("status", {}).get("boundTo") == "sweep-1"
-
-    _wait(bound, op)  # the reconcile records it, so a restarted operator knows it too
+    # the webhook wrote the binding before admitting sweep-1 (so replicas and restarts agree)
+    got = json.loads(cp.kubectl("get", "capr", "ok-sweep", "-n", GOVERNED, "-o", "json").stdout)
+    uid = json.loads(cp.kubectl("get", "job", "sweep-1", "-n", GOVERNED, "-o", "json").stdout)[
+        "metadata"]["uid"]  # fmt: skip
+    assert got["status"]["boundTo"] == {"name": "sweep-1", "uid": uid}, got["status"]
+    # deleted and created again under the same name: another run, not approved
     cp.kubectl("delete", "job", "sweep-1", "-n", GOVERNED)
+    denied(apply(cp, job("sweep-1", 8, 24, labels={"run": "sweep"})), "approval.required")
     denied(apply(cp, job("sweep-3", 8, 24, labels={"run": "sweep"})), "approval.required")
+
+    def used() -> bool:
+        got = cp.kubectl("get", "capr", "ok-sweep", "-n", GOVERNED, "-o", "json").stdout
+        return json.loads(got).get("status", {}).get("phase") == "Used"
+
+    _wait(used, op)  # the reconcile says so, and keeps the binding
 
 
 def test_two_signoffs_each_signed_separately(cp: ControlPlane, op: Operator) -> None:

@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from costgov.api.costapproval import BoundWorkload
 from costgov.domain.judging import Spend
 
 from . import kit
@@ -113,8 +114,8 @@ def test_one_signature_for_one_workload_does_not_approve_any_number_of_them() ->
     assert first.allowed, first.message
     # What the operator holds once Job a was admitted on the signature: the webhook's record
     # (Spend.bound), then the approval's status.boundTo written by its reconcile.
-    held = replace(sit, spend=Spend(bound={("ml", "ok"): "a"}))
-    recorded = {**approval, "status": {"boundTo": "a"}}
+    held = replace(sit, spend=Spend(bound={"ml/ok": BoundWorkload(name="a")}))
+    recorded = {**approval, "status": {"boundTo": {"name": "a"}}}
     written = kit.situation(kit.policy(approvals=TIER), recorded)
     for state in (held, written):
         second = kit.decide(

@@ -1,7 +1,10 @@
 """A CostApproval whose target is a selector approves one workload: the first admitted on
-its signatures (issue 7: "an approval for one workload"). The webhook records the use in the
-ledger at once; the approval's reconcile writes it into `status.boundTo`, which outlives
-the ledger and the workload.
+its signatures (issue 7: "an approval for one workload"). Before admitting that first use,
+the webhook writes `status.boundTo` (name and uid) with the approval's uid and
+resourceVersion as a precondition (services/claims.py), so replicas and restarts agree.
+The Apiserver below answers those calls as kube-apiserver does: a merge patch whose
+metadata.resourceVersion is not the current one is 409 Conflict, one whose metadata.uid is
+not the object's is 422 (uid is immutable), a GET of a deleted object 404.
 
 Figures by hand: a p5.48xlarge is $55.04/h for 8 H100; a Job of 8 GPUs for 72 h
 (activeDeadlineSeconds 259,200) is 72 x 55.04 = $3,962.88, above the $1,000 tier; alice
@@ -11,21 +14,24 @@ signs $5,000, so a second such Job ($7,925.76 in all) must not pass on that sign
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+import copy
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
+from costgov.adapters.kubernetes import ConflictError, KubeError
 from costgov.adapters.prometheus import PrometheusSource
 from costgov.api import CostApproval, CostPolicy
-from costgov.api.costapproval import CostApprovalStatus
+from costgov.api.costapproval import BoundWorkload, CostApprovalStatus
 from costgov.catalog import load_catalog
 from costgov.domain.judging import Situation
 from costgov.domain.reading import workload_from_object
 from costgov.services import operating
 from costgov.services.admitting import Gate, Request
 from costgov.services.approval_reconciling import reconcile_approval
-from costgov.services.inventory import Inventory, JobRecord
-from costgov.services.ledgers import PENDING_FOR
+from costgov.services.inventory import Inventory, JobRecord, parse_resource
 from costgov.services.runtime import Runtime
+from costgov.services.statuses import render_status
 from costgov.settings import Settings
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -37,7 +43,7 @@ POLICY = CostPolicy.model_validate({
 })  # fmt: skip
 APPROVAL: dict[str, Any] = {
     "apiVersion": "costgov.io/v1alpha1", "kind": "CostApproval",
-    "metadata": {"name": "sweep", "namespace": "ml"},
+    "metadata": {"name": "sweep", "namespace": "ml", "uid": "capr-1", "resourceVersion": "7"},
     "spec": {"requestedBy": "bob",
              "target": {"kind": "Job", "selector": {"matchLabels": {"run": "sweep"}}},
              "approval": {"approvedBy": "alice", "amount": 5000,
@@ -45,10 +51,11 @@ APPROVAL: dict[str, Any] = {
 }  # fmt: skip
 
 
-def _job(name: str) -> dict[str, Any]:
+def _job(name: str, uid: str | None = None) -> dict[str, Any]:
     return {
         "apiVersion": "batch/v1", "kind": "Job",
         "metadata": {"name": name, "namespace": "ml", "labels": {"run": "sweep"},
+                     "uid": uid or f"uid-{name}",
                      "creationTimestamp": "2026-12-01T11:00:00Z"},
         "spec": {"activeDeadlineSeconds": 259200, "template": {"spec": {
             "restartPolicy": "Never",
@@ -58,10 +65,34 @@ def _job(name: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _runtime() -> Runtime:
+class Apiserver:
+    """One CostApproval as kube-apiserver keeps it, and its status patches and reads."""
+
+    def __init__(self, stored: dict[str, Any] | None = None, down: bool = False) -> None:
+        self.stored = copy.deepcopy(stored if stored is not None else APPROVAL)
+        self.down, self.patches = down, []  # type: ignore[var-annotated]
+
+    async def patch_status_if(self, plural: str, meta: Any, status: Any, timeout: float) -> Any:
+        self.patches.append((meta.get("uid"), meta.get("resourceVersion"), dict(status)))
+        if self.down:
+            raise KubeError("patching costapprovals ml/sweep status: 503")
+        held = self.stored["metadata"]
+        if meta.get("uid") != held["uid"]:
+            raise ConflictError("costapprovals ml/sweep: 422")
+        if meta.get("resourceVersion") != held["resourceVersion"]:
+            raise ConflictError("costapprovals ml/sweep: 409")
+        held["resourceVersion"] = str(int(held["resourceVersion"]) + 1)
+        self.stored.setdefault("status", {}).update(status)
+        return copy.deepcopy(self.stored)
+
+    async def read_costgov(self, plural: str, ns: str, name: str, timeout: float) -> Any:
+        return copy.deepcopy(self.stored) if self.stored else None
+
+
+def _runtime(kube: Any = None) -> Runtime:
     settings = Settings()
     return Runtime(settings=settings, catalog=load_catalog(None),
-                   source=PrometheusSource(settings), kube=None, clock=lambda: NOW)  # fmt: skip
+                   source=PrometheusSource(settings), kube=kube, clock=lambda: NOW)  # fmt: skip
 
 
 def _situation(runtime: Runtime, approval: dict[str, Any] = APPROVAL) -> Situation:
@@ -70,79 +101,163 @@ def _situation(runtime: Runtime, approval: dict[str, Any] = APPROVAL) -> Situati
                      spend=runtime.ledger.spend())  # fmt: skip
 
 
-def _admit(runtime: Runtime, name: str, approval: dict[str, Any] = APPROVAL) -> Any:
-    request = Request("Job", "CREATE", _job(name), None, "bob", ("devs",), False)
+def _admit(runtime: Runtime, name: str, approval: dict[str, Any] = APPROVAL,
+           uid: str | None = None) -> Any:  # fmt: skip
+    request = Request("Job", "CREATE", _job(name, uid), None, "bob", ("devs",), False)
     gate = Gate(_situation(runtime, approval))
     return asyncio.run(operating.admission(runtime, request, gate, "ml"))
 
 
-def test_the_webhook_binds_a_selector_approval_to_the_first_workload_it_admits() -> None:
-    runtime = _runtime()
+def test_the_first_use_is_written_to_the_approval_before_it_is_admitted() -> None:
+    api = Apiserver()
+    runtime = _runtime(api)
     first = _admit(runtime, "sweep-a")
     assert first.allowed, first.message
-    assert runtime.ledger.spend().bound == {("ml", "sweep"): "sweep-a"}
-    second = _admit(runtime, "sweep-b")
+    # one write, preconditioned on the approval's uid and the version the cache read
+    assert api.patches == [("capr-1", "7", {"boundTo": {"name": "sweep-a", "uid": "uid-sweep-a"}})]
+    held = BoundWorkload(name="sweep-a", uid="uid-sweep-a")
+    assert runtime.ledger.spend().bound == {"capr-1": held}
+    second = _admit(runtime, "sweep-b")  # the cache has no status yet: the ledger knows
     assert not second.allowed
     assert "approval.required" in second.message and "$3,962.88" in second.message
-    assert _admit(runtime, "sweep-a").allowed  # the bound Job itself, again (a re-apply)
-    assert runtime.ledger.spend().bound == {("ml", "sweep"): "sweep-a"}
+    assert _admit(runtime, "sweep-a").allowed  # the bound Job itself again (its UPDATE)
+    assert len(api.patches) == 1  # no write per request
+
+
+def test_another_replica_bound_it_first_so_this_one_is_judged_again_and_denied() -> None:
+    api = Apiserver()
+    a, b = _runtime(api), _runtime(api)  # two replicas, one apiserver, caches equally stale
+    assert _admit(a, "sweep-a").allowed
+    denied = _admit(b, "sweep-b")  # its write conflicts (409), it reads boundTo: sweep-a
+    assert not denied.allowed and "approval.required" in denied.message
+    assert api.stored["status"]["boundTo"] == {"name": "sweep-a", "uid": "uid-sweep-a"}
+    assert b.ledger.spend().bound == {}
+
+
+def test_a_status_read_from_the_watch_binds_after_a_restart() -> None:
+    recorded = {**APPROVAL, "status": {"boundTo": {"name": "sweep-a", "uid": "uid-sweep-a"}}}
+    restarted = _runtime(Apiserver(recorded))
+    assert not _admit(restarted, "sweep-b", recorded).allowed
+    # the same name, another object (deleted and created again): a second run, refused
+    reused = _admit(restarted, "sweep-a", recorded, uid="uid-sweep-a-again")
+    assert not reused.allowed and "approval.required" in reused.message
+    assert _admit(restarted, "sweep-a", recorded).allowed  # the bound object itself
+
+
+def test_a_recreated_approval_of_the_same_name_is_a_new_one() -> None:
+    api = Apiserver()
+    runtime = _runtime(api)
+    assert _admit(runtime, "sweep-a").allowed  # binds capr-1
+    again = {**APPROVAL, "metadata": {**APPROVAL["metadata"], "uid": "capr-2",
+                                      "resourceVersion": "20"}}  # fmt: skip
+    api.stored = copy.deepcopy(again)
+    assert _admit(runtime, "sweep-b", again).allowed  # a new signature, a new run
+    assert api.patches[-1] == (
+        "capr-2",
+        "20",
+        {"boundTo": {"name": "sweep-b", "uid": "uid-sweep-b"}},
+    )
+
+
+def test_a_cache_older_than_the_approval_is_judged_on_the_approval_as_it_is() -> None:
+    # the signature was removed a moment ago: the write conflicts, the read shows no
+    # signature, and the Job is judged on that
+    api = Apiserver({**APPROVAL, "metadata": {**APPROVAL["metadata"], "resourceVersion": "8"},
+                     "spec": {**APPROVAL["spec"], "approval": None}})  # fmt: skip
+    runtime = _runtime(api)
+    decision = _admit(runtime, "sweep-a")
+    assert not decision.allowed and "approval.required" in decision.message
+    # changed but still unbound and signed: written again at the version read
+    api.stored = {
+        **copy.deepcopy(APPROVAL),
+        "metadata": {**APPROVAL["metadata"], "resourceVersion": "9"},
+    }
+    assert _admit(runtime, "sweep-a").allowed
+    assert [p[1] for p in api.patches] == ["7", "7", "9"]
+
+
+def test_no_write_no_admission() -> None:
+    runtime = _runtime(Apiserver(down=True))
+    refused = _admit(runtime, "sweep-a")
+    assert not refused.allowed and refused.code == 409
+    assert "could not record that CostApproval ml/sweep" in refused.message
+    assert "try again" in refused.message
+    assert runtime.ledger.spend().bound == {}  # nothing held: the next try may bind it
+
+
+def test_concurrent_admissions_on_one_replica_bind_one_workload() -> None:
+    api = Apiserver()
+    runtime = _runtime(api)
+
+    async def both() -> list[bool]:
+        found = await asyncio.gather(*(
+            operating.admission(runtime, Request("Job", "CREATE", _job(n), None, "bob",
+                                                 ("devs",), False),
+                                Gate(_situation(runtime)), "ml")
+            for n in ("sweep-a", "sweep-b")))  # fmt: skip
+        return [d.allowed for d in found]
+
+    assert sorted(asyncio.run(both())) == [False, True]
 
 
 def test_a_dry_run_or_a_denial_binds_nothing() -> None:
-    runtime = _runtime()
+    api = Apiserver()
+    runtime = _runtime(api)
     request = Request("Job", "CREATE", _job("sweep-a"), None, "bob", ("devs",), True)
     decision = asyncio.run(operating.admission(runtime, request, Gate(_situation(runtime)), "ml"))
-    assert decision.allowed and runtime.ledger.spend().bound == {}
+    assert decision.allowed and runtime.ledger.spend().bound == {} and api.patches == []
     unsigned = {**APPROVAL, "spec": {**APPROVAL["spec"], "approval": None}}
     assert not _admit(runtime, "sweep-a", unsigned).allowed
-    assert runtime.ledger.spend().bound == {}
+    assert api.patches == []
 
 
-def test_the_reconcile_records_the_binding_and_keeps_it_after_the_workload_goes() -> None:
+def test_an_audit_policy_uses_no_signature_up() -> None:
+    audit = POLICY.model_copy(update={"spec": POLICY.spec.model_copy(update={"mode": "audit"})})
+    api = Apiserver()
+    runtime = _runtime(api)
+    request = Request("Job", "CREATE", _job("sweep-a"), None, "bob", ("devs",), False)
+    situation = replace(_situation(runtime), policies=(audit,))
+    assert asyncio.run(operating.admission(runtime, request, Gate(situation), "ml")).allowed
+    assert api.patches == []
+
+
+def _records(*names: str) -> tuple[JobRecord, ...]:
+    return tuple(JobRecord(workload_from_object(_job(n)), active=1, finished=False,
+                           started=None, suspended_by=None) for n in names)  # fmt: skip
+
+
+def test_the_reconcile_shows_the_bound_workload_and_never_overwrites_the_binding() -> None:
     runtime = _runtime()
-    assert _admit(runtime, "sweep-b").allowed  # b admitted first, though a is older
-    records = tuple(
-        JobRecord(workload_from_object(_job(n)), active=1, finished=False, started=None,
-                  suspended_by=None)
-        for n in ("sweep-a", "sweep-b")
-    )  # fmt: skip
-    inv = Inventory(jobs=records, approvals=(CostApproval.model_validate(APPROVAL),))
-    approval = CostApproval.model_validate(APPROVAL)
-    status = reconcile_approval(approval, inv, situation=_situation(runtime),
-                                old=CostApprovalStatus()).status  # fmt: skip
-    assert status.bound_to == "sweep-b" and status.phase == "Approved"
-    # later: the ledger forgot (an operator restart), Job b is gone; the status holds
-    recorded = {**APPROVAL, "status": {"boundTo": "sweep-b"}}
-    fresh = _runtime()
-    gone = Inventory(jobs=records[:1])
-    later = reconcile_approval(CostApproval.model_validate(recorded), gone,
-                               situation=_situation(fresh, recorded),
-                               old=CostApprovalStatus(bound_to="sweep-b")).status  # fmt: skip
-    assert later.bound_to == "sweep-b" and later.phase == "Pending"  # its target is not running
-    assert not _admit(fresh, "sweep-c", recorded).allowed
+    recorded = {**APPROVAL, "status": {"boundTo": {"name": "sweep-b", "uid": "uid-sweep-b"}}}
+    approval = CostApproval.model_validate(recorded)
+    old = CostApprovalStatus.model_validate(recorded["status"])
+    status = reconcile_approval(approval, Inventory(jobs=_records("sweep-a", "sweep-b")),
+                                situation=_situation(runtime, recorded), old=old).status  # fmt: skip
+    assert status.phase == "Approved"
+    assert "boundTo" not in render_status(status)  # the webhook's field: never patched here
+    gone = reconcile_approval(approval, Inventory(jobs=_records("sweep-a")),
+                              situation=_situation(runtime, recorded), old=old).status  # fmt: skip
+    assert gone.phase == "Used" and "Job sweep-b, which is not running" in (
+        gone.conditions[0].message or ""
+    )
+    assert "boundTo" not in render_status(gone)
 
 
-def test_with_no_record_the_reconcile_binds_the_oldest_workload_the_signature_approves() -> None:
-    # the webhook's record lost (a restart between admission and reconcile)
-    runtime = _runtime()
-    older, newer = _job("sweep-old"), _job("sweep-new")
-    newer["metadata"]["creationTimestamp"] = "2026-12-01T11:30:00Z"
-    records = tuple(
-        JobRecord(workload_from_object(j), active=1, finished=False, started=None,
-                  suspended_by=None)
-        for j in (newer, older)
-    )  # fmt: skip
-    status = reconcile_approval(CostApproval.model_validate(APPROVAL), Inventory(jobs=records),
-                                situation=_situation(runtime), old=CostApprovalStatus()).status  # fmt: skip
-    assert status.bound_to == "sweep-old"
+def test_the_watch_keeps_an_approvals_binding_and_nothing_else_of_its_status() -> None:
+    body = {**APPROVAL, "status": {"phase": "Approved",
+                                   "boundTo": {"name": "sweep-a", "uid": "uid-sweep-a"}}}  # fmt: skip
+    parsed = parse_resource(CostApproval, body)
+    assert parsed.status.bound_to == BoundWorkload(name="sweep-a", uid="uid-sweep-a")
+    assert parsed.status.phase is None
 
 
-def test_an_admission_never_created_frees_the_signature_after_a_while() -> None:
-    # admitted by costgov, then refused by another webhook: no Job appears, the reconcile
-    # binds nothing, and after PENDING_FOR another workload may use the signature
-    runtime = _runtime()
-    runtime.ledger.bind(("ml", "sweep"), "sweep-a", NOW)
-    runtime.ledger.bind(("ml", "sweep"), "sweep-b", NOW + timedelta(minutes=1))
-    assert runtime.ledger.spend().bound == {("ml", "sweep"): "sweep-a"}
-    runtime.ledger.bind(("ml", "sweep"), "sweep-b", NOW + PENDING_FOR)
-    assert runtime.ledger.spend().bound == {("ml", "sweep"): "sweep-b"}
+def test_a_workload_without_a_usable_name_binds_nothing() -> None:
+    # hostile input (the apiserver always sends both): refused, never a crash (500)
+    api = Apiserver()
+    runtime = _runtime(api)
+    job = _job("sweep-a")
+    job["metadata"]["uid"] = "u" * 129
+    request = Request("Job", "CREATE", job, None, "bob", ("devs",), False)
+    refused = asyncio.run(operating.admission(runtime, request, Gate(_situation(runtime)), "ml"))
+    assert not refused.allowed and refused.code == 400 and "metadata.uid" in refused.message
+    assert api.patches == []

@@ -17,7 +17,7 @@ from kubernetes.client.exceptions import ApiException
 
 from costgov.domain.leases import Lease
 
-__all__ = ["KubeClient", "KubeError", "LeaseConflictError"]
+__all__ = ["ConflictError", "KubeClient", "KubeError", "LeaseConflictError"]
 
 
 TIMEOUT = 10.0
@@ -35,6 +35,10 @@ def _drain(response: Any) -> None:
 
 class KubeError(RuntimeError):
     """The API refused or could not be reached; names the object."""
+
+
+class ConflictError(KubeError):
+    """The object changed (409), or is another object of that name (its uid), since read."""
 
 
 class LeaseConflictError(KubeError):
@@ -203,6 +207,54 @@ class KubeClient:
         if (found.get("metadata") or {}).get("continue"):
             raise KubeError(f"listing {plural}: more than {limit}")
         return [i for i in found.get("items") or () if isinstance(i, dict)]
+
+    async def patch_status_if(
+        self,
+        plural: str,
+        meta: Mapping[str, Any],
+        status: Mapping[str, Any],
+        timeout: float,
+    ) -> dict[str, Any]:
+        """Merge `status` into a costgov.io/v1alpha1 object's status only if it is still the
+        object and version `meta` (namespace, name, uid, resourceVersion) names; the object
+        as written, or ConflictError."""
+        ns, name = str(meta.get("namespace") or "default"), str(meta["name"])
+        precondition = {k: meta[k] for k in ("uid", "resourceVersion") if meta.get(k)}
+        body = {"metadata": precondition, "status": dict(status)}
+
+        def call() -> dict[str, Any]:
+            try:
+                response = self._custom.patch_namespaced_custom_object_status(
+                    "costgov.io", "v1alpha1", ns, plural, name, body,
+                    _content_type="application/merge-patch+json",
+                    _preload_content=False, _request_timeout=timeout,
+                )  # fmt: skip
+            except ApiException as exc:
+                if exc.status in (404, 409, 422):  # gone, changed, or a new uid under the name
+                    raise ConflictError(f"{plural} {ns}/{name}: {exc.status}") from exc
+                raise KubeError(f"patching {plural} {ns}/{name} status: {exc.status}") from exc
+            return cast(dict[str, Any], json.loads(cast(Any, response).data))
+
+        return await asyncio.to_thread(call)
+
+    async def read_costgov(
+        self, plural: str, namespace: str, name: str, timeout: float
+    ) -> dict[str, Any] | None:
+        """A costgov.io/v1alpha1 object as the apiserver holds it now, or None if gone."""
+
+        def call() -> dict[str, Any] | None:
+            try:
+                response = self._custom.get_namespaced_custom_object(
+                    "costgov.io", "v1alpha1", namespace, plural, name,
+                    _preload_content=False, _request_timeout=timeout,
+                )  # fmt: skip
+            except ApiException as exc:
+                if exc.status == 404:
+                    return None
+                raise KubeError(f"reading {plural} {namespace}/{name}: {exc.status}") from exc
+            return cast(dict[str, Any], json.loads(cast(Any, response).data))
+
+        return await asyncio.to_thread(call)
 
     async def read_lease(self, namespace: str, name: str, timeout: float) -> Lease | None:
         """The Lease, or None when it does not exist."""

@@ -20,6 +20,7 @@ from costgov.api.fields import LabelSelector, Spec
 __all__ = [
     "APPROVABLE_KINDS",
     "ApprovalTarget",
+    "BoundWorkload",
     "CostApproval",
     "CostApprovalSpec",
     "CostApprovalStatus",
@@ -31,7 +32,7 @@ ApprovableKind = Literal[
     "LeaderWorkerSet", "RayJob", "RayCluster",
 ]  # fmt: skip
 APPROVABLE_KINDS: tuple[str, ...] = get_args(ApprovableKind)
-ApprovalPhase = Literal["Pending", "Approved", "Expired"]
+ApprovalPhase = Literal["Pending", "Approved", "Expired", "Used"]
 
 
 class ApprovalTarget(Spec):
@@ -84,6 +85,17 @@ class CostApprovalSpec(Spec):
     )
 
 
+class BoundWorkload(Spec):
+    """The workload a selector-target CostApproval's signatures were used for."""
+
+    name: str = Field(min_length=1, max_length=253, description="Its name.")
+    uid: str | None = Field(default=None, max_length=128, description="Its metadata.uid.")
+
+    def same(self, name: str, uid: str | None) -> bool:
+        """Whether a workload is this one: the same uid when both are known, else name."""
+        return self.uid == uid if self.uid and uid else self.name == name
+
+
 class CostApprovalStatus(StatusBase):
     """What the operator judged of the approval."""
 
@@ -93,12 +105,12 @@ class CostApprovalStatus(StatusBase):
         max_length=8,
         description="Per governing policy: the sign-offs required, given and missing.",
     )
-    bound_to: str | None = Field(
+    bound_to: BoundWorkload | None = Field(
         default=None,
-        max_length=253,
-        description="For a selector target: the one workload (by name) these signatures "
-        "approve, the first admitted on them. They approve no other workload the selector "
-        "matches, ever; another needs a CostApproval of its own.",
+        description="For a selector target: the one workload these signatures approve, the "
+        "first admitted on them (recorded by the webhook before it answers). They approve no "
+        "other workload, ever (not another the selector matches, not a new object of the "
+        "same name); another needs a CostApproval of its own.",
     )
 
 

@@ -23,6 +23,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from costgov.api.approvals import Approval
+from costgov.api.costapproval import CostApproval
 from costgov.api.costpolicy import ApprovalTier, Signoff
 from costgov.domain.money import usd
 
@@ -56,9 +57,9 @@ class Grant:
     """Where they are, e.g. "TrainingJobBudget ml/run-a"."""
     requester: str | None
     signatures: tuple[Approval, ...]
-    binds: tuple[str, str] | None = None
-    """(namespace, name) of a CostApproval whose selector target approves one workload:
-    using these signatures binds them to the workload (`scoping.bindings`)."""
+    binds: CostApproval | None = None
+    """A CostApproval whose selector target approves one workload: using these signatures
+    binds them to the workload (`scoping.bindings`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -137,6 +137,7 @@ def workload_from_object(obj: Mapping[str, Any]) -> Workload:
         placement=main.placement,
         owner=controller_owner(meta),
         created=_created(meta),
+        uid=meta["uid"] if isinstance(meta.get("uid"), str) else None,
         stateful=kind in ("StatefulSet", "LeaderWorkerSet", "RayCluster"),
         mig_share=main.mig_share,
         claims=main.claims,

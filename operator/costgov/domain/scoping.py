@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from costgov.api.approvals import Approval
-from costgov.api.costapproval import CostApproval
+from costgov.api.costapproval import BoundWorkload, CostApproval
 from costgov.api.costpolicy import CostPolicy, CostPolicySpec
 from costgov.api.inferencedeployment import InferenceDeployment
 from costgov.api.trainingjobbudget import TrainingJobBudget
@@ -23,6 +23,7 @@ __all__ = [
     "JUDGED_OWNERS",
     "Bindings",
     "api_spend_in_scope",
+    "binding_key",
     "bindings",
     "bound_workload",
     "candidates",
@@ -166,26 +167,32 @@ def _targets(approval: CostApproval, workload: Workload, bound: Bindings) -> boo
     if target.name is not None:
         return target.name == workload.name
     holder = bound_workload(approval, bound)
-    if holder is not None and holder != workload.name:
+    if holder is not None and not holder.same(workload.name, workload.uid):
         return False  # its signatures approve one workload, and it is another
     return matches(target.selector, workload.labels)
 
 
-Bindings = Mapping[tuple[str, str], str]
-"""(namespace, CostApproval name) -> the workload its selector target's signatures were
-first used for, as the webhook saw it (before the reconcile writes `status.boundTo`)."""
+Bindings = Mapping[str, BoundWorkload]
+"""`binding_key` of a CostApproval -> the workload its selector target's signatures were
+used for, as this webhook recorded it (before the watch brings `status.boundTo`)."""
 
 
-def bound_workload(approval: CostApproval, bound: Bindings) -> str | None:
+def binding_key(approval: CostApproval) -> str:
+    """One CostApproval object (a new one of the same name is another)."""
+    meta = approval.metadata
+    return meta.uid or f"{meta.namespace or 'default'}/{meta.name}"
+
+
+def bound_workload(approval: CostApproval, bound: Bindings) -> BoundWorkload | None:
     """The one workload a selector-target CostApproval's signatures approve, once used:
-    its status when the reconcile has written it, else what this webhook recorded."""
-    key = (approval.metadata.namespace or "default", approval.metadata.name)
-    return approval.status.bound_to or bound.get(key)
+    its status (written before the first use was admitted), or this webhook's record."""
+    return approval.status.bound_to or bound.get(binding_key(approval))
 
 
-def bindings(grants: Iterable[Grant | None]) -> set[tuple[str, str]]:
+def bindings(grants: Iterable[Grant | None]) -> list[CostApproval]:
     """The selector-target CostApprovals whose signatures the given (used) grants are."""
-    return {g.binds for g in grants if g is not None and g.binds is not None}
+    found = {binding_key(g.binds): g.binds for g in grants if g is not None and g.binds}
+    return list(found.values())
 
 
 def grants_for(
@@ -202,9 +209,7 @@ def grants_for(
             f"CostApproval {a.metadata.namespace}/{a.metadata.name}",
             a.spec.requested_by,
             signatures(a.spec.approval, a.spec.approvals),
-            None
-            if a.spec.target.selector is None
-            else (a.metadata.namespace or "default", a.metadata.name),
+            None if a.spec.target.selector is None else a,
         )
         for a in approvals
         if _targets(a, workload, bound or {})

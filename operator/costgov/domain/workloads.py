@@ -245,6 +245,9 @@ class Workload:
     placement: Placement = field(default_factory=Placement)
     owner: Owner | None = None
     created: datetime | None = None
+    uid: str | None = None
+    """metadata.uid (the apiserver sets it before admission): tells a new object from an old
+    one of the same name."""
     stateful: bool = False
     """StatefulSets keep per-replica state: never called stateless, never offered spot as such."""
     mig_share: Decimal = Decimal(0)

@@ -216,10 +216,20 @@ async def _through_kopf(
 
 
 def _kopf_state(fn: Any) -> tuple[Any, Mapping[str, Any]] | None:
-    """The operator's memo and indexes, as kopf binds them to its webhook function."""
+    """The operator's memo and indexes, as kopf binds them to its webhook function (kopf
+    1.x `_core/reactor/running.py`); None, said once in the log, if kopf no longer does."""
     bound = getattr(fn, "keywords", None) or {}
     memo, indices = bound.get("memobase"), bound.get("indices")
-    return None if memo is None or indices is None else (memo, indices)
+    if memo is None or indices is None:
+        if not _FALLBACK:
+            _FALLBACK.append(True)
+            log.warning("kopf's webhook function carries no memo and indexes: costgov's "
+                        "reviews go through kopf's handler machinery (slower)")  # fmt: skip
+        return None
+    return memo, indices
+
+
+_FALLBACK: list[bool] = []
 
 
 async def _direct(
@@ -234,7 +244,7 @@ async def _direct(
     try:
         await judged(ChainMap(given, indices))  # type: ignore[arg-type]
     except kopf.AdmissionError as exc:
-        refusal = exc.code or 500, str(exc)
+        refusal = exc.code or 500, str(exc) or repr(exc)
     except Exception as exc:
         log.exception(f"judging {data['request'].get('kind')} failed")
         refusal = 500, str(exc) or repr(exc)

@@ -4,10 +4,10 @@ costgov sees the target run), and a phase for humans."""
 from __future__ import annotations
 
 from costgov.api import CostApproval
-from costgov.api.costapproval import CostApprovalStatus
-from costgov.domain.judging import Judgement, Situation, Submission, judge
+from costgov.api.costapproval import BoundWorkload, CostApprovalStatus
+from costgov.domain.judging import Situation, Submission, judge
 from costgov.domain.resources import inference_workload
-from costgov.domain.scoping import bindings, bound_workload, signatures
+from costgov.domain.scoping import bound_workload, signatures
 from costgov.domain.selectors import matches
 from costgov.domain.workloads import Workload
 from costgov.services.approval_states import approval_states
@@ -18,9 +18,9 @@ from costgov.services.outcomes import Outcome
 __all__ = ["reconcile_approval"]
 
 
-def _target(approval: CostApproval, inv: Inventory, bound: str | None) -> Workload | None:
-    """The running workload the approval names (for a selector, the one it is bound to, or
-    else the oldest it matches), when costgov watches its kind."""
+def _target(approval: CostApproval, inv: Inventory, bound: BoundWorkload | None) -> Workload | None:
+    """The running workload the approval names (for a selector, the one its signatures are
+    bound to, or else the oldest it matches), when costgov watches its kind."""
     target, ns = approval.spec.target, approval.metadata.namespace or "default"
     candidates: list[Workload] = []
     if target.kind == "Job":
@@ -31,27 +31,14 @@ def _target(approval: CostApproval, inv: Inventory, bound: str | None) -> Worklo
         candidates = [inference_workload(i) for i in inv.inference if i.metadata.namespace == ns]
     else:
         candidates = [w for w in inv.workloads if w.kind == target.kind and w.namespace == ns]
-    name = target.name or bound
-    if name is not None:
-        return next((wl for wl in candidates if wl.name == name), None)
+    if target.name is not None:
+        return next((wl for wl in candidates if wl.name == target.name), None)
+    if bound is not None:
+        return next((wl for wl in candidates if bound.same(wl.name, wl.uid)), None)
     matching = [wl for wl in candidates if matches(target.selector, wl.labels)]
     return min(
         matching, key=lambda wl: (wl.created is None, wl.created or 0, wl.name), default=None
     )
-
-
-def _binds(approval: CostApproval, target: Workload | None, judged: Judgement | None) -> str | None:
-    """The workload a selector target's signatures are now bound to: as before, or the
-    target when its judgement uses them (the webhook's record lost, e.g. on a restart)."""
-    if approval.spec.target.selector is None or approval.status.bound_to is not None:
-        return approval.status.bound_to
-    if target is None or judged is None:
-        return None
-    key = (approval.metadata.namespace or "default", approval.metadata.name)
-    used = bindings(
-        v.approval.grant for v in judged.verdicts if v.approval and v.approval.satisfied
-    )
-    return target.name if key in used else None
 
 
 def reconcile_approval(
@@ -59,13 +46,16 @@ def reconcile_approval(
 ) -> Outcome[CostApprovalStatus]:
     gen, now = approval.metadata.generation or 0, situation.now
     signed = signatures(approval.spec.approval, approval.spec.approvals)
-    target = _target(approval, inv, bound_workload(approval, situation.spend.bound))
-    states, judged = [], None
+    bound = old.bound_to or bound_workload(approval, situation.spend.bound)
+    target = _target(approval, inv, bound)
+    states = []
     if target is not None:
         idep = next((i for i in inv.inference if target.kind == "InferenceDeployment" and i.metadata.name == target.name and i.metadata.namespace == target.namespace), None)  # fmt: skip
-        judged = judge(Submission(target, inference=idep), situation)
-        states = approval_states(judged)
-    if signed and all(s.expires <= now for s in signed):
+        states = approval_states(judge(Submission(target, inference=idep), situation))
+    if bound is not None and target is None:
+        phase = "Used"
+        message = f"its signatures were used for {approval.spec.target.kind} {bound.name}, which is not running: they approve no other workload"
+    elif signed and all(s.expires <= now for s in signed):
         phase, message = "Expired", "every signature has expired"
     elif target is None:
         phase = "Pending"
@@ -86,7 +76,6 @@ def reconcile_approval(
         observed_generation=gen,
         phase=phase,
         approvals=states,
-        bound_to=_binds(approval, target, judged),
         conditions=merge_conditions(old.conditions, [ready]),
     )
     return Outcome(status)

@@ -28,6 +28,7 @@ __all__ = [
     "JobRecord",
     "PodRecord",
     "job_record",
+    "judged_fields",
     "node_info",
     "parse_resource",
     "pod_record",
@@ -156,14 +157,23 @@ def parse_resource(
     | type[CostApproval],
     body: Mapping[str, Any],
 ) -> Any:
-    """A costgov object as its model (status left out: it is ours, and judged by nobody), or
-    None when the spec does not validate (the reconcile handler reports why)."""
+    """A costgov object as its model (status left out: it is ours, and judged by nobody, but
+    for a CostApproval's `boundTo`, which admission judges by), or None when the spec does
+    not validate (the reconcile handler reports why)."""
     try:
-        return model.model_validate(
-            {k: body[k] for k in ("apiVersion", "kind", "metadata", "spec") if k in body}
-        )
+        return model.model_validate(judged_fields(body))
     except ValidationError:
         return None
+
+
+def judged_fields(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What of a costgov object the engine reads: apiVersion, kind, metadata, spec, and a
+    CostApproval's `status.boundTo`."""
+    fields = {k: body[k] for k in ("apiVersion", "kind", "metadata", "spec") if k in body}
+    status = body.get("status")
+    if body.get("kind") == "CostApproval" and isinstance(status, Mapping) and status.get("boundTo"):
+        fields["status"] = {"boundTo": status["boundTo"]}
+    return fields
 
 
 @dataclass(frozen=True)

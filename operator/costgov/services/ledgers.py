@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from costgov.api.costapproval import BoundWorkload
 from costgov.domain.judging import BudgetKey, Spend
 from costgov.services.conditions import ViolationSeen
 
@@ -30,9 +31,9 @@ class Ledger:
     commitments: dict[BudgetKey, dict[str, Decimal]] = field(default_factory=dict)
     pending: dict[BudgetKey, dict[str, tuple[Decimal, datetime]]] = field(default_factory=dict)
     """Jobs admitted that no reconcile has found yet: estimate, when admitted."""
-    bound: dict[BudgetKey, tuple[str, datetime]] = field(default_factory=dict)
-    """Selector-target CostApprovals used for a workload at admission: which, and when (until
-    their status says so; `scoping.bound_workload`)."""
+    bound: dict[str, tuple[BoundWorkload, datetime]] = field(default_factory=dict)
+    """Selector-target CostApprovals (`scoping.binding_key`) whose first use this webhook
+    recorded in their status, until the watch brings that status (`scoping.bound_workload`)."""
     audit: list[tuple[str, ViolationSeen, datetime]] = field(default_factory=list)
     """Admitted-but-recorded violations (audit mode): policy, violation, when."""
     _spend: Spend | None = None
@@ -74,15 +75,13 @@ class Ledger:
         self.pending.setdefault(key, {})[job] = (amount, at)
         self._spend = None
 
-    def bind(self, approval: BudgetKey, workload: str, at: datetime) -> None:
-        """A selector-target CostApproval's signatures were used for this workload; the
-        first use holds (for `PENDING_FOR`: the reconcile writes it into the status)."""
-        if len(self.bound) > 10_000:  # bounded: the reconcile has recorded the old ones
+    def bind(self, approval: str, workload: BoundWorkload, at: datetime) -> None:
+        """A selector-target CostApproval's first use, recorded in its status: held here
+        for `PENDING_FOR` (the watch brings the status in moments; the status is the truth)."""
+        if len(self.bound) > 1000:
             self.bound = {k: v for k, v in self.bound.items() if at - v[1] < PENDING_FOR}
-        held = self.bound.get(approval)
-        if held is None or at - held[1] >= PENDING_FOR:
-            self.bound[approval] = (workload, at)
-            self._spend = None
+        self.bound.setdefault(approval, (workload, at))
+        self._spend = None
 
     def record_audit(self, found: list[tuple[str, ViolationSeen]], now: datetime) -> None:
         self.audit.extend((policy, seen, now) for policy, seen in found)

@@ -23,13 +23,13 @@ from costgov.api import (
 )
 from costgov.api.costapproval import CostApprovalStatus
 from costgov.api.errors import describe_validation_error
-from costgov.domain.scoping import bindings
 from costgov.domain.verdicts import rests_on_recent_edits
 from costgov.services.admitting import Decision, Gate, Request, admit
 from costgov.services.advice import budget_advice, recommendations
 from costgov.services.anomalies import with_anomalies
+from costgov.services.claims import hold_first_use
 from costgov.services.conditions import condition
-from costgov.services.inventory import Inventory
+from costgov.services.inventory import Inventory, judged_fields
 from costgov.services.outcomes import Outcome
 from costgov.services.reconciling import (
     reconcile_approval,
@@ -59,9 +59,8 @@ def load(
 ) -> tuple[M | None, dict[str, Any]]:
     """The object as its model; when its spec is invalid, None and a status patch with a
     Ready=False condition naming the fields (kept until fixed, never a crash loop)."""
-    fields = {k: body[k] for k in ("apiVersion", "kind", "metadata", "spec") if k in body}
     try:
-        return model.model_validate(fields), {}
+        return model.model_validate(judged_fields(body)), {}
     except ValidationError as exc:
         generation = (body.get("metadata") or {}).get("generation") or 0
         message = "; ".join(describe_validation_error(exc))[:2000]
@@ -169,7 +168,8 @@ async def apply_writes(runtime: Runtime, outcome: Outcome[Any]) -> dict[str, Any
 
 async def admission(runtime: Runtime, request: Request, gate: Gate, namespace: str) -> Decision:
     """Judge one admission request (again against a fresh read when the answer turns on
-    recent edits); record what it admitted, its audit findings, metrics."""
+    recent edits; a selector approval's first use recorded before it admits anything);
+    record what it admitted, its audit findings, metrics."""
     started = time.perf_counter()
     decision = admit(request, gate)
     edited = runtime.rereads.edited_lately(namespace)
@@ -179,23 +179,20 @@ async def admission(runtime: Runtime, request: Request, gate: Gate, namespace: s
         fresh = await runtime.rereads.situation(gate.situation, namespace)
         # judged again in any case: other Jobs may have been admitted while this one
         # waited, and the ledger holds them (a budget must not be spent twice)
-        situation = replace(fresh or gate.situation, spend=runtime.ledger.spend())
-        cached, decision = decision, admit(request, replace(gate, situation=situation))
+        gate = replace(
+            gate, situation=replace(fresh or gate.situation, spend=runtime.ledger.spend())
+        )
+        cached, decision = decision, admit(request, gate)
         same = (cached.allowed, cached.message) == (decision.allowed, decision.message)
         outcome: RereadOutcome = "failed" if fresh is None else "unchanged" if same else "changed"
         runtime.metrics.rereads.labels(outcome).inc()
+    decision = await hold_first_use(runtime, request, gate, decision)
     if not request.dryrun:
         if decision.allowed and request.kind in EDITS:
             runtime.rereads.edited(None if request.kind == "CostPolicy" else namespace)
         runtime.ledger.record_audit(list(decision.audit), runtime.clock())
         if decision.allowed and decision.admitted is not None:
             runtime.ledger.admitted(*decision.admitted, runtime.clock())
-        if decision.allowed:
-            used = (
-                v.approval.grant for v in decision.verdicts if v.approval and v.approval.satisfied
-            )
-            for approval in bindings(used):
-                runtime.ledger.bind(approval, str(request.metadata.get("name")), runtime.clock())
     runtime.metrics.admission(request.kind, decision.result, time.perf_counter() - started)
     return decision
 

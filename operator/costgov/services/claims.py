@@ -1,0 +1,139 @@
+"""A selector-target CostApproval's first use, recorded before the work is admitted.
+
+Such an approval approves one workload (docs/policies.md): the first admitted on its
+signatures. Memory alone cannot hold that: replicas of the webhook each judge from their own
+watch, and a restart forgets. So before answering "allowed" on an approval no workload is
+bound to yet, the webhook writes `status.boundTo` (name and uid) with the approval's uid and
+resourceVersion as a precondition: of two replicas admitting two workloads at once on one
+approval, one write succeeds and the other conflicts. On a conflict the approval is read
+again and the request judged again against it (bound to another workload now, changed, or
+deleted); when the write cannot be made at all, the request is refused (fail closed), the
+message saying to retry. One write per approval in its lifetime, not per request.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+from costgov.adapters.kubernetes import ConflictError
+from costgov.api import CostApproval
+from costgov.api.costapproval import BoundWorkload
+from costgov.domain.scoping import binding_key, bindings, bound_workload
+from costgov.services.admitting import Decision, Gate, Request, admit
+from costgov.services.inventory import parse_resource
+from costgov.services.runtime import Runtime
+
+__all__ = ["ATTEMPTS", "TIMEOUT", "hold_first_use"]
+
+TIMEOUT = 1.0
+"""Seconds one write or read of the approval may take (the webhook's own timeout is 5 s)."""
+ATTEMPTS = 3
+log = logging.getLogger("costgov")
+
+
+def _unclaimed(
+    decision: Decision, runtime: Runtime, me: BoundWorkload | None
+) -> list[CostApproval]:
+    """Selector-target CostApprovals an admission rests on (in an enforcing policy) that are
+    not bound to this workload yet (none if it rests on one bound to another: see below)."""
+    used = (
+        v.approval.grant
+        for v in decision.verdicts
+        if v.mode == "enforce" and v.approval is not None and v.approval.satisfied
+    )
+    held = runtime.ledger.spend().bound
+    found = [(a, bound_workload(a, held)) for a in bindings(used)]
+    return [a for a, h in found if h is None or me is None or not h.same(me.name, me.uid)]
+
+
+async def hold_first_use(
+    runtime: Runtime, request: Request, gate: Gate, decision: Decision
+) -> Decision:
+    """`decision`, once every selector-target CostApproval it rests on is bound to this
+    workload; else the request judged again on the approval as it is now, or refused."""
+    if request.dryrun or not decision.allowed:
+        return decision
+    me = _identity(request)
+    for _ in range(ATTEMPTS):
+        if not decision.allowed:
+            return decision
+        unclaimed = _unclaimed(decision, runtime, me)
+        if not unclaimed:
+            return decision
+        if me is None:  # hostile input: nothing to bind the approval to
+            return Decision(False, "metadata.name and metadata.uid: expected the workload's "
+                            "name and uid (at most 253 and 128 characters), as the apiserver "
+                            "sends them", 400, verdicts=decision.verdicts)  # fmt: skip
+        approval = unclaimed[0]
+        outcome: CostApproval | bool = approval
+        if bound_workload(approval, runtime.ledger.spend().bound) is None:
+            claimed = await _claim(runtime, approval, me)
+            if claimed is None:
+                break
+            if claimed is approval:
+                runtime.ledger.bind(binding_key(approval), me, runtime.clock())
+                continue
+            outcome = claimed
+        # else bound to another workload while this request waited: judged again
+        gate = _with(gate, approval, outcome, runtime)
+        decision = admit(request, gate)
+    name = f"{approval.metadata.namespace}/{approval.metadata.name}"
+    return Decision(
+        False,
+        f"costgov could not record that CostApproval {name}'s signatures are used for this "
+        "workload (an approval with a selector approves one workload); try again",
+        409,
+        verdicts=decision.verdicts,
+    )
+
+
+def _identity(request: Request) -> BoundWorkload | None:
+    """The workload's name and uid (the apiserver sets both before admission), or None."""
+    meta = request.metadata
+    name, uid = meta.get("name"), meta.get("uid")
+    if not isinstance(name, str) or not 0 < len(name) <= 253:
+        return None
+    if uid is not None and (not isinstance(uid, str) or len(uid) > 128):
+        return None
+    return BoundWorkload(name=name, uid=uid or None)
+
+
+def _with(gate: Gate, cached: CostApproval, now: CostApproval | bool, runtime: Runtime) -> Gate:
+    """The gate with the approval as it is now (gone when False) and the ledger's latest."""
+    ns, name = cached.metadata.namespace, cached.metadata.name
+    others = [a for a in gate.situation.approvals
+              if (a.metadata.namespace, a.metadata.name) != (ns, name)]  # fmt: skip
+    approvals = [*others, now] if isinstance(now, CostApproval) else others
+    situation = replace(gate.situation, approvals=approvals, spend=runtime.ledger.spend())
+    return replace(gate, situation=situation)
+
+
+async def _claim(
+    runtime: Runtime, approval: CostApproval, me: BoundWorkload
+) -> CostApproval | bool | None:
+    """`approval` itself once its status names this workload; the approval as it is now
+    (False: deleted) when it changed since the cache read it; None when it cannot be told."""
+    kube = runtime.kube
+    if kube is None:  # no cluster (tests of the engine): memory is all there is
+        return approval
+    meta = approval.metadata.model_dump()  # extra fields included: resourceVersion
+    status = me.model_dump(mode="json", by_alias=True, exclude_none=True)
+    try:
+        await kube.patch_status_if("costapprovals", meta, {"boundTo": status}, TIMEOUT)
+        return approval
+    except ConflictError:
+        pass
+    except Exception as exc:
+        log.warning(f"cannot record the use of CostApproval {approval.metadata.name}: {exc}")
+        return None
+    try:
+        body = await kube.read_costgov(
+            "costapprovals", approval.metadata.namespace or "default", approval.metadata.name,
+            TIMEOUT,
+        )  # fmt: skip
+    except Exception as exc:
+        log.warning(f"cannot read CostApproval {approval.metadata.name}: {exc}")
+        return None
+    fresh = None if body is None else parse_resource(CostApproval, body)
+    return False if fresh is None else fresh
