@@ -38,7 +38,7 @@ class KubeError(RuntimeError):
 
 
 class ConflictError(KubeError):
-    """The object changed (409), or is another object of that name (its uid), since read."""
+    """The object changed since read (409: its resourceVersion), or is gone (404)."""
 
 
 class LeaseConflictError(KubeError):
@@ -216,11 +216,14 @@ class KubeClient:
         timeout: float,
     ) -> dict[str, Any]:
         """Merge `status` into a costgov.io/v1alpha1 object's status only if it is still the
-        object and version `meta` (namespace, name, uid, resourceVersion) names; the object
-        as written, or ConflictError."""
+        version `meta` names (its resourceVersion: kube-apiserver answers 409 to a stale one,
+        on /status too; a uid there is not checked); the object as written, or
+        ConflictError."""
         ns, name = str(meta.get("namespace") or "default"), str(meta["name"])
-        precondition = {k: meta[k] for k in ("uid", "resourceVersion") if meta.get(k)}
-        body = {"metadata": precondition, "status": dict(status)}
+        version = meta.get("resourceVersion")
+        if not version:  # never an unconditional write
+            raise KubeError(f"{plural} {ns}/{name}: no resourceVersion to write against")
+        body = {"metadata": {"resourceVersion": version}, "status": dict(status)}
 
         def call() -> dict[str, Any]:
             try:
@@ -230,7 +233,7 @@ class KubeClient:
                     _preload_content=False, _request_timeout=timeout,
                 )  # fmt: skip
             except ApiException as exc:
-                if exc.status in (404, 409, 422):  # gone, changed, or a new uid under the name
+                if exc.status in (404, 409):  # gone, or changed since read
                     raise ConflictError(f"{plural} {ns}/{name}: {exc.status}") from exc
                 raise KubeError(f"patching {plural} {ns}/{name} status: {exc.status}") from exc
             return cast(dict[str, Any], json.loads(cast(Any, response).data))

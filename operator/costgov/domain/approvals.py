@@ -58,8 +58,8 @@ class Grant:
     requester: str | None
     signatures: tuple[Approval, ...]
     binds: CostApproval | None = None
-    """A CostApproval whose selector target approves one workload: using these signatures
-    binds them to the workload (`scoping.bindings`)."""
+    """A CostApproval whose selector target approves one workload and is bound to none yet:
+    using these signatures binds them to the workload (`scoping.bindings`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +215,12 @@ def best_assessment(
     found = [
         assess(policy, tier, g, amount=amount, now=now, submitter=submitter) for g in grants
     ] or [assess(policy, tier, None, amount=amount, now=now)]
-    return min(found, key=lambda a: (len(a.missing), -len(a.filled)))
+    # of grants that do equally well, one that would use up a selector approval comes last
+    return min(found, key=lambda a: (len(a.missing), -len(a.filled), _uses_up(a.grant)))
+
+
+def _uses_up(grant: Grant | None) -> bool:
+    return grant is not None and grant.binds is not None
 
 
 # --------------------------------------------------------------------------- written

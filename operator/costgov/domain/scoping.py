@@ -204,15 +204,16 @@ def grants_for(
 ) -> tuple[Grant, ...]:
     """Every object whose signatures may approve this workload. A CostApproval with a
     selector target approves one workload: the first its signatures were used for."""
+    held = bound or {}
     out = [
         Grant(
             f"CostApproval {a.metadata.namespace}/{a.metadata.name}",
             a.spec.requested_by,
             signatures(a.spec.approval, a.spec.approvals),
-            None if a.spec.target.selector is None else a,
+            a if a.spec.target.selector is not None and bound_workload(a, held) is None else None,
         )
         for a in approvals
-        if _targets(a, workload, bound or {})
+        if _targets(a, workload, held)
     ]
     if budget is not None:
         out.append(

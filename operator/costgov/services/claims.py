@@ -3,16 +3,21 @@
 Such an approval approves one workload (docs/policies.md): the first admitted on its
 signatures. Memory alone cannot hold that: replicas of the webhook each judge from their own
 watch, and a restart forgets. So before answering "allowed" on an approval no workload is
-bound to yet, the webhook writes `status.boundTo` (name and uid) with the approval's uid and
-resourceVersion as a precondition: of two replicas admitting two workloads at once on one
-approval, one write succeeds and the other conflicts. On a conflict the approval is read
-again and the request judged again against it (bound to another workload now, changed, or
-deleted); when the write cannot be made at all, the request is refused (fail closed), the
-message saying to retry. One write per approval in its lifetime, not per request.
+bound to yet, the webhook writes `status.boundTo` (name and uid) with the approval's
+resourceVersion as a precondition (kube-apiserver answers 409 to a stale one, on /status
+too): of two replicas admitting two workloads at once on one approval, one write succeeds
+and the other conflicts. A deleted and recreated approval has another resourceVersion, so a
+cache holding the old one conflicts too. On a conflict, or a write whose answer is lost, the
+approval is read again: bound to this workload (the write landed), or judged again on it
+as it is now (bound to another, changed, deleted). When neither the write nor the read can
+be made, the request is refused (fail closed). Of several grants that would approve, one
+that uses up a selector approval is used last (`domain.approvals.best_assessment`). One
+write per approval in its lifetime, not per request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import replace
 
@@ -24,11 +29,14 @@ from costgov.services.admitting import Decision, Gate, Request, admit
 from costgov.services.inventory import parse_resource
 from costgov.services.runtime import Runtime
 
-__all__ = ["ATTEMPTS", "TIMEOUT", "hold_first_use"]
+__all__ = ["ATTEMPTS", "DEADLINE", "TIMEOUT", "hold_first_use"]
 
 TIMEOUT = 1.0
-"""Seconds one write or read of the approval may take (the webhook's own timeout is 5 s)."""
+"""Seconds one write or read of the approval may take."""
+DEADLINE = 3.0
+"""Seconds the whole may take: within the webhook's 5 s, after a fresh read's 0.5 s."""
 ATTEMPTS = 3
+"""Rounds of write, conflict, judged again."""
 log = logging.getLogger("costgov")
 
 
@@ -51,38 +59,50 @@ async def hold_first_use(
     runtime: Runtime, request: Request, gate: Gate, decision: Decision
 ) -> Decision:
     """`decision`, once every selector-target CostApproval it rests on is bound to this
-    workload; else the request judged again on the approval as it is now, or refused."""
-    if request.dryrun or not decision.allowed:
+    workload; else the request judged again on the approval as it is now, or refused. The
+    whole takes at most `DEADLINE` seconds (the webhook's own timeout is 5 s)."""
+    if request.dryrun or not decision.allowed or not _unclaimed(decision, runtime, None):
         return decision
+    try:
+        async with asyncio.timeout(DEADLINE):
+            return await _hold(runtime, request, gate, decision)
+    except TimeoutError:
+        return _refused(decision, "the apiserver did not answer in time")
+
+
+async def _hold(runtime: Runtime, request: Request, gate: Gate, decision: Decision) -> Decision:
     me = _identity(request)
-    for _ in range(ATTEMPTS):
-        if not decision.allowed:
-            return decision
-        unclaimed = _unclaimed(decision, runtime, me)
-        if not unclaimed:
-            return decision
-        if me is None:  # hostile input: nothing to bind the approval to
-            return Decision(False, "metadata.name and metadata.uid: expected the workload's "
-                            "name and uid (at most 253 and 128 characters), as the apiserver "
-                            "sends them", 400, verdicts=decision.verdicts)  # fmt: skip
-        approval = unclaimed[0]
-        outcome: CostApproval | bool = approval
-        if bound_workload(approval, runtime.ledger.spend().bound) is None:
+    if me is None:  # hostile input: nothing to bind the approval to
+        return Decision(False, "metadata.name and metadata.uid: expected the workload's "
+                        "name and uid (at most 253 and 128 characters), as the apiserver "
+                        "sends them", 400, verdicts=decision.verdicts)  # fmt: skip
+    for _ in range(ATTEMPTS):  # an attempt ends in a conflict: judged again, then retried
+        unclaimed = _unclaimed(decision, runtime, me) if decision.allowed else []
+        changed: tuple[CostApproval, CostApproval | bool] | None = None
+        for approval in unclaimed:
+            if bound_workload(approval, runtime.ledger.spend().bound) is not None:
+                changed = approval, approval  # bound to another while this one waited
+                break
             claimed = await _claim(runtime, approval, me)
             if claimed is None:
+                return _refused(decision, "the apiserver did not answer")
+            if claimed is not approval:
+                changed = approval, claimed
                 break
-            if claimed is approval:
-                runtime.ledger.bind(binding_key(approval), me, runtime.clock())
-                continue
-            outcome = claimed
-        # else bound to another workload while this request waited: judged again
-        gate = _with(gate, approval, outcome, runtime)
+            runtime.ledger.bind(binding_key(approval), me, runtime.clock())
+        if changed is None:
+            return decision
+        gate = _with(gate, *changed, runtime)
         decision = admit(request, gate)
-    name = f"{approval.metadata.namespace}/{approval.metadata.name}"
+    return _refused(decision, "it kept changing")
+
+
+def _refused(decision: Decision, why: str) -> Decision:
     return Decision(
         False,
-        f"costgov could not record that CostApproval {name}'s signatures are used for this "
-        "workload (an approval with a selector approves one workload); try again",
+        "costgov could not record that a CostApproval with a selector (which approves one "
+        f"workload) is used for this one: {why}. If its status.boundTo names this workload "
+        "now, it is used up and a new approval is needed; else try again",
         409,
         verdicts=decision.verdicts,
     )
@@ -119,14 +139,15 @@ async def _claim(
         return approval
     meta = approval.metadata.model_dump()  # extra fields included: resourceVersion
     status = me.model_dump(mode="json", by_alias=True, exclude_none=True)
+    failed = False
     try:
         await kube.patch_status_if("costapprovals", meta, {"boundTo": status}, TIMEOUT)
         return approval
     except ConflictError:
         pass
-    except Exception as exc:
+    except Exception as exc:  # the write may have landed with its answer lost: read it
         log.warning(f"cannot record the use of CostApproval {approval.metadata.name}: {exc}")
-        return None
+        failed = True
     try:
         body = await kube.read_costgov(
             "costapprovals", approval.metadata.namespace or "default", approval.metadata.name,
@@ -135,5 +156,10 @@ async def _claim(
     except Exception as exc:
         log.warning(f"cannot read CostApproval {approval.metadata.name}: {exc}")
         return None
-    fresh = None if body is None else parse_resource(CostApproval, body)
-    return False if fresh is None else fresh
+    fresh: CostApproval | None = None if body is None else parse_resource(CostApproval, body)
+    if fresh is None:
+        return False
+    holder = fresh.status.bound_to
+    if holder is not None and holder.same(me.name, me.uid):
+        return approval  # ours: the write landed (its answer was lost)
+    return None if failed and holder is None else fresh  # failed, not landed: refused
