@@ -120,7 +120,7 @@ def test_the_first_use_is_written_to_the_approval_before_it_is_admitted() -> Non
     runtime = _runtime(api)
     first = _admit(runtime, "sweep-a")
     assert first.allowed, first.message
-    # one write, preconditioned on the approval's uid and the version the cache read
+    # one write, preconditioned on the version the cache read
     assert api.patches == [("capr-1", "7", {"boundTo": {"name": "sweep-a", "uid": "uid-sweep-a"}})]
     held = BoundWorkload(name="sweep-a", uid="uid-sweep-a")
     assert runtime.ledger.spend().bound == {"capr-1": held}
@@ -318,3 +318,79 @@ def test_a_workload_without_a_usable_name_binds_nothing() -> None:
     refused = asyncio.run(operating.admission(runtime, request, Gate(_situation(runtime)), "ml"))
     assert not refused.allowed and refused.code == 400 and "metadata.uid" in refused.message
     assert api.patches == []
+
+
+class Several:
+    """Several CostApprovals as kube-apiserver keeps them (a merge patch's null removes)."""
+
+    def __init__(self, *objs: dict[str, Any]) -> None:
+        self.stored = {o["metadata"]["name"]: copy.deepcopy(o) for o in objs}
+
+    async def patch_status_if(self, plural: str, meta: Any, status: Any, timeout: float) -> Any:
+        held = self.stored[meta["name"]]
+        if meta.get("resourceVersion") != held["metadata"]["resourceVersion"]:
+            raise ConflictError("409")
+        held["metadata"]["resourceVersion"] = str(int(held["metadata"]["resourceVersion"]) + 1)
+        now = held.setdefault("status", {})
+        for key, value in status.items():
+            now.pop(key, None) if value is None else now.update({key: value})
+        return copy.deepcopy(held)
+
+    async def read_costgov(self, plural: str, ns: str, name: str, timeout: float) -> Any:
+        return copy.deepcopy(self.stored.get(name))
+
+
+def _signed_by(name: str, uid: str, signer: str) -> dict[str, Any]:
+    found = copy.deepcopy(APPROVAL)
+    found["metadata"].update(name=name, uid=uid, resourceVersion="7")
+    found["spec"]["approval"]["approvedBy"] = signer
+    return found
+
+
+def _policy(name: str, approver: str) -> CostPolicy:
+    body = POLICY.model_dump(by_alias=True, mode="json", exclude_none=True)
+    body["metadata"]["name"] = name
+    body["spec"]["approvals"] = [{"above": 1000, "approvers": {"users": [approver]}}]
+    return CostPolicy.model_validate(body)
+
+
+def test_a_request_that_ends_refused_takes_its_bindings_back() -> None:
+    # found by review: two enforcing policies, each met by its own selector approval; s2
+    # was bound to another Job a moment ago. s1's write landed, s2's conflicted, the Job
+    # was refused, and s1 stayed used up by a Job that never existed.
+    s1, s2 = _signed_by("s1", "capr-s1", "alice"), _signed_by("s2", "capr-s2", "carol")
+    api = Several(s1, s2)
+    api.stored["s2"]["metadata"]["resourceVersion"] = "8"
+    api.stored["s2"]["status"] = {"boundTo": {"name": "other", "uid": "uid-other"}}
+    runtime = _runtime(api)
+    situation = replace(
+        _situation(runtime),
+        policies=(_policy("p1", "alice"), _policy("p2", "carol")),
+        approvals=(CostApproval.model_validate(s1), CostApproval.model_validate(s2)),
+    )
+    request = Request("Job", "CREATE", _job("sweep-a"), None, "bob", ("devs",), False)
+    decision = asyncio.run(operating.admission(runtime, request, Gate(situation), "ml"))
+    assert not decision.allowed and "approval.required" in decision.message
+    assert api.stored["s1"]["status"] == {}  # taken back
+    assert runtime.ledger.spend().bound == {}
+
+
+def test_the_last_judgement_stands_after_the_last_conflict() -> None:
+    # found by review: two conflicts, then another replica bound it; the third judgement
+    # (approval.required) was answered "it kept changing ... try again"
+    api = Apiserver()
+    api.conflicts = 2
+    wrapped = api.patch_status_if
+    calls = [0]
+
+    async def patch(plural: str, meta: Any, status: Any, timeout: float) -> Any:
+        calls[0] += 1
+        if calls[0] == 3:  # another replica wins meanwhile
+            api.stored["metadata"]["resourceVersion"] = "20"
+            api.stored["status"] = {"boundTo": {"name": "other", "uid": "uid-other"}}
+        return await wrapped(plural, meta, status, timeout)
+
+    api.patch_status_if = patch  # type: ignore[method-assign]
+    runtime = _runtime(api)
+    decision = _admit(runtime, "sweep-a")
+    assert not decision.allowed and "approval.required" in decision.message

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from costgov.adapters.kubernetes import ConflictError
 from costgov.api import CostApproval
@@ -60,17 +60,28 @@ async def hold_first_use(
 ) -> Decision:
     """`decision`, once every selector-target CostApproval it rests on is bound to this
     workload; else the request judged again on the approval as it is now, or refused. The
-    whole takes at most `DEADLINE` seconds (the webhook's own timeout is 5 s)."""
+    whole takes at most `DEADLINE` seconds (the webhook's own timeout is 5 s). Bindings
+    written for a request that ends refused are taken back (best effort, within 1 s)."""
     if request.dryrun or not decision.allowed or not _unclaimed(decision, runtime, None):
         return decision
+    written: list[tuple[CostApproval, str | None]] = []
     try:
         async with asyncio.timeout(DEADLINE):
-            return await _hold(runtime, request, gate, decision)
+            final = await _hold(runtime, request, gate, decision, written)
     except TimeoutError:
-        return _refused(decision, "the apiserver did not answer in time")
+        final = _refused(decision, "the apiserver did not answer in time")
+    if not final.allowed and written:
+        await _release(runtime, written)
+    return final
 
 
-async def _hold(runtime: Runtime, request: Request, gate: Gate, decision: Decision) -> Decision:
+async def _hold(
+    runtime: Runtime,
+    request: Request,
+    gate: Gate,
+    decision: Decision,
+    written: list[tuple[CostApproval, str | None]],
+) -> Decision:
     me = _identity(request)
     if me is None:  # hostile input: nothing to bind the approval to
         return Decision(False, "metadata.name and metadata.uid: expected the workload's "
@@ -86,15 +97,34 @@ async def _hold(runtime: Runtime, request: Request, gate: Gate, decision: Decisi
             claimed = await _claim(runtime, approval, me)
             if claimed is None:
                 return _refused(decision, "the apiserver did not answer")
-            if claimed is not approval:
+            if not isinstance(claimed, _Ours):
                 changed = approval, claimed
                 break
+            written.append((approval, claimed.version))
             runtime.ledger.bind(binding_key(approval), me, runtime.clock())
         if changed is None:
             return decision
         gate = _with(gate, *changed, runtime)
         decision = admit(request, gate)
+    if not decision.allowed or not _unclaimed(decision, runtime, me):
+        return decision  # the last judgement stands
     return _refused(decision, "it kept changing")
+
+
+async def _release(runtime: Runtime, written: list[tuple[CostApproval, str | None]]) -> None:
+    """Take back the bindings written for a request that ends refused: each only if the
+    approval is still as this request wrote it (its resourceVersion then)."""
+    for approval, _ in written:
+        runtime.ledger.unbind(binding_key(approval))
+    kube = runtime.kube
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            for approval, version in written:
+                if kube is not None and version:
+                    meta = {**approval.metadata.model_dump(), "resourceVersion": version}
+                    await kube.patch_status_if("costapprovals", meta, {"boundTo": None}, TIMEOUT)
+    except Exception as exc:  # TimeoutError included: it stays used (the message says so)
+        log.warning(f"cannot take back the use of a CostApproval for a refused request: {exc}")
 
 
 def _refused(decision: Decision, why: str) -> Decision:
@@ -129,20 +159,27 @@ def _with(gate: Gate, cached: CostApproval, now: CostApproval | bool, runtime: R
     return replace(gate, situation=situation)
 
 
+@dataclass(frozen=True, slots=True)
+class _Ours:
+    """The approval's status names this workload now, at this resourceVersion."""
+
+    version: str | None
+
+
 async def _claim(
     runtime: Runtime, approval: CostApproval, me: BoundWorkload
-) -> CostApproval | bool | None:
-    """`approval` itself once its status names this workload; the approval as it is now
+) -> _Ours | CostApproval | bool | None:
+    """`_Ours` once the approval's status names this workload; the approval as it is now
     (False: deleted) when it changed since the cache read it; None when it cannot be told."""
     kube = runtime.kube
     if kube is None:  # no cluster (tests of the engine): memory is all there is
-        return approval
+        return _Ours(None)
     meta = approval.metadata.model_dump()  # extra fields included: resourceVersion
     status = me.model_dump(mode="json", by_alias=True, exclude_none=True)
     failed = False
     try:
-        await kube.patch_status_if("costapprovals", meta, {"boundTo": status}, TIMEOUT)
-        return approval
+        written = await kube.patch_status_if("costapprovals", meta, {"boundTo": status}, TIMEOUT)
+        return _Ours(str((written.get("metadata") or {}).get("resourceVersion") or "") or None)
     except ConflictError:
         pass
     except Exception as exc:  # the write may have landed with its answer lost: read it
@@ -160,6 +197,6 @@ async def _claim(
     if fresh is None:
         return False
     holder = fresh.status.bound_to
-    if holder is not None and holder.same(me.name, me.uid):
-        return approval  # ours: the write landed (its answer was lost)
+    if holder is not None and holder.same(me.name, me.uid):  # the write landed, answer lost
+        return _Ours((fresh.metadata.model_extra or {}).get("resourceVersion"))
     return None if failed and holder is None else fresh  # failed, not landed: refused

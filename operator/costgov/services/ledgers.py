@@ -83,6 +83,11 @@ class Ledger:
         self.bound.setdefault(approval, (workload, at))
         self._spend = None
 
+    def unbind(self, approval: str) -> None:
+        """A binding taken back (the request it was written for ended refused)."""
+        if self.bound.pop(approval, None) is not None:
+            self._spend = None
+
     def record_audit(self, found: list[tuple[str, ViolationSeen]], now: datetime) -> None:
         self.audit.extend((policy, seen, now) for policy, seen in found)
         del self.audit[:-1000]
