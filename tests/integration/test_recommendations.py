@@ -61,7 +61,6 @@ from costgov.api.inferencedeployment import InferenceDeploymentStatus
 from costgov.catalog import load_catalog
 from costgov.cli import main
 from costgov.services.accounting import collect
-from costgov.services.deployments import INFERENCE_LABEL
 from costgov.services.evidence import collect_evidence
 from costgov.services.inference_reconciling import reconcile_inference
 from costgov.services.inventory import Inventory, PodRecord
@@ -261,7 +260,7 @@ def test_inference_deployment_status_carries_the_advice(prometheus_url: str) -> 
                  "replicas": {"min": 1, "max": 4}, "args": ["--model", MODEL]},
     })  # fmt: skip
     pods = tuple(PodRecord("serving", f"chat-7f9c-{i}", f"n-g6-{i}", Decimal(1),
-                           {INFERENCE_LABEL: "chat"}, None, "Running")
+                           {"costgov.io/inference-deployment": "chat"}, None, "Running")
                  for i in range(4))  # fmt: skip
     inv = Inventory(pods=pods, inference=(idep,))
     situation = situation_from(inv, catalog=catalog, now=at, excluded=frozenset())
