@@ -221,15 +221,16 @@ def _kopf_state(fn: Any) -> tuple[Any, Mapping[str, Any]] | None:
     bound = getattr(fn, "keywords", None) or {}
     memo, indices = bound.get("memobase"), bound.get("indices")
     if memo is None or indices is None:
-        if not _FALLBACK:
-            _FALLBACK.append(True)
-            log.warning("kopf's webhook function carries no memo and indexes: costgov's "
-                        "reviews go through kopf's handler machinery (slower)")  # fmt: skip
+        _say_fallback()
         return None
     return memo, indices
 
 
-_FALLBACK: list[bool] = []
+@functools.cache
+def _say_fallback() -> None:
+    """Said once: reviews then go through kopf (correct, slower)."""
+    log.warning("kopf's webhook function carries no memo and indexes: costgov's reviews go "
+                "through kopf's handler machinery (slower)")  # fmt: skip
 
 
 async def _direct(
