@@ -106,6 +106,10 @@ bench-reread: install prerequisites ## admission's fresh read of policies/budget
 bench-scale: install prerequisites ## 1,000 kwok GPU nodes, 10,000 pods through the apiserver: RSS, cycle, status, admission
 	$(BIN)/python tests/bench/bench_scale.py
 
+.PHONY: bench-restart
+bench-restart: install prerequisites ## the operator starting on 1,000 nodes and 10,000 GPU pods (real apiserver): RSS, CPU
+	$(BIN)/python tests/bench/bench_restart.py
+
 .PHONY: image
 image: ## build the container image (docker, else buildah with Debian bases); IMAGE=costgov:dev
 	bash hack/build-image.sh

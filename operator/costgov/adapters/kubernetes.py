@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any, cast
 
@@ -22,6 +22,8 @@ __all__ = ["ConflictError", "KubeClient", "KubeError", "LeaseConflictError"]
 
 TIMEOUT = 10.0
 """Seconds any single API call may take; a hung call must not stall a reconcile forever."""
+WATCH_TIMEOUT = 60.0
+"""Seconds a page of pods may take, and a watch may stay silent past its own timeout."""
 
 
 def _drain(response: Any) -> None:
@@ -34,7 +36,12 @@ def _drain(response: Any) -> None:
 
 
 class KubeError(RuntimeError):
-    """The API refused or could not be reached; names the object."""
+    """The API refused or could not be reached; names the object. `status`: the HTTP
+    status, when the apiserver answered."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class ConflictError(KubeError):
@@ -100,11 +107,54 @@ class KubeClient:
             except config.ConfigException:
                 config.load_kube_config()  # type: ignore[no-untyped-call]
             api = client.ApiClient()
+        self._core = client.CoreV1Api(api)
         self._batch = client.BatchV1Api(api)
         self._apps = client.AppsV1Api(api)
         self._authn = client.AuthenticationV1Api(api)
         self._leases = client.CoordinationV1Api(api)
         self._custom = client.CustomObjectsApi(api)
+
+    def list_pods_page(self, limit: int, token: str | None) -> dict[str, Any]:
+        """One page of every pod (blocking: the pod follower's thread calls it), parsed as
+        plain JSON, not into the client's models."""
+        more: dict[str, Any] = {"_continue": token} if token else {}
+        try:
+            response: Any = self._core.list_pod_for_all_namespaces(
+                limit=limit,
+                **more,
+                _preload_content=False,
+                _request_timeout=WATCH_TIMEOUT,
+            )
+        except ApiException as exc:
+            raise KubeError(f"listing pods: {exc.status} {exc.reason}", exc.status) from exc
+        try:
+            return cast(dict[str, Any], json.loads(response.data))
+        finally:
+            response.release_conn()
+
+    def watch_pods(self, version: str, seconds: int) -> Iterator[dict[str, Any]]:
+        """Every pod event after `version`, bookmarks included, for `seconds` at most
+        (blocking: the pod follower's thread reads it); one JSON object per line."""
+        try:
+            response: Any = self._core.list_pod_for_all_namespaces(
+                watch=True,
+                resource_version=version,
+                allow_watch_bookmarks=True,
+                timeout_seconds=seconds,
+                _preload_content=False,
+                _request_timeout=(TIMEOUT, seconds + WATCH_TIMEOUT),
+            )
+        except ApiException as exc:
+            raise KubeError(f"watching pods: {exc.status} {exc.reason}", exc.status) from exc
+        try:
+            rest = b""
+            for chunk in response.stream(2**16):
+                *lines, rest = (rest + chunk).split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        yield cast(dict[str, Any], json.loads(line))
+        finally:
+            response.release_conn()
 
     async def whoami(self) -> str:
         """This client's user name, as the apiserver authenticates it (SelfSubjectReview)."""

@@ -2,10 +2,16 @@
 
 Every index handler is a plain module-level function; the runtime comes from kopf's memo.
 Handlers bump `runtime.versions[...]` so views built from an index are rebuilt on change.
+They are coroutines that never await: kopf runs a synchronous handler in a thread and
+stores its result only after the loop resumes, so a view built in between would be cached
+under the new version with the old content; a coroutine's result is stored before any other
+task runs (kopf._core.engines.indexing.index_resource). It also spares a thread hand-off
+per watch event (profiled: docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -18,20 +24,21 @@ from costgov.domain.placement import NodeInfo
 from costgov.services.inventory import (
     Inventory,
     JobRecord,
-    PodRecord,
     job_record,
     node_info,
     parse_resource,
-    pod_record,
     workload_record,
 )
+from costgov.services.podwatch import PodFollower
 
 __all__ = [
     "INDEXES",
     "admission_inventory",
     "first",
+    "follow_pods",
     "inventory_from",
     "scale_targets",
+    "stop_following_pods",
     "values",
 ]
 
@@ -46,34 +53,60 @@ def first(index: Any, key: Any) -> Any:
     return next(iter(store), None) if store is not None else None
 
 
-def namespaces_idx(name: str, labels: Mapping[str, str], memo: Any, **_: Any) -> dict[str, Any]:
+_KEPT_METADATA = (
+    "name", "namespace", "uid", "resourceVersion", "generation", "deletionTimestamp",
+    "finalizers",
+)  # fmt: skip
+
+
+def _let_go(body: kopf.Body) -> None:
+    """Shrink the object kopf holds for this event to what kopf itself reads once the index
+    handler ran (identity, deletion, finalizers), where the index handler is the kind's
+    only handler. At start-up kopf parks one worker per object, each holding its body,
+    until every object of every kind is indexed (kopf._core.reactor.processing), and
+    pymalloc keeps what they took (docs/benchmarks.md); pods, the most numerous, are not
+    left to kopf at all (services/podwatch.py). The record the handler returned was built
+    before and shares nothing that is dropped."""
+    raw = getattr(body, "_src", None)
+    if not isinstance(raw, dict):
+        return
+    meta = raw.get("metadata")
+    for key in [k for k in raw if k not in ("apiVersion", "kind")]:
+        del raw[key]
+    if isinstance(meta, dict):
+        raw["metadata"] = {k: meta[k] for k in _KEPT_METADATA if k in meta}
+
+
+async def namespaces_idx(
+    name: str, labels: Mapping[str, str], memo: Any, **_: Any
+) -> dict[str, Any]:
     memo.runtime.versions["namespaces"] += 1
     return {name: dict(labels)}
 
 
-def nodes_idx(body: kopf.Body, memo: Any, **_: Any) -> dict[str, NodeInfo]:
+async def nodes_idx(body: kopf.Body, memo: Any, **_: Any) -> dict[str, NodeInfo]:
     memo.runtime.versions["nodes"] += 1
     info = node_info(body)
+    _let_go(body)
     return {info.name: replace(info, offering=offering_for_node(info.labels, memo.runtime.catalog))}
 
 
-def gpu_pods_idx(body: kopf.Body, **_: Any) -> dict[str, PodRecord] | None:
-    record = pod_record(body)
-    return None if record is None else {record.namespace: record}
-
-
-def gpu_jobs_idx(body: kopf.Body, **_: Any) -> dict[str, JobRecord] | None:
+async def gpu_jobs_idx(body: kopf.Body, memo: Any, **_: Any) -> dict[str, JobRecord] | None:
     record = job_record(body)
-    return None if record is None else {record.namespace: record}
+    _let_go(body)
+    if record is None:
+        return None
+    memo.runtime.versions["jobs"] += 1
+    return {record.namespace: record}
 
 
-def policies_idx(body: kopf.Body, memo: Any, **_: Any) -> dict[None, Any] | None:
+async def policies_idx(body: kopf.Body, memo: Any, **_: Any) -> dict[None, Any] | None:
     memo.runtime.versions["policies"] += 1
     policy = parse_resource(CostPolicy, body)
     return None if policy is None else {None: (policy, dict(body.get("status") or {}))}
 
 
-def budgets_idx(
+async def budgets_idx(
     body: kopf.Body, namespace: str | None, memo: Any, **_: Any
 ) -> dict[str, Any] | None:
     memo.runtime.versions["budgets"] += 1
@@ -83,7 +116,7 @@ def budgets_idx(
     return {namespace or "default": (budget, dict(body.get("status") or {}))}
 
 
-def inference_idx(
+async def inference_idx(
     body: kopf.Body, namespace: str | None, memo: Any, **_: Any
 ) -> dict[str, Any] | None:
     memo.runtime.versions["inference"] += 1
@@ -91,7 +124,7 @@ def inference_idx(
     return None if idep is None else {namespace or "default": idep}
 
 
-def approvals_idx(
+async def approvals_idx(
     body: kopf.Body, namespace: str | None, memo: Any, **_: Any
 ) -> dict[str, Any] | None:
     memo.runtime.versions["approvals"] += 1
@@ -113,7 +146,7 @@ _SCALED_KINDS = {
 """Other projects' kinds with a scale subresource (indexed only where their CRDs exist)."""
 
 
-def gpu_workloads_idx(
+async def gpu_workloads_idx(
     body: kopf.Body, resource: kopf.Resource, **_: Any
 ) -> dict[tuple[str, str, str], Any] | None:
     """GPU Deployments, StatefulSets and ReplicaSets by (kind, namespace, name): judged at
@@ -125,7 +158,7 @@ def gpu_workloads_idx(
     return {(record.kind, record.namespace, record.name): record}
 
 
-def gpu_scaled_idx(
+async def gpu_scaled_idx(
     body: kopf.Body, resource: kopf.Resource, **_: Any
 ) -> dict[tuple[str, str, str], Any] | None:
     """GPU LeaderWorkerSets and Kubeflow jobs with a scale subresource, by (kind,
@@ -139,7 +172,7 @@ def gpu_scaled_idx(
     return {(record.kind, record.namespace, record.name): record}
 
 
-def owned_deployments_idx(
+async def owned_deployments_idx(
     namespace: str | None, name: str, status: kopf.Status, **_: Any
 ) -> dict[tuple[str, str], int]:
     return {(namespace or "default", name): int(status.get("readyReplicas") or 0)}
@@ -148,7 +181,6 @@ def owned_deployments_idx(
 INDEXES: tuple[tuple[str, str | None, str, Any, dict[str, Any]], ...] = (
     ("", "v1", "namespaces", namespaces_idx, {}),
     ("", "v1", "nodes", nodes_idx, {}),
-    ("", "v1", "pods", gpu_pods_idx, {}),
     ("batch", "v1", "jobs", gpu_jobs_idx, {}),
     ("apps", "v1", "deployments", gpu_workloads_idx, {"id": "gpu_deployments_idx"}),
     ("apps", "v1", "statefulsets", gpu_workloads_idx, {"id": "gpu_statefulsets_idx"}),
@@ -174,6 +206,23 @@ INDEXES: tuple[tuple[str, str | None, str, Any, dict[str, Any]], ...] = (
         {"labels": {"costgov.io/inference-deployment": kopf.PRESENT}},
     ),
 )
+
+
+async def follow_pods(memo: Any, **_: Any) -> None:
+    """At start: follow the GPU pods into `runtime.pods` (services/podwatch.py)."""
+    runtime = memo.runtime
+    if runtime.kube is None:
+        runtime.pods.replace({})
+        runtime.pods.failing("no Kubernetes client: pods are not followed")
+        return
+    memo.pod_follower = PodFollower(runtime.kube, runtime.pods, asyncio.get_running_loop())
+    memo.pod_follower.start()
+
+
+async def stop_following_pods(memo: Any, **_: Any) -> None:
+    follower = getattr(memo, "pod_follower", None)
+    if follower is not None:
+        follower.stop()
 
 
 def _nodes(kw: Mapping[str, Any]) -> dict[str, NodeInfo]:
@@ -214,6 +263,14 @@ def _workloads(kw: Mapping[str, Any]) -> tuple[Any, ...]:
     return tuple(w for name in names for w in values(kw[name]))
 
 
+def _all(kw: Mapping[str, Any], source: str) -> tuple[Any, ...]:
+    """Every record of the `gpu_{source}_idx` index, built once per change (each budget's
+    reconcile reads them all). Pods are not a kopf index: services/podwatch.py."""
+    runtime, index = kw["memo"].runtime, kw[f"gpu_{source}_idx"]
+    size = sum(len(s) for s in index.values())
+    return runtime.view(source, source, size, lambda: tuple(values(index)))  # type: ignore[no-any-return]
+
+
 def inventory_from(kw: Mapping[str, Any]) -> Inventory:
     """The whole cluster as the indexes hold it, for a reconcile."""
     budgets = list(values(kw["budgets_idx"]))
@@ -221,8 +278,8 @@ def inventory_from(kw: Mapping[str, Any]) -> Inventory:
         namespaces={k: first(kw["namespaces_idx"], k) or {} for k in kw["namespaces_idx"]},
         nodes=_nodes(kw),
         gpu_node_list=_gpu_nodes(kw),
-        pods=tuple(values(kw["gpu_pods_idx"])),
-        jobs=tuple(values(kw["gpu_jobs_idx"])),
+        pods=kw["memo"].runtime.pods.records(),
+        jobs=_all(kw, "jobs"),
         policies=policies(kw),
         budgets=tuple(b for b, _ in budgets),
         inference=tuple(values(kw["inference_idx"])),

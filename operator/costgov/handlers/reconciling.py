@@ -12,6 +12,7 @@ from costgov.api import CostApproval, CostPolicy, InferenceDeployment, TrainingJ
 from costgov.handlers.indexing import first, inventory_from
 from costgov.services import following, operating
 from costgov.services.conditions import Event
+from costgov.services.inventory import Inventory
 from costgov.services.outcomes import Outcome
 
 __all__ = [
@@ -37,6 +38,17 @@ def _emit(events: list[Event]) -> None:
 
 
 Cycle = Callable[[], Awaitable[Outcome[Any]]]
+LISTED_WAIT = 30.0
+"""Seconds a reconcile waits for the first complete list of pods before it gives up."""
+
+
+async def _inventory(memo: Any, kw: dict[str, Any]) -> Inventory:
+    """The indexes' inventory, once the pods are listed (never an empty list for a full one)."""
+    pods = memo.runtime.pods
+    if not await pods.wait_listed(LISTED_WAIT):
+        why = f": {pods.problem}" if pods.problem else ""
+        raise kopf.TemporaryError(f"the GPU pods are not listed yet{why}", delay=LISTED_WAIT)
+    return inventory_from({**kw, "memo": memo})
 
 
 async def _done(outcome: Outcome[Any]) -> Outcome[Any]:
@@ -62,7 +74,7 @@ async def _reconcile(
 
 
 async def reconcile_policy(body: kopf.Body, patch: kopf.Patch, memo: Any, **kw: Any) -> None:
-    runtime, inv, old = memo.runtime, inventory_from({**kw, "memo": memo}), body.get("status")
+    runtime, inv, old = memo.runtime, await _inventory(memo, kw), body.get("status")
     policy, invalid = operating.load(CostPolicy, body, runtime)
     if policy is not None and not runtime.leadership.leading:
         following.follow_policy(runtime, policy, old)
@@ -71,7 +83,7 @@ async def reconcile_policy(body: kopf.Body, patch: kopf.Patch, memo: Any, **kw: 
 
 
 async def reconcile_budget(body: kopf.Body, patch: kopf.Patch, memo: Any, **kw: Any) -> None:
-    runtime, inv, old = memo.runtime, inventory_from({**kw, "memo": memo}), body.get("status")
+    runtime, inv, old = memo.runtime, await _inventory(memo, kw), body.get("status")
     budget, invalid = operating.load(TrainingJobBudget, body, runtime)
     if budget is not None and not runtime.leadership.leading:
         following.follow_budget(runtime, budget, inv, old)
@@ -80,7 +92,7 @@ async def reconcile_budget(body: kopf.Body, patch: kopf.Patch, memo: Any, **kw: 
 
 
 async def reconcile_inference(body: kopf.Body, patch: kopf.Patch, memo: Any, **kw: Any) -> None:
-    runtime, inv, old = memo.runtime, inventory_from({**kw, "memo": memo}), body.get("status")
+    runtime, inv, old = memo.runtime, await _inventory(memo, kw), body.get("status")
     idep, invalid = operating.load(InferenceDeployment, body, runtime)
     key = (body.metadata.namespace or "default", body.metadata.name)
     ready = first(kw["owned_deployments_idx"], key) or 0
@@ -89,7 +101,7 @@ async def reconcile_inference(body: kopf.Body, patch: kopf.Patch, memo: Any, **k
 
 
 async def reconcile_approval(body: kopf.Body, patch: kopf.Patch, memo: Any, **kw: Any) -> None:
-    runtime, inv, old = memo.runtime, inventory_from({**kw, "memo": memo}), body.get("status")
+    runtime, inv, old = memo.runtime, await _inventory(memo, kw), body.get("status")
     approval, invalid = operating.load(CostApproval, body, runtime)
     cycle = (
         (lambda: _done(operating.approval_cycle(runtime, approval, inv, old))) if approval else None

@@ -9,7 +9,7 @@ import kopf
 
 from costgov.handlers import reconciling, toggles
 from costgov.handlers.admitting import ADMITTED, validate
-from costgov.handlers.indexing import INDEXES
+from costgov.handlers.indexing import INDEXES, follow_pods, stop_following_pods
 
 __all__ = ["build_registry"]
 
@@ -37,6 +37,8 @@ def build_registry(interval: float) -> kopf.OperatorRegistry:
     for group, version, plural, fn, extra in INDEXES:
         options = {"id": fn.__name__, **extra}
         kopf.index(group=group, version=version, plural=plural, registry=registry, **options)(fn)
+    kopf.on.startup(registry=registry)(follow_pods)
+    kopf.on.cleanup(registry=registry)(stop_following_pods)
     _forgetting(registry)
     kopf.on.cleanup(registry=registry)(reconciling.stop_reading)
     for plural, timer in _TIMERS:

@@ -18,9 +18,11 @@ from costgov.adapters.metrics import OperatorMetrics
 from costgov.adapters.prometheus import PrometheusSource
 from costgov.catalog import load_catalog
 from costgov.domain.leases import Timings
+from costgov.handlers.essences import EssentialDiffBase
 from costgov.handlers.registry import build_registry
 from costgov.handlers.serving import SafeWebhookServer
 from costgov.services.leadership import Elector, Leadership
+from costgov.services.podwatch import PAGE
 from costgov.services.runtime import Runtime
 from costgov.settings import Settings
 
@@ -102,6 +104,8 @@ def configure(
     kopf_settings.persistence.finalizer = "costgov.io/finalizer"
     kopf_settings.posting.level = logging.INFO
     kopf_settings.watching.server_timeout = 300
+    kopf_settings.watching.chunk_size = PAGE  # kopf's initial LISTs in pages, as the pods'
+    kopf_settings.persistence.diffbase_storage = EssentialDiffBase()
 
 
 async def run(settings: Settings) -> None:

@@ -34,6 +34,7 @@ from costgov.services.leadership import Leadership
 from costgov.services.ledgers import Ledger
 from costgov.services.outcomes import Announced, Outcome
 from costgov.services.planning import MAX_POINTS, next_chunk
+from costgov.services.podwatch import PodStore
 from costgov.services.rereading import Rereads
 from costgov.services.situations import audit_judgements, situation_from
 from costgov.services.statuses import read_status
@@ -66,6 +67,8 @@ class Runtime:
     """Bumped by the index handlers, so views built from an index are rebuilt on change."""
     views: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     leadership: Leadership = field(default_factory=lambda: Leadership("alone", leading=True))
+    pods: PodStore = field(default_factory=PodStore)
+    """The GPU pods, followed outside kopf (services/podwatch.py)."""
     """Whether this replica reconciles; without a Lease (one instance) it always does."""
     rereads: Rereads = field(init=False)
     hosted: HostedPrices = field(init=False)

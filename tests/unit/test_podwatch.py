@@ -1,0 +1,169 @@
+"""The pod follower (services/podwatch.py) against a fake apiserver that answers as the
+Kubernetes API reference describes lists and watches:
+
+- a LIST with `limit` returns at most that many items and `metadata.continue` (the token for
+  the next page, "" on the last) and the list's `metadata.resourceVersion`;
+- a WATCH from a resourceVersion streams `{"type": ADDED|MODIFIED|DELETED|BOOKMARK|ERROR,
+  "object": ...}`; a BOOKMARK object carries only `metadata.resourceVersion`; an ERROR
+  carries a Status, code 410 ("Expired"/"Gone") when that version is too old, after which a
+  client lists again.
+
+Pods are written as kube-apiserver returns them (abridged): the GPU pods request
+`nvidia.com/gpu`, the CPU pod does not and is not kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from costgov.adapters.kubernetes import KubeError
+from costgov.services.podwatch import PodFollower, PodStore
+
+
+def pod(name: str, gpus: int, phase: str = "Running", rv: str = "1") -> dict[str, Any]:
+    resources = {"requests": {"nvidia.com/gpu": str(gpus)}} if gpus else {}
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": "ml",
+            "uid": f"uid-{name}",
+            "resourceVersion": rv,
+            "ownerReferences": [
+                {"apiVersion": "batch/v1", "kind": "Job", "name": "train", "uid": "job-uid",
+                 "controller": True},
+            ],
+        },
+        "spec": {"nodeName": "gpu-1", "containers": [{"name": "t", "resources": resources}]},
+        "status": {"phase": phase},
+    }  # fmt: skip
+
+
+class FakeApi:
+    """Pods in pages; watches scripted one per call; errors raised where scripted."""
+
+    def __init__(self, pods: list[dict[str, Any]], watches: list[list[dict[str, Any]]]) -> None:
+        self.pods, self.watches = pods, watches
+        self.lists: list[tuple[int, str | None]] = []
+        self.watched_from: list[str] = []
+        self.list_errors: list[Exception] = []
+        self.follower: PodFollower | None = None
+
+    def list_pods_page(self, limit: int, token: str | None) -> dict[str, Any]:
+        self.lists.append((limit, token))
+        if self.list_errors:
+            raise self.list_errors.pop(0)
+        start = int(token or 0)
+        page = self.pods[start : start + limit]
+        more = start + limit < len(self.pods)
+        meta = {"resourceVersion": "100", "continue": str(start + limit) if more else ""}
+        return {"kind": "PodList", "apiVersion": "v1", "metadata": meta, "items": page}
+
+    def watch_pods(self, version: str, seconds: int) -> Iterator[dict[str, Any]]:
+        self.watched_from.append(version)
+        if not self.watches:
+            assert self.follower is not None
+            self.follower.stop()
+            return
+        yield from self.watches.pop(0)
+
+
+def _follow(api: FakeApi, page: int = 2) -> PodStore:
+    async def run() -> PodStore:
+        store = PodStore()
+        follower = PodFollower(api, store, asyncio.get_running_loop(), sleep=lambda _: False)
+        api.follower = follower
+        done = threading.Event()
+
+        def run_then_say() -> None:
+            follower._run()
+            done.set()
+
+        follower._thread = threading.Thread(target=run_then_say)
+        follower.start()
+        while not done.is_set():
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)  # the callbacks the thread posted last
+        return store
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("costgov.services.podwatch.PAGE", page)
+        return asyncio.run(run())
+
+
+def test_lists_every_page_and_keeps_gpu_pods_only() -> None:
+    pods = [pod("a", 1), pod("b", 8), pod("cpu", 0), pod("c", 2), pod("d", 1)]
+    api = FakeApi(pods, [])
+    store = _follow(api)
+    assert api.lists == [(2, None), (2, "2"), (2, "4")]  # 5 pods in pages of 2
+    assert store.listed and store.problem is None
+    assert sorted((r.name, int(r.gpus)) for r in store.records()) == [
+        ("a", 1), ("b", 8), ("c", 2), ("d", 1),
+    ]  # fmt: skip
+    assert api.watched_from == ["100"]  # from the list's resourceVersion
+
+
+def test_follows_events_and_resumes_from_the_newest_version() -> None:
+    watch = [
+        {"type": "ADDED", "object": pod("e", 4, "Pending", rv="101")},
+        {"type": "MODIFIED", "object": pod("a", 1, "Succeeded", rv="102")},
+        {"type": "DELETED", "object": pod("b", 8, rv="103")},
+        {"type": "ADDED", "object": pod("cpu2", 0, rv="104")},
+        {"type": "BOOKMARK", "object": {"kind": "Pod", "metadata": {"resourceVersion": "150"}}},
+    ]
+    api = FakeApi([pod("a", 1), pod("b", 8)], [watch])
+    store = _follow(api)
+    found = {r.name: (int(r.gpus), r.phase) for r in store.records()}
+    assert found == {"a": (1, "Succeeded"), "e": (4, "Pending")}
+    assert api.watched_from == ["100", "150"]  # the bookmark's version, not a re-list
+    assert len(api.lists) == 1
+
+
+def test_a_gone_version_lists_again_and_replaces_everything() -> None:
+    gone = {"type": "ERROR", "object": {"kind": "Status", "code": 410, "reason": "Expired",
+                                        "message": "too old resource version: 100 (300)"}}  # fmt: skip
+    api = FakeApi([pod("a", 1), pod("b", 8)], [[gone]])
+    api_pods_after = [pod("b", 8), pod("z", 2)]
+
+    def relisted(limit: int, token: str | None) -> dict[str, Any]:
+        api.pods = api_pods_after if api.lists else api.pods
+        return FakeApi.list_pods_page(api, limit, token)
+
+    api.list_pods_page = relisted  # type: ignore[method-assign]
+    store = _follow(api)
+    assert sorted(r.name for r in store.records()) == ["b", "z"]  # "a" went while unwatched
+    assert [t for _, t in api.lists] == [None, None]  # each list one page of 2
+    assert api.watched_from == ["100", "100"]
+
+
+def test_a_refused_list_is_shown_then_cleared_once_it_works() -> None:
+    api = FakeApi([pod("a", 1)], [])
+    api.list_errors = [KubeError("listing pods: 403 Forbidden", 403)]
+    problems: list[str | None] = []
+
+    original = PodStore.failing
+
+    def noted(self: PodStore, problem: str | None) -> None:
+        problems.append(problem)
+        original(self, problem)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(PodStore, "failing", noted)
+        store = _follow(api)
+    assert problems == ["cannot follow pods: listing pods: 403 Forbidden", None]
+    assert store.listed and store.problem is None
+    assert [r.name for r in store.records()] == ["a"]
+
+
+def test_an_unlisted_store_is_not_taken_for_an_empty_cluster() -> None:
+    async def run() -> tuple[bool, bool]:
+        store = PodStore()
+        before = await store.wait_listed(0.01)
+        store.replace({})
+        return before, await store.wait_listed(0.01)
+
+    assert asyncio.run(run()) == (False, True)
