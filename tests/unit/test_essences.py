@@ -64,3 +64,19 @@ def test_only_costgov_kinds_have_change_handlers() -> None:
     groups = {h.selector.group for h in registry._changing.get_all_handlers() if h.selector}
     assert groups == {CHANGE_HANDLED_GROUP}
     assert all(h.selector for h in registry._changing.get_all_handlers())
+
+
+def test_kinds_whose_bodies_are_shrunk_have_their_index_handler_alone() -> None:
+    """handlers/indexing._let_go drops a node's or Job's body once indexed: no other handler
+    of any sort may be registered on those kinds (it would see the shrunk body), and pods
+    are not watched by kopf at all (services/podwatch.py follows them)."""
+    registry = build_registry(30)
+    regs = (registry._indexing, registry._changing, registry._watching, registry._spawning)
+    on: dict[str, list[str]] = {}
+    for reg in regs:
+        for h in reg.get_all_handlers():
+            plural = h.selector.plural if h.selector else None
+            on.setdefault(str(plural), []).append(str(h.id))
+    assert on["nodes"] == ["nodes_idx"]
+    assert on["jobs"] == ["gpu_jobs_idx"]
+    assert "pods" not in on

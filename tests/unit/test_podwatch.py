@@ -53,7 +53,10 @@ class FakeApi:
         self.list_errors: list[Exception] = []
         self.follower: PodFollower | None = None
 
-    def list_pods_page(self, limit: int, token: str | None) -> dict[str, Any]:
+    def list_pods_page(
+        self, limit: int, token: str | None, namespace: str | None = None
+    ) -> dict[str, Any]:
+        assert namespace is None  # cluster-wide
         self.lists.append((limit, token))
         if self.list_errors:
             raise self.list_errors.pop(0)
@@ -63,7 +66,13 @@ class FakeApi:
         meta = {"resourceVersion": "100", "continue": str(start + limit) if more else ""}
         return {"kind": "PodList", "apiVersion": "v1", "metadata": meta, "items": page}
 
-    def watch_pods(self, version: str, seconds: int) -> Iterator[dict[str, Any]]:
+    def watch_pods(
+        self,
+        version: str,
+        seconds: int,
+        namespace: str | None = None,
+        opened: Any = None,
+    ) -> Iterator[dict[str, Any]]:
         self.watched_from.append(version)
         if not self.watches:
             assert self.follower is not None
@@ -129,7 +138,7 @@ def test_a_gone_version_lists_again_and_replaces_everything() -> None:
     api = FakeApi([pod("a", 1), pod("b", 8)], [[gone]])
     api_pods_after = [pod("b", 8), pod("z", 2)]
 
-    def relisted(limit: int, token: str | None) -> dict[str, Any]:
+    def relisted(limit: int, token: str | None, namespace: str | None = None) -> dict[str, Any]:
         api.pods = api_pods_after if api.lists else api.pods
         return FakeApi.list_pods_page(api, limit, token)
 
@@ -167,3 +176,162 @@ def test_an_unlisted_store_is_not_taken_for_an_empty_cluster() -> None:
         return before, await store.wait_listed(0.01)
 
     assert asyncio.run(run()) == (False, True)
+
+
+class _DroppedError(ConnectionError):
+    pass
+
+
+def test_a_watch_cut_off_resumes_from_the_last_version_it_saw() -> None:
+    def cut(events: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        yield from events
+        raise _DroppedError("Response ended prematurely")
+
+    api = FakeApi([pod("a", 1)], [])
+    first = [
+        {"type": "ADDED", "object": pod("b", 2, rv="150")},
+        {"type": "BOOKMARK", "object": {"kind": "Pod", "metadata": {"resourceVersion": "200"}}},
+    ]
+    scripted = iter([cut(first)])
+
+    def watch(version: str, seconds: int, namespace: str | None = None, opened: Any = None):  # type: ignore[no-untyped-def]
+        api.watched_from.append(version)
+        nxt = next(scripted, None)
+        if nxt is None:
+            assert api.follower is not None
+            api.follower.stop()
+            return iter(())
+        return nxt
+
+    api.watch_pods = watch  # type: ignore[method-assign]
+    store = _follow(api)
+    assert api.watched_from == ["100", "200"]  # not "100" again, and no second LIST
+    assert len(api.lists) == 1
+    assert sorted(r.name for r in store.records()) == ["a", "b"]
+
+
+def test_a_version_gone_again_and_again_is_listed_for_with_growing_pauses() -> None:
+    gone = {"type": "ERROR", "object": {"kind": "Status", "code": 410, "message": "too old"}}
+    api = FakeApi([pod("a", 1)], [[gone] for _ in range(4)])
+    pauses: list[float] = []
+
+    async def run() -> None:
+        store = PodStore()
+
+        def pause(seconds: float) -> bool:
+            pauses.append(seconds)
+            return False
+
+        follower = PodFollower(api, store, asyncio.get_running_loop(), sleep=pause)
+        api.follower = follower
+        await asyncio.to_thread(follower._run)
+
+    asyncio.run(run())
+    assert len(api.lists) == 5  # the first list, and one after each of the four 410s
+    # never back to back: 1, 2, 5, 10 s before the lists; then 1 s after the last watch,
+    # which the fake ends at once (as a server that closes every watch would)
+    assert pauses == [1.0, 2.0, 5.0, 10.0, 1.0]
+
+
+def test_a_pod_costgov_cannot_read_is_left_out_and_the_rest_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from costgov.services import podwatch
+
+    real = podwatch.pod_record  # type: ignore[attr-defined]
+
+    def fussy(obj: Any) -> Any:
+        if obj["metadata"]["name"] == "odd":
+            raise ValueError("unexpected shape")
+        return real(obj)
+
+    monkeypatch.setattr(podwatch, "pod_record", fussy)
+    store = _follow(FakeApi([pod("a", 1), pod("odd", 1), pod("c", 2)], []))
+    assert sorted(r.name for r in store.records()) == ["a", "c"]
+
+
+def test_namespaces_are_followed_as_kopf_watches_them() -> None:
+    from costgov.handlers.indexing import _pod_scopes
+
+    assert _pod_scopes([]) == ([None], None)
+    assert _pod_scopes(["ml", "serving"]) == (["ml", "serving"], None)  # one watch each
+    scopes, keep = _pod_scopes(["team-*, !team-x", "ml"])
+    assert scopes == [None] and keep is not None  # a pattern: cluster-wide, filtered
+    assert [ns for ns in ("team-a", "team-x", "ml", "other") if keep(ns)] == ["team-a", "ml"]
+
+
+def test_over_http_lines_split_anywhere_and_stop_ends_a_silent_watch() -> None:
+    """The real client against a loopback server speaking the watch protocol: chunked
+    transfer, one JSON event per line; the ADDED event is cut inside a two-byte character
+    and then the watch goes silent, as a quiet cluster's does, until stop() cuts it."""
+    import http.server
+    import json
+    import time
+
+    from costgov.adapters.kubernetes import KubeClient
+
+    labelled = pod("b", 2, rv="101")
+    labelled["metadata"]["labels"] = {"owner": "zoë"}
+    added = {"type": "ADDED", "object": labelled}
+    line = json.dumps(added, ensure_ascii=False).encode() + b"\n"
+    cut = line.index("ë".encode()) + 1  # between the two bytes of "ë"
+    release = threading.Event()
+
+    class Server(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            if "watch=true" not in self.path:
+                body = json.dumps(
+                    {
+                        "kind": "PodList",
+                        "metadata": {"resourceVersion": "100", "continue": ""},
+                        "items": [pod("a", 1)],
+                    }
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for part in (line[:cut], line[cut:]):
+                self.wfile.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+                self.wfile.flush()
+                time.sleep(0.05)
+            release.wait(30)  # silent, as a watch with nothing to say
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Server)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host = f"http://127.0.0.1:{server.server_address[1]}"
+
+    async def run() -> tuple[list[tuple[str, str]], float, bool]:
+        store = PodStore()
+        follower = PodFollower(KubeClient(host=host), store, asyncio.get_running_loop())
+        follower.start()
+        assert await store.wait_listed(10)
+        for _ in range(100):
+            if len(store.records()) == 2:
+                break
+            await asyncio.sleep(0.05)
+        began = time.monotonic()
+        follower.stop()
+        await asyncio.to_thread(follower.join, 10)
+        found = sorted((r.name, r.labels.get("owner", "")) for r in store.records())
+        return found, time.monotonic() - began, follower._thread.is_alive()
+
+    try:
+        found, took, alive = asyncio.run(run())
+    finally:
+        release.set()
+        server.shutdown()
+    assert found == [("a", ""), ("b", "zoë")]
+    assert not alive and took < 3  # not the watch's 240 s, nor the server's 30

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, cast
 
@@ -114,41 +114,51 @@ class KubeClient:
         self._leases = client.CoordinationV1Api(api)
         self._custom = client.CustomObjectsApi(api)
 
-    def list_pods_page(self, limit: int, token: str | None) -> dict[str, Any]:
-        """One page of every pod (blocking: the pod follower's thread calls it), parsed as
+    def _pods(self, namespace: str | None, **kwargs: Any) -> Any:
+        """GET pods, cluster-wide or in one namespace, unparsed."""
+        if namespace is None:
+            return self._core.list_pod_for_all_namespaces(_preload_content=False, **kwargs)
+        return self._core.list_namespaced_pod(namespace, _preload_content=False, **kwargs)
+
+    def list_pods_page(
+        self, limit: int, token: str | None, namespace: str | None = None
+    ) -> dict[str, Any]:
+        """One page of the pods (blocking: the pod follower's thread calls it), parsed as
         plain JSON, not into the client's models."""
         more: dict[str, Any] = {"_continue": token} if token else {}
+        where = f" in {namespace}" if namespace else ""
         try:
-            response: Any = self._core.list_pod_for_all_namespaces(
-                limit=limit,
-                **more,
-                _preload_content=False,
-                _request_timeout=WATCH_TIMEOUT,
-            )
+            response = self._pods(namespace, limit=limit, _request_timeout=WATCH_TIMEOUT, **more)
         except ApiException as exc:
-            raise KubeError(f"listing pods: {exc.status} {exc.reason}", exc.status) from exc
+            raise KubeError(f"listing pods{where}: {exc.status} {exc.reason}", exc.status) from exc
         try:
             return cast(dict[str, Any], json.loads(response.data))
         finally:
             response.release_conn()
 
-    def watch_pods(self, version: str, seconds: int) -> Iterator[dict[str, Any]]:
+    def watch_pods(
+        self,
+        version: str,
+        seconds: int,
+        namespace: str | None = None,
+        opened: Callable[[Any], None] | None = None,
+    ) -> Iterator[dict[str, Any]]:
         """Every pod event after `version`, bookmarks included, for `seconds` at most
-        (blocking: the pod follower's thread reads it); one JSON object per line."""
+        (blocking: the pod follower's thread reads it); one JSON object per line. `opened`
+        receives the response, which another thread may shut down to end the watch."""
+        where = f" in {namespace}" if namespace else ""
         try:
-            response: Any = self._core.list_pod_for_all_namespaces(
-                watch=True,
-                resource_version=version,
-                allow_watch_bookmarks=True,
-                timeout_seconds=seconds,
-                _preload_content=False,
-                _request_timeout=(TIMEOUT, seconds + WATCH_TIMEOUT),
-            )
+            response = self._pods(
+                namespace, watch=True, resource_version=version, allow_watch_bookmarks=True,
+                timeout_seconds=seconds, _request_timeout=(TIMEOUT, seconds + WATCH_TIMEOUT),
+            )  # fmt: skip
         except ApiException as exc:
-            raise KubeError(f"watching pods: {exc.status} {exc.reason}", exc.status) from exc
+            raise KubeError(f"watching pods{where}: {exc.status} {exc.reason}", exc.status) from exc
+        if opened is not None:
+            opened(response)
         try:
             rest = b""
-            for chunk in response.stream(2**16):
+            for chunk in response.stream(None):  # each chunk as it comes (chunked encoding)
                 *lines, rest = (rest + chunk).split(b"\n")
                 for line in lines:
                     if line.strip():

@@ -12,11 +12,16 @@ per watch event (profiled: docs/benchmarks.md).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
 import kopf
+from kopf._cogs.structs.references import (
+    NamespaceName,
+    match_namespace,
+    select_specific_namespaces,
+)
 
 from costgov.api import CostApproval, CostPolicy, InferenceDeployment, TrainingJobBudget
 from costgov.domain.offerings import offering_for_node
@@ -29,7 +34,7 @@ from costgov.services.inventory import (
     parse_resource,
     workload_record,
 )
-from costgov.services.podwatch import PodFollower
+from costgov.services.podwatch import PodFollower, Scope
 
 __all__ = [
     "INDEXES",
@@ -208,6 +213,18 @@ INDEXES: tuple[tuple[str, str | None, str, Any, dict[str, Any]], ...] = (
 )
 
 
+def _pod_scopes(patterns: list[str]) -> tuple[list[Scope], Callable[[str], bool] | None]:
+    """Where to follow pods for the operator's namespaces, as kopf watches the rest: one
+    scope per namespace when all are plain names (a namespaced Role is then enough);
+    cluster-wide, keeping the namespaces kopf would match, when any is a pattern."""
+    if not patterns:
+        return [None], None
+    plain = select_specific_namespaces(patterns)
+    if len(plain) == len(set(patterns)):
+        return [str(n) for n in sorted(plain)], None
+    return [None], lambda ns: any(match_namespace(NamespaceName(ns), p) for p in patterns)
+
+
 async def follow_pods(memo: Any, **_: Any) -> None:
     """At start: follow the GPU pods into `runtime.pods` (services/podwatch.py)."""
     runtime = memo.runtime
@@ -215,14 +232,23 @@ async def follow_pods(memo: Any, **_: Any) -> None:
         runtime.pods.replace({})
         runtime.pods.failing("no Kubernetes client: pods are not followed")
         return
-    memo.pod_follower = PodFollower(runtime.kube, runtime.pods, asyncio.get_running_loop())
-    memo.pod_follower.start()
+    scopes, keep = _pod_scopes(list(runtime.settings.namespaces))
+    runtime.pods.expect(scopes)
+    loop = asyncio.get_running_loop()
+    memo.pod_followers = [
+        PodFollower(runtime.kube, runtime.pods, loop, scope=scope, keep=keep) for scope in scopes
+    ]
+    for follower in memo.pod_followers:
+        follower.start()
 
 
 async def stop_following_pods(memo: Any, **_: Any) -> None:
-    follower = getattr(memo, "pod_follower", None)
-    if follower is not None:
+    """At exit: end the followers, a watch in progress included."""
+    followers = getattr(memo, "pod_followers", ())
+    for follower in followers:
         follower.stop()
+    for follower in followers:
+        await asyncio.to_thread(follower.join, 5.0)
 
 
 def _nodes(kw: Mapping[str, Any]) -> dict[str, NodeInfo]:

@@ -41,24 +41,41 @@ log = logging.getLogger("costgov.pods")
 class PodSource(Protocol):
     """What the follower needs of the API (adapters/kubernetes.KubeClient)."""
 
-    def list_pods_page(self, limit: int, token: str | None) -> dict[str, Any]: ...
+    def list_pods_page(
+        self, limit: int, token: str | None, namespace: str | None = None
+    ) -> dict[str, Any]: ...
 
-    def watch_pods(self, version: str, seconds: int) -> Iterable[dict[str, Any]]: ...
+    def watch_pods(
+        self,
+        version: str,
+        seconds: int,
+        namespace: str | None = None,
+        opened: Callable[[Any], None] | None = None,
+    ) -> Iterable[dict[str, Any]]: ...
+
+
+Scope = str | None
+"""What one follower lists and watches: a namespace, or None for the whole cluster."""
 
 
 class PodStore:
-    """GPU pods by uid; written on the event loop only."""
+    """GPU pods by scope and uid; written on the event loop only."""
 
     def __init__(self) -> None:
-        self._records: dict[str, PodRecord] = {}
+        self._parts: dict[Scope, dict[str, PodRecord]] = {}
+        self._expected: set[Scope] = {None}
         self._all: tuple[PodRecord, ...] | None = ()
         self._listed = asyncio.Event()
         self.problem: str | None = None
         """Why the pods are not (or no longer) followed, while that lasts."""
 
+    def expect(self, scopes: Iterable[Scope]) -> None:
+        """The scopes that must each be listed before the store is complete."""
+        self._expected = set(scopes)
+
     def records(self) -> tuple[PodRecord, ...]:
         if self._all is None:
-            self._all = tuple(self._records.values())
+            self._all = tuple(r for part in self._parts.values() for r in part.values())
         return self._all
 
     @property
@@ -72,18 +89,20 @@ class PodStore:
             return False
         return True
 
-    def replace(self, records: Mapping[str, PodRecord]) -> None:
-        """A complete LIST: these are all the GPU pods."""
-        self._records, self._all, self.problem = dict(records), None, None
-        self._listed.set()
+    def replace(self, records: Mapping[str, PodRecord], scope: Scope = None) -> None:
+        """A complete LIST of one scope: these are all its GPU pods."""
+        self._parts[scope], self._all, self.problem = dict(records), None, None
+        if self._expected <= set(self._parts):
+            self._listed.set()
 
-    def apply(self, uid: str, record: PodRecord | None) -> None:
+    def apply(self, uid: str, record: PodRecord | None, scope: Scope = None) -> None:
         """One watch event: the pod's record now, or None (gone, or no GPU pod)."""
+        part = self._parts.setdefault(scope, {})
         if record is None:
-            if self._records.pop(uid, None) is not None:
+            if part.pop(uid, None) is not None:
                 self._all = None
         else:
-            self._records[uid] = record
+            part[uid] = record
             self._all = None
 
     def failing(self, problem: str | None) -> None:
@@ -95,30 +114,59 @@ def _uid(obj: Mapping[str, Any]) -> str:
     return str(meta.get("uid") or f"{meta.get('namespace')}/{meta.get('name')}")
 
 
+def _record(obj: Mapping[str, Any]) -> PodRecord | None:
+    """The pod's record; a pod costgov cannot read is logged and left out, never stopping
+    the others (as a failing kopf index handler skipped one object)."""
+    try:
+        return pod_record(obj)
+    except Exception as exc:  # logged: one odd pod must not stall every pod
+        meta = obj.get("metadata") or {}
+        log.warning(f"pod {meta.get('namespace')}/{meta.get('name')} left out: {exc!r}")
+        return None
+
+
 class GoneError(Exception):
     """The apiserver no longer has the version the watch asked to start from (410)."""
 
 
 class PodFollower:
-    """Follows every pod into a PodStore, from a thread; `stop()` ends it."""
+    """Follows the pods of one scope into a PodStore, from a thread; `stop()` ends it."""
 
     def __init__(
         self,
         source: PodSource,
         store: PodStore,
         loop: asyncio.AbstractEventLoop,
+        *,
+        scope: Scope = None,
+        keep: Callable[[str], bool] | None = None,
         sleep: Callable[[float], bool] | None = None,
     ) -> None:
         self._source, self._store, self._loop = source, store, loop
+        self._scope, self._keep = scope, keep
         self._stopped = threading.Event()
         self._sleep = sleep or self._stopped.wait
+        self._version: str | None = None
+        self._response: Any = None
         self._thread = threading.Thread(target=self._run, name="costgov-pods", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
+        """End the follower: a watch in progress is shut down, not waited out."""
         self._stopped.set()
+        response = self._response
+        if response is not None:
+            for method in ("shutdown", "close"):
+                try:
+                    getattr(response, method)()
+                    break
+                except Exception:  # an older urllib3: close it instead
+                    continue
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
 
     def _post(self, fn: Callable[..., None], *args: Any) -> None:
         try:
@@ -126,25 +174,33 @@ class PodFollower:
         except RuntimeError:  # the loop closed: the operator is gone
             self._stopped.set()
 
+    def _opened(self, response: Any) -> None:
+        self._response = response
+        if self._stopped.is_set():
+            self.stop()
+
     def _run(self) -> None:
-        failures, version = 0, None
+        failures, listed_at = 0, -1e9
         while not self._stopped.is_set():
             try:
-                if version is None:
-                    version = self._list()
-                if version is not None and not self._stopped.is_set():
-                    began = time.monotonic()
-                    version = self._watch(version)
-                    if time.monotonic() - began < 1:  # a watch the server ends at once
-                        self._sleep(1.0)
-                if failures:
+                if self._version is None:
+                    if time.monotonic() - listed_at < BACKOFF[-1]:  # listed, then gone again
+                        self._sleep(BACKOFF[min(failures, len(BACKOFF) - 1)])
+                        failures += 1
+                    listed_at = time.monotonic()
+                    self._version = self._list()
+                if self._version is not None and not self._stopped.is_set():
+                    self._follow()
+                if failures and self._version is not None:
                     self._post(self._store.failing, None)
-                failures = 0
+                    failures = 0
             except GoneError:
-                version = None
+                self._version = None
             except Exception as exc:  # logged and shown; tried again after a pause
+                if self._stopped.is_set():
+                    return
                 if isinstance(exc, KubeError) and exc.status == 410:
-                    version = None  # the version is too old to watch from: list again
+                    self._version = None  # too old to list on or watch from: list again
                     continue
                 problem = f"cannot follow pods: {exc}"
                 log.error(problem)
@@ -152,40 +208,55 @@ class PodFollower:
                 self._sleep(BACKOFF[min(failures, len(BACKOFF) - 1)])
                 failures += 1
 
+    def _follow(self) -> None:
+        began = time.monotonic()
+        self._watch()
+        if time.monotonic() - began < 1:  # a watch the server ends at once
+            self._sleep(1.0)
+
+    def _kept(self, obj: Mapping[str, Any]) -> bool:
+        namespace = str((obj.get("metadata") or {}).get("namespace") or "")
+        return self._keep is None or self._keep(namespace)
+
     def _list(self) -> str | None:
-        """Every pod, a page at a time; the list's resourceVersion (None: stopped)."""
+        """Every pod of the scope, a page at a time; the list's resourceVersion (None:
+        stopped)."""
         records: dict[str, PodRecord] = {}
         token: str | None = None
         began, pages = time.monotonic(), 0
         while True:
-            page = self._source.list_pods_page(PAGE, token)
+            page = self._source.list_pods_page(PAGE, token, self._scope)
             pages += 1
             for item in page.get("items") or ():
-                record = pod_record(item)
+                record = _record(item) if self._kept(item) else None
                 if record is not None:
                     records[_uid(item)] = record
             meta = page.get("metadata") or {}
             token = meta.get("continue") or None
             if token is None:
-                self._post(self._store.replace, records)
-                took = time.monotonic() - began
-                log.info(f"{len(records)} GPU pods listed ({pages} pages) in {took:.1f} s")
+                self._post(self._store.replace, records, self._scope)
+                took, where = time.monotonic() - began, f" in {self._scope}" if self._scope else ""
+                log.info(f"{len(records)} GPU pods listed{where} ({pages} pages) in {took:.1f} s")
                 return str(meta.get("resourceVersion") or "")
             if self._stopped.is_set():
                 return None
 
-    def _watch(self, version: str) -> str:
-        for event in self._source.watch_pods(version, WATCH_SECONDS):
+    def _watch(self) -> None:
+        """Events from the newest version seen, which every event and bookmark moves on
+        (a watch cut off mid-way resumes where it was, not where it started)."""
+        events = self._source.watch_pods(
+            self._version or "", WATCH_SECONDS, self._scope, self._opened
+        )
+        for event in events:
             kind, obj = event.get("type"), event.get("object") or {}
             if kind == "ERROR":
                 if obj.get("code") == 410:
                     raise GoneError(str(obj.get("message") or ""))
                 raise RuntimeError(f"watch error {obj.get('code')}: {obj.get('message')}")
-            version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
-            if kind in ("ADDED", "MODIFIED"):
-                self._post(self._store.apply, _uid(obj), pod_record(obj))
+            self._version = str((obj.get("metadata") or {}).get("resourceVersion") or self._version)
+            if kind in ("ADDED", "MODIFIED") and self._kept(obj):
+                self._post(self._store.apply, _uid(obj), _record(obj), self._scope)
             elif kind == "DELETED":
-                self._post(self._store.apply, _uid(obj), None)
+                self._post(self._store.apply, _uid(obj), None, self._scope)
             if self._stopped.is_set():
-                break
-        return version
+                return
