@@ -156,9 +156,9 @@ def test_a_refused_list_is_shown_then_cleared_once_it_works() -> None:
 
     original = PodStore.failing
 
-    def noted(self: PodStore, problem: str | None) -> None:
+    def noted(self: PodStore, problem: str | None, scope: str | None = None) -> None:
         problems.append(problem)
-        original(self, problem)
+        original(self, problem, scope)
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(PodStore, "failing", noted)
@@ -206,7 +206,7 @@ def test_a_watch_cut_off_resumes_from_the_last_version_it_saw() -> None:
     api.watch_pods = watch  # type: ignore[method-assign]
     store = _follow(api)
     assert api.watched_from == ["100", "200"]  # not "100" again, and no second LIST
-    assert len(api.lists) == 1
+    assert len(api.lists) == 1 and store.problem is None  # a cut is not a failure
     assert sorted(r.name for r in store.records()) == ["a", "b"]
 
 
@@ -335,3 +335,57 @@ def test_over_http_lines_split_anywhere_and_stop_ends_a_silent_watch() -> None:
         server.shutdown()
     assert found == [("a", ""), ("b", "zoë")]
     assert not alive and took < 3  # not the watch's 240 s, nor the server's 30
+
+
+def _run_with_pauses(api: FakeApi, stop_on_pause: bool = False) -> tuple[PodStore, list[float]]:
+    pauses: list[float] = []
+
+    async def run() -> PodStore:
+        store = PodStore()
+
+        def pause(seconds: float) -> bool:
+            pauses.append(seconds)
+            if stop_on_pause:
+                follower.stop()
+            return stop_on_pause
+
+        follower = PodFollower(api, store, asyncio.get_running_loop(), sleep=pause)
+        api.follower = follower
+        await asyncio.to_thread(follower._run)
+        await asyncio.sleep(0.05)
+        return store
+
+    return asyncio.run(run()), pauses
+
+
+def test_failed_lists_are_retried_after_growing_pauses_once_each() -> None:
+    api = FakeApi([pod("a", 1)], [])
+    api.list_errors = [KubeError("listing pods: 503 Service Unavailable", 503)] * 3
+    store, pauses = _run_with_pauses(api)
+    assert len(api.lists) == 4  # three refused, the fourth answered
+    assert pauses == [1.0, 2.0, 5.0, 1.0]  # one pause per refusal (then the empty watch's)
+    assert store.listed and store.problem is None
+
+
+def test_a_stop_during_a_pause_sends_no_more_requests() -> None:
+    api = FakeApi([pod("a", 1)], [])
+    api.list_errors = [KubeError("listing pods: 403 Forbidden", 403)] * 5
+    store, pauses = _run_with_pauses(api, stop_on_pause=True)
+    assert len(api.lists) == 1 and pauses == [1.0]
+    assert not store.listed and store.problem == "cannot follow pods: listing pods: 403 Forbidden"
+
+
+def test_each_namespace_keeps_its_own_problem() -> None:
+    async def run() -> tuple[str | None, bool, str | None]:
+        store = PodStore()
+        store.expect(["ml", "serving"])
+        store.failing("cannot follow pods in ml: listing pods in ml: 403 Forbidden", "ml")
+        store.replace({}, "serving")  # serving listed: ml's problem stays, nothing listed
+        before = store.problem
+        listed = store.listed
+        store.replace({}, "ml")
+        return before, listed, store.problem
+
+    assert asyncio.run(run()) == (
+        "cannot follow pods in ml: listing pods in ml: 403 Forbidden", False, None,
+    )  # fmt: skip

@@ -22,6 +22,8 @@ __all__ = ["ConflictError", "KubeClient", "KubeError", "LeaseConflictError"]
 
 TIMEOUT = 10.0
 """Seconds any single API call may take; a hung call must not stall a reconcile forever."""
+POOL = 64
+"""Connections kept per host: one per pod watch (a namespace each) and the other calls."""
 WATCH_TIMEOUT = 60.0
 """Seconds a page of pods may take, and a watch may stay silent past its own timeout."""
 
@@ -100,13 +102,16 @@ class KubeClient:
             cfg.verify_ssl = verify_ssl
             if token:
                 cfg.api_key = {"authorization": f"Bearer {token}"}
+            cfg.connection_pool_maxsize = POOL
             api = client.ApiClient(cfg)
         else:
             try:
                 config.load_incluster_config()  # type: ignore[no-untyped-call]
             except config.ConfigException:
                 config.load_kube_config()  # type: ignore[no-untyped-call]
-            api = client.ApiClient()
+            cfg = client.Configuration.get_default_copy()
+            cfg.connection_pool_maxsize = POOL
+            api = client.ApiClient(cfg)
         self._core = client.CoreV1Api(api)
         self._batch = client.BatchV1Api(api)
         self._apps = client.AppsV1Api(api)

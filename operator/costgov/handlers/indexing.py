@@ -247,8 +247,7 @@ async def stop_following_pods(memo: Any, **_: Any) -> None:
     followers = getattr(memo, "pod_followers", ())
     for follower in followers:
         follower.stop()
-    for follower in followers:
-        await asyncio.to_thread(follower.join, 5.0)
+    await asyncio.gather(*(asyncio.to_thread(f.join, 5.0) for f in followers))
 
 
 def _nodes(kw: Mapping[str, Any]) -> dict[str, NodeInfo]:

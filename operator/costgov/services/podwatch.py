@@ -66,8 +66,7 @@ class PodStore:
         self._expected: set[Scope] = {None}
         self._all: tuple[PodRecord, ...] | None = ()
         self._listed = asyncio.Event()
-        self.problem: str | None = None
-        """Why the pods are not (or no longer) followed, while that lasts."""
+        self._problems: dict[Scope, str] = {}
 
     def expect(self, scopes: Iterable[Scope]) -> None:
         """The scopes that must each be listed before the store is complete."""
@@ -77,6 +76,11 @@ class PodStore:
         if self._all is None:
             self._all = tuple(r for part in self._parts.values() for r in part.values())
         return self._all
+
+    @property
+    def problem(self) -> str | None:
+        """Why pods are not (or no longer) followed, in every scope where that lasts."""
+        return "; ".join(self._problems.values()) or None
 
     @property
     def listed(self) -> bool:
@@ -91,7 +95,8 @@ class PodStore:
 
     def replace(self, records: Mapping[str, PodRecord], scope: Scope = None) -> None:
         """A complete LIST of one scope: these are all its GPU pods."""
-        self._parts[scope], self._all, self.problem = dict(records), None, None
+        self._parts[scope], self._all = dict(records), None
+        self._problems.pop(scope, None)
         if self._expected <= set(self._parts):
             self._listed.set()
 
@@ -105,8 +110,11 @@ class PodStore:
             part[uid] = record
             self._all = None
 
-    def failing(self, problem: str | None) -> None:
-        self.problem = problem
+    def failing(self, problem: str | None, scope: Scope = None) -> None:
+        if problem is None:
+            self._problems.pop(scope, None)
+        else:
+            self._problems[scope] = problem
 
 
 def _uid(obj: Mapping[str, Any]) -> str:
@@ -147,6 +155,8 @@ class PodFollower:
         self._stopped = threading.Event()
         self._sleep = sleep or self._stopped.wait
         self._version: str | None = None
+        self._seen = 0
+        """Events the watch in progress delivered."""
         self._response: Any = None
         self._thread = threading.Thread(target=self._run, name="costgov-pods", daemon=True)
 
@@ -180,33 +190,44 @@ class PodFollower:
             self.stop()
 
     def _run(self) -> None:
-        failures, listed_at = 0, -1e9
+        failures, gone, listed_at = 0, 0, -1e9
         while not self._stopped.is_set():
+            self._seen = 0
             try:
                 if self._version is None:
-                    if time.monotonic() - listed_at < BACKOFF[-1]:  # listed, then gone again
-                        self._sleep(BACKOFF[min(failures, len(BACKOFF) - 1)])
-                        failures += 1
-                    listed_at = time.monotonic()
                     self._version = self._list()
+                    listed_at = time.monotonic()
                 if self._version is not None and not self._stopped.is_set():
                     self._follow()
-                if failures and self._version is not None:
-                    self._post(self._store.failing, None)
+                    if failures:  # a watch that ended as watches do: all is well again
+                        self._post(self._store.failing, None, self._scope)
                     failures = 0
-            except GoneError:
-                self._version = None
             except Exception as exc:  # logged and shown; tried again after a pause
                 if self._stopped.is_set():
                     return
-                if isinstance(exc, KubeError) and exc.status == 410:
-                    self._version = None  # too old to list on or watch from: list again
+                if isinstance(exc, GoneError) or (isinstance(exc, KubeError) and exc.status == 410):
+                    self._version = None  # too old to list on or watch from: list again,
+                    soon = time.monotonic() - listed_at < BACKOFF[-1]
+                    gone = gone + 1 if soon else 0  # after a pause if that keeps happening
+                    if gone and self._sleep(BACKOFF[min(gone - 1, len(BACKOFF) - 1)]):
+                        return
                     continue
-                problem = f"cannot follow pods: {exc}"
+                if self._seen:  # cut off after some events: resume from the last at once
+                    log.info(f"pod watch cut off ({exc}); resuming at {self._version}")
+                    if failures:
+                        self._post(self._store.failing, None, self._scope)
+                    failures = 0
+                    continue
+                problem = f"cannot follow pods{self._where}: {exc}"
                 log.error(problem)
-                self._post(self._store.failing, problem)
-                self._sleep(BACKOFF[min(failures, len(BACKOFF) - 1)])
+                self._post(self._store.failing, problem, self._scope)
+                if self._sleep(BACKOFF[min(failures, len(BACKOFF) - 1)]):
+                    return
                 failures += 1
+
+    @property
+    def _where(self) -> str:
+        return f" in {self._scope}" if self._scope else ""
 
     def _follow(self) -> None:
         began = time.monotonic()
@@ -235,8 +256,10 @@ class PodFollower:
             token = meta.get("continue") or None
             if token is None:
                 self._post(self._store.replace, records, self._scope)
-                took, where = time.monotonic() - began, f" in {self._scope}" if self._scope else ""
-                log.info(f"{len(records)} GPU pods listed{where} ({pages} pages) in {took:.1f} s")
+                took = time.monotonic() - began
+                log.info(
+                    f"{len(records)} GPU pods listed{self._where} ({pages} pages) in {took:.1f} s"
+                )
                 return str(meta.get("resourceVersion") or "")
             if self._stopped.is_set():
                 return None
@@ -244,10 +267,12 @@ class PodFollower:
     def _watch(self) -> None:
         """Events from the newest version seen, which every event and bookmark moves on
         (a watch cut off mid-way resumes where it was, not where it started)."""
+        self._seen = 0
         events = self._source.watch_pods(
             self._version or "", WATCH_SECONDS, self._scope, self._opened
         )
         for event in events:
+            self._seen += 1
             kind, obj = event.get("type"), event.get("object") or {}
             if kind == "ERROR":
                 if obj.get("code") == 410:
