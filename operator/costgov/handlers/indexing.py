@@ -288,12 +288,11 @@ def _workloads(kw: Mapping[str, Any]) -> tuple[Any, ...]:
     return tuple(w for name in names for w in values(kw[name]))
 
 
-def _all(kw: Mapping[str, Any], source: str) -> tuple[Any, ...]:
-    """Every record of the `gpu_{source}_idx` index, built once per change (each budget's
-    reconcile reads them all). Pods are not a kopf index: services/podwatch.py."""
-    runtime, index = kw["memo"].runtime, kw[f"gpu_{source}_idx"]
+def _jobs(kw: Mapping[str, Any]) -> tuple[JobRecord, ...]:
+    """Every GPU Job, built once per change (each budget's reconcile reads them all)."""
+    runtime, index = kw["memo"].runtime, kw["gpu_jobs_idx"]
     size = sum(len(s) for s in index.values())
-    return runtime.view(source, source, size, lambda: tuple(values(index)))  # type: ignore[no-any-return]
+    return runtime.view("jobs", "jobs", size, lambda: tuple(values(index)))  # type: ignore[no-any-return]
 
 
 def inventory_from(kw: Mapping[str, Any]) -> Inventory:
@@ -304,7 +303,7 @@ def inventory_from(kw: Mapping[str, Any]) -> Inventory:
         nodes=_nodes(kw),
         gpu_node_list=_gpu_nodes(kw),
         pods=kw["memo"].runtime.pods.records(),
-        jobs=_all(kw, "jobs"),
+        jobs=_jobs(kw),
         policies=policies(kw),
         budgets=tuple(b for b, _ in budgets),
         inference=tuple(values(kw["inference_idx"])),
