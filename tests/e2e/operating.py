@@ -125,6 +125,15 @@ class Operator:
         self.log_path = cp.root / f"operator-{port}.log"  # one per operator: no mixed logs
 
     def start(self) -> None:
+        self._start(0)
+
+    def _port_taken(self) -> bool:
+        """The operator died binding its metrics or liveness port: `_free_port()` found it
+        free, then another process's connection took it (the webhook's is kept)."""
+        tail = self.log_path.read_text()[-3000:]
+        return "address already in use" in tail and f", {self.port})" not in tail
+
+    def _start(self, retries: int) -> None:
         token = self.cp.kubectl("create", "token", SA, "-n", NS, "--duration=2h").stdout.strip()
         kubeconfig = self.cp.root / "operator.kubeconfig"
         kubeconfig.write_text(
@@ -177,6 +186,9 @@ class Operator:
         )
         for _ in range(150):
             if self.proc.poll() is not None:
+                if self._port_taken() and retries < 2:
+                    self._start(retries + 1)  # another process took a free port
+                    return
                 raise RuntimeError(self.log_path.read_text()[-3000:])
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
