@@ -352,6 +352,17 @@ def _churn_and_admit(api: Api, sim: cluster.Sim, seconds: float = 120) -> None:
           f"(histogram bucket)", flush=True)  # fmt: skip
 
 
+def _health(sim: cluster.Sim) -> str:
+    """The operator's accounting cycles, leadership and RSS, for a log of the run."""
+    try:
+        found = _metrics(sim)
+        rss = _proc(cluster.Processes(sim.root).pids["costgov"])[1]
+    except (OSError, KeyError, ValueError) as exc:
+        return f"unreadable ({exc})"
+    return (f"{found.get('costgov_accounting_cycles_total', 0):.0f} cycles, "
+            f"leader {found.get('costgov_leader', 0):.0f}, RSS {rss / 2**20:.0f} MiB")  # fmt: skip
+
+
 def _ready_nodes(api: Api) -> int:
     return sum(
         1
@@ -360,7 +371,7 @@ def _ready_nodes(api: Api) -> int:
     )
 
 
-def _populate(api: Api) -> None:
+def _populate(api: Api, sim: cluster.Sim) -> None:
     took = time.monotonic()
     _many(api, "node", [_node(i) for i in range(NODES)])
     _wait("nodes Ready", lambda: _ready_nodes(api) >= NODES, 600)
@@ -379,7 +390,7 @@ def _populate(api: Api) -> None:
 
     def running() -> bool:
         phases = api.pods()
-        print(f"  pods: {phases}", flush=True)
+        print(f"  pods: {phases}; operator: {_health(sim)}", flush=True)
         return phases.get("Running", 0) >= want
 
     took = _wait("pods Running", running, 1800, 15)
@@ -393,7 +404,7 @@ def main() -> None:
     try:
         print(f"simulated cluster up in {time.monotonic() - began:.0f} s ({root})", flush=True)
         api = Api(sim.cp.kubeconfig)
-        _populate(api)
+        _populate(api, sim)
         pid = cluster.Processes(root).pids["costgov"]
         since = datetime.now(UTC)
         took = _wait("complete status", lambda: _complete(api, since), 900, 5)
@@ -405,7 +416,12 @@ def main() -> None:
         _steady(sim, pid)
     finally:
         cluster.down(root)
+        kept = Path(f"{root}-logs")
+        kept.mkdir()
+        for log in [*root.glob("*.log"), *root.glob("logs/*.log")]:
+            log.rename(kept / log.name)
         subprocess.run(["rm", "-rf", str(root)], check=False)
+        print(f"logs kept in {kept}", flush=True)
     print(f"total {time.monotonic() - began:.0f} s")
 
 
