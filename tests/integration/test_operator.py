@@ -458,8 +458,8 @@ async def test_the_month_to_date_is_caught_up_on_with_progress_in_status(
     cluster: Cluster,
 ) -> None:
     """A fresh install mid-month (END is the 14th, noon): the policy's month to date is
-    counted a chunk of history at a time (an hour first, then larger while Prometheus
-    answers fast), each status write saying how far it got, until CaughtUp is True."""
+    counted in the background, a chunk of history after another, while status says it is
+    catching up and its figures are a lower bound, until CaughtUp is True."""
     cp = "costgov.io/v1alpha1/costpolicies"
     await cluster.wait_for(lambda: caught_up(_status(cluster, cp, None, "ml-platform")))
     written = [
@@ -468,23 +468,20 @@ async def test_the_month_to_date_is_caught_up_on_with_progress_in_status(
         if r.method == "PATCH"
         and str(r.url.path).endswith("/costpolicies/ml-platform/status")
         and isinstance(r.data, dict)
-        and "accounting" in (r.data.get("status") or {})
     ]
-    cursors = [datetime.fromisoformat(w["accounting"]["cursor"]) for w in written]
-    month, _ = period_bounds(NOW, "monthly")
-    # the first chunk is the month's first hour; the cursor only moves forward, to NOW
-    assert cursors[0] == month + timedelta(hours=1)
+    cursors = [
+        datetime.fromisoformat(w["accounting"]["cursor"]) for w in written if "accounting" in w
+    ]
+    # the cursor only moves forward, to NOW
     assert cursors == sorted(cursors) and cursors[-1] == NOW
     progress = [c for w in written for c in w.get("conditions") or [] if c["type"] == "CaughtUp"]
-    first = progress[0]
-    assert (first["status"], first["reason"]) == ("False", "CatchingUp")
-    hours_left = (NOW - month - timedelta(hours=1)).total_seconds() / 3600
-    assert (
-        f"counted up to {(month + timedelta(hours=1)).isoformat()}".replace("+00:00", "Z")
-        in first["message"]
-    )
-    assert f"{hours_left / 24:.1f} days of history to go" in first["message"]
-    assert "lower bound" in first["message"]
+    # while catching up, each write says so and how far it got (nothing yet, or the point
+    # reached; on a loaded machine the whole month may even be counted by the first write:
+    # the deterministic progress is in test_catching_up.py, where the past answers slowly)
+    for c in progress[:-1]:
+        assert (c["status"], c["reason"]) == ("False", "CatchingUp")
+        assert "nothing counted yet" in c["message"] or "counted up to" in c["message"]
+        assert "lower bound" in c["message"]
     assert progress[-1]["status"] == "True"
 
 

@@ -122,30 +122,6 @@ def test_chunks_partition_any_window_without_gap_or_overlap(
     assert chunks <= length // chunk + 3
 
 
-def test_a_failed_snapshot_halves_the_chunk_so_grown_windows_are_caught_up_apart() -> None:
-    """The spiral found at scale: a timed-out cycle left its window to grow, the longer
-    window timed out again, and status stopped. Now a failed snapshot halves the chunk, so
-    a window that grew past it is caught up on apart, in chunks that fit the timeout."""
-    from costgov.adapters.prometheus import PrometheusSource
-    from costgov.catalog import load_catalog
-    from costgov.services.accounting import Snapshot
-    from costgov.services.runtime import Runtime
-    from costgov.settings import Settings
-
-    settings = Settings(catchup_chunk_seconds=DAY)
-    runtime = Runtime(settings=settings, catalog=load_catalog(None),
-                      source=PrometheusSource(settings), kube=None)  # fmt: skip
-    assert runtime._chunk == HOUR  # chunks start at an hour
-    failed = Snapshot(NOV1, {}, (), {}, {}, {}, {}, 300, {}, 4, error="did not answer")
-    runtime._adapt(failed)
-    runtime._adapt(failed)
-    assert runtime._chunk == 900  # 3,600 / 2 / 2
-    # the window that grew to 20 minutes is now behind: its queries fail on their own
-    p = plan(NOV1 + timedelta(minutes=20), {"w": NOV1}, 300, 60, unit_costs=False,
-             chunk=runtime._chunk)  # fmt: skip
-    assert p.catching_up == {"w"} and p.ends["w"] == NOV1 + timedelta(minutes=15)
-
-
 def test_pod_names_reach_a_query_only_as_kubernetes_names() -> None:
     """Found by review: pod labels come from Prometheus; a quote in one broke the query
     (the cycle failed) or, as `zz",namespace="none`, narrowed it to nothing ($0)."""
@@ -164,7 +140,7 @@ def test_pod_names_reach_a_query_only_as_kubernetes_names() -> None:
 def test_the_windows_behind_gauge_keeps_its_value_through_a_failed_cycle() -> None:
     from costgov.adapters.prometheus import PrometheusSource
     from costgov.catalog import load_catalog
-    from costgov.services.accounting import Snapshot, WindowSpend
+    from costgov.services.accounting import Snapshot
     from costgov.services.runtime import Runtime
     from costgov.settings import Settings
 
@@ -172,17 +148,24 @@ def test_the_windows_behind_gauge_keeps_its_value_through_a_failed_cycle() -> No
     runtime = Runtime(settings=settings, catalog=load_catalog(None),
                       source=PrometheusSource(settings), kube=None)  # fmt: skip
     now = NOV1 + timedelta(days=13)
-    behind = Snapshot(now, {"w": WindowSpend(NOV1, NOV1 + timedelta(hours=1), ())}, (), {},
-                      {}, {}, {}, 300, {}, 8, accounted_to=now, lagging={"v": "waits"})  # fmt: skip
-    runtime._adapt(behind)
+    runtime._measured(Snapshot(now, {}, (), {}, {}, {}, {}, 300, {}, 4, accounted_to=now), 1.0, 2)
     gauge = runtime.metrics.registry.get_sample_value("costgov_accounting_windows_behind")
-    assert gauge == 2  # one chunk short of now, one waiting its turn
-    runtime._adapt(Snapshot(now, {}, (), {}, {}, {}, {}, 300, {}, 4, error="down"))
+    assert gauge == 2  # two windows counted in the background
+    runtime._measured(Snapshot(now, {}, (), {}, {}, {}, {}, 300, {}, 4, error="down"), 1.0, 0)
     assert runtime.metrics.registry.get_sample_value("costgov_accounting_windows_behind") == 2
-    # the chunk: at most the setting (a day by default), and never more than 2,880 points
-    # at the step (2 days at 60 s, 12 hours at 15 s)
-    assert runtime._most_chunk == DAY
-    wide = Settings(catchup_chunk_seconds=7 * DAY, sample_step_seconds=15)
-    fine = Runtime(settings=wide, catalog=load_catalog(None),
-                   source=PrometheusSource(wide), kube=None)  # fmt: skip
-    assert fine._most_chunk == 2880 * 15 == 12 * HOUR
+
+
+def test_a_chunk_is_at_most_the_setting_and_never_more_than_2880_points() -> None:
+    from costgov.adapters.prometheus import PrometheusSource
+    from costgov.catalog import load_catalog
+    from costgov.services.runtime import Runtime
+    from costgov.settings import Settings
+
+    # at most the setting (a day by default), never more than 2,880 points at the step
+    # (2 days at 60 s, 12 hours at 15 s); counting starts at an hour, or less
+    for setting, step, most in ((DAY, 60, DAY), (7 * DAY, 15, 2880 * 15), (1800, 60, 1800)):
+        settings = Settings(catchup_chunk_seconds=setting, sample_step_seconds=step)
+        runtime = Runtime(settings=settings, catalog=load_catalog(None),
+                          source=PrometheusSource(settings), kube=None)  # fmt: skip
+        assert runtime.catchup._most == most
+        assert runtime.catchup.chunk == min(HOUR, most)

@@ -22,6 +22,7 @@ __all__ = [
     "PodCost",
     "PodUsage",
     "Totals",
+    "combine_costs",
     "idle_cost",
     "price_usage",
     "totals",
@@ -74,6 +75,25 @@ def price_usage(
             cost = line.gpu_seconds * offering.hourly / (3600 * offering.node_gpus)
             out.append(PodCost(line, cost))
     return out
+
+
+def combine_costs(lines: Iterable[PodCost]) -> tuple[PodCost, ...]:
+    """Lines of consecutive stretches of time as one line per pod and node: GPU-seconds and
+    dollars added. A pod's priced and unpriced time on a node stay apart (the dollars
+    count what was priced; the unpriced line says why the rest is not), and an unpriced
+    line keeps the latest reason."""
+    merged: dict[tuple[str, str, str, bool], PodCost] = {}
+    for line in lines:
+        u = line.usage
+        key = (u.namespace, u.pod, u.node, line.cost is not None)
+        old = merged.get(key)
+        if old is None:
+            merged[key] = line
+            continue
+        usage = PodUsage(u.namespace, u.pod, u.node, old.usage.gpu_seconds + u.gpu_seconds)
+        cost = None if line.cost is None or old.cost is None else old.cost + line.cost
+        merged[key] = PodCost(usage, cost, line.unpriced)
+    return tuple(merged.values())
 
 
 def idle_cost(cost: Decimal, utilization_percent: float) -> Decimal:

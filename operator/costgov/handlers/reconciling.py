@@ -123,7 +123,9 @@ async def forget(body: kopf.Body, memo: Any, **kw: Any) -> None:
 
 
 async def stop_reading(memo: Any, **_: Any) -> None:
-    """The operator stops: a background read of recommendation evidence stops with it."""
+    """The operator stops: background reads (recommendation evidence, past spend) stop
+    with it."""
     runtime = getattr(memo, "runtime", None)
     if runtime is not None:
         runtime.evidence.close()
+        runtime.catchup.close()

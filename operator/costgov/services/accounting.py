@@ -10,9 +10,7 @@ holds back its own window, named in `Snapshot.lagging`.
 
 from __future__ import annotations
 
-import asyncio
 import math
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,7 +19,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from costgov.adapters import promql
-from costgov.adapters.prometheus import MetricsError, PrometheusSource, QueryResult, try_query
+from costgov.adapters.prometheus import PrometheusSource, QueryResult
 from costgov.domain.attribution import Attribution, attribute
 from costgov.domain.capacity import (
     CAPACITY_LABELS,
@@ -35,14 +33,14 @@ from costgov.domain.capacity import (
 from costgov.domain.catalogs import PriceCatalog
 from costgov.domain.offerings import Offering, Unpriced, offering_for_node
 from costgov.domain.spend import PodCost, PodUsage, price_usage
-from costgov.services.planning import MAX_POINTS, Plan, plan, window_step
+from costgov.services.planning import MAX_POINTS, Plan, chunk_plan, plan, window_step
+from costgov.services.querying import Answers, PodKey, retake_moved, run
 
 if TYPE_CHECKING:
     from costgov.services.api_spend import ApiFigures
 
-__all__ = ["MAX_POINTS", "Snapshot", "WindowSpend", "collect", "window_step"]
+__all__ = ["MAX_POINTS", "Snapshot", "WindowSpend", "chunk_spend", "collect", "window_step"]
 
-PodKey = tuple[str, str]
 _NODE_KEYS = (
     *INSTANCE_TYPE_LABELS, *REGION_LABELS, *ZONE_LABELS, *CAPACITY_LABELS,
     *GPU_PRODUCT_LABELS, GPU_COUNT_LABEL, PROVIDER_LABEL,
@@ -185,108 +183,7 @@ def _owners(result: QueryResult) -> dict[PodKey, tuple[str, str]]:
     }
 
 
-@dataclass
-class _Answers:
-    """What the cycle's queries returned: results, and the failed ones' errors, by name."""
-
-    results: dict[str, QueryResult]
-    errors: dict[str, str]
-    catchup_seconds: float | None
-
-
-async def _run(source: PrometheusSource, cycle: Plan) -> _Answers:
-    """Every query at once, each at its own evaluation time; a failure is reported."""
-
-    async def timed(name: str) -> tuple[QueryResult, float] | MetricsError:
-        began = time.monotonic()
-        result = await try_query(source, cycle.exprs[name], cycle.times[name])
-        return result if isinstance(result, MetricsError) else (result, time.monotonic() - began)
-
-    names = list(cycle.exprs)
-    outcomes = await asyncio.gather(*(timed(n) for n in names), return_exceptions=True)
-    answers = _Answers({}, {}, None)
-    for name, outcome in zip(names, outcomes, strict=True):
-        if isinstance(outcome, MetricsError):
-            answers.errors[name] = str(outcome)
-        elif isinstance(outcome, BaseException):
-            raise outcome
-        else:
-            answers.results[name] = outcome[0]
-            if cycle.owner[name]:
-                answers.catchup_seconds = max(answers.catchup_seconds or 0.0, outcome[1])
-    return answers
-
-
-MOVED_PER_QUERY = 200
-"""Pod names one exact second-round query selects (they travel in the query's URL)."""
-
-
-def _moved(result: QueryResult) -> set[PodKey]:
-    """Pod names a history query saw as more than one pod object (node, uid)."""
-    seen: dict[PodKey, int] = {}
-    for s in result.samples:
-        key = _key(s.labels)
-        seen[key] = seen.get(key, 0) + 1
-    return {key for key, count in seen.items() if count > 1}
-
-
-async def _retake_moved(source: PrometheusSource, cycle: Plan, answers: _Answers) -> int:
-    """Second round: pod names a window's history query saw as several pod objects (on
-    several nodes, or recreated under the name) taken again by the exact per-point join,
-    narrowed to their names. Returns how many queries it made."""
-    asked: list[tuple[str, set[PodKey], str]] = []
-    for name, span in cycle.spans.items():
-        key = f"hours:{name}"
-        if key not in answers.results or span <= cycle.steps[name]:
-            continue  # failed, or one point: the exact join already
-        moved = sorted(_retakeable(answers, key))
-        for i in range(0, len(moved), MOVED_PER_QUERY):
-            batch = set(moved[i : i + MOVED_PER_QUERY])
-            pods = {pod for _, pod in batch}
-            asked.append((key, batch, promql.gpu_samples_of(pods, span, cycle.steps[name])))
-
-    async def timed(key: str, expr: str) -> tuple[QueryResult, float] | MetricsError:
-        began, result = time.monotonic(), await try_query(source, expr, cycle.times[key])
-        return result if isinstance(result, MetricsError) else (result, time.monotonic() - began)
-
-    outcomes = await asyncio.gather(
-        *(timed(key, expr) for key, _, expr in asked), return_exceptions=True
-    )
-    for (key, batch, _), outcome in zip(asked, outcomes, strict=True):
-        if isinstance(outcome, MetricsError):
-            answers.errors[key] = str(outcome)
-            continue
-        if isinstance(outcome, BaseException):
-            raise outcome
-        if cycle.owner[key]:
-            answers.catchup_seconds = max(answers.catchup_seconds or 0.0, outcome[1])
-        first, again = answers.results[key], outcome[0]
-        kept = [s for s in first.samples if _key(s.labels) not in batch]
-        exact = [s for s in again.samples if _key(s.labels) in batch]
-        answers.results[key] = QueryResult((*kept, *exact), (*first.warnings, *again.warnings))
-    for key in {k for k, _, _ in asked if k in answers.errors}:
-        answers.results.pop(key, None)
-    return len(asked)
-
-
-def _retakeable(answers: _Answers, key: str) -> set[PodKey]:
-    """The pods of `key`'s result to take again exactly; lines of pods whose name is no
-    Kubernetes name (no pod of a cluster) are dropped, with a warning, never queried."""
-    moved = _moved(answers.results[key])
-    bad = {k for k in moved if not promql.POD_NAME.fullmatch(k[1])}
-    if bad:
-        first = answers.results[key]
-        note = f"left out GPU samples of {len(bad)} series named as no Kubernetes pod is"
-        kept = tuple(s for s in first.samples if _key(s.labels) not in bad)
-        answers.results[key] = QueryResult(kept, (*first.warnings, note))
-    return moved - bad
-
-
-def _key(labels: Mapping[str, str]) -> PodKey:
-    return (labels.get("namespace", ""), labels.get("pod", ""))
-
-
-def _lagging(cycle: Plan, answers: _Answers, windows: Mapping[str, datetime]) -> dict[str, str]:
+def _lagging(cycle: Plan, answers: Answers, windows: Mapping[str, datetime]) -> dict[str, str]:
     """Windows this snapshot does not advance: left for later, or a chunk that failed."""
     out = dict(cycle.deferred)
     for name, error in answers.errors.items():
@@ -299,7 +196,7 @@ def _lagging(cycle: Plan, answers: _Answers, windows: Mapping[str, datetime]) ->
 
 def _spend(
     cycle: Plan,
-    answers: _Answers,
+    answers: Answers,
     windows: Mapping[str, datetime],
     now: tuple[Mapping[str, Offering | Unpriced], Mapping[PodKey, float]],
     live_node_labels: Mapping[str, Mapping[str, str]],
@@ -328,9 +225,12 @@ def _spend(
     return spend
 
 
-def _owners_seen(cycle: Plan, results: Mapping[str, QueryResult]) -> dict[PodKey, tuple[str, str]]:
-    """Owners from the chunks of history first, then the cycle's own (newer) on top."""
-    seen: dict[PodKey, tuple[str, str]] = {}
+def _owners_seen(
+    cycle: Plan, results: Mapping[str, QueryResult], past: Mapping[PodKey, tuple[str, str]]
+) -> dict[PodKey, tuple[str, str]]:
+    """Owners from history counted apart (`past`), then from the chunks of history, then
+    the cycle's own (newer) on top."""
+    seen: dict[PodKey, tuple[str, str]] = dict(past)
     for name in sorted(cycle.catching_up):
         if f"owners:{name}" in results:
             seen.update(_owners(results[f"owners:{name}"]))
@@ -350,16 +250,16 @@ async def collect(
     live_pod_owners: Mapping[PodKey, str | None] | None = None,
     unit_costs: bool = True,
     chunk_seconds: int | None = None,
+    past_owners: Mapping[PodKey, tuple[str, str]] | None = None,
 ) -> Snapshot:
-    """Run one cycle's queries concurrently and price what they return.
-
-    `live_node_labels` and `live_pod_owners` (the Job of each GPU pod the API shows, or
-    None) are exact and win over what Prometheus says. `unit_costs`: measure vLLM pods'
-    cost, tokens and requests (three queries; only InferenceDeployments read them).
-    `chunk_seconds`: the most history one window accounts this cycle (None: all of it)."""
+    """Run one cycle's queries concurrently and price what they return. `live_node_labels`
+    and `live_pod_owners` (the Job of each GPU pod the API shows, or None) are exact and
+    win over Prometheus. `unit_costs`: measure vLLM pods' cost, tokens and requests (only
+    InferenceDeployments read them). `chunk_seconds`: the most history one window accounts
+    this cycle (None: all). `past_owners`: owners history counted apart showed."""
     cycle = plan(at, windows, interval_seconds, step_seconds, unit_costs, chunk_seconds)
-    answers = await _run(source, cycle)
-    retaken = await _retake_moved(source, cycle, answers)
+    answers = await run(source, cycle)
+    retaken = await retake_moved(source, cycle, answers)
     results = answers.results
     warnings = tuple(w for r in results.values() for w in r.warnings)
     failed = [e for n, e in answers.errors.items() if not cycle.owner[n]]
@@ -373,7 +273,7 @@ async def collect(
     utilization = _by_pod(results["util"])
     # the one-step window's single sample point is the GPUs held now
     now_query = "now" if cycle.rate_window is None else f"hours:{cycle.rate_window}"
-    owners = attribute(_owners_seen(cycle, results), live_pod_owners or {})
+    owners = attribute(_owners_seen(cycle, results, past_owners or {}), live_pod_owners or {})
     return Snapshot(
         at=at,
         windows=_spend(
@@ -397,3 +297,24 @@ async def collect(
         catchup_seconds=answers.catchup_seconds,
         catchup_failed=any(cycle.owner[n] for n in answers.errors),
     )
+
+
+async def chunk_spend(
+    source: PrometheusSource,
+    catalog: PriceCatalog,
+    *,
+    start: datetime,
+    to: datetime,
+    step: int,
+    chunk: int,
+    live_node_labels: Mapping[str, Mapping[str, str]],
+) -> tuple[WindowSpend, dict[PodKey, tuple[str, str]]] | str:
+    """One chunk of history from `start` towards `to` (planning.chunk_plan), priced on the
+    nodes as they were at its end, with the owners then; or why it failed."""
+    cycle = chunk_plan(to, start, step, chunk, "history")
+    answers = await run(source, cycle)
+    await retake_moved(source, cycle, answers)
+    if answers.errors:
+        return "; ".join(sorted(set(answers.errors.values())))
+    spend = _spend(cycle, answers, {"history": start}, ({}, {}), live_node_labels, catalog, {})
+    return spend["history"], _owners(answers.results["owners:history"])

@@ -24,6 +24,7 @@ __all__ = [
     "UNIT_COST_SPAN_SECONDS",
     "Plan",
     "chunk_end",
+    "chunk_plan",
     "floor_to",
     "next_chunk",
     "plan",
@@ -190,6 +191,33 @@ def plan(
         exprs,
         times,
         owner,
+    )
+
+
+def chunk_plan(to: datetime, start: datetime, step: int, chunk: int, name: str) -> Plan:
+    """One chunk of window `name`'s history, as the background catch-up counts it
+    (services/catching_up.py): from `start` to the chunk's end (`to` at most), with the
+    nodes and owners as of that end, and none of a cycle's own queries. `start` must be at
+    least a step before `to`."""
+    accounted_to, start = floor_to(to, step), floor_to(start, step)
+    end = chunk_end(start, accounted_to, max(step, chunk // step * step))
+    span = int((end - start).total_seconds())
+    if span <= 0:
+        raise ValueError(f"no history to count from {start} to {accounted_to}")
+    steps = {name: window_step(span, step)}
+    exprs = _catchup(name, span, steps[name])
+    return Plan(
+        accounted_to,
+        {name: span},
+        {name: end},
+        steps,
+        frozenset(),
+        {},
+        frozenset({name}),
+        None,
+        exprs,
+        dict.fromkeys(exprs, end),
+        dict.fromkeys(exprs, name),
     )
 
 

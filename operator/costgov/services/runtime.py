@@ -27,13 +27,14 @@ from costgov.domain.scoping import covers, excluded_namespaces
 from costgov.services.accounting import Snapshot, collect
 from costgov.services.anomalies import AnomalyScan, scan
 from costgov.services.api_spend import with_api
+from costgov.services.catching_up import CatchUp
 from costgov.services.evidence import EvidenceCache
 from costgov.services.exporting import export_snapshot, live_budgets
 from costgov.services.inventory import Inventory
 from costgov.services.leadership import Leadership
 from costgov.services.ledgers import Ledger
 from costgov.services.outcomes import Announced, Outcome
-from costgov.services.planning import MAX_POINTS, next_chunk
+from costgov.services.planning import MAX_POINTS, floor_to
 from costgov.services.podwatch import PodStore
 from costgov.services.rereading import Rereads
 from costgov.services.situations import audit_judgements, situation_from
@@ -73,6 +74,8 @@ class Runtime:
     rereads: Rereads = field(init=False)
     hosted: HostedPrices = field(init=False)
     """Token prices of hosted models (the catalog's `models:`, then genai-prices)."""
+    catchup: CatchUp = field(init=False)
+    """Windows far behind, counted in the background a chunk at a time."""
     evidence: EvidenceCache = field(init=False)
     """What recommendations rest on, read every advice_refresh_minutes."""
     """Fresh reads for admission answers that turn on recent edits."""
@@ -80,8 +83,6 @@ class Runtime:
     _spend_counted_to: datetime | None = None
     """Where costgov_spend_dollars_total has counted to (the last exported snapshot's end)."""
     _taken: float = 0.0
-    _chunk: int = 3600
-    """The catch-up chunk (seconds of history per window per cycle), adapted every cycle."""
     _judged: tuple[datetime, dict[WorkKey, Judgement]] | None = None
     _scan: AnomalyScan | None = None
     _scan_tried: float = -1e9
@@ -98,7 +99,14 @@ class Runtime:
             window=self.settings.advice_window_hours * 3600,
             refresh=self.settings.advice_refresh_minutes * 60,
         )
-        self._chunk = min(self._chunk, self._most_chunk)
+        step = self.settings.sample_step_seconds
+        self.catchup = CatchUp(
+            self.source.aside(2, "costgov-catchup"),
+            self.catalog,
+            step=step,
+            timeout=self.settings.query_timeout_seconds,
+            most=min(self.settings.catchup_chunk_seconds, MAX_POINTS * step),
+        )  # a chunk is always counted at the configured step, never more coarsely
         if self.self_user is None:
             self.self_user = self.settings.operator_username
         self.metrics.leader.set(1 if self.leadership.leading else 0)
@@ -113,6 +121,7 @@ class Runtime:
             self.metrics.clear_figures()
             self.announced.clear()
             self._snapshot, self._judged = None, None
+            self.catchup.forget()  # a new leader counts it, from the cursors in status
             # the leader counts spend from here on: this replica, leading again later, must
             # not add the intervals another counted meanwhile (their counters are summed)
             self._spend_counted_to = None
@@ -172,35 +181,36 @@ class Runtime:
         return windows
 
     async def snapshot(self, inv: Inventory, now: datetime | None = None) -> Snapshot:
-        """The cycle's snapshot: computed once per half interval, shared by every handler."""
+        """The cycle's snapshot: computed once per half interval, shared by every handler.
+        Windows far behind are counted apart, in the background (services/catching_up.py)."""
         async with self._lock:
             fresh = time.monotonic() - self._taken < self.settings.reconcile_interval_seconds / 2
             if self._snapshot is not None and fresh and now is None:
                 return self._snapshot
             at, started = now or self.clock(), time.monotonic()
+            interval, step = self._interval, self.settings.sample_step_seconds
+            windows = self.windows(inv, at)
+            far = {n: windows[n] for n in self.catchup.behind(windows, at, interval)}
+            self.catchup.want(far, floor_to(at, step), inv.node_labels())
             snap = await collect(
                 self.source,
                 self.catalog,
                 at=at,
-                windows=self.windows(inv, at),
-                interval_seconds=max(int(self.settings.reconcile_interval_seconds), 300),
-                step_seconds=self.settings.sample_step_seconds,
+                windows={n: s for n, s in windows.items() if n not in far},
+                interval_seconds=interval,
+                step_seconds=step,
                 live_node_labels=inv.node_labels(),
                 live_pod_owners=inv.pod_owners(),
                 unit_costs=bool(inv.inference),
-                chunk_seconds=self._chunk,
+                past_owners=self.catchup.owners(),
             )
             snap = await with_api(
-                snap, self.source, self.hosted, team_labels=self.settings.api_team_labels,
+                self.catchup.report(snap, far), self.source, self.hosted,
+                team_labels=self.settings.api_team_labels,
                 namespaces=self.settings.api_namespaces or None,
             )  # fmt: skip
-            self._adapt(snap)
-            self.metrics.cycles.inc()
-            self.metrics.cycle_duration.observe(time.monotonic() - started)
-            self.metrics.cycle_queries.set(snap.queries)
-            if snap.error:
-                self.metrics.query_errors.inc()
-            else:
+            self._measured(snap, time.monotonic() - started, len(far))
+            if not snap.error:
                 self.last_good = snap
                 self._spend_counted_to = export_snapshot(
                     self.metrics, snap, inv, self._spend_counted_to
@@ -210,31 +220,18 @@ class Runtime:
             return snap
 
     @property
-    def _most_chunk(self) -> int:
-        """The setting, but never more sample points than one window may have (2,880):
-        a chunk is always counted at the configured step, never more coarsely."""
-        step = self.settings.sample_step_seconds
-        return min(self.settings.catchup_chunk_seconds, MAX_POINTS * step)
+    def _interval(self) -> int:
+        """The span a cycle's current figures (rate, utilisation) cover: at least 5 minutes."""
+        return max(int(self.settings.reconcile_interval_seconds), 300)
 
-    def _adapt(self, snap: Snapshot) -> None:
-        """The next catch-up chunk, from how this one went; windows behind, as a gauge. A
-        failed snapshot halves it too: the windows it left to grow then pass the chunk and
-        are caught up on apart (a chunk that fails holds back only its window), instead of
-        each cycle asking for a longer window that times out again."""
-        self._chunk = next_chunk(
-            self._chunk,
-            snap.catchup_seconds,
-            snap.catchup_failed or snap.error is not None,
-            timeout=self.settings.query_timeout_seconds,
-            step=self.settings.sample_step_seconds,
-            most=self._most_chunk,
-        )
+    def _measured(self, snap: Snapshot, took: float, far: int) -> None:
+        self.metrics.cycles.inc()
+        self.metrics.cycle_duration.observe(took)
+        self.metrics.cycle_queries.set(snap.queries)
         if snap.error:
-            return  # windows behind: unknown this cycle, the gauge keeps its last value
-        behind = sum(
-            1 for w in snap.windows.values() if snap.accounted_to and w.end < snap.accounted_to
-        )
-        self.metrics.windows_behind.set(behind + len(snap.lagging))
+            self.metrics.query_errors.inc()  # windows behind: unknown, the gauge stays
+        else:
+            self.metrics.windows_behind.set(far)
 
     async def anomalies(self, snap: Snapshot) -> AnomalyScan | None:
         """The last full hour's anomalies: scanned once an hour (a failed scan is retried

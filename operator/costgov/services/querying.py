@@ -1,0 +1,119 @@
+"""Issuing one plan's PromQL queries: all at once, each at its own evaluation time, then a
+second round for pods a history query saw as several pod objects (services/planning.py
+says what to ask; services/accounting.py prices the answers)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from costgov.adapters import promql
+from costgov.adapters.prometheus import MetricsError, PrometheusSource, QueryResult, try_query
+from costgov.services.planning import Plan
+
+__all__ = ["MOVED_PER_QUERY", "Answers", "PodKey", "retake_moved", "run"]
+
+PodKey = tuple[str, str]
+
+
+@dataclass
+class Answers:
+    """What the cycle's queries returned: results, and the failed ones' errors, by name."""
+
+    results: dict[str, QueryResult]
+    errors: dict[str, str]
+    catchup_seconds: float | None
+
+
+async def run(source: PrometheusSource, cycle: Plan) -> Answers:
+    """Every query at once, each at its own evaluation time; a failure is reported."""
+
+    async def timed(name: str) -> tuple[QueryResult, float] | MetricsError:
+        began = time.monotonic()
+        result = await try_query(source, cycle.exprs[name], cycle.times[name])
+        return result if isinstance(result, MetricsError) else (result, time.monotonic() - began)
+
+    names = list(cycle.exprs)
+    outcomes = await asyncio.gather(*(timed(n) for n in names), return_exceptions=True)
+    answers = Answers({}, {}, None)
+    for name, outcome in zip(names, outcomes, strict=True):
+        if isinstance(outcome, MetricsError):
+            answers.errors[name] = str(outcome)
+        elif isinstance(outcome, BaseException):
+            raise outcome
+        else:
+            answers.results[name] = outcome[0]
+            if cycle.owner[name]:
+                answers.catchup_seconds = max(answers.catchup_seconds or 0.0, outcome[1])
+    return answers
+
+
+MOVED_PER_QUERY = 200
+"""Pod names one exact second-round query selects (they travel in the query's URL)."""
+
+
+def _moved(result: QueryResult) -> set[PodKey]:
+    """Pod names a history query saw as more than one pod object (node, uid)."""
+    seen: dict[PodKey, int] = {}
+    for s in result.samples:
+        key = _key(s.labels)
+        seen[key] = seen.get(key, 0) + 1
+    return {key for key, count in seen.items() if count > 1}
+
+
+async def retake_moved(source: PrometheusSource, cycle: Plan, answers: Answers) -> int:
+    """Second round: pod names a window's history query saw as several pod objects (on
+    several nodes, or recreated under the name) taken again by the exact per-point join,
+    narrowed to their names. Returns how many queries it made."""
+    asked: list[tuple[str, set[PodKey], str]] = []
+    for name, span in cycle.spans.items():
+        key = f"hours:{name}"
+        if key not in answers.results or span <= cycle.steps[name]:
+            continue  # failed, or one point: the exact join already
+        moved = sorted(_retakeable(answers, key))
+        for i in range(0, len(moved), MOVED_PER_QUERY):
+            batch = set(moved[i : i + MOVED_PER_QUERY])
+            pods = {pod for _, pod in batch}
+            asked.append((key, batch, promql.gpu_samples_of(pods, span, cycle.steps[name])))
+
+    async def timed(key: str, expr: str) -> tuple[QueryResult, float] | MetricsError:
+        began, result = time.monotonic(), await try_query(source, expr, cycle.times[key])
+        return result if isinstance(result, MetricsError) else (result, time.monotonic() - began)
+
+    outcomes = await asyncio.gather(
+        *(timed(key, expr) for key, _, expr in asked), return_exceptions=True
+    )
+    for (key, batch, _), outcome in zip(asked, outcomes, strict=True):
+        if isinstance(outcome, MetricsError):
+            answers.errors[key] = str(outcome)
+            continue
+        if isinstance(outcome, BaseException):
+            raise outcome
+        if cycle.owner[key]:
+            answers.catchup_seconds = max(answers.catchup_seconds or 0.0, outcome[1])
+        first, again = answers.results[key], outcome[0]
+        kept = [s for s in first.samples if _key(s.labels) not in batch]
+        exact = [s for s in again.samples if _key(s.labels) in batch]
+        answers.results[key] = QueryResult((*kept, *exact), (*first.warnings, *again.warnings))
+    for key in {k for k, _, _ in asked if k in answers.errors}:
+        answers.results.pop(key, None)
+    return len(asked)
+
+
+def _retakeable(answers: Answers, key: str) -> set[PodKey]:
+    """The pods of `key`'s result to take again exactly; lines of pods whose name is no
+    Kubernetes name (no pod of a cluster) are dropped, with a warning, never queried."""
+    moved = _moved(answers.results[key])
+    bad = {k for k in moved if not promql.POD_NAME.fullmatch(k[1])}
+    if bad:
+        first = answers.results[key]
+        note = f"left out GPU samples of {len(bad)} series named as no Kubernetes pod is"
+        kept = tuple(s for s in first.samples if _key(s.labels) not in bad)
+        answers.results[key] = QueryResult(kept, (*first.warnings, note))
+    return moved - bad
+
+
+def _key(labels: Mapping[str, str]) -> PodKey:
+    return (labels.get("namespace", ""), labels.get("pod", ""))
