@@ -33,6 +33,7 @@ ALERTS = {
     "CostgovUnpricedGpuPods",
     "CostgovPrometheusQueriesFailing",
     "CostgovAccountingBehind",
+    "CostgovPodsNotFollowed",
     "CostgovWebhookErrors",
     "CostgovWebhookLatencyHigh",
     "CostgovNoLeader",
@@ -55,7 +56,7 @@ def _rules() -> list[dict[str, Any]]:
 def test_promtool_checks_the_rules() -> None:
     done = _promtool("check", "rules", str(RULES))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 14 rules found" in done.stdout  # 13 alerts and 1 recording rule
+    assert "SUCCESS: 15 rules found" in done.stdout  # 14 alerts and 1 recording rule
 
 
 def test_promtool_unit_tests_of_every_alert_pass() -> None:

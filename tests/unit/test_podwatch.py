@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -81,9 +81,13 @@ class FakeApi:
         yield from self.watches.pop(0)
 
 
-def _follow(api: FakeApi, page: int = 2) -> PodStore:
+def _follow(
+    api: FakeApi, page: int = 2, report: Callable[[PodStore, int], None] | None = None
+) -> PodStore:
     async def run() -> PodStore:
         store = PodStore()
+        if report is not None:
+            store.report = lambda failing: report(store, failing)
         follower = PodFollower(api, store, asyncio.get_running_loop(), sleep=lambda _: False)
         api.follower = follower
         done = threading.Event()
@@ -152,18 +156,11 @@ def test_a_gone_version_lists_again_and_replaces_everything() -> None:
 def test_a_refused_list_is_shown_then_cleared_once_it_works() -> None:
     api = FakeApi([pod("a", 1)], [])
     api.list_errors = [KubeError("listing pods: 403 Forbidden", 403)]
-    problems: list[str | None] = []
-
-    original = PodStore.failing
-
-    def noted(self: PodStore, problem: str | None, scope: str | None = None) -> None:
-        problems.append(problem)
-        original(self, problem, scope)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(PodStore, "failing", noted)
-        store = _follow(api)
-    assert problems == ["cannot follow pods: listing pods: 403 Forbidden", None]
+    reported: list[tuple[int, str | None]] = []
+    store = _follow(api, report=lambda s, failing: reported.append((failing, s.problem)))
+    # the failing scopes, as costgov_pod_follow_failing shows them: one, then none
+    assert reported[0] == (1, "cannot follow pods: listing pods: 403 Forbidden")
+    assert reported[-1] == (0, None) and {n for n, _ in reported} == {0, 1}
     assert store.listed and store.problem is None
     assert [r.name for r in store.records()] == ["a"]
 

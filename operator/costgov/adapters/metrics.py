@@ -153,8 +153,14 @@ class OperatorMetrics:
         )
         self.windows_behind = Gauge(
             "costgov_accounting_windows_behind",
-            "Accounting windows still catching up on past spend a chunk at a time (a fresh "
-            "install, a long Prometheus outage): 0 once every figure is current",
+            "Accounting windows still catching up on past spend, counted in the background "
+            "(a fresh install, a long Prometheus outage): 0 once every figure is current",
+            registry=r,
+        )
+        self.pod_follow_failing = Gauge(
+            "costgov_pod_follow_failing",
+            "Scopes (the cluster, or each watched namespace) whose GPU pods cannot be listed "
+            "or watched now: figures and decisions rest on the pods as last seen",
             registry=r,
         )
         self.unpriced = Gauge(

@@ -19,6 +19,7 @@ __all__ = [
     "exact",
     "figures_as_of",
     "metrics_condition",
+    "pods_condition",
     "priced_condition",
     "unpriced_note",
 ]
@@ -44,6 +45,20 @@ def metrics_condition(snapshot: Snapshot, generation: int, now: datetime) -> Con
     return condition(
         "MetricsAvailable", True, reason, message[:2000], generation=generation, now=now
     )
+
+
+def pods_condition(problem: str | None, generation: int, now: datetime) -> Condition:
+    """PodsFollowed: False while the GPU pods cannot be listed or watched through the API
+    (figures and decisions then rest on the pods as last seen), saying why."""
+    if problem:
+        message = f"{problem}; figures and decisions rest on the GPU pods as last seen"
+        return condition(
+            "PodsFollowed", False, "WatchFailing", message[:2000], generation=generation, now=now
+        )
+    return condition(
+        "PodsFollowed", True, "Watching", "GPU pods followed through the API",
+        generation=generation, now=now,
+    )  # fmt: skip
 
 
 def unpriced_note(unpriced: Sequence[str]) -> str:

@@ -30,7 +30,7 @@ from costgov.services.approval_states import approval_states
 from costgov.services.conditions import Event, condition, merge_conditions
 from costgov.services.deployments import INFERENCE_LABEL, deployment_manifest
 from costgov.services.evidence import PodEvidence
-from costgov.services.figures import metrics_condition
+from costgov.services.figures import metrics_condition, pods_condition
 from costgov.services.inventory import Inventory
 from costgov.services.outcomes import Outcome
 from costgov.services.planning import UNIT_COST_SPAN_SECONDS
@@ -255,7 +255,13 @@ def reconcile_inference(
         approvals=approval_states(found),
         recommendations=listed,
         conditions=merge_conditions(
-            old.conditions, [ready, metrics_condition(snapshot, gen, now), capping]
+            old.conditions,
+            [
+                ready,
+                metrics_condition(snapshot, gen, now),
+                capping,
+                pods_condition(inv.pods_problem, gen, now),
+            ],
         ),
         build_vs_buy=comparison,
         **measured,

@@ -183,6 +183,8 @@ class Inventory:
     namespaces: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     nodes: Mapping[str, NodeInfo] = field(default_factory=dict)
     pods: tuple[PodRecord, ...] = ()
+    pods_problem: str | None = None
+    """Why the GPU pods cannot be followed now (they are as last seen), or None."""
     jobs: tuple[JobRecord, ...] = ()
     policies: tuple[CostPolicy, ...] = ()
     budgets: tuple[TrainingJobBudget, ...] = ()

@@ -67,6 +67,8 @@ class PodStore:
         self._all: tuple[PodRecord, ...] | None = ()
         self._listed = asyncio.Event()
         self._problems: dict[Scope, str] = {}
+        self.report: Callable[[int], None] = lambda failing: None
+        """Told how many scopes fail to be followed, whenever that may have changed."""
 
     def expect(self, scopes: Iterable[Scope]) -> None:
         """The scopes that must each be listed before the store is complete."""
@@ -96,7 +98,7 @@ class PodStore:
     def replace(self, records: Mapping[str, PodRecord], scope: Scope = None) -> None:
         """A complete LIST of one scope: these are all its GPU pods."""
         self._parts[scope], self._all = dict(records), None
-        self._problems.pop(scope, None)
+        self.failing(None, scope)
         if self._expected <= set(self._parts):
             self._listed.set()
 
@@ -115,6 +117,7 @@ class PodStore:
             self._problems.pop(scope, None)
         else:
             self._problems[scope] = problem
+        self.report(len(self._problems))
 
 
 def _uid(obj: Mapping[str, Any]) -> str:

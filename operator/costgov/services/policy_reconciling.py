@@ -40,6 +40,7 @@ from costgov.services.figures import (
     exact,
     figures_as_of,
     metrics_condition,
+    pods_condition,
     priced_condition,
     unpriced_note,
 )
@@ -315,6 +316,7 @@ def reconcile_policy(
     conditions = [
         condition("Ready", True, "Reconciled", "policy evaluated", generation=gen, now=now),
         metrics_condition(snapshot, gen, now),
+        pods_condition(inv.pods_problem, gen, now),
         *budget_conditions,
     ]
     status = CostPolicyStatus(

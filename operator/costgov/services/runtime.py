@@ -111,6 +111,7 @@ class Runtime:
             self.self_user = self.settings.operator_username
         self.metrics.leader.set(1 if self.leadership.leading else 0)
         self.leadership.on_change(self._led)
+        self.pods.report = self.metrics.pod_follow_failing.set
 
     def _led(self, leading: bool) -> None:
         """A replica that stops leading forgets what only a leader keeps: its exported
