@@ -51,6 +51,8 @@ class FakeApi:
         self.lists: list[tuple[int, str | None]] = []
         self.watched_from: list[str] = []
         self.list_errors: list[Exception] = []
+        self.fail_at: dict[int, Exception] = {}
+        """An error for the n-th LIST request (from 0)."""
         self.follower: PodFollower | None = None
 
     def list_pods_page(
@@ -60,7 +62,9 @@ class FakeApi:
         self.lists.append((limit, token))
         if self.list_errors:
             raise self.list_errors.pop(0)
-        start = int(token or 0)
+        if len(self.lists) - 1 in self.fail_at:
+            raise self.fail_at[len(self.lists) - 1]
+        start, limit = int(token or 0), limit or len(self.pods)  # limit 0: no limit
         page = self.pods[start : start + limit]
         more = start + limit < len(self.pods)
         meta = {"resourceVersion": "100", "continue": str(start + limit) if more else ""}
@@ -386,3 +390,25 @@ def test_each_namespace_keeps_its_own_problem() -> None:
     assert asyncio.run(run()) == (
         "cannot follow pods in ml: listing pods in ml: 403 Forbidden", False, None,
     )  # fmt: skip
+
+
+def test_an_expired_continue_token_lists_again_in_one_request() -> None:
+    """Paging 10,000s of pods through a loaded apiserver can outlast its watch cache: the
+    next page answers 410 (reason Expired). Listing again in pages would expire again;
+    client-go's pager lists again in one request, and so does costgov."""
+    api = FakeApi([pod(f"p{i}", 1) for i in range(5)], [])
+    expired = "listing pods: 410 Gone"  # kube-apiserver: the continue parameter is too old
+    api.fail_at = {1: KubeError(expired, 410)}
+    store = _follow(api)
+    assert api.lists == [(2, None), (2, "2"), (0, None)]
+    assert sorted(r.name for r in store.records()) == [f"p{i}" for i in range(5)]
+    assert store.listed and store.problem is None
+    assert api.watched_from == ["100"]
+
+
+def test_a_first_page_gone_is_listed_again_in_pages() -> None:
+    api = FakeApi([pod(f"p{i}", 1) for i in range(3)], [])
+    api.fail_at = {0: KubeError("listing pods: 410 Gone", 410)}
+    store = _follow(api)
+    assert api.lists[:2] == [(2, None), (2, None)]  # no token to have expired: as before
+    assert sorted(r.name for r in store.records()) == ["p0", "p1", "p2"]

@@ -6,7 +6,9 @@ object until every object of every indexed kind is indexed. At 10,000 pods that 
 (docs/benchmarks.md, "Scale through the apiserver"). Pods are only indexed (no handler acts
 on one), so costgov follows them itself: a LIST in pages of PAGE, then a WATCH from the
 list's resourceVersion with bookmarks, again from the newest version seen when a watch ends,
-and a fresh LIST when the apiserver says that version is gone (410). Only each GPU pod's
+and a fresh LIST when the apiserver says that version is gone (410). A LIST whose pages took
+longer than the apiserver keeps versions (its continue token expired) is made again in one
+request, as client-go's pager does. Only each GPU pod's
 record is kept; no page or event outlives its parsing.
 
 The follower runs in a thread (the Kubernetes client blocks) and hands every change to the
@@ -243,13 +245,23 @@ class PodFollower:
         return self._keep is None or self._keep(namespace)
 
     def _list(self) -> str | None:
-        """Every pod of the scope, a page at a time; the list's resourceVersion (None:
-        stopped)."""
+        """Every pod of the scope, a page at a time (all at once if a page's continue token
+        expired); the list's resourceVersion (None: stopped)."""
         records: dict[str, PodRecord] = {}
         token: str | None = None
         began, pages = time.monotonic(), 0
         while True:
-            page = self._source.list_pods_page(PAGE, token, self._scope)
+            try:
+                page = self._source.list_pods_page(PAGE, token, self._scope)
+            except KubeError as exc:
+                if exc.status != 410 or token is None:
+                    raise
+                # the pages took longer than the apiserver keeps versions (about 5 minutes):
+                # listing again in pages would expire again; one request, as client-go does
+                log.warning(f"pod list{self._where} expired after {pages} pages ({exc}); "
+                            "listing again in one request")  # fmt: skip
+                records.clear()
+                page = self._source.list_pods_page(0, None, self._scope)
             pages += 1
             for item in page.get("items") or ():
                 record = _record(item) if self._kept(item) else None
