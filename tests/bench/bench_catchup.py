@@ -4,11 +4,12 @@ Prints figures; asserts nothing about time.
 Run: make bench-catchup  (needs prometheus and promtool on PATH; HOURS=3 by default)
 
 History: bench_cycle's 1,000 nodes and 10,000 pods, HOURS of 1-minute samples backfilled
-with promtool. The operator's accounting as it runs cycle after cycle (the same `collect`
-and `next_chunk` the Runtime calls, with the chart's 10 s query timeout): a window from the
-start of the history (a policy's month to date on a fresh install) followed a chunk at a
-time, beside a steady one-minute window, until it is current. Then the same history asked
-for in one window, as before chunking, for comparison.
+with promtool. The operator's accounting as it runs (the same `collect` and `CatchUp` the
+Runtime calls, with the chart's 10 s query timeout): a window from the start of the history
+(a policy's month to date on a fresh install) counted in the background, chunk after chunk,
+while a cycle every 15 s counts a steady one-minute window and reports how far the
+background got, its cursor moving there, until it is current. Then the same history asked
+for in one window, for comparison.
 """
 
 from __future__ import annotations
@@ -33,41 +34,54 @@ HOURS = int(os.environ.get("HOURS", "3"))
 TIMEOUT = 10.0
 
 
+CYCLE = 15.0
+"""Seconds between snapshots: the chart's 30 s reconcile interval, a snapshot per half."""
+
+
 async def catch_up(url: str, end: int) -> None:
     from costgov.adapters.prometheus import PrometheusSource
     from costgov.catalog import load_catalog
-    from costgov.domain.spend import totals
+    from costgov.domain.spend import PodCost, totals
     from costgov.services.accounting import collect
-    from costgov.services.planning import next_chunk
+    from costgov.services.catching_up import CatchUp
     from costgov.settings import Settings
 
     settings = Settings(prometheus_url=url, query_timeout_seconds=TIMEOUT, query_retries=0)
     source, catalog = PrometheusSource(settings), load_catalog()
     at = datetime.fromtimestamp(end, UTC)
     cursor = at - timedelta(hours=HOURS)
-    chunk, cycles, spent, began = 3600, 0, [], time.perf_counter()
+    catchup = CatchUp(source.aside(2, "catchup"), catalog, step=60, timeout=TIMEOUT, most=86400)
+    cycles, began, done = 0, time.perf_counter(), None
+    spent: list[PodCost] = []
     while cursor < at:
         t0 = time.perf_counter()
+        catchup.want({"behind": cursor}, at, {})  # as Runtime.snapshot: the cursor in status
         snap = await collect(
             source, catalog, at=at, interval_seconds=300, step_seconds=60,
-            windows={"behind": cursor, "steady": at - timedelta(minutes=1)},
-            live_node_labels={}, unit_costs=False, chunk_seconds=chunk,
+            windows={"steady": at - timedelta(minutes=1)}, live_node_labels={}, unit_costs=False,
         )  # fmt: skip
         took = time.perf_counter() - t0
+        snap = catchup.report(snap, {"behind": cursor})
         cycles += 1
-        steady = "steady" in snap.windows and snap.error is None
         window = snap.windows.get("behind")
+        steady = "steady" in snap.windows and snap.error is None
         reached = f"to {window.end:%H:%M}" if window else f"held ({snap.lagging.get('behind')})"
-        print(f"cycle {cycles}: chunk {chunk // 60} min, {took:.1f} s, steady window "
-              f"{'counted' if steady else 'NOT counted'}, behind window {reached}", flush=True)  # fmt: skip
+        print(f"cycle {cycles} at {t0 - began:.0f} s: its own queries {took:.2f} s, steady window "
+              f"{'counted' if steady else 'NOT counted'}; past spend counted {reached}, "
+              f"chunk now {catchup.chunk // 60} min", flush=True)  # fmt: skip
         if window is not None:
             spent += window.pods
             cursor = window.end
-        chunk = next_chunk(chunk, snap.catchup_seconds, snap.catchup_failed or bool(snap.error),
-                           timeout=TIMEOUT, step=60, most=86400)  # fmt: skip
-    whole = time.perf_counter() - began
-    print(f"caught up on {HOURS} h of 10,000 pods in {cycles} cycles, {whole:.1f} s of queries "
-          f"({whole / HOURS:.1f} s per hour of history); ${totals(spent).cost:,.2f}")  # fmt: skip
+            if cursor == at:
+                done = done or time.perf_counter() - began
+        await asyncio.sleep(max(0.0, CYCLE - (time.perf_counter() - t0)))
+        if done is None and catchup._next() is None:
+            done = time.perf_counter() - began  # counted; the next cycle reports it
+    catchup.close()
+    done = done or time.perf_counter() - began
+    print(f"caught up on {HOURS} h of 10,000 pods in the background: counted in {done:.1f} s "
+          f"({done / HOURS:.1f} s per hour of history), reported by cycle {cycles}; "
+          f"${totals(spent).cost:,.2f}")  # fmt: skip
     t0 = time.perf_counter()
     long = Settings(prometheus_url=url, query_timeout_seconds=300, query_retries=0)
     snap = await collect(
