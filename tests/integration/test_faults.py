@@ -156,7 +156,7 @@ async def test_figures_survive_5xx_slowness_outage_and_a_restart(
         assert _conds(status)["MetricsAvailable"]["reason"] == "PrometheusUnavailable"
 
         proxy.mode = "slow"  # slower than the 2 s query timeout
-        status = await _unavailable(c, "did not answer")
+        status = await _unavailable(c, "no answer within 2 s")
         assert status["spent"] == "211.90" and status["remaining"] == "-11.90"
 
         await proxy.stop()  # Prometheus is gone

@@ -85,10 +85,10 @@ def test_next_chunk_halves_after_a_failure_and_never_goes_below_a_step() -> None
 
 
 def test_next_chunk_grows_towards_half_the_timeout_and_no_further_than_most() -> None:
-    # an hour answered in 0.5 s: 5 s would fit 10 hours, within the 16x growth
-    assert next_chunk(HOUR, 0.5, False, timeout=10, step=60, most=DAY) == 10 * HOUR
-    # answered in 0.01 s: 500 hours would fit; growth stops at 16x, then at `most`
-    assert next_chunk(HOUR, 0.01, False, timeout=10, step=60, most=DAY) == 16 * HOUR
+    # an hour answered in 2 s: 5 s would fit 2.5 hours, within the 4x growth
+    assert next_chunk(HOUR, 2, False, timeout=10, step=60, most=DAY) == 150 * 60
+    # answered in 0.01 s: 500 hours would fit; growth stops at 4x, then at `most`
+    assert next_chunk(HOUR, 0.01, False, timeout=10, step=60, most=DAY) == 4 * HOUR
     assert next_chunk(16 * HOUR, 0.01, False, timeout=10, step=60, most=DAY) == DAY
     # slower than half the timeout: smaller, 3,600 x 5/8 = 2,250 s, down to the minute grid
     assert next_chunk(HOUR, 8, False, timeout=10, step=60, most=DAY) == 37 * 60

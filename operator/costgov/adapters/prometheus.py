@@ -144,8 +144,11 @@ class PrometheusSource:
         except PrometheusApiClientException as exc:
             raise MetricsError(f"Prometheus refused the query {_short(expr)}: {exc}") from exc
         except requests.RequestException as exc:
+            # a timeout while the body is read comes as a ConnectionError: say what it is
+            timed_out = isinstance(exc, requests.Timeout) or "timed out" in str(exc).lower()
+            why = f"no answer within {self._timeout:g} s" if timed_out else type(exc).__name__
             raise MetricsError(
-                f"Prometheus at {self.url} did not answer {_short(expr)}: {type(exc).__name__}"
+                f"Prometheus at {self.url} did not answer {_short(expr)}: {why}"
             ) from exc
 
     def _query_blocking(self, expr: str, at: datetime) -> QueryResult:
