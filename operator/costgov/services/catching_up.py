@@ -121,6 +121,10 @@ class CatchUp:
         """Where the last cycle accounted to: the history is counted up to there."""
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self.held = asyncio.Lock()
+        """Held by a cycle from reading `owners` to `report`: a chunk that answers meanwhile
+        is added after, so the owners a snapshot attributes by always cover the spend it
+        reports (a pod known only to that chunk would otherwise count for no budget)."""
 
     def behind(self, windows: Mapping[str, datetime], at: datetime, interval: int) -> set[str]:
         """The windows (name -> start) too far behind `at` for the cycle to count."""
@@ -230,7 +234,8 @@ class CatchUp:
             await asyncio.sleep(self._retry)
             return
         spend, owners = found
-        for p in sharing:
-            extend(p, spend, owners)
+        async with self.held:  # never between a cycle's owners and its report
+            for p in [p for p in self._progress.values() if p.end == point]:
+                extend(p, spend, owners)
         self.chunk = next_chunk(self.chunk, took, False, timeout=self._timeout,
                                 step=self._step, most=self._most)  # fmt: skip

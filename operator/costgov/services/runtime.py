@@ -193,20 +193,22 @@ class Runtime:
             windows = self.windows(inv, at)
             far = {n: windows[n] for n in self.catchup.behind(windows, at, interval)}
             self.catchup.want(far, floor_to(at, step), inv.node_labels())
-            snap = await collect(
-                self.source,
-                self.catalog,
-                at=at,
-                windows={n: s for n, s in windows.items() if n not in far},
-                interval_seconds=interval,
-                step_seconds=step,
-                live_node_labels=inv.node_labels(),
-                live_pod_owners=inv.pod_owners(),
-                unit_costs=bool(inv.inference),
-                past_owners=self.catchup.owners(),
-            )
+            async with self.catchup.held:  # its owners cover what it reports: one view
+                snap = await collect(
+                    self.source,
+                    self.catalog,
+                    at=at,
+                    windows={n: s for n, s in windows.items() if n not in far},
+                    interval_seconds=interval,
+                    step_seconds=step,
+                    live_node_labels=inv.node_labels(),
+                    live_pod_owners=inv.pod_owners(),
+                    unit_costs=bool(inv.inference),
+                    past_owners=self.catchup.owners(),
+                )
+                snap = self.catchup.report(snap, far)
             snap = await with_api(
-                self.catchup.report(snap, far), self.source, self.hosted,
+                snap, self.source, self.hosted,
                 team_labels=self.settings.api_team_labels,
                 namespaces=self.settings.api_namespaces or None,
             )  # fmt: skip
