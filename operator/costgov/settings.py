@@ -54,7 +54,7 @@ class Settings(BaseSettings):
         default=86400,
         ge=60,
         le=31 * 86400,
-        description="The most history one accounting window catches up on per cycle (a "
+        description="The most history one chunk of the background catch-up counts (a "
         "fresh install over a month, a long Prometheus outage). Chunks start at an hour and "
         "adapt: halved after one fails, grown while their queries answer within half the "
         "query timeout, up to this.",

@@ -140,7 +140,7 @@ def test_pod_names_reach_a_query_only_as_kubernetes_names() -> None:
 def test_the_windows_behind_gauge_keeps_its_value_through_a_failed_cycle() -> None:
     from costgov.adapters.prometheus import PrometheusSource
     from costgov.catalog import load_catalog
-    from costgov.services.accounting import Snapshot
+    from costgov.services.accounting import Snapshot, WindowSpend
     from costgov.services.runtime import Runtime
     from costgov.settings import Settings
 
@@ -153,6 +153,16 @@ def test_the_windows_behind_gauge_keeps_its_value_through_a_failed_cycle() -> No
     assert gauge == 2  # two windows counted in the background
     runtime._measured(Snapshot(now, {}, (), {}, {}, {}, {}, 300, {}, 4, error="down"), 1.0, 0)
     assert runtime.metrics.registry.get_sample_value("costgov_accounting_windows_behind") == 2
+    # of two windows counted in the background, the one this snapshot brings current is not
+    # behind; the one still short of the cycle's end is
+    current = WindowSpend(NOV1, now, ())
+    short = WindowSpend(NOV1 + timedelta(days=1), now - timedelta(hours=1), ())
+    snap = Snapshot(now, {"a": current, "b": short}, (), {}, {}, {}, {}, 300, {}, 4,
+                    accounted_to=now)  # fmt: skip
+    far = {"a": NOV1, "b": NOV1 + timedelta(days=1), "c": NOV1}  # c: nothing counted yet
+    assert runtime._behind(snap, far) == 2
+    runtime.leadership.lose("another replica took the Lease")
+    assert runtime.metrics.registry.get_sample_value("costgov_accounting_windows_behind") == 0
 
 
 def test_a_chunk_is_at_most_the_setting_and_never_more_than_2880_points() -> None:

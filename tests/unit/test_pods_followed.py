@@ -44,12 +44,17 @@ def _example(kind: str) -> dict[str, Any]:
 
 
 BUDGET = TrainingJobBudget.model_validate(_example("TrainingJobBudget"))
+NAMESPACES = {
+    doc["metadata"]["name"]: doc["metadata"].get("labels") or {}
+    for doc in yaml.safe_load_all((EXAMPLES / "namespaces.yaml").read_text())
+    if doc
+}
 POLICY = CostPolicy.model_validate(_example("CostPolicy"))
 SERVER = InferenceDeployment.model_validate(_example("InferenceDeployment"))
 
 
-def _conditions(problem: str | None) -> list[dict[str, str]]:
-    inv = Inventory(namespaces={}, pods_problem=problem, budgets=(BUDGET,),
+def _conditions(problems: dict[str | None, str]) -> list[dict[str, str]]:
+    inv = Inventory(namespaces=NAMESPACES, pods_problems=problems, budgets=(BUDGET,),
                     policies=(POLICY,), inference=(SERVER,))  # fmt: skip
     snap = Snapshot(NOW, {}, (), {}, {}, {}, {}, 300, {}, 4, accounted_to=NOW)
     situation = situation_from(inv, catalog=load_catalog(), now=NOW, excluded=frozenset())
@@ -67,13 +72,24 @@ def _conditions(problem: str | None) -> list[dict[str, str]]:
 
 
 def test_every_resource_says_its_pods_are_as_last_seen_and_why() -> None:
-    for found in _conditions(PROBLEM):
+    for found in _conditions({None: PROBLEM}):  # followed cluster-wide: every resource
         assert (found["status"], found["reason"]) == ("False", "WatchFailing")
         assert found["message"] == (
             f"{PROBLEM}; figures and decisions rest on the GPU pods as last seen"
         )
-    for found in _conditions(None):
+    for found in _conditions({}):
         assert (found["status"], found["reason"]) == ("True", "Watching")
+
+
+def test_a_namespace_whose_pods_are_not_followed_shows_only_on_its_own_resources() -> None:
+    """Found by review: one namespace's failing follower turned every resource False."""
+    budget_ns, server_ns = BUDGET.metadata.namespace, SERVER.metadata.namespace
+    assert budget_ns != server_ns  # examples/: ml-research and ml-serving
+    budget, policy, server = _conditions({budget_ns: f"cannot follow pods in {budget_ns}: x"})
+    assert budget["status"] == "False" and f"in {budget_ns}" in budget["message"]
+    assert policy["status"] == "False"  # it governs both namespaces (examples/namespaces.yaml)
+    assert server["status"] == "True"
+    assert all(c["status"] == "True" for c in _conditions({"elsewhere": "cannot follow pods"}))
 
 
 def test_the_failing_scopes_are_counted_in_metrics() -> None:

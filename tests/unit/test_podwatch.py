@@ -412,3 +412,41 @@ def test_a_first_page_gone_is_listed_again_in_pages() -> None:
     store = _follow(api)
     assert api.lists[:2] == [(2, None), (2, None)]  # no token to have expired: as before
     assert sorted(r.name for r in store.records()) == ["p0", "p1", "p2"]
+
+
+def test_a_watch_answering_only_errors_is_shown_and_paced() -> None:
+    """Found by review: an ERROR event (a Status 500: etcd timed out) counted as progress,
+    so a watch answering nothing else was retried at once, forever, and never shown."""
+    error = {"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+             "message": "etcdserver: request timed out", "reason": "InternalError", "code": 500}}  # fmt: skip
+    api = FakeApi([pod("a", 1)], [[error] for _ in range(6)])
+    pauses: list[float] = []
+    reported: list[tuple[int, str | None]] = []
+
+    async def run() -> PodStore:
+        store = PodStore()
+        store.report = lambda failing: reported.append((failing, store.problem))
+        follower = PodFollower(api, store, asyncio.get_running_loop(),
+                               sleep=lambda s: bool(pauses.append(s)))  # fmt: skip
+        api.follower = follower
+        await asyncio.to_thread(follower._run)
+        await asyncio.sleep(0.05)  # the callbacks the thread posted last
+        return store
+
+    asyncio.run(run())
+    assert (1, "cannot follow pods: watch error 500: InternalError") in reported
+    assert pauses[:6] == [1.0, 2.0, 5.0, 10.0, 30.0, 30.0]  # growing, as for a failed LIST
+    assert "etcdserver" not in str(reported)  # the apiserver's words stay in the log
+
+
+def test_a_transport_error_is_shown_without_its_url() -> None:
+    """Found by review: urllib3 names the URL, and a continue token in it decodes to another
+    namespace's pod; status shows the error's kind, the log the whole of it."""
+    from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+    url = "/api/v1/pods?continue=eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJzdGFydCI6InRlYW0tc2VjcmV0L3AifQ&limit=500"
+    api = FakeApi([pod("a", 1)], [])
+    api.list_errors = [MaxRetryError(None, url, NewConnectionError(None, "refused"))]  # type: ignore[arg-type]
+    reported: list[str | None] = []
+    _follow(api, report=lambda s, failing: reported.append(s.problem))
+    assert reported[0] == "cannot follow pods: MaxRetryError"

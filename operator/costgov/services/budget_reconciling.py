@@ -316,7 +316,7 @@ def reconcile_budget(
         "Ready", True, "Reconciled", f"{jobs} Job(s) covered", generation=gen, now=now
     )
     conditions = [ready, metrics_condition(snapshot, gen, now), *figures.conditions]
-    conditions.append(pods_condition(inv.pods_problem, gen, now))
+    conditions.append(pods_condition(inv.pods_problem([ns]), gen, now))
     cursor = old.accounting.cursor if old.accounting else None
     caught_up = caught_up_condition(snapshot, window_key(start), cursor, gen, now)
     conditions += [caught_up] if caught_up is not None else []

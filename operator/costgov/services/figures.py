@@ -110,7 +110,7 @@ def caught_up_condition(
         message = (
             f"catching up on past spend a chunk at a time: {counted}"
             + (f", {_hours(left)} of history to go" if left is not None else "")
-            + "; the figures so far are a lower bound"
+            + ("; the figures so far are a lower bound" if reached is not None else "")
             + (f" ({why})" if why else "")
         )
         return condition("CaughtUp", False, "CatchingUp", message, generation=generation, now=now)

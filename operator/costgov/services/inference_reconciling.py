@@ -260,7 +260,7 @@ def reconcile_inference(
                 ready,
                 metrics_condition(snapshot, gen, now),
                 capping,
-                pods_condition(inv.pods_problem, gen, now),
+                pods_condition(inv.pods_problem([idep.metadata.namespace or "default"]), gen, now),
             ],
         ),
         build_vs_buy=comparison,

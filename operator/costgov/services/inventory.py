@@ -183,8 +183,9 @@ class Inventory:
     namespaces: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     nodes: Mapping[str, NodeInfo] = field(default_factory=dict)
     pods: tuple[PodRecord, ...] = ()
-    pods_problem: str | None = None
-    """Why the GPU pods cannot be followed now (they are as last seen), or None."""
+    pods_problems: Mapping[str | None, str] = field(default_factory=dict)
+    """Why the GPU pods cannot be followed now (they are as last seen), by scope: a
+    namespace, or None for the whole cluster."""
     jobs: tuple[JobRecord, ...] = ()
     policies: tuple[CostPolicy, ...] = ()
     budgets: tuple[TrainingJobBudget, ...] = ()
@@ -196,6 +197,12 @@ class Inventory:
     """(kind, namespace, name) -> the object's status as last seen (accounting cursors)."""
     gpu_node_list: tuple[NodeInfo, ...] | None = None
     """The GPU nodes, when the caller keeps them ready (else derived from `nodes`)."""
+
+    def pods_problem(self, namespaces: Iterable[str]) -> str | None:
+        """Why the GPU pods of these namespaces are not followed now, or None."""
+        wanted = set(namespaces)
+        found = [p for scope, p in self.pods_problems.items() if scope is None or scope in wanted]
+        return "; ".join(found) or None
 
     def status_of(self, kind: str, namespace: str, name: str) -> Mapping[str, Any]:
         return self.statuses.get((kind, namespace, name), {})

@@ -87,6 +87,11 @@ class PodStore:
         return "; ".join(self._problems.values()) or None
 
     @property
+    def problems(self) -> dict[Scope, str]:
+        """The same, by scope (a namespace, or None for the whole cluster)."""
+        return dict(self._problems)
+
+    @property
     def listed(self) -> bool:
         return self._listed.is_set()
 
@@ -140,6 +145,10 @@ def _record(obj: Mapping[str, Any]) -> PodRecord | None:
 
 class GoneError(Exception):
     """The apiserver no longer has the version the watch asked to start from (410)."""
+
+
+class WatchError(Exception):
+    """The watch answered an ERROR event (its code and reason, fit to show in status)."""
 
 
 class PodFollower:
@@ -223,8 +232,11 @@ class PodFollower:
                         self._post(self._store.failing, None, self._scope)
                     failures = 0
                     continue
-                problem = f"cannot follow pods{self._where}: {exc}"
-                log.error(problem)
+                # an HTTP error's words only: a transport error names the URL, and with it a
+                # continue token that decodes to another namespace's pod
+                shown = exc if isinstance(exc, (KubeError, WatchError)) else type(exc).__name__
+                problem = f"cannot follow pods{self._where}: {shown}"
+                log.error(f"cannot follow pods{self._where}: {exc}")
                 self._post(self._store.failing, problem, self._scope)
                 if self._sleep(BACKOFF[min(failures, len(BACKOFF) - 1)]):
                     return
@@ -287,12 +299,13 @@ class PodFollower:
             self._version or "", WATCH_SECONDS, self._scope, self._opened
         )
         for event in events:
-            self._seen += 1
             kind, obj = event.get("type"), event.get("object") or {}
-            if kind == "ERROR":
-                if obj.get("code") == 410:
+            if kind == "ERROR":  # not progress: an ERROR answered again and again must
+                if obj.get("code") == 410:  # show, and pause, as a failure
                     raise GoneError(str(obj.get("message") or ""))
-                raise RuntimeError(f"watch error {obj.get('code')}: {obj.get('message')}")
+                log.warning(f"pod watch{self._where} answered: {obj.get('message')}")
+                raise WatchError(f"watch error {obj.get('code')}: {obj.get('reason')}")
+            self._seen += 1
             self._version = str((obj.get("metadata") or {}).get("resourceVersion") or self._version)
             if kind in ("ADDED", "MODIFIED") and self._kept(obj):
                 self._post(self._store.apply, _uid(obj), _record(obj), self._scope)

@@ -316,7 +316,7 @@ def reconcile_policy(
     conditions = [
         condition("Ready", True, "Reconciled", "policy evaluated", generation=gen, now=now),
         metrics_condition(snapshot, gen, now),
-        pods_condition(inv.pods_problem, gen, now),
+        pods_condition(inv.pods_problem(namespaces), gen, now),
         *budget_conditions,
     ]
     status = CostPolicyStatus(

@@ -120,6 +120,7 @@ class Runtime:
         self.metrics.leader_transitions.labels("gained" if leading else "lost").inc()
         if not leading:
             self.metrics.clear_figures()
+            self.metrics.windows_behind.set(0)  # a standby counts nothing: no alert from it
             self.announced.clear()
             self._snapshot, self._judged = None, None
             self.catchup.forget()  # a new leader counts it, from the cursors in status
@@ -212,7 +213,7 @@ class Runtime:
                 team_labels=self.settings.api_team_labels,
                 namespaces=self.settings.api_namespaces or None,
             )  # fmt: skip
-            self._measured(snap, time.monotonic() - started, len(far))
+            self._measured(snap, time.monotonic() - started, self._behind(snap, far))
             if not snap.error:
                 self.last_good = snap
                 self._spend_counted_to = export_snapshot(
@@ -226,6 +227,12 @@ class Runtime:
     def _interval(self) -> int:
         """The span a cycle's current figures (rate, utilisation) cover: at least 5 minutes."""
         return max(int(self.settings.reconcile_interval_seconds), 300)
+
+    @staticmethod
+    def _behind(snap: Snapshot, far: Mapping[str, datetime]) -> int:
+        """The windows counted in the background that this snapshot does not bring current."""
+        to = snap.accounted_to
+        return sum(1 for n in far if n not in snap.windows or (to and snap.windows[n].end < to))
 
     def _measured(self, snap: Snapshot, took: float, far: int) -> None:
         self.metrics.cycles.inc()
