@@ -51,6 +51,8 @@ class FakeApi:
         self.lists: list[tuple[int, str | None]] = []
         self.watched_from: list[str] = []
         self.list_errors: list[Exception] = []
+        self.stream: list[dict[str, Any]] | Exception = []
+        """What a streaming list (a watch with initial events) answers."""
         self.fail_at: dict[int, Exception] = {}
         """An error for the n-th LIST request (from 0)."""
         self.follower: PodFollower | None = None
@@ -76,7 +78,14 @@ class FakeApi:
         seconds: int,
         namespace: str | None = None,
         opened: Any = None,
+        initial: bool = False,
     ) -> Iterator[dict[str, Any]]:
+        if initial:  # a streaming list: scripted, or refused as without WatchList
+            self.watched_from.append("initial")
+            if isinstance(self.stream, Exception):
+                raise self.stream
+            yield from self.stream
+            return
         self.watched_from.append(version)
         if not self.watches:
             assert self.follower is not None
@@ -392,18 +401,40 @@ def test_each_namespace_keeps_its_own_problem() -> None:
     )  # fmt: skip
 
 
-def test_an_expired_continue_token_lists_again_in_one_request() -> None:
+def _stream(pods: list[dict[str, Any]], version: str) -> list[dict[str, Any]]:
+    """A streaming list as kube-apiserver v1.36.3 answers it (sendInitialEvents=true):
+    every pod ADDED, then a BOOKMARK annotated k8s.io/initial-events-end (seen on the
+    real apiserver: ADDED p0 192, p1 193, p2 194, BOOKMARK 194)."""
+    end = {"kind": "Pod", "apiVersion": "v1", "metadata": {
+        "resourceVersion": version, "annotations": {"k8s.io/initial-events-end": "true"}}}  # fmt: skip
+    return [*({"type": "ADDED", "object": p} for p in pods), {"type": "BOOKMARK", "object": end}]
+
+
+def test_an_expired_continue_token_lists_again_as_a_stream() -> None:
     """Paging 10,000s of pods through a loaded apiserver can outlast its watch cache: the
-    next page answers 410 (reason Expired). Listing again in pages would expire again;
-    client-go's pager lists again in one request, and so does costgov."""
-    api = FakeApi([pod(f"p{i}", 1) for i in range(5)], [])
-    expired = "listing pods: 410 Gone"  # kube-apiserver: the continue parameter is too old
-    api.fail_at = {1: KubeError(expired, 410)}
+    next page answers 410 (reason Expired). Listing again in pages would expire again; one
+    LIST of everything holds every pod's JSON at once (341 MiB to parse 10,000, found by
+    review). A streaming list holds one pod at a time."""
+    pods = [pod(f"p{i}", 1) for i in range(5)]
+    api = FakeApi(pods, [])
+    api.fail_at = {1: KubeError("listing pods: 410 Gone", 410)}  # the continue is too old
+    api.stream = _stream([*pods, pod("cpu-only", 0)], "150")
     store = _follow(api)
-    assert api.lists == [(2, None), (2, "2"), (0, None)]
+    assert api.lists == [(2, None), (2, "2")]  # no unpaged LIST
     assert sorted(r.name for r in store.records()) == [f"p{i}" for i in range(5)]
     assert store.listed and store.problem is None
-    assert api.watched_from == ["100"]
+    assert api.watched_from == ["initial", "150"]  # then watched from the stream's end
+
+
+def test_without_watchlist_an_expired_list_is_made_in_one_request() -> None:
+    api = FakeApi([pod(f"p{i}", 1) for i in range(5)], [])
+    api.fail_at = {1: KubeError("listing pods: 410 Gone", 410)}
+    # an apiserver with the WatchList feature off refuses sendInitialEvents
+    api.stream = KubeError("watching pods: 422 Unprocessable Entity", 422)
+    store = _follow(api)
+    assert api.lists == [(2, None), (2, "2"), (0, None)]  # client-go's fallback
+    assert sorted(r.name for r in store.records()) == [f"p{i}" for i in range(5)]
+    assert api.watched_from == ["initial", "100"]
 
 
 def test_a_first_page_gone_is_listed_again_in_pages() -> None:

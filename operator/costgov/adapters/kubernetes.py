@@ -147,15 +147,21 @@ class KubeClient:
         seconds: int,
         namespace: str | None = None,
         opened: Callable[[Any], None] | None = None,
+        initial: bool = False,
     ) -> Iterator[dict[str, Any]]:
         """Every pod event after `version`, bookmarks included, for `seconds` at most
         (blocking: the pod follower's thread reads it); one JSON object per line. `opened`
-        receives the response, which another thread may shut down to end the watch."""
+        receives the response, which another thread may shut down to end the watch.
+        `initial`: a streaming list instead (every pod as an ADDED event, then a BOOKMARK
+        annotated `k8s.io/initial-events-end`: the WatchList feature, beta since 1.32)."""
         where = f" in {namespace}" if namespace else ""
+        start: dict[str, Any] = {"resource_version": version}
+        if initial:
+            start = {"send_initial_events": True, "resource_version_match": "NotOlderThan"}
         try:
             response = self._pods(
-                namespace, watch=True, resource_version=version, allow_watch_bookmarks=True,
-                timeout_seconds=seconds, _request_timeout=(TIMEOUT, seconds + WATCH_TIMEOUT),
+                namespace, watch=True, allow_watch_bookmarks=True, timeout_seconds=seconds,
+                _request_timeout=(TIMEOUT, seconds + WATCH_TIMEOUT), **start,
             )  # fmt: skip
         except ApiException as exc:
             raise KubeError(f"watching pods{where}: {exc.status} {exc.reason}", exc.status) from exc

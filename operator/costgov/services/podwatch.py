@@ -7,8 +7,9 @@ object until every object of every indexed kind is indexed. At 10,000 pods that 
 on one), so costgov follows them itself: a LIST in pages of PAGE, then a WATCH from the
 list's resourceVersion with bookmarks, again from the newest version seen when a watch ends,
 and a fresh LIST when the apiserver says that version is gone (410). A LIST whose pages took
-longer than the apiserver keeps versions (its continue token expired) is made again in one
-request, as client-go's pager does. Only each GPU pod's
+longer than the apiserver keeps versions (its continue token expired) is made again as a
+streaming list (a watch sending every pod, then a bookmark: one pod in memory at a time),
+or, where the apiserver has no WatchList, in one request, as client-go's pager does. Only each GPU pod's
 record is kept; no page or event outlives its parsing.
 
 The follower runs in a thread (the Kubernetes client blocks) and hands every change to the
@@ -35,6 +36,8 @@ PAGE = 500
 WATCH_SECONDS = 240
 """How long one WATCH request lasts before it is made again from the newest version."""
 BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
+INITIAL_END = "k8s.io/initial-events-end"
+"""The annotation on the bookmark that ends a streaming list's initial events."""
 """Seconds between attempts after a failed LIST or WATCH (the last one repeats)."""
 
 log = logging.getLogger("costgov.pods")
@@ -53,6 +56,7 @@ class PodSource(Protocol):
         seconds: int,
         namespace: str | None = None,
         opened: Callable[[Any], None] | None = None,
+        initial: bool = False,
     ) -> Iterable[dict[str, Any]]: ...
 
 
@@ -257,7 +261,7 @@ class PodFollower:
         return self._keep is None or self._keep(namespace)
 
     def _list(self) -> str | None:
-        """Every pod of the scope, a page at a time (all at once if a page's continue token
+        """Every pod of the scope, a page at a time (as a stream if a page's continue token
         expired); the list's resourceVersion (None: stopped)."""
         records: dict[str, PodRecord] = {}
         token: str | None = None
@@ -269,11 +273,10 @@ class PodFollower:
                 if exc.status != 410 or token is None:
                     raise
                 # the pages took longer than the apiserver keeps versions (about 5 minutes):
-                # listing again in pages would expire again; one request, as client-go does
+                # listing again in pages would expire again
                 log.warning(f"pod list{self._where} expired after {pages} pages ({exc}); "
-                            "listing again in one request")  # fmt: skip
-                records.clear()
-                page = self._source.list_pods_page(0, None, self._scope)
+                            "listing again as a stream")  # fmt: skip
+                return self._stream_list()
             pages += 1
             for item in page.get("items") or ():
                 record = _record(item) if self._kept(item) else None
@@ -290,6 +293,43 @@ class PodFollower:
                 return str(meta.get("resourceVersion") or "")
             if self._stopped.is_set():
                 return None
+
+    def _stream_list(self) -> str | None:
+        """Every pod of the scope as a streaming list (a watch sending every pod, then a
+        bookmark marking the end: one pod in memory at a time, no continue token to
+        expire); where the apiserver refuses that, one LIST of everything, as client-go's
+        pager does (the whole answer in memory at once). The version to watch from."""
+        records: dict[str, PodRecord] = {}
+        began = time.monotonic()
+        try:
+            events = self._source.watch_pods("", WATCH_SECONDS, self._scope, self._opened, True)
+            for event in events:
+                kind, obj = event.get("type"), event.get("object") or {}
+                meta = obj.get("metadata") or {}
+                if kind == "ADDED" and self._kept(obj):
+                    record = _record(obj)
+                    if record is not None:
+                        records[_uid(obj)] = record
+                elif kind == "BOOKMARK" and (meta.get("annotations") or {}).get(INITIAL_END):
+                    self._post(self._store.replace, records, self._scope)
+                    took = time.monotonic() - began
+                    log.info(f"{len(records)} GPU pods listed{self._where} as a stream in "
+                             f"{took:.1f} s")  # fmt: skip
+                    return str(meta.get("resourceVersion") or "")
+                elif kind == "ERROR":
+                    raise WatchError(f"watch error {obj.get('code')}: {obj.get('reason')}")
+                if self._stopped.is_set():
+                    return None
+            raise WatchError("the stream ended before its last pod")
+        except (KubeError, WatchError) as exc:  # no WatchList here: everything at once
+            log.warning(f"pod list{self._where} as a stream failed ({exc}); one LIST instead")
+        page = self._source.list_pods_page(0, None, self._scope)
+        records = {_uid(i): r for i in page.get("items") or () if (r := self._kept_record(i))}
+        self._post(self._store.replace, records, self._scope)
+        return str((page.get("metadata") or {}).get("resourceVersion") or "")
+
+    def _kept_record(self, obj: Mapping[str, Any]) -> PodRecord | None:
+        return _record(obj) if self._kept(obj) else None
 
     def _watch(self) -> None:
         """Events from the newest version seen, which every event and bookmark moves on
