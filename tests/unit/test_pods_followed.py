@@ -111,3 +111,13 @@ def test_the_failing_scopes_are_counted_in_metrics() -> None:
         return seen
 
     assert asyncio.run(scenario()) == [0.0, 2.0, 1.0, 0.0]
+
+
+def test_a_problem_concerns_its_own_namespace_and_the_cluster_wide_one_all() -> None:
+    from costgov.services.inventory import problems_in
+
+    problems = {"team-a": "cannot follow pods in team-a: 403", "team-b": "in team-b: 500"}
+    assert problems_in(problems, ["team-a"]) == "cannot follow pods in team-a: 403"
+    assert problems_in(problems, ["team-c"]) is None
+    assert problems_in(problems, None) == "cannot follow pods in team-a: 403; in team-b: 500"
+    assert problems_in({None: "cluster"}, ["team-c"]) == "cluster"

@@ -481,3 +481,30 @@ def test_a_transport_error_is_shown_without_its_url() -> None:
     reported: list[str | None] = []
     _follow(api, report=lambda s, failing: reported.append(s.problem))
     assert reported[0] == "cannot follow pods: MaxRetryError"
+
+
+def test_a_watch_answering_events_again_is_shown_as_followed_at_its_first_event() -> None:
+    """Found by a second review: after an ERROR, the problem stayed shown until the next
+    watch ended (up to 240 s), though that watch delivered events all along."""
+    error = {"type": "ERROR", "object": {"kind": "Status", "code": 500, "reason": "InternalError"}}
+    added = {"type": "ADDED", "object": pod("b", 2, rv="101")}
+    api = FakeApi([pod("a", 1)], [[error], [added]])
+    seen: list[tuple[int, int]] = []  # (failing scopes, GPU pods known) at each report
+    store = _follow(api, report=lambda s, failing: seen.append((failing, len(s.records()))))
+    assert seen[-2:] == [(1, 1), (0, 1)]  # followed again before pod b is applied
+    assert sorted(r.name for r in store.records()) == ["a", "b"]
+
+
+def test_a_stream_cut_before_its_end_is_a_failure_not_an_unpaged_list() -> None:
+    """Found by a second review: a streaming list ended early fell back to the unpaged
+    LIST it is there to avoid. It is a failure: shown, paused, listed again in pages."""
+    pods = [pod(f"p{i}", 1) for i in range(3)]
+    api = FakeApi(pods, [])
+    api.fail_at = {1: KubeError("listing pods: 410 Gone", 410)}
+    api.stream = _stream(pods, "150")[:2]  # two pods, then the apiserver's timeout
+    problems: list[str | None] = []
+    store = _follow(api, report=lambda s, failing: problems.append(s.problem))
+    assert (0, None) not in api.lists
+    assert api.lists[2:] == [(2, None), (2, "2")]  # listed again in pages, after a pause
+    assert problems[0] == "cannot follow pods: the pod list as a stream ended after 2 GPU pods"
+    assert store.listed and store.problem is None

@@ -12,7 +12,7 @@ from costgov.api import CostApproval, CostPolicy, InferenceDeployment, TrainingJ
 from costgov.handlers.indexing import first, inventory_from
 from costgov.services import following, operating
 from costgov.services.conditions import Event
-from costgov.services.inventory import Inventory
+from costgov.services.inventory import Inventory, problems_in
 from costgov.services.outcomes import Outcome
 
 __all__ = [
@@ -46,7 +46,11 @@ async def _inventory(memo: Any, kw: dict[str, Any]) -> Inventory:
     """The indexes' inventory, once the pods are listed (never an empty list for a full one)."""
     pods = memo.runtime.pods
     if not await pods.wait_listed(LISTED_WAIT):
-        why = f": {pods.problem}" if pods.problem else ""
+        # only the problems of this object's namespace (or all, for a cluster-scoped one):
+        # kopf may post the error as an Event on it
+        ns = kw.get("namespace")
+        found = problems_in(pods.problems, [ns] if ns else None)
+        why = f": {found}" if found else ""
         raise kopf.TemporaryError(f"the GPU pods are not listed yet{why}", delay=LISTED_WAIT)
     return inventory_from({**kw, "memo": memo})
 

@@ -32,6 +32,7 @@ __all__ = [
     "node_info",
     "parse_resource",
     "pod_record",
+    "problems_in",
     "workload_record",
 ]
 
@@ -63,6 +64,14 @@ class JobRecord:
     @property
     def namespace(self) -> str:
         return self.workload.namespace
+
+
+def problems_in(problems: Mapping[str | None, str], namespaces: Iterable[str] | None) -> str | None:
+    """The pod followers' problems (by scope: a namespace, or None for the whole cluster)
+    that concern `namespaces` (None: all of them), joined; None when there are none."""
+    wanted = None if namespaces is None else set(namespaces)
+    found = [p for s, p in problems.items() if wanted is None or s is None or s in wanted]
+    return "; ".join(found) or None
 
 
 def _time(value: Any) -> datetime | None:
@@ -200,9 +209,7 @@ class Inventory:
 
     def pods_problem(self, namespaces: Iterable[str]) -> str | None:
         """Why the GPU pods of these namespaces are not followed now, or None."""
-        wanted = set(namespaces)
-        found = [p for scope, p in self.pods_problems.items() if scope is None or scope in wanted]
-        return "; ".join(found) or None
+        return problems_in(self.pods_problems, namespaces)
 
     def status_of(self, kind: str, namespace: str, name: str) -> Mapping[str, Any]:
         return self.statuses.get((kind, namespace, name), {})

@@ -36,6 +36,9 @@ PAGE = 500
 WATCH_SECONDS = 240
 """How long one WATCH request lasts before it is made again from the newest version."""
 BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
+STREAM_SECONDS = 3600
+"""How long a streaming list may take: it replaces a paged LIST that took longer than the
+apiserver keeps versions (about 5 minutes), so it gets far longer than a watch."""
 INITIAL_END = "k8s.io/initial-events-end"
 """The annotation on the bookmark that ends a streaming list's initial events."""
 """Seconds between attempts after a failed LIST or WATCH (the last one repeats)."""
@@ -175,6 +178,8 @@ class PodFollower:
         self._version: str | None = None
         self._seen = 0
         """Events the watch in progress delivered."""
+        self._failures = 0
+        """Failed attempts in a row (the pause before the next grows with them)."""
         self._response: Any = None
         self._thread = threading.Thread(target=self._run, name="costgov-pods", daemon=True)
 
@@ -208,18 +213,17 @@ class PodFollower:
             self.stop()
 
     def _run(self) -> None:
-        failures, gone, listed_at = 0, 0, -1e9
+        gone, listed_at = 0, -1e9
         while not self._stopped.is_set():
             self._seen = 0
             try:
                 if self._version is None:
                     self._version = self._list()
                     listed_at = time.monotonic()
+                    self._failures = 0  # listed: the store cleared the problem itself
                 if self._version is not None and not self._stopped.is_set():
                     self._follow()
-                    if failures:  # a watch that ended as watches do: all is well again
-                        self._post(self._store.failing, None, self._scope)
-                    failures = 0
+                    self._recovered()  # a watch that ended as watches do: all is well
             except Exception as exc:  # logged and shown; tried again after a pause
                 if self._stopped.is_set():
                     return
@@ -232,9 +236,7 @@ class PodFollower:
                     continue
                 if self._seen:  # cut off after some events: resume from the last at once
                     log.info(f"pod watch cut off ({exc}); resuming at {self._version}")
-                    if failures:
-                        self._post(self._store.failing, None, self._scope)
-                    failures = 0
+                    self._recovered()
                     continue
                 # an HTTP error's words only: a transport error names the URL, and with it a
                 # continue token that decodes to another namespace's pod
@@ -242,9 +244,15 @@ class PodFollower:
                 problem = f"cannot follow pods{self._where}: {shown}"
                 log.error(f"cannot follow pods{self._where}: {exc}")
                 self._post(self._store.failing, problem, self._scope)
-                if self._sleep(BACKOFF[min(failures, len(BACKOFF) - 1)]):
+                if self._sleep(BACKOFF[min(self._failures, len(BACKOFF) - 1)]):
                     return
-                failures += 1
+                self._failures += 1
+
+    def _recovered(self) -> None:
+        """Pods are followed again: the problem shown goes, the pauses start over."""
+        if self._failures:
+            self._post(self._store.failing, None, self._scope)
+        self._failures = 0
 
     @property
     def _where(self) -> str:
@@ -302,7 +310,7 @@ class PodFollower:
         records: dict[str, PodRecord] = {}
         began = time.monotonic()
         try:
-            events = self._source.watch_pods("", WATCH_SECONDS, self._scope, self._opened, True)
+            events = self._source.watch_pods("", STREAM_SECONDS, self._scope, self._opened, True)
             for event in events:
                 kind, obj = event.get("type"), event.get("object") or {}
                 meta = obj.get("metadata") or {}
@@ -320,9 +328,11 @@ class PodFollower:
                     raise WatchError(f"watch error {obj.get('code')}: {obj.get('reason')}")
                 if self._stopped.is_set():
                     return None
-            raise WatchError("the stream ended before its last pod")
-        except (KubeError, WatchError) as exc:  # no WatchList here: everything at once
-            log.warning(f"pod list{self._where} as a stream failed ({exc}); one LIST instead")
+            # cut before its end: a failure (shown, paused, listed again in pages); never
+            # the unpaged LIST this stream is there to avoid
+            raise WatchError(f"the pod list as a stream ended after {len(records)} GPU pods")
+        except KubeError as exc:  # refused: no WatchList here, so everything at once
+            log.warning(f"pod list{self._where} as a stream refused ({exc}); one LIST instead")
         page = self._source.list_pods_page(0, None, self._scope)
         records = {_uid(i): r for i in page.get("items") or () if (r := self._kept_record(i))}
         self._post(self._store.replace, records, self._scope)
@@ -346,6 +356,8 @@ class PodFollower:
                 log.warning(f"pod watch{self._where} answered: {obj.get('message')}")
                 raise WatchError(f"watch error {obj.get('code')}: {obj.get('reason')}")
             self._seen += 1
+            if self._seen == 1:  # a watch answering events: followed again, at once (not
+                self._recovered()  # only when it ends, up to WATCH_SECONDS later)
             self._version = str((obj.get("metadata") or {}).get("resourceVersion") or self._version)
             if kind in ("ADDED", "MODIFIED") and self._kept(obj):
                 self._post(self._store.apply, _uid(obj), _record(obj), self._scope)
