@@ -287,8 +287,7 @@ class PodFollower:
                 return self._stream_list()
             pages += 1
             for item in page.get("items") or ():
-                record = _record(item) if self._kept(item) else None
-                if record is not None:
+                if (record := self._kept_record(item)) is not None:
                     records[_uid(item)] = record
             meta = page.get("metadata") or {}
             token = meta.get("continue") or None
@@ -314,10 +313,8 @@ class PodFollower:
             for event in events:
                 kind, obj = event.get("type"), event.get("object") or {}
                 meta = obj.get("metadata") or {}
-                if kind == "ADDED" and self._kept(obj):
-                    record = _record(obj)
-                    if record is not None:
-                        records[_uid(obj)] = record
+                if kind == "ADDED" and (record := self._kept_record(obj)) is not None:
+                    records[_uid(obj)] = record
                 elif kind == "BOOKMARK" and (meta.get("annotations") or {}).get(INITIAL_END):
                     self._post(self._store.replace, records, self._scope)
                     took = time.monotonic() - began
