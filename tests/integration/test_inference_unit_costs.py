@@ -5,6 +5,7 @@ History (one sample a minute; S = END - 60 min), written as the exporters write 
 - kube-state-metrics v2.20.0 (exporters.py): node-c a g6.xlarge on EKS spot,
   kube_node_labels{label_eks_amazonaws_com_capacity_type="SPOT"}; ml-serving/llama-0 holds
   its 1 GPU, Running S .. END.
+- the same for ml-train/train-0, 8 GPUs of node-d (p4d.24xlarge), serving no model.
 - vLLM (docs/source/design/v1/metrics.md, "Metrics Publishing - Prometheus"):
   vllm:prompt_tokens_total and vllm:generation_tokens_total{model_name}, and
   vllm:request_success_total{finished_reason, model_name}, one series per reason; namespace
@@ -52,6 +53,11 @@ def _history() -> History:
     h.span("kube_node_labels", node, 1, S - 600, END + 1)
     gpu_pod(h, namespace="ml-serving", pod="llama-0", node="node-c", gpus=1,
             running=(S, END + 1), until=END + 1, created_by=("ReplicaSet", "llama-7c9d"))  # fmt: skip
+    # a training pod on another node: a GPU pod that counts no tokens has no unit cost
+    h.span("kube_node_labels", {"node": "node-d",
+           "label_node_kubernetes_io_instance_type": "p4d.24xlarge"}, 1, S - 600, END + 1)  # fmt: skip
+    gpu_pod(h, namespace="ml-train", pod="train-0", node="node-d", gpus=8,
+            running=(S, END + 1), until=END + 1, created_by=("Job", "train"))  # fmt: skip
     scraped = {"namespace": "ml-serving", "pod": "llama-0", "model_name": MODEL}
     for i, ts in enumerate(range(S, END + 1, MIN)):
         h.add("vllm:prompt_tokens_total", scraped, 1000 * i, ts)
@@ -138,3 +144,12 @@ def test_no_figure_when_the_interval_holds_no_history(prometheus_url: str) -> No
     status = _status(_snapshot(prometheus_url, END + 600, 300))
     assert status.cost_per_million_tokens is None
     assert status.cost_per_thousand_requests is None
+
+
+def test_only_pods_counting_tokens_are_asked_for_their_gpu_time(prometheus_url: str) -> None:
+    snapshot = _snapshot(prometheus_url, END + 600, 1800)
+    assert [c.usage.key for c in snapshot.unit_costs] == [("ml-serving", "llama-0")]
+    # the cycle's six (nodes, owners, util, GPUs now, tokens, requests), then the GPU time
+    # of the one pod that counted tokens, asked for by name
+    assert snapshot.queries == 7
+    assert ("ml-train", "train-0") in snapshot.owners_known  # the cycle did see it

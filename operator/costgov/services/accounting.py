@@ -34,7 +34,7 @@ from costgov.domain.catalogs import PriceCatalog
 from costgov.domain.offerings import Offering, Unpriced, offering_for_node
 from costgov.domain.spend import PodCost, PodUsage, price_usage
 from costgov.services.planning import MAX_POINTS, Plan, chunk_plan, plan, window_step
-from costgov.services.querying import Answers, PodKey, retake_moved, run
+from costgov.services.querying import Answers, PodKey, retake_moved, run, serving_gpu
 
 if TYPE_CHECKING:
     from costgov.services.api_spend import ApiFigures
@@ -187,7 +187,7 @@ def _lagging(cycle: Plan, answers: Answers, windows: Mapping[str, datetime]) -> 
     """Windows this snapshot does not advance: left for later, or a chunk that failed."""
     out = dict(cycle.deferred)
     for name, error in answers.errors.items():
-        window = cycle.owner[name]
+        window = cycle.owner.get(name, "")
         if window and window not in out:
             start = windows[window].isoformat().replace("+00:00", "Z")
             out[window] = f"the chunk of history from {start} failed, retried smaller: {error}"
@@ -260,9 +260,10 @@ async def collect(
     cycle = plan(at, windows, interval_seconds, step_seconds, unit_costs, chunk_seconds)
     answers = await run(source, cycle)
     retaken = await retake_moved(source, cycle, answers)
+    retaken += await serving_gpu(source, cycle, answers, interval_seconds, step_seconds)
     results = answers.results
     warnings = tuple(w for r in results.values() for w in r.warnings)
-    failed = [e for n, e in answers.errors.items() if not cycle.owner[n]]
+    failed = [e for n, e in answers.errors.items() if not cycle.owner.get(n)]
     if failed:
         return Snapshot(
             at, {}, (), {}, {}, {}, {}, interval_seconds, {}, len(cycle.exprs) + retaken,
@@ -295,7 +296,7 @@ async def collect(
         else (),
         lagging=lagging,
         catchup_seconds=answers.catchup_seconds,
-        catchup_failed=any(cycle.owner[n] for n in answers.errors),
+        catchup_failed=any(cycle.owner.get(n) for n in answers.errors),
     )
 
 

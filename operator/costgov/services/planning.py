@@ -28,6 +28,7 @@ __all__ = [
     "floor_to",
     "next_chunk",
     "plan",
+    "unit_span",
     "window_step",
 ]
 
@@ -137,16 +138,17 @@ def _catchup(name: str, span: int, step: int) -> dict[str, str]:
     }
 
 
-def _unit_costs(accounted_to: datetime, interval: int, step: int) -> dict[str, str]:
-    """GPU cost, tokens and requests over one span (the trailing hour, or a younger
-    server's life), ending at accounted_to."""
-    unit_span = max(interval, UNIT_COST_SPAN_SECONDS // step * step)
-    end = int(accounted_to.timestamp())
-    return {
-        "unit:gpu": promql.vllm_serving_gpu_samples(unit_span, step, end),
-        "unit:tokens": promql.vllm_tokens(unit_span),
-        "unit:requests": promql.vllm_requests(unit_span),
-    }
+def unit_span(interval: int, step: int) -> int:
+    """The span unit costs are measured over: the trailing hour, or the interval if longer."""
+    return max(interval, UNIT_COST_SPAN_SECONDS // step * step)
+
+
+def _unit_costs(interval: int, step: int) -> dict[str, str]:
+    """Tokens and requests over the unit-cost span ending at accounted_to. The GPU time
+    over it is asked for afterwards, for the pods these show count tokens
+    (services/querying.py)."""
+    span = unit_span(interval, step)
+    return {"unit:tokens": promql.vllm_tokens(span), "unit:requests": promql.vllm_requests(span)}
 
 
 def plan(
@@ -171,7 +173,7 @@ def plan(
     steady = {n: s for n, s in spans.items() if n not in empty and n not in behind}
     exprs, steps, rate_window = _steady(at, accounted_to, steady, interval_seconds, step)
     if unit_costs:
-        exprs.update(_unit_costs(accounted_to, interval_seconds, step))
+        exprs.update(_unit_costs(interval_seconds, step))
     times = {n: (accounted_to if ":" in n else at) for n in exprs}
     owner = dict.fromkeys(exprs, "")
     for name in catching:

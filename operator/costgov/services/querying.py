@@ -10,10 +10,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from costgov.adapters import promql
-from costgov.adapters.prometheus import MetricsError, PrometheusSource, QueryResult, try_query
-from costgov.services.planning import Plan
+from costgov.adapters.prometheus import (
+    MetricsError,
+    PrometheusSource,
+    QueryResult,
+    Sample,
+    try_query,
+)
+from costgov.services.planning import Plan, unit_span
 
-__all__ = ["MOVED_PER_QUERY", "Answers", "PodKey", "retake_moved", "run"]
+__all__ = ["MOVED_PER_QUERY", "Answers", "PodKey", "retake_moved", "run", "serving_gpu"]
 
 PodKey = tuple[str, str]
 
@@ -100,6 +106,49 @@ async def retake_moved(source: PrometheusSource, cycle: Plan, answers: Answers) 
     for key in {k for k, _, _ in asked if k in answers.errors}:
         answers.results.pop(key, None)
     return len(asked)
+
+
+async def serving_gpu(
+    source: PrometheusSource, cycle: Plan, answers: Answers, interval: int, step: int
+) -> int:
+    """The GPU time of the pods `unit:tokens` saw count tokens, over the same span
+    (`unit:gpu`), asked for by name, MOVED_PER_QUERY pods a query: none when no pod serves
+    a model. Returns how many queries it made."""
+    if "unit:tokens" not in answers.results:
+        return 0  # unit costs not asked for, or the tokens failed (the cycle failed)
+    names = sorted({pod for _, pod in _by_key(answers.results["unit:tokens"])})
+    bad = [n for n in names if not promql.POD_NAME.fullmatch(n)]
+    names = [n for n in names if promql.POD_NAME.fullmatch(n)]
+    span, end = unit_span(interval, step), int(cycle.accounted_to.timestamp())
+    batches = [names[i : i + MOVED_PER_QUERY] for i in range(0, len(names), MOVED_PER_QUERY)]
+    outcomes = await asyncio.gather(
+        *(
+            try_query(
+                source, promql.vllm_serving_gpu_samples(span, step, end, b), cycle.accounted_to
+            )
+            for b in batches
+        ),
+        return_exceptions=True,
+    )
+    samples: list[Sample] = []
+    warnings = (
+        [f"left out {len(bad)} token-counting series named as no Kubernetes pod is"] if bad else []
+    )
+    for outcome in outcomes:
+        if isinstance(outcome, MetricsError):
+            answers.errors["unit:gpu"] = str(outcome)
+        elif isinstance(outcome, BaseException):
+            raise outcome
+        else:
+            samples += outcome.samples
+            warnings += outcome.warnings
+    if "unit:gpu" not in answers.errors:
+        answers.results["unit:gpu"] = QueryResult(tuple(samples), tuple(warnings))
+    return len(batches)
+
+
+def _by_key(result: QueryResult) -> set[PodKey]:
+    return {_key(s.labels) for s in result.samples}
 
 
 def _retakeable(answers: Answers, key: str) -> set[PodKey]:
