@@ -12,6 +12,9 @@ for ten more minutes (both reading 70 %), the two differing in more than their p
 By hand: the 120 points of the window (END - 7140 s .. END, a minute apart) see 30 % at the 59
 points before S + 1 h and 70 % at the 61 from it: (59 x 30 + 61 x 70) / 120 = 50.33. Counted
 as two GPUs, the old exporter's series alone would average about 36 and the pod about 53.
+A pod one exporter reports all along (train-single, 20 % then 60 %): (59 x 20 + 61 x 60) /
+120 = 40.33. The operator's cycle takes each series' mean first and asks again, exactly,
+for the pods a GPU of which several series report: the figures must be the same.
 A pod whose only GPU is a MIG instance (GPU_I_ID set; DCGM reports 0 for its utilisation)
 gets no figure, not 0 % busy.
 """
@@ -19,13 +22,15 @@ gets no figure, not 0 % busy.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 
 import pytest
 
 from costgov.adapters import promql
 from costgov.adapters.prometheus import PrometheusSource
+from costgov.catalog import load_catalog
+from costgov.services.accounting import Snapshot, collect
 from costgov.settings import Settings
 
 from .prom import History, running_prometheus
@@ -56,6 +61,11 @@ def _history() -> History:
                  "Hostname": "dcgm-x1", "DCGM_FI_DRIVER_VERSION": "570.86"}, S, SWITCH + 600)  # fmt: skip
     _reading(h, {**exported, "pod": "dcgm-x2", "instance": "10.0.0.22:9400",
                  "Hostname": "dcgm-x2", "DCGM_FI_DRIVER_VERSION": "580.95"}, SWITCH, END + 60)  # fmt: skip
+    single = {**GPU, "UUID": "GPU-d", "Hostname": "node-d", "DCGM_FI_DRIVER_VERSION": "580.95",
+              "namespace": "ml", "pod": "train-single", "container": "main",
+              "instance": "10.0.0.31:9400"}  # fmt: skip
+    for ts in range(S, END + 60, 60):
+        h.add("DCGM_FI_DEV_GPU_UTIL", single, 20 if ts < SWITCH else 60, ts)
     mig = {**GPU, "UUID": "GPU-c", "GPU_I_ID": "3", "GPU_I_PROFILE": "1g.10gb",
            "namespace": "ml", "pod": "notebook-mig", "container": "main"}  # fmt: skip
     h.span("DCGM_FI_DEV_GPU_UTIL", mig, 0, S, END + 60)
@@ -63,22 +73,60 @@ def _history() -> History:
 
 
 @pytest.fixture(scope="module")
-def utilisation() -> Iterator[dict[tuple[str, str], float]]:
+def url() -> Iterator[str]:
     with running_prometheus(_history()) as url:
-        source = PrometheusSource(Settings(prometheus_url=url))
-        at = datetime.fromtimestamp(END, UTC)
-        result = asyncio.run(source.query(promql.gpu_utilization(7200, 60), at))
-        yield {(s.labels["namespace"], s.labels["pod"]): s.value for s in result.samples}
+        yield url
+
+
+@pytest.fixture(scope="module")
+def utilisation(url: str) -> dict[tuple[str, str], float]:
+    source = PrometheusSource(Settings(prometheus_url=url))
+    at = datetime.fromtimestamp(END, UTC)
+    result = asyncio.run(source.query(promql.gpu_utilization(7200, 60), at))
+    return {(s.labels["namespace"], s.labels["pod"]): s.value for s in result.samples}
+
+
+@pytest.fixture(scope="module")
+def cycle_utilisation(url: str) -> Snapshot:
+    """The operator's own cycle over the same two hours (its interval)."""
+    at = datetime.fromtimestamp(END, UTC)
+    return asyncio.run(
+        collect(PrometheusSource(Settings(prometheus_url=url)), load_catalog(), at=at,
+                windows={}, interval_seconds=7200, step_seconds=60, live_node_labels={},
+                unit_costs=False)
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module", params=["one query", "the cycle"])
+def figures(
+    request: pytest.FixtureRequest,
+    utilisation: dict[tuple[str, str], float],
+    cycle_utilisation: Snapshot,
+) -> Mapping[tuple[str, str], float]:
+    return utilisation if request.param == "one query" else cycle_utilisation.utilization
 
 
 @pytest.mark.parametrize("pod", ["train-honor", "train-exported"])
 def test_a_replaced_exporter_counts_its_gpu_once(
-    utilisation: dict[tuple[str, str], float], pod: str
+    figures: Mapping[tuple[str, str], float], pod: str
 ) -> None:
-    assert utilisation[("ml", pod)] == pytest.approx((59 * 30 + 61 * 70) / 120)
+    assert figures[("ml", pod)] == pytest.approx((59 * 30 + 61 * 70) / 120)
+
+
+def test_one_exporter_all_along(figures: Mapping[tuple[str, str], float]) -> None:
+    assert figures[("ml", "train-single")] == pytest.approx((59 * 20 + 61 * 60) / 120)
 
 
 def test_a_mig_instance_has_no_utilisation_figure(
-    utilisation: dict[tuple[str, str], float],
+    figures: Mapping[tuple[str, str], float],
 ) -> None:
-    assert ("ml", "notebook-mig") not in utilisation
+    assert ("ml", "notebook-mig") not in figures
+
+
+def test_the_cycle_asks_again_only_for_the_pods_of_replaced_exporters(
+    cycle_utilisation: Snapshot,
+) -> None:
+    # nodes, owners, utilisation's per-series means, the current allocation; then one
+    # exact query for train-honor and train-exported together
+    assert cycle_utilisation.error is None
+    assert cycle_utilisation.queries == 4 + 1

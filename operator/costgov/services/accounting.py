@@ -34,7 +34,7 @@ from costgov.domain.catalogs import PriceCatalog
 from costgov.domain.offerings import Offering, Unpriced, offering_for_node
 from costgov.domain.spend import PodCost, PodUsage, price_usage
 from costgov.services.planning import MAX_POINTS, Plan, chunk_plan, plan, window_step
-from costgov.services.querying import Answers, PodKey, retake_moved, run, serving_gpu
+from costgov.services.querying import Answers, PodKey, follow_up, run
 
 if TYPE_CHECKING:
     from costgov.services.api_spend import ApiFigures
@@ -259,8 +259,7 @@ async def collect(
     this cycle (None: all). `past_owners`: owners history counted apart showed."""
     cycle = plan(at, windows, interval_seconds, step_seconds, unit_costs, chunk_seconds)
     answers = await run(source, cycle)
-    retaken = await retake_moved(source, cycle, answers)
-    retaken += await serving_gpu(source, cycle, answers, interval_seconds, step_seconds)
+    retaken = await follow_up(source, cycle, answers, interval_seconds, step_seconds)
     results = answers.results
     warnings = tuple(w for r in results.values() for w in r.warnings)
     failed = [e for n, e in answers.errors.items() if not cycle.owner.get(n)]
@@ -314,7 +313,7 @@ async def chunk_spend(
     nodes as they were at its end, with the owners then; or why it failed."""
     cycle = chunk_plan(to, start, step, chunk, "history")
     answers = await run(source, cycle)
-    await retake_moved(source, cycle, answers)
+    await follow_up(source, cycle, answers, chunk, step)
     if answers.errors:
         return "; ".join(sorted(set(answers.errors.values())))
     spend = _spend(cycle, answers, {"history": start}, ({}, {}), live_node_labels, catalog, {})

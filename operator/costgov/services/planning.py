@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from costgov.adapters import promql
@@ -90,6 +90,9 @@ class Plan:
     times: Mapping[str, datetime]
     owner: Mapping[str, str]
     """The catch-up window a query belongs to ("" for the cycle's own queries)."""
+    util: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    """The window and step of each utilisation query (`util`, `util:W`): their pods whose
+    GPUs the per-series means do not settle are asked for again exactly."""
 
 
 def _steady(
@@ -103,7 +106,7 @@ def _steady(
     exprs = {
         "nodes": promql.node_labels(longest),
         "owners": promql.pod_owners(longest),
-        "util": promql.gpu_utilization(interval, step),
+        "util": promql.gpu_utilization_series(interval, step),
     }
     if rate_window is None:
         exprs["now"] = promql.gpu_allocation()
@@ -114,7 +117,7 @@ def _steady(
         # idle dollars need each pod's utilisation over the window; the interval's serves
         # a window inside it (steady state), a longer one gets its own query
         if accounted_to.timestamp() - span < interval_start:
-            exprs[f"util:{name}"] = promql.gpu_utilization(span, steps[name])
+            exprs[f"util:{name}"] = promql.gpu_utilization_series(span, steps[name])
     return exprs, steps, rate_window
 
 
@@ -132,7 +135,7 @@ def _catchup(name: str, span: int, step: int) -> dict[str, str]:
     owned it and what its nodes were, all as of the chunk's end."""
     return {
         f"hours:{name}": _samples(span, step),
-        f"util:{name}": promql.gpu_utilization(span, step),
+        f"util:{name}": promql.gpu_utilization_series(span, step),
         f"owners:{name}": promql.pod_owners(span),
         f"nodes:{name}": promql.node_labels(span),
     }
@@ -183,6 +186,8 @@ def plan(
         times.update(dict.fromkeys(chunk_exprs, ends[name]))
         owner.update(dict.fromkeys(chunk_exprs, name))
     deferred = {n: f"{len(catching)} older windows are being caught up on first" for n in later}
+    util = {n: (spans[n.split(":")[1]], steps[n.split(":")[1]]) for n in exprs if n[:5] == "util:"}
+    util["util"] = (interval_seconds, step)
     return Plan(
         accounted_to,
         {n: spans[n] for n in [*steady, *catching]},
@@ -195,6 +200,7 @@ def plan(
         exprs,
         times,
         owner,
+        util,
     )
 
 
@@ -222,6 +228,7 @@ def chunk_plan(to: datetime, start: datetime, step: int, chunk: int, name: str) 
         exprs,
         dict.fromkeys(exprs, end),
         dict.fromkeys(exprs, name),
+        {f"util:{name}": (span, steps[name])},
     )
 
 

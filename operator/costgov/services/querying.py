@@ -5,6 +5,7 @@ says what to ask; services/accounting.py prices the answers)."""
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,7 +20,16 @@ from costgov.adapters.prometheus import (
 )
 from costgov.services.planning import Plan, unit_span
 
-__all__ = ["MOVED_PER_QUERY", "Answers", "PodKey", "retake_moved", "run", "serving_gpu"]
+__all__ = [
+    "MOVED_PER_QUERY",
+    "Answers",
+    "PodKey",
+    "follow_up",
+    "retake_moved",
+    "run",
+    "serving_gpu",
+    "settle_utilization",
+]
 
 PodKey = tuple[str, str]
 
@@ -54,6 +64,17 @@ async def run(source: PrometheusSource, cycle: Plan) -> Answers:
             if cycle.owner[name]:
                 answers.catchup_seconds = max(answers.catchup_seconds or 0.0, outcome[1])
     return answers
+
+
+async def follow_up(
+    source: PrometheusSource, cycle: Plan, answers: Answers, interval: int, step: int
+) -> int:
+    """The second round after `run`: pods a history query saw as several objects taken
+    again, utilisation means settled, and the GPU time of pods that count tokens. Returns
+    how many queries it made."""
+    asked = await retake_moved(source, cycle, answers)
+    asked += await settle_utilization(source, cycle, answers)
+    return asked + await serving_gpu(source, cycle, answers, interval, step)
 
 
 MOVED_PER_QUERY = 200
@@ -145,6 +166,79 @@ async def serving_gpu(
     if "unit:gpu" not in answers.errors:
         answers.results["unit:gpu"] = QueryResult(tuple(samples), tuple(warnings))
     return len(batches)
+
+
+GpuKey = tuple[str, str, str, str, str]
+"""A GPU of a pod: namespace, pod, gpu, UUID, GPU_I_ID (promql.GPU_IDENTITY)."""
+
+
+def _gpu(labels: Mapping[str, str]) -> GpuKey:
+    """The pod and GPU a dcgm-exporter series reports: the exported_* labels when set
+    (scraped without honor_labels), else namespace and pod."""
+    exported = bool(labels.get("exported_pod"))
+    ns = labels.get("exported_namespace", "") if exported else labels.get("namespace", "")
+    pod = labels.get("exported_pod", "") if exported else labels.get("pod", "")
+    return (ns, pod, labels.get("gpu", ""), labels.get("UUID", ""), labels.get("GPU_I_ID", ""))
+
+
+def _pod_means(result: QueryResult) -> tuple[dict[PodKey, float], set[PodKey]]:
+    """Per-series means (promql.gpu_utilization_series) as each pod's mean over its GPUs,
+    for pods every GPU of which one series reports with no NaN reading; and the other pods,
+    to be asked for exactly."""
+    per_gpu: dict[GpuKey, list[float]] = {}
+    for s in result.samples:
+        key = _gpu(s.labels)
+        if key[1]:  # a GPU no pod holds has no pod to count for
+            per_gpu.setdefault(key, []).append(s.value)
+    unsettled = {k[:2] for k, v in per_gpu.items() if len(v) != 1 or math.isnan(v[0])}
+    gpus: dict[PodKey, list[float]] = {}
+    for key, values in per_gpu.items():
+        if key[:2] not in unsettled:
+            gpus.setdefault((key[0], key[1]), []).append(values[0])
+    return {pod: sum(v) / len(v) for pod, v in gpus.items()}, unsettled
+
+
+async def settle_utilization(source: PrometheusSource, cycle: Plan, answers: Answers) -> int:
+    """Each utilisation query's per-series means merged into one mean per pod; pods a GPU of
+    which several series report (an exporter replaced, two scrape jobs, label styles) or
+    with a NaN reading asked for again with the exact per-point merge, by name, in batches.
+    Returns how many queries it made."""
+    asked: list[tuple[str, list[str]]] = []
+    means: dict[str, dict[PodKey, float]] = {}
+    for name in cycle.util:
+        if name not in answers.results:
+            continue
+        means[name], unsettled = _pod_means(answers.results[name])
+        names = sorted({pod for _, pod in unsettled if promql.POD_NAME.fullmatch(pod)})
+        asked += [
+            (name, names[i : i + MOVED_PER_QUERY]) for i in range(0, len(names), MOVED_PER_QUERY)
+        ]
+
+    async def exact(name: str, pods: list[str]) -> QueryResult | MetricsError:
+        window, step = cycle.util[name]
+        return await try_query(
+            source, promql.gpu_utilization(window, step, pods), cycle.times[name]
+        )
+
+    outcomes = await asyncio.gather(*(exact(n, p) for n, p in asked), return_exceptions=True)
+    for (name, _), outcome in zip(asked, outcomes, strict=True):
+        if isinstance(outcome, BaseException) and not isinstance(outcome, MetricsError):
+            raise outcome
+        if isinstance(outcome, MetricsError):
+            answers.errors[name] = str(outcome)
+        else:
+            means[name].update(_by_pod_value(outcome))
+    for name, by_pod in means.items():
+        if name in answers.errors:
+            answers.results.pop(name, None)
+            continue
+        samples = tuple(Sample({"namespace": ns, "pod": pod}, v) for (ns, pod), v in by_pod.items())
+        answers.results[name] = QueryResult(samples, answers.results[name].warnings)
+    return len(asked)
+
+
+def _by_pod_value(result: QueryResult) -> dict[PodKey, float]:
+    return {_key(s.labels): s.value for s in result.samples if not math.isnan(s.value)}
 
 
 def _by_key(result: QueryResult) -> set[PodKey]:
