@@ -277,9 +277,9 @@ def _newest_token_sample(window: int, step: int, end: int) -> str:
     return " or ".join(newest)
 
 
-def vllm_serving_gpu_samples(window: int, step: int, end: int, pods: Iterable[str]) -> str:
-    """`gpu_samples` for `pods` (those `vllm_tokens` saw count tokens), up to their
-    counters' newest sample only.
+def vllm_serving_gpu_samples(window: int, step: int, end: int, pods: Iterable[str] | None) -> str:
+    """`gpu_samples` for `pods` (those `vllm_tokens` saw count tokens; None: every pod that
+    does), up to their counters' newest sample only.
 
     Unit costs divide this cost by `vllm_tokens` and `vllm_requests`: all three cover the
     same span. When Prometheus' history ends before `end` (ingestion lag, a stopped

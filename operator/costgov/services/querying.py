@@ -79,6 +79,16 @@ async def follow_up(
 
 MOVED_PER_QUERY = 200
 """Pod names one exact second-round query selects (they travel in the query's URL)."""
+MOST_BATCHES = 5
+"""Beyond this many batches of names, one query asks for every pod instead (two scrape jobs
+for every dcgm-exporter, thousands of model servers): the queries a cycle makes stay few."""
+
+
+def _batches(names: list[str]) -> list[list[str] | None]:
+    """`names` in batches of MOVED_PER_QUERY, or [None] (every pod) when too many."""
+    if len(names) > MOST_BATCHES * MOVED_PER_QUERY:
+        return [None]
+    return [names[i : i + MOVED_PER_QUERY] for i in range(0, len(names), MOVED_PER_QUERY)]
 
 
 def _moved(result: QueryResult) -> set[PodKey]:
@@ -137,11 +147,11 @@ async def serving_gpu(
     a model. Returns how many queries it made."""
     if "unit:tokens" not in answers.results:
         return 0  # unit costs not asked for, or the tokens failed (the cycle failed)
-    names = sorted({pod for _, pod in _by_key(answers.results["unit:tokens"])})
+    names = sorted({pod for _, pod in _by_key(answers.results["unit:tokens"]) if pod})
     bad = [n for n in names if not promql.POD_NAME.fullmatch(n)]
     names = [n for n in names if promql.POD_NAME.fullmatch(n)]
     span, end = unit_span(interval, step), int(cycle.accounted_to.timestamp())
-    batches = [names[i : i + MOVED_PER_QUERY] for i in range(0, len(names), MOVED_PER_QUERY)]
+    batches = _batches(names)
     outcomes = await asyncio.gather(
         *(
             try_query(
@@ -203,18 +213,16 @@ async def settle_utilization(source: PrometheusSource, cycle: Plan, answers: Ans
     which several series report (an exporter replaced, two scrape jobs, label styles) or
     with a NaN reading asked for again with the exact per-point merge, by name, in batches.
     Returns how many queries it made."""
-    asked: list[tuple[str, list[str]]] = []
+    asked: list[tuple[str, list[str] | None]] = []
     means: dict[str, dict[PodKey, float]] = {}
     for name in cycle.util:
         if name not in answers.results:
             continue
         means[name], unsettled = _pod_means(answers.results[name])
         names = sorted({pod for _, pod in unsettled if promql.POD_NAME.fullmatch(pod)})
-        asked += [
-            (name, names[i : i + MOVED_PER_QUERY]) for i in range(0, len(names), MOVED_PER_QUERY)
-        ]
+        asked += [(name, batch) for batch in _batches(names)]
 
-    async def exact(name: str, pods: list[str]) -> QueryResult | MetricsError:
+    async def exact(name: str, pods: list[str] | None) -> QueryResult | MetricsError:
         window, step = cycle.util[name]
         return await try_query(
             source, promql.gpu_utilization(window, step, pods), cycle.times[name]
