@@ -5,7 +5,8 @@ History (one sample a minute; S = END - 60 min), written as the exporters write 
 - kube-state-metrics v2.20.0 (exporters.py): node-c a g6.xlarge on EKS spot,
   kube_node_labels{label_eks_amazonaws_com_capacity_type="SPOT"}; ml-serving/llama-0 holds
   its 1 GPU, Running S .. END.
-- the same for ml-train/train-0, 8 GPUs of node-d (p4d.24xlarge), serving no model.
+- the same for ml-train/train-0, 8 GPUs of node-d (p4d.24xlarge), serving no model; its
+  vllm:prompt_tokens_total stays 0 (as the simulated cluster's kwok writes it for every pod).
 - vLLM (docs/source/design/v1/metrics.md, "Metrics Publishing - Prometheus"):
   vllm:prompt_tokens_total and vllm:generation_tokens_total{model_name}, and
   vllm:request_success_total{finished_reason, model_name}, one series per reason; namespace
@@ -58,6 +59,8 @@ def _history() -> History:
            "label_node_kubernetes_io_instance_type": "p4d.24xlarge"}, 1, S - 600, END + 1)  # fmt: skip
     gpu_pod(h, namespace="ml-train", pod="train-0", node="node-d", gpus=8,
             running=(S, END + 1), until=END + 1, created_by=("Job", "train"))  # fmt: skip
+    for ts in range(S, END + 1, MIN):  # zero counters, as the sim's kwok writes for every pod
+        h.add("vllm:prompt_tokens_total", {"namespace": "ml-train", "pod": "train-0"}, 0, ts)
     scraped = {"namespace": "ml-serving", "pod": "llama-0", "model_name": MODEL}
     for i, ts in enumerate(range(S, END + 1, MIN)):
         h.add("vllm:prompt_tokens_total", scraped, 1000 * i, ts)
@@ -74,7 +77,9 @@ def prometheus_url() -> Iterator[str]:
         yield url
 
 
-def _snapshot(url: str, at: int, interval: int) -> Snapshot:
+def _snapshot(
+    url: str, at: int, interval: int, serving: frozenset[tuple[str, str]] | None = None
+) -> Snapshot:
     return asyncio.run(
         collect(
             PrometheusSource(Settings(prometheus_url=url)),
@@ -84,6 +89,7 @@ def _snapshot(url: str, at: int, interval: int) -> Snapshot:
             interval_seconds=interval,
             step_seconds=60,
             live_node_labels={},
+            serving=serving,
         )
     )
 
@@ -148,8 +154,27 @@ def test_no_figure_when_the_interval_holds_no_history(prometheus_url: str) -> No
 
 def test_only_pods_counting_tokens_are_asked_for_their_gpu_time(prometheus_url: str) -> None:
     snapshot = _snapshot(prometheus_url, END + 600, 1800)
-    assert [c.usage.key for c in snapshot.unit_costs] == [("ml-serving", "llama-0")]
+    # train-0's counters stayed at zero: it counts (an idle replica of a model server
+    # would cost without serving); the pods without counters are never asked for
+    assert {c.usage.key for c in snapshot.unit_costs} == {
+        ("ml-serving", "llama-0"),
+        ("ml-train", "train-0"),
+    }
     # the cycle's six (nodes, owners, util, GPUs now, tokens, requests), then the GPU time
-    # of the one pod that counted tokens, asked for by name
+    # of the pods that count tokens, asked for by name
     assert snapshot.queries == 7
-    assert ("ml-train", "train-0") in snapshot.owners_known  # the cycle did see it
+
+
+def test_the_model_servers_the_api_shows_are_the_only_ones_asked_for(
+    prometheus_url: str,
+) -> None:
+    snapshot = _snapshot(prometheus_url, END + 600, 1800, frozenset({("ml-serving", "llama-0")}))
+    assert [c.usage.key for c in snapshot.unit_costs] == [("ml-serving", "llama-0")]
+    assert snapshot.queries == 7
+    assert _status(snapshot).cost_per_million_tokens == Decimal("4.44")  # as above
+
+
+def test_no_model_server_no_gpu_time_asked_for(prometheus_url: str) -> None:
+    snapshot = _snapshot(prometheus_url, END + 600, 1800, frozenset())
+    assert snapshot.unit_costs == ()
+    assert snapshot.queries == 6

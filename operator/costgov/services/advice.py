@@ -100,12 +100,10 @@ def workload_advice(
 
 def job_pods(snapshot: Snapshot, namespace: str, jobs: Iterable[str]) -> set[PodKey]:
     """The running pods of these Jobs."""
-    names = set(jobs)
-    return {
-        c.usage.key
-        for c in snapshot.hourly_by_namespace.get(namespace, ())
-        if snapshot.owners.get(c.usage.key) in names
-    }
+    found: set[PodKey] = set()
+    for job in set(jobs):
+        found |= snapshot.running_by_job.get((namespace, job), frozenset())
+    return found
 
 
 def recommendations(advice: Iterable[Advice]) -> list[Recommendation]:

@@ -21,6 +21,7 @@ from costgov.domain.placement import NodeInfo, Taint
 from costgov.domain.quantities import QuantityError, parse_whole_count
 from costgov.domain.reading import workload_from_object
 from costgov.domain.workloads import ManifestError, Workload
+from costgov.services.deployments import INFERENCE_LABEL
 
 __all__ = [
     "SUSPENDED_BY",
@@ -223,6 +224,11 @@ class Inventory:
     def pod_owners(self) -> dict[tuple[str, str], str | None]:
         """The Job each GPU pod's controller ownerReference names (None: not a Job's)."""
         return {(p.namespace, p.name): p.owner_job for p in self.pods}
+
+    def serving_pods(self) -> frozenset[tuple[str, str]]:
+        """The model servers costgov runs for InferenceDeployments (their pods' label): the
+        only pods whose unit costs anything reads."""
+        return frozenset((p.namespace, p.name) for p in self.pods if INFERENCE_LABEL in p.labels)
 
     def node_labels(self) -> dict[str, Mapping[str, str]]:
         return {name: node.labels for name, node in self.nodes.items()}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from costgov.adapters import promql
@@ -67,14 +67,19 @@ async def run(source: PrometheusSource, cycle: Plan) -> Answers:
 
 
 async def follow_up(
-    source: PrometheusSource, cycle: Plan, answers: Answers, interval: int, step: int
+    source: PrometheusSource,
+    cycle: Plan,
+    answers: Answers,
+    interval: tuple[int, int],
+    serving: Collection[PodKey] | None = None,
 ) -> int:
     """The second round after `run`: pods a history query saw as several objects taken
-    again, utilisation means settled, and the GPU time of pods that count tokens. Returns
-    how many queries it made."""
+    again, utilisation means settled, and the GPU time of pods that count tokens (of
+    `serving` only, when given) over the unit-cost span of `interval` (seconds, step).
+    Returns how many queries it made."""
     asked = await retake_moved(source, cycle, answers)
     asked += await settle_utilization(source, cycle, answers)
-    return asked + await serving_gpu(source, cycle, answers, interval, step)
+    return asked + await serving_gpu(source, cycle, answers, interval, serving)
 
 
 MOVED_PER_QUERY = 200
@@ -140,17 +145,24 @@ async def retake_moved(source: PrometheusSource, cycle: Plan, answers: Answers) 
 
 
 async def serving_gpu(
-    source: PrometheusSource, cycle: Plan, answers: Answers, interval: int, step: int
+    source: PrometheusSource,
+    cycle: Plan,
+    answers: Answers,
+    interval: tuple[int, int],
+    serving: Collection[PodKey] | None = None,
 ) -> int:
-    """The GPU time of the pods `unit:tokens` saw count tokens, over the same span
-    (`unit:gpu`), asked for by name, MOVED_PER_QUERY pods a query: none when no pod serves
-    a model. Returns how many queries it made."""
+    """The GPU time of the pods `unit:tokens` saw count tokens (those of `serving` only,
+    when given), over the same span (`unit:gpu`), asked for by name, MOVED_PER_QUERY pods a
+    query: none when no pod serves a model. Returns how many queries it made."""
     if "unit:tokens" not in answers.results:
         return 0  # unit costs not asked for, or the tokens failed (the cycle failed)
-    names = sorted({pod for _, pod in _by_key(answers.results["unit:tokens"]) if pod})
+    counting = _by_key(answers.results["unit:tokens"])
+    keys = [k for k in counting if k[1] and (serving is None or k in serving)]
+    names = sorted({pod for _, pod in keys})
     bad = [n for n in names if not promql.POD_NAME.fullmatch(n)]
     names = [n for n in names if promql.POD_NAME.fullmatch(n)]
-    span, end = unit_span(interval, step), int(cycle.accounted_to.timestamp())
+    step = interval[1]
+    span, end = unit_span(*interval), int(cycle.accounted_to.timestamp())
     batches = _batches(names)
     outcomes = await asyncio.gather(
         *(

@@ -205,6 +205,7 @@ class Runtime:
                     live_node_labels=inv.node_labels(),
                     live_pod_owners=inv.pod_owners(),
                     unit_costs=bool(inv.inference),
+                    serving=inv.serving_pods(),
                     past_owners=self.catchup.owners(),
                 )
                 snap = self.catchup.report(snap, far)
