@@ -113,6 +113,14 @@ class Snapshot:
         return _group(self.hourly)
 
     @cached_property
+    def hourly_by_pod(self) -> Mapping[PodKey, tuple[PodCost, ...]]:
+        """Each running pod's current $/h lines (one per node it is seen on)."""
+        out: dict[PodKey, list[PodCost]] = {}
+        for line in self.hourly:
+            out.setdefault(line.usage.key, []).append(line)
+        return {key: tuple(lines) for key, lines in out.items()}
+
+    @cached_property
     def running_by_job(self) -> Mapping[tuple[str, str], frozenset[PodKey]]:
         """The running GPU pods of each Job, by (namespace, Job), built once per snapshot
         (a hundred budgets each looking through every pod took a tenth of the operator's

@@ -93,8 +93,7 @@ def workload_advice(
     """Right-sizing and serving advice for these running pods (none without evidence)."""
     if snapshot.error or not pods:
         return []
-    namespaces = {ns for ns, _ in pods}
-    hourly = [c for ns in namespaces for c in snapshot.hourly_by_namespace.get(ns, ())]
+    hourly = [c for key in pods for c in snapshot.hourly_by_pod.get(key, ())]
     return advice_for(pods, hourly, snapshot.nodes, evidence, catalog, min_replicas=min_replicas)
 
 
