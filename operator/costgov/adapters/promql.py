@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from costgov.adapters.promql_gateways import counter_growth, gateway_increase, gateway_requests
 
 __all__ = [
+    "SEVERAL_SERIES",
     "advice_evidence",
     "counter_growth",
     "gateway_increase",
@@ -127,31 +128,46 @@ LOOKBACK_SECONDS = 300
 """Prometheus' default lookback: an instant lookup sees a sample up to 5 minutes old."""
 
 
-def gpu_samples_history(window: int, step: int) -> str:
+SEVERAL_SERIES = 2**21
+"""Added once per Running series of a pod beyond the first in `gpu_samples_history`: a line
+of that value or more is a pod several series report (its count is then asked for again).
+A pod's GPUs x points never come near it (8 GPUs x MAX_POINTS 2,880 = 23,040)."""
+
+
+def gpu_samples_history(
+    window: int, step: int, pods: Iterable[str] | None = None, *, merged: bool = False
+) -> str:
     """`gpu_samples` over many sample points at a fraction of the cost (the same sums), for
     every pod object seen once in the window; a pod name seen as several (on several nodes,
-    recreated under its name: a StatefulSet's pod, a training operator's worker; or by
-    several kube-state-metrics: two replicas, one restarted) appears once per node, uid,
-    instance and job with its whole total, for `gpu_samples_of` to take again exactly.
+    or recreated under its name: a StatefulSet's pod, a training operator's worker) appears
+    once per node and uid with its whole total, for `gpu_samples_of` to take again exactly.
 
     The per-point allocation join is what costs (at 10,000 pods about 0.2 s a point), and
     so does any aggregation inside a subquery (10,000 pods over 24 h of minutes: 19.8 s
-    with `max by` at each point, 4.9 s without). One pod object's GPU request cannot change
-    (extended resources are not resizable) and it runs on one node, so its GPU samples are
-    its GPUs x the points it was Running, joined once with its node; the points are counted
-    per series and only then grouped, which is exact for a pod one kube-state-metrics
-    reports (the ones that are not are taken again). Its requests gain a `node` once
-    scheduled: GPUs are taken per container across those series. Ranges reach one lookback
-    further back than the points, as an instant lookup does."""
+    grouping Running per point, 4.9 s per series). One pod object's GPU request cannot
+    change (extended resources are not resizable) and it runs on one node, so its GPU
+    samples are its GPUs x the points it was Running, joined once with its node. Running
+    points are counted per series, then added up with SEVERAL_SERIES for every series
+    beyond the first: exact for a pod one series reports, and flagged for a pod several
+    report (kube-state-metrics replicas, a restart, a relabelling, un-deduplicated HA
+    Prometheus), which `merged=True` counts again with Running taken per point across its
+    series (for `pods` only: the cost of that is per series). Its requests gain a `node`
+    once scheduled: GPUs are taken per container across those series. Ranges reach one
+    lookback further back than the points, as an instant lookup does."""
+    named = _pod_matcher(pods)
     points = f"[{_dur(window - 1)}:{_dur(step)}]"
     reach = f"[{_dur(window - 1 + LOOKBACK_SECONDS)}]"
-    requests = 'kube_pod_container_resource_requests{resource="nvidia_com_gpu"}'
+    requests = f'kube_pod_container_resource_requests{{resource="nvidia_com_gpu"{named}}}'
     per_container = f"max by (namespace, pod, container) (max_over_time({requests}{reach}))"
     gpus = f"sum by (namespace, pod) ({per_container})"
-    phase = 'kube_pod_status_phase{phase="Running"}'
-    running = f"max by (namespace, pod) (sum_over_time({phase}{points}))"
-    info = f'last_over_time(kube_pod_info{{node!=""}}{reach})'
-    objects = f"max by (namespace, pod, node, uid, instance, job) ({info})"
+    phase = f'kube_pod_status_phase{{phase="Running"{named}}}'
+    if merged:
+        running = f"sum_over_time((max by (namespace, pod) ({phase})){points})"
+    else:
+        several = f"sum by (namespace, pod) (sum_over_time({phase}{points}) + {SEVERAL_SERIES})"
+        running = f"({several} - {SEVERAL_SERIES})"
+    info = f'last_over_time(kube_pod_info{{node!=""{named}}}{reach})'
+    objects = f"max by (namespace, pod, node, uid) ({info})"
     return f"{objects} * on (namespace, pod) group_left () ({gpus} * on (namespace, pod) {running})"
 
 

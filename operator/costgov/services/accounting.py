@@ -1,8 +1,9 @@
 """One accounting cycle: a fixed set of cluster-wide PromQL queries, turned into a Snapshot.
 
 The number of queries depends on how many distinct windows are asked for (at most five,
-usually one: every resource's accounting cursor is the last cycle), never on the number of
-pods, nodes or costgov objects. A failed query does not fail the cycle silently:
+usually one: every resource's accounting cursor is the last cycle); a second round asks
+again, by name, for the pods the cheap forms cannot settle alone, in at most five batches
+of 200 per kind and window, then in one query for all. A failed query does not fail the cycle silently:
 the snapshot carries the error, and the caller keeps its last figures and says why. A window
 far behind is accounted a chunk at a time (services/planning.py); a chunk that fails only
 holds back its own window, named in `Snapshot.lagging`.

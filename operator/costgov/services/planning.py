@@ -186,7 +186,8 @@ def plan(
         times.update(dict.fromkeys(chunk_exprs, ends[name]))
         owner.update(dict.fromkeys(chunk_exprs, name))
     deferred = {n: f"{len(catching)} older windows are being caught up on first" for n in later}
-    util = {n: (spans[n.split(":")[1]], steps[n.split(":")[1]]) for n in exprs if n[:5] == "util:"}
+    # a window's name is its start (window_key: an RFC 3339 time, colons and all)
+    util = {n: (spans[n[5:]], steps[n[5:]]) for n in exprs if n.startswith("util:")}
     util["util"] = (interval_seconds, step)
     return Plan(
         accounted_to,

@@ -76,10 +76,16 @@ async def follow_up(
     """The second round after `run`: pods a history query saw as several objects taken
     again, utilisation means settled, and the GPU time of pods that count tokens (of
     `serving` only, when given) over the unit-cost span of `interval` (seconds, step).
-    Returns how many queries it made."""
-    asked = await retake_moved(source, cycle, answers)
-    asked += await settle_utilization(source, cycle, answers)
-    return asked + await serving_gpu(source, cycle, answers, interval, serving)
+    Returns how many queries it made: none when a query of the cycle's own failed (the
+    snapshot is an error, and Prometheus is not asked more)."""
+    if any(not cycle.owner.get(name) for name in answers.errors):
+        return 0
+    counts = await asyncio.gather(
+        retake_moved(source, cycle, answers),
+        settle_utilization(source, cycle, answers),
+        serving_gpu(source, cycle, answers, interval, serving),
+    )  # each writes its own results and errors
+    return sum(counts)
 
 
 MOVED_PER_QUERY = 200
@@ -96,29 +102,55 @@ def _batches(names: list[str]) -> list[list[str] | None]:
     return [names[i : i + MOVED_PER_QUERY] for i in range(0, len(names), MOVED_PER_QUERY)]
 
 
-def _moved(result: QueryResult) -> set[PodKey]:
-    """Pod names a history query saw as more than one pod object (node, uid)."""
+def _moved(result: QueryResult) -> tuple[set[PodKey], set[PodKey]]:
+    """Pods a history query saw as more than one pod object (node, uid), and pods seen as
+    one object that several Running series report (promql.SEVERAL_SERIES)."""
     seen: dict[PodKey, int] = {}
+    several: set[PodKey] = set()
     for s in result.samples:
         key = _key(s.labels)
         seen[key] = seen.get(key, 0) + 1
-    return {key for key, count in seen.items() if count > 1}
+        if s.value >= promql.SEVERAL_SERIES:
+            several.add(key)
+    moved = {key for key, count in seen.items() if count > 1}
+    return moved, several - moved
+
+
+def _again(
+    moved: set[PodKey], several: set[PodKey], span: int, step: int
+) -> list[tuple[set[PodKey], str]]:
+    """The queries taking these pods again: pods seen as several objects by the exact
+    per-point join, pods several series report by the history form that merges series at
+    each point; by name, or past MOST_BATCHES batches for every pod at once."""
+    asked: list[tuple[set[PodKey], str]] = []
+    for pods, join in ((moved, True), (several, False)):
+        for batch in _batches(sorted({pod for _, pod in pods})):
+            names = None if batch is None else set(batch)
+            keys = pods if names is None else {k for k in pods if k[1] in names}
+            asked.append((keys, _retake_expr(join, batch, span, step)))
+    return asked
+
+
+def _retake_expr(join: bool, pods: list[str] | None, span: int, step: int) -> str:
+    if not join:
+        return promql.gpu_samples_history(span, step, pods, merged=True)
+    return (
+        promql.gpu_samples(span, step) if pods is None else promql.gpu_samples_of(pods, span, step)
+    )
 
 
 async def retake_moved(source: PrometheusSource, cycle: Plan, answers: Answers) -> int:
-    """Second round: pod names a window's history query saw as several pod objects (on
-    several nodes, or recreated under the name) taken again by the exact per-point join,
-    narrowed to their names. Returns how many queries it made."""
+    """Second round: pods a window's history query could not count alone (seen as several
+    pod objects, on several nodes or recreated under the name; or reported by several
+    Running series) taken again exactly, narrowed to their names (`_again`). Returns how
+    many queries it made."""
     asked: list[tuple[str, set[PodKey], str]] = []
     for name, span in cycle.spans.items():
         key = f"hours:{name}"
         if key not in answers.results or span <= cycle.steps[name]:
             continue  # failed, or one point: the exact join already
-        moved = sorted(_retakeable(answers, key))
-        for i in range(0, len(moved), MOVED_PER_QUERY):
-            batch = set(moved[i : i + MOVED_PER_QUERY])
-            pods = {pod for _, pod in batch}
-            asked.append((key, batch, promql.gpu_samples_of(pods, span, cycle.steps[name])))
+        moved, several = _retakeable(answers, key)
+        asked += [(key, b, e) for b, e in _again(moved, several, span, cycle.steps[name])]
 
     async def timed(key: str, expr: str) -> tuple[QueryResult, float] | MetricsError:
         began, result = time.monotonic(), await try_query(source, expr, cycle.times[key])
@@ -227,11 +259,17 @@ async def settle_utilization(source: PrometheusSource, cycle: Plan, answers: Ans
     Returns how many queries it made."""
     asked: list[tuple[str, list[str] | None]] = []
     means: dict[str, dict[PodKey, float]] = {}
+    warnings: dict[str, list[str]] = {}
     for name in cycle.util:
         if name not in answers.results:
             continue
         means[name], unsettled = _pod_means(answers.results[name])
         names = sorted({pod for _, pod in unsettled if promql.POD_NAME.fullmatch(pod)})
+        warnings[name] = list(answers.results[name].warnings)
+        if bad := {k for k in unsettled if not promql.POD_NAME.fullmatch(k[1])}:
+            warnings[name].append(
+                f"left out the GPU utilisation of {len(bad)} series named as no Kubernetes pod is"
+            )
         asked += [(name, batch) for batch in _batches(names)]
 
     async def exact(name: str, pods: list[str] | None) -> QueryResult | MetricsError:
@@ -248,12 +286,13 @@ async def settle_utilization(source: PrometheusSource, cycle: Plan, answers: Ans
             answers.errors[name] = str(outcome)
         else:
             means[name].update(_by_pod_value(outcome))
+            warnings[name] += outcome.warnings
     for name, by_pod in means.items():
         if name in answers.errors:
             answers.results.pop(name, None)
             continue
         samples = tuple(Sample({"namespace": ns, "pod": pod}, v) for (ns, pod), v in by_pod.items())
-        answers.results[name] = QueryResult(samples, answers.results[name].warnings)
+        answers.results[name] = QueryResult(samples, tuple(warnings[name]))
     return len(asked)
 
 
@@ -265,17 +304,18 @@ def _by_key(result: QueryResult) -> set[PodKey]:
     return {_key(s.labels) for s in result.samples}
 
 
-def _retakeable(answers: Answers, key: str) -> set[PodKey]:
-    """The pods of `key`'s result to take again exactly; lines of pods whose name is no
-    Kubernetes name (no pod of a cluster) are dropped, with a warning, never queried."""
-    moved = _moved(answers.results[key])
-    bad = {k for k in moved if not promql.POD_NAME.fullmatch(k[1])}
+def _retakeable(answers: Answers, key: str) -> tuple[set[PodKey], set[PodKey]]:
+    """The pods of `key`'s result to take again exactly (`_moved`); lines of pods whose
+    name is no Kubernetes name (no pod of a cluster) are dropped, with a warning, never
+    queried."""
+    moved, several = _moved(answers.results[key])
+    bad = {k for k in moved | several if not promql.POD_NAME.fullmatch(k[1])}
     if bad:
         first = answers.results[key]
         note = f"left out GPU samples of {len(bad)} series named as no Kubernetes pod is"
         kept = tuple(s for s in first.samples if _key(s.labels) not in bad)
         answers.results[key] = QueryResult(kept, (*first.warnings, note))
-    return moved - bad
+    return moved - bad, several - bad
 
 
 def _key(labels: Mapping[str, str]) -> PodKey:
