@@ -174,7 +174,13 @@ def test_the_model_servers_the_api_shows_are_the_only_ones_asked_for(
     assert _status(snapshot).cost_per_million_tokens == Decimal("4.44")  # as above
 
 
-def test_no_model_server_no_gpu_time_asked_for(prometheus_url: str) -> None:
+def test_no_model_server_no_unit_cost_asked_for(prometheus_url: str) -> None:
     snapshot = _snapshot(prometheus_url, END + 600, 1800, frozenset())
-    assert snapshot.unit_costs == ()
-    assert snapshot.queries == 6
+    assert snapshot.unit_costs == () and snapshot.tokens == {} and snapshot.requests == {}
+    assert snapshot.queries == 4  # nodes, owners, util, GPUs now: no tokens, requests, GPU time
+
+
+def test_the_token_queries_name_the_model_servers(prometheus_url: str) -> None:
+    # train-0's zero counters are not even read when the API says llama-0 alone serves
+    snapshot = _snapshot(prometheus_url, END + 600, 1800, frozenset({("ml-serving", "llama-0")}))
+    assert set(snapshot.tokens) == {("ml-serving", "llama-0")}

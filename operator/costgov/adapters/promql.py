@@ -261,25 +261,29 @@ def gpu_utilization_series(window: int, step: int) -> str:
 _PROMPT, _GENERATED = "vllm:prompt_tokens_total", "vllm:generation_tokens_total"
 
 
-def _growth(counter: str, window: int) -> str:
+def _growth(counter: str, window: int, pods: Iterable[str] | None = None) -> str:
     """How much a counter grew per pod in (end - window, end]: its newest sample in the
     window less its value at the window's start. A pod first seen in the window counts from
-    zero, a counter reset from the restart. No extrapolation: exactly the samples' span."""
+    zero, a counter reset from the restart. No extrapolation: exactly the samples' span.
+    `pods`: these pod names only."""
+    if pods is not None:
+        counter = f"{counter}{{{_pod_matcher(pods)[1:]}}}"
     newest = f"sum by (namespace, pod) (last_over_time({counter}[{_dur(window - 1)}]))"
     before = f"sum by (namespace, pod) ({counter} offset {_dur(window)})"
     return f"((({newest} - {before}) >= 0) or {newest})"
 
 
-def vllm_tokens(window: int) -> str:
+def vllm_tokens(window: int, pods: Iterable[str] | None = None) -> str:
     """Prompt plus generated tokens per pod over the window (either alone if one is absent),
-    up to the newest sample: measured over the same span as `vllm_serving_gpu_samples`."""
-    prompt, generated = _growth(_PROMPT, window), _growth(_GENERATED, window)
+    up to the newest sample: measured over the same span as `vllm_serving_gpu_samples`.
+    `pods`: these pod names only (the model servers the API shows)."""
+    prompt, generated = _growth(_PROMPT, window, pods), _growth(_GENERATED, window, pods)
     return f"({prompt} + {generated}) or {prompt} or {generated}"
 
 
-def vllm_requests(window: int) -> str:
+def vllm_requests(window: int, pods: Iterable[str] | None = None) -> str:
     """Successful requests per pod (every finished_reason) over the same span."""
-    return _growth("vllm:request_success_total", window)
+    return _growth("vllm:request_success_total", window, pods)
 
 
 def _newest_token_sample(window: int, step: int, end: int) -> str:

@@ -280,7 +280,7 @@ async def collect(
     cost of only these (the model servers the API shows; None: every pod counting tokens).
     `chunk_seconds`: the most history one window accounts this cycle (None: all).
     `past_owners`: owners history counted apart showed."""
-    cycle = plan(at, windows, interval_seconds, step_seconds, unit_costs, chunk_seconds)
+    cycle = plan(at, windows, interval_seconds, step_seconds, unit_costs, chunk_seconds, serving)
     answers = await run(source, cycle)
     retaken = await follow_up(source, cycle, answers, (interval_seconds, step_seconds), serving)
     results = answers.results
@@ -304,8 +304,8 @@ async def collect(
         hourly=tuple(price_usage(_usage(results[now_query], 3600), nodes)),
         owners=owners.jobs,
         utilization=utilization,
-        tokens=_by_pod(results["unit:tokens"]) if unit_costs else {},
-        requests=_by_pod(results["unit:requests"]) if unit_costs else {},
+        tokens=_by_pod(results["unit:tokens"]) if "unit:tokens" in results else {},
+        requests=_by_pod(results["unit:requests"]) if "unit:requests" in results else {},
         interval_seconds=interval_seconds,
         nodes=nodes,
         queries=len(cycle.exprs) + retaken,
@@ -313,7 +313,7 @@ async def collect(
         accounted_to=cycle.accounted_to,
         owners_known=owners.known,
         unit_costs=tuple(price_usage(_usage(results["unit:gpu"], step_seconds), nodes))
-        if unit_costs
+        if "unit:gpu" in results
         else (),
         lagging=lagging,
         catchup_seconds=answers.catchup_seconds,

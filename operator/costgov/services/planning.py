@@ -12,7 +12,7 @@ window where it was and never takes the steady windows' figures with it.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -146,12 +146,20 @@ def unit_span(interval: int, step: int) -> int:
     return max(interval, UNIT_COST_SPAN_SECONDS // step * step)
 
 
-def _unit_costs(interval: int, step: int) -> dict[str, str]:
-    """Tokens and requests over the unit-cost span ending at accounted_to. The GPU time
-    over it is asked for afterwards, for the pods these show count tokens
-    (services/querying.py)."""
+MOST_NAMED = 1000
+"""The most model servers the unit-cost queries name; beyond, they ask for every pod."""
+
+
+def _unit_costs(interval: int, step: int, serving: Collection[str] | None) -> dict[str, str]:
+    """Tokens and requests over the unit-cost span ending at accounted_to, of the `serving`
+    pod names (None: every pod). The GPU time over it is asked for afterwards, for the pods
+    these show count tokens (services/querying.py)."""
     span = unit_span(interval, step)
-    return {"unit:tokens": promql.vllm_tokens(span), "unit:requests": promql.vllm_requests(span)}
+    pods = None if serving is None or len(serving) > MOST_NAMED else sorted(serving)
+    return {
+        "unit:tokens": promql.vllm_tokens(span, pods),
+        "unit:requests": promql.vllm_requests(span, pods),
+    }
 
 
 def plan(
@@ -161,9 +169,11 @@ def plan(
     step: int,
     unit_costs: bool = True,
     chunk: int | None = None,
+    serving: Collection[tuple[str, str]] | None = None,
 ) -> Plan:
     """The cycle's queries for `windows` (name -> start). `chunk`: the most seconds of
-    history one window accounts in this cycle (None: all of it)."""
+    history one window accounts in this cycle (None: all of it). `serving`: the pods
+    (namespace, name) unit costs are measured for (None: every pod counting tokens)."""
     accounted_to = floor_to(at, step)
     chunk = None if chunk is None else max(step, chunk // step * step)
     starts = {n: floor_to(s, step) for n, s in windows.items()}
@@ -175,8 +185,9 @@ def plan(
     catching, later = behind[:MAX_CATCHUP], behind[MAX_CATCHUP:]
     steady = {n: s for n, s in spans.items() if n not in empty and n not in behind}
     exprs, steps, rate_window = _steady(at, accounted_to, steady, interval_seconds, step)
-    if unit_costs:
-        exprs.update(_unit_costs(interval_seconds, step))
+    if unit_costs and (serving is None or serving):
+        names = None if serving is None else {pod for _, pod in serving}
+        exprs.update(_unit_costs(interval_seconds, step, names))
     times = {n: (accounted_to if ":" in n else at) for n in exprs}
     owner = dict.fromkeys(exprs, "")
     for name in catching:
