@@ -152,23 +152,28 @@ def gpu_samples_history(
     report (kube-state-metrics replicas, a restart, a relabelling, un-deduplicated HA
     Prometheus), which `merged=True` counts again with Running taken per point across its
     series (for `pods` only: the cost of that is per series). Its requests gain a `node`
-    once scheduled: GPUs are taken per container across those series. Ranges reach one
-    lookback further back than the points, as an instant lookup does."""
+    once scheduled: GPUs are taken per container across those series. Everything is kept
+    apart by `uid`, on every kube-state-metrics v2 pod series: two objects of one name (a
+    StatefulSet pod recreated with more GPUs, still Pending) never mix their GPUs or
+    points. Ranges reach one lookback further back than the points, as an instant lookup
+    does."""
     named = _pod_matcher(pods)
     points = f"[{_dur(window - 1)}:{_dur(step)}]"
     reach = f"[{_dur(window - 1 + LOOKBACK_SECONDS)}]"
     requests = f'kube_pod_container_resource_requests{{resource="nvidia_com_gpu"{named}}}'
-    per_container = f"max by (namespace, pod, container) (max_over_time({requests}{reach}))"
-    gpus = f"sum by (namespace, pod) ({per_container})"
+    per_container = f"max by (namespace, pod, uid, container) (max_over_time({requests}{reach}))"
+    gpus = f"sum by (namespace, pod, uid) ({per_container})"
     phase = f'kube_pod_status_phase{{phase="Running"{named}}}'
     if merged:
-        running = f"sum_over_time((max by (namespace, pod) ({phase})){points})"
+        running = f"sum_over_time((max by (namespace, pod, uid) ({phase})){points})"
     else:
-        several = f"sum by (namespace, pod) (sum_over_time({phase}{points}) + {SEVERAL_SERIES})"
+        several = (
+            f"sum by (namespace, pod, uid) (sum_over_time({phase}{points}) + {SEVERAL_SERIES})"
+        )
         running = f"({several} - {SEVERAL_SERIES})"
     info = f'last_over_time(kube_pod_info{{node!=""{named}}}{reach})'
     objects = f"max by (namespace, pod, node, uid) ({info})"
-    return f"{objects} * on (namespace, pod) group_left () ({gpus} * on (namespace, pod) {running})"
+    return f"{objects} * on (namespace, pod, uid) group_left () ({gpus} * on (namespace, pod, uid) {running})"
 
 
 def gpu_samples_of(pods: Iterable[str], window: int, step: int) -> str:

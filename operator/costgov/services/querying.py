@@ -77,9 +77,13 @@ async def follow_up(
     again, utilisation means settled, and the GPU time of pods that count tokens (of
     `serving` only, when given) over the unit-cost span of `interval` (seconds, step).
     Returns how many queries it made: none when a query of the cycle's own failed (the
-    snapshot is an error, and Prometheus is not asked more)."""
-    if any(not cycle.owner.get(name) for name in answers.errors):
+    snapshot is an error, and Prometheus is not asked more), none for a chunk of history
+    one query of which failed."""
+    failed = {cycle.owner.get(name, "") for name in answers.errors}
+    if "" in failed:
         return 0
+    for name in [n for n in answers.results if cycle.owner.get(n, "") in failed]:
+        del answers.results[name]  # a chunk that failed is not asked for more: it is retried
     counts = await asyncio.gather(
         retake_moved(source, cycle, answers),
         settle_utilization(source, cycle, answers),
