@@ -115,7 +115,7 @@ class Failing(PrometheusSource):
 
 
 FIRST_HOURS = "+ 2097152)"  # only the first-round history form has the sentinel
-MERGED = "sum_over_time((max by (namespace, pod, uid) (kube_pod_status_phase"
+MERGED = "sum_over_time((max by (namespace, pod) (kube_pod_status_phase"
 
 
 def test_chunk_whose_first_round_failed_asks_no_more(url: str) -> None:

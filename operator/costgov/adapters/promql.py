@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from costgov.adapters.promql_gateways import counter_growth, gateway_increase, gateway_requests
 
 __all__ = [
+    "SEVERAL_OBJECTS",
     "SEVERAL_SERIES",
     "advice_evidence",
     "counter_growth",
@@ -134,6 +135,12 @@ of that value or more is a pod several series report (its count is then asked fo
 A pod's GPUs x points never come near it (8 GPUs x MAX_POINTS 2,880 = 23,040)."""
 
 
+SEVERAL_OBJECTS = 2**32
+"""Added once per pod object (uid) of a name beyond the first in `gpu_samples_history`: a
+line of that value or more is taken again by the exact join. Lines stay exact integers
+(below 2^53) for any pod a node can hold."""
+
+
 def gpu_samples_history(
     window: int, step: int, pods: Iterable[str] | None = None, *, merged: bool = False
 ) -> str:
@@ -152,28 +159,30 @@ def gpu_samples_history(
     report (kube-state-metrics replicas, a restart, a relabelling, un-deduplicated HA
     Prometheus), which `merged=True` counts again with Running taken per point across its
     series (for `pods` only: the cost of that is per series). Its requests gain a `node`
-    once scheduled: GPUs are taken per container across those series. Everything is kept
-    apart by `uid`, on every kube-state-metrics v2 pod series: two objects of one name (a
-    StatefulSet pod recreated with more GPUs, still Pending) never mix their GPUs or
-    points. Ranges reach one lookback further back than the points, as an instant lookup
-    does."""
+    once scheduled: GPUs are taken per container across those series. A name whose
+    requests show several `uid`s (an object never scheduled beside the one that runs: a
+    StatefulSet pod recreated with more GPUs, still Pending) adds SEVERAL_OBJECTS, and is
+    taken again by the exact join, so no object lends its GPUs to another. The joins are
+    on (namespace, pod) alone: `uid` missing from some series (relabelled away) must not
+    make a pod cost nothing. Ranges reach one lookback further back than the points, as
+    an instant lookup does."""
     named = _pod_matcher(pods)
     points = f"[{_dur(window - 1)}:{_dur(step)}]"
     reach = f"[{_dur(window - 1 + LOOKBACK_SECONDS)}]"
     requests = f'kube_pod_container_resource_requests{{resource="nvidia_com_gpu"{named}}}'
-    per_container = f"max by (namespace, pod, uid, container) (max_over_time({requests}{reach}))"
-    gpus = f"sum by (namespace, pod, uid) ({per_container})"
+    per_container = f"max by (namespace, pod, container) (max_over_time({requests}{reach}))"
+    gpus = f"sum by (namespace, pod) ({per_container})"
     phase = f'kube_pod_status_phase{{phase="Running"{named}}}'
     if merged:
-        running = f"sum_over_time((max by (namespace, pod, uid) ({phase})){points})"
+        running = f"sum_over_time((max by (namespace, pod) ({phase})){points})"
     else:
-        several = (
-            f"sum by (namespace, pod, uid) (sum_over_time({phase}{points}) + {SEVERAL_SERIES})"
-        )
-        running = f"({several} - {SEVERAL_SERIES})"
+        several = f"sum by (namespace, pod) (sum_over_time({phase}{points}) + {SEVERAL_SERIES})"
+        per_uid = f"max by (namespace, pod, uid) (max_over_time({requests}{reach}))"
+        uids = f"count by (namespace, pod) ({per_uid})"
+        running = f"({several} - {SEVERAL_SERIES} + ({uids} - 1) * {SEVERAL_OBJECTS})"
     info = f'last_over_time(kube_pod_info{{node!=""{named}}}{reach})'
     objects = f"max by (namespace, pod, node, uid) ({info})"
-    return f"{objects} * on (namespace, pod, uid) group_left () ({gpus} * on (namespace, pod, uid) {running})"
+    return f"{objects} * on (namespace, pod) group_left () ({gpus} * on (namespace, pod) {running})"
 
 
 def gpu_samples_of(pods: Iterable[str], window: int, step: int) -> str:

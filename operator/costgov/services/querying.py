@@ -107,13 +107,14 @@ def _batches(names: list[str]) -> list[list[str] | None]:
 
 
 def _moved(result: QueryResult) -> tuple[set[PodKey], set[PodKey]]:
-    """Pods a history query saw as more than one pod object (node, uid), and pods seen as
-    one object that several Running series report (promql.SEVERAL_SERIES)."""
+    """Pods a history query saw as more than one pod object (lines of several nodes or uids,
+    or promql.SEVERAL_OBJECTS: several uids among its requests), and pods seen as one
+    object that several Running series report (promql.SEVERAL_SERIES)."""
     seen: dict[PodKey, int] = {}
     several: set[PodKey] = set()
     for s in result.samples:
         key = _key(s.labels)
-        seen[key] = seen.get(key, 0) + 1
+        seen[key] = seen.get(key, 0) + (2 if s.value >= promql.SEVERAL_OBJECTS else 1)
         if s.value >= promql.SEVERAL_SERIES:
             several.add(key)
     moved = {key for key, count in seen.items() if count > 1}
@@ -122,16 +123,16 @@ def _moved(result: QueryResult) -> tuple[set[PodKey], set[PodKey]]:
 
 def _again(
     moved: set[PodKey], several: set[PodKey], span: int, step: int
-) -> list[tuple[set[PodKey], str]]:
+) -> list[tuple[set[PodKey], str, bool]]:
     """The queries taking these pods again: pods seen as several objects by the exact
     per-point join, pods several series report by the history form that merges series at
     each point; by name, or past MOST_BATCHES batches for every pod at once."""
-    asked: list[tuple[set[PodKey], str]] = []
+    asked: list[tuple[set[PodKey], str, bool]] = []
     for pods, join in ((moved, True), (several, False)):
         for batch in _batches(sorted({pod for _, pod in pods})):
             names = None if batch is None else set(batch)
             keys = pods if names is None else {k for k in pods if k[1] in names}
-            asked.append((keys, _retake_expr(join, batch, span, step)))
+            asked.append((keys, _retake_expr(join, batch, span, step), join))
     return asked
 
 
@@ -148,22 +149,22 @@ async def retake_moved(source: PrometheusSource, cycle: Plan, answers: Answers) 
     pod objects, on several nodes or recreated under the name; or reported by several
     Running series) taken again exactly, narrowed to their names (`_again`). Returns how
     many queries it made."""
-    asked: list[tuple[str, set[PodKey], str]] = []
+    asked: list[tuple[str, set[PodKey], str, bool]] = []
     for name, span in cycle.spans.items():
         key = f"hours:{name}"
         if key not in answers.results or span <= cycle.steps[name]:
             continue  # failed, or one point: the exact join already
         moved, several = _retakeable(answers, key)
-        asked += [(key, b, e) for b, e in _again(moved, several, span, cycle.steps[name])]
+        asked += [(key, *again) for again in _again(moved, several, span, cycle.steps[name])]
 
     async def timed(key: str, expr: str) -> tuple[QueryResult, float] | MetricsError:
         began, result = time.monotonic(), await try_query(source, expr, cycle.times[key])
         return result if isinstance(result, MetricsError) else (result, time.monotonic() - began)
 
     outcomes = await asyncio.gather(
-        *(timed(key, expr) for key, _, expr in asked), return_exceptions=True
+        *(timed(key, expr) for key, _, expr, _ in asked), return_exceptions=True
     )
-    for (key, batch, _), outcome in zip(asked, outcomes, strict=True):
+    for (key, batch, _, join), outcome in zip(asked, outcomes, strict=True):
         if isinstance(outcome, MetricsError):
             answers.errors[key] = str(outcome)
             continue
@@ -174,8 +175,11 @@ async def retake_moved(source: PrometheusSource, cycle: Plan, answers: Answers) 
         first, again = answers.results[key], outcome[0]
         kept = [s for s in first.samples if _key(s.labels) not in batch]
         exact = [s for s in again.samples if _key(s.labels) in batch]
+        if not join:  # one object each: an object Prometheus took in since is not added
+            objects = {_object(s.labels) for s in first.samples if _key(s.labels) in batch}
+            exact = [s for s in exact if _object(s.labels) in objects]
         answers.results[key] = QueryResult((*kept, *exact), (*first.warnings, *again.warnings))
-    for key in {k for k, _, _ in asked if k in answers.errors}:
+    for key in {k for k, _, _, _ in asked if k in answers.errors}:
         answers.results.pop(key, None)
     return len(asked)
 
@@ -302,6 +306,10 @@ async def settle_utilization(source: PrometheusSource, cycle: Plan, answers: Ans
 
 def _by_pod_value(result: QueryResult) -> dict[PodKey, float]:
     return {_key(s.labels): s.value for s in result.samples if not math.isnan(s.value)}
+
+
+def _object(labels: Mapping[str, str]) -> tuple[str, str, str, str]:
+    return (*_key(labels), labels.get("node", ""), labels.get("uid", ""))
 
 
 def _by_key(result: QueryResult) -> set[PodKey]:
