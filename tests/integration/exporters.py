@@ -17,11 +17,47 @@ the pod's namespace, pod and container (scraped with honor_labels here).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from .prom import History
 
-__all__ = ["PHASES", "dcgm_utilization", "gpu_pod"]
+__all__ = ["KSM_TARGET", "PHASES", "dcgm_utilization", "gpu_pod", "ksm_scrapes"]
 
 PHASES = ("Pending", "Succeeded", "Failed", "Unknown", "Running")
+KSM_TARGET = {"job": "kube-state-metrics", "instance": "10.0.0.5:8080"}
+"""The labels Prometheus adds to a kube-state-metrics scrape."""
+
+
+def ksm_scrapes(
+    h: History,
+    times: Iterable[int],
+    *,
+    namespace: str,
+    pod: str,
+    uid: str,
+    node: str,
+    gpus: int,
+    created_by: tuple[str, str],
+    phase: str = "Running",
+    container: str = "main",
+    target: Mapping[str, str] = KSM_TARGET,
+) -> None:
+    """One pod object's series as one kube-state-metrics target is scraped at each of
+    `times`: kube_pod_info (node, host_ip and pod_ip once scheduled: `node` empty while it
+    is not), its GPU request (`node` once scheduled), the five phases (1 for `phase`).
+    `target`: the scrape's labels (job, instance, whatever a relabelling adds)."""
+    ids = {**target, "namespace": namespace, "pod": pod, "uid": uid}
+    kind, name = created_by
+    info = {**ids, "host_network": "false", "created_by_kind": kind, "created_by_name": name}
+    request = {**ids, "container": container, "resource": "nvidia_com_gpu", "unit": "integer"}
+    if node:
+        info.update(node=node, host_ip="10.0.0.10", pod_ip="10.1.0.10")
+        request["node"] = node
+    for t in times:
+        h.add("kube_pod_info", info, 1, t)
+        h.add("kube_pod_container_resource_requests", request, gpus, t)
+        for p in PHASES:
+            h.add("kube_pod_status_phase", {**ids, "phase": p}, int(p == phase), t)
 
 
 def gpu_pod(

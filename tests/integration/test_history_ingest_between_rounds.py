@@ -22,6 +22,7 @@ from costgov.catalog import load_catalog
 from costgov.services.accounting import collect
 from costgov.settings import Settings
 
+from .exporters import ksm_scrapes
 from .prom import History, running_prometheus
 
 END = (int(datetime.now(UTC).timestamp()) // 3600 - 2) * 3600
@@ -32,41 +33,9 @@ MERGED = "sum_over_time((max by (namespace, pod"
 
 def _pod(h, uid, node, first, last):
     for inst in ("10.0.0.5:8080", "10.0.0.6:8080"):
-        ids = {
-            "job": "kube-state-metrics",
-            "instance": inst,
-            "namespace": "e",
-            "pod": "s-0",
-            "uid": uid,
-        }
-        for t in range(first, last + 1, 60):
-            h.add(
-                "kube_pod_info",
-                {
-                    **ids,
-                    "node": node,
-                    "host_ip": "10.0.0.10",
-                    "pod_ip": "10.1.0.10",
-                    "created_by_kind": "StatefulSet",
-                    "created_by_name": "s",
-                },
-                1,
-                t,
-            )
-            h.add(
-                "kube_pod_container_resource_requests",
-                {
-                    **ids,
-                    "container": "main",
-                    "node": node,
-                    "resource": "nvidia_com_gpu",
-                    "unit": "integer",
-                },
-                2,
-                t,
-            )
-            for p in PHASES:
-                h.add("kube_pod_status_phase", {**ids, "phase": p}, int(p == "Running"), t)
+        ksm_scrapes(h, range(first, last + 1, 60), namespace="e", pod="s-0", uid=uid, node=node,
+                    gpus=2, created_by=("StatefulSet", "s"),
+                    target={"job": "kube-state-metrics", "instance": inst})  # fmt: skip
 
 
 def _history(later: bool) -> History:

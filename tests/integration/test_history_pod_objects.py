@@ -30,6 +30,7 @@ from costgov.catalog import load_catalog
 from costgov.services.accounting import chunk_spend, collect
 from costgov.settings import Settings
 
+from .exporters import ksm_scrapes
 from .prom import History, running_prometheus
 
 END = (int(datetime.now(UTC).timestamp()) // 3600 - 2) * 3600
@@ -39,22 +40,9 @@ PHASES = ("Pending", "Succeeded", "Failed", "Unknown", "Running")
 
 
 def _pod(h, ns, pod, uid, node, gpus, phase, first, last, container="main"):
-    ids = {**KSM, "namespace": ns, "pod": pod, "uid": uid}
-    for t in range(first, last + 1, 60):
-        info = {
-            **ids,
-            "host_network": "false",
-            "created_by_kind": "StatefulSet",
-            "created_by_name": "w",
-        }
-        req = {**ids, "container": container, "resource": "nvidia_com_gpu", "unit": "integer"}
-        if node:
-            info.update(node=node, host_ip="10.0.0.10", pod_ip="10.1.0.10")
-            req["node"] = node
-        h.add("kube_pod_info", info, 1, t)
-        h.add("kube_pod_container_resource_requests", req, gpus, t)
-        for p in PHASES:
-            h.add("kube_pod_status_phase", {**ids, "phase": p}, int(p == phase), t)
+    ksm_scrapes(h, range(first, last + 1, 60), namespace=ns, pod=pod, uid=uid, node=node,
+                gpus=gpus, created_by=("StatefulSet", "w"), phase=phase, container=container,
+                target=KSM)  # fmt: skip
 
 
 def _history() -> History:

@@ -27,6 +27,7 @@ from costgov.catalog import load_catalog
 from costgov.services.accounting import collect
 from costgov.settings import Settings
 
+from .exporters import ksm_scrapes
 from .prom import History, running_prometheus
 
 END = (int(datetime.now(UTC).timestamp()) // 3600 - 2) * 3600
@@ -45,35 +46,8 @@ def _ksm(
     start: int,
     stop: int,
 ) -> None:
-    base = {**KSM, **extra, "namespace": ns, "pod": pod, "uid": f"u-{pod}"}
-    for t in range(start + 30, stop, 60):
-        h.add(
-            "kube_pod_info",
-            {
-                **base,
-                "node": node,
-                "host_ip": "10.0.0.10",
-                "pod_ip": "10.1.0.10",
-                "created_by_kind": "Job",
-                "created_by_name": pod,
-            },
-            1,
-            t,
-        )
-        h.add(
-            "kube_pod_container_resource_requests",
-            {
-                **base,
-                "container": "main",
-                "node": node,
-                "resource": "nvidia_com_gpu",
-                "unit": "integer",
-            },
-            gpus,
-            t,
-        )
-        for p in PHASES:
-            h.add("kube_pod_status_phase", {**base, "phase": p}, int(p == "Running"), t)
+    ksm_scrapes(h, range(start + 30, stop, 60), namespace=ns, pod=pod, uid=f"u-{pod}",
+                node=node, gpus=gpus, created_by=("Job", pod), target={**KSM, **extra})  # fmt: skip
 
 
 def _history() -> History:

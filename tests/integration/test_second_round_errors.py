@@ -20,6 +20,7 @@ from costgov.catalog import load_catalog
 from costgov.services.accounting import chunk_spend, collect
 from costgov.settings import Settings
 
+from .exporters import ksm_scrapes
 from .prom import History, running_prometheus
 
 END = (int(datetime.now(UTC).timestamp()) // 3600 - 2) * 3600
@@ -28,35 +29,9 @@ PHASES = ("Pending", "Succeeded", "Failed", "Unknown", "Running")
 
 
 def _pod(h, ns, pod, uid, node, gpus, first, last, inst="10.0.0.5:8080"):
-    ids = {"job": "kube-state-metrics", "instance": inst, "namespace": ns, "pod": pod, "uid": uid}
-    for t in range(first, last + 1, 60):
-        h.add(
-            "kube_pod_info",
-            {
-                **ids,
-                "node": node,
-                "host_ip": "10.0.0.10",
-                "pod_ip": "10.1.0.10",
-                "created_by_kind": "Job",
-                "created_by_name": pod,
-            },
-            1,
-            t,
-        )
-        h.add(
-            "kube_pod_container_resource_requests",
-            {
-                **ids,
-                "container": "main",
-                "node": node,
-                "resource": "nvidia_com_gpu",
-                "unit": "integer",
-            },
-            gpus,
-            t,
-        )
-        for p in PHASES:
-            h.add("kube_pod_status_phase", {**ids, "phase": p}, int(p == "Running"), t)
+    ksm_scrapes(h, range(first, last + 1, 60), namespace=ns, pod=pod, uid=uid, node=node,
+                gpus=gpus, created_by=("Job", pod),
+                target={"job": "kube-state-metrics", "instance": inst})  # fmt: skip
 
 
 def _history() -> History:
