@@ -22,7 +22,7 @@ from typing import Any, cast
 
 import pytest
 
-from costgov.adapters.prometheus import MetricsError, PrometheusSource, QueryResult
+from costgov.adapters.prometheus import MetricsError, PrometheusSource, QueryResult, RangeSeries
 from costgov.catalog import load_catalog
 from costgov.domain.offerings import Offering
 from costgov.domain.spend import PodCost, totals
@@ -418,6 +418,11 @@ def test_a_chunk_that_fails_holds_back_only_its_own_window(prometheus_url: str) 
             if when < at - timedelta(minutes=1):
                 raise MetricsError(f"Prometheus did not answer {expr[:20]!r} within 2 s")
             return await real.query(expr, when)
+
+        async def points(
+            self, expr: str, when: datetime
+        ) -> tuple[tuple[RangeSeries, ...], tuple[str, ...]]:
+            return await real.points(expr, when)  # the steady window's: now, answered
 
     snap = asyncio.run(
         collect(

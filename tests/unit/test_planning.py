@@ -179,3 +179,35 @@ def test_a_chunk_is_at_most_the_setting_and_never_more_than_2880_points() -> Non
                           source=PrometheusSource(settings), kube=None)  # fmt: skip
         assert runtime.catchup._most == most
         assert runtime.catchup.chunk == min(HOUR, most)
+
+
+def test_a_steady_window_of_up_to_four_points_is_asked_point_by_point() -> None:
+    """15 s steps: 60 s is 4 points (point by point, its last point is now), 75 s is 5
+    (the sums form, and the GPUs held now asked apart)."""
+    now = NOV1 + timedelta(days=3, seconds=7)
+    for span, pointwise in ((15, True), (30, True), (60, True), (75, False), (600, False)):
+        p = plan(now, {"w": now - timedelta(seconds=span + 7)}, 300, 15, unit_costs=False)
+        assert p.spans == {"w": span}
+        assert (p.points == {"hours:w"}) is pointwise
+        assert (p.rate_window == "w") is pointwise
+        assert ("now" not in p.exprs) is pointwise
+        if pointwise:  # a range vector of the allocation join over the window's points
+            assert p.exprs["hours:w"].endswith(f"[{span - 1}s:15s]")
+            assert not p.exprs["hours:w"].startswith("sum_over_time")
+
+
+def test_the_shortest_of_several_pointwise_windows_gives_now() -> None:
+    now = NOV1 + timedelta(days=3)
+    windows = {"b": now - timedelta(seconds=60), "a": now - timedelta(seconds=30)}
+    p = plan(now, windows, 300, 15, unit_costs=False)
+    assert p.points == {"hours:a", "hours:b"} and p.rate_window == "a"
+
+
+def test_owners_left_for_later_when_the_api_knows_its_pods() -> None:
+    now = NOV1 + timedelta(days=3)
+    windows = {"w": now - timedelta(minutes=1), "month": NOV1}
+    p = plan(now, windows, 300, 60, unit_costs=False, chunk=DAY, owners=False)
+    assert "owners" not in p.exprs and p.owners_later
+    assert "owners:month" in p.exprs  # a chunk of history still asks for its own
+    q = plan(now, windows, 300, 60, unit_costs=False, chunk=DAY)
+    assert "owners" in q.exprs and not q.owners_later

@@ -194,15 +194,22 @@ class PrometheusSource:
     def _range_blocking(
         self, expr: str, start: datetime, end: datetime, step: int
     ) -> tuple[tuple[RangeSeries, ...], tuple[str, ...]]:
-        _local.warnings = []
         params = {
             "start": f"{start.timestamp():.3f}", "end": f"{end.timestamp():.3f}",
             "step": str(step), "timeout": f"{int(self._timeout * 1000)}ms",
         }  # fmt: skip
+        return self._series_blocking(expr, params, "query_range")
+
+    def _series_blocking(
+        self, expr: str, params: dict[str, str], api: str
+    ) -> tuple[tuple[RangeSeries, ...], tuple[str, ...]]:
+        _local.warnings = []
         with self._answering(expr):
-            raw = self._in_body(expr, params, "query_range")
+            raw = self._in_body(expr, params, api)
         series = []
         for item in raw:
+            if "values" not in item:  # an instant vector: no points to sum, never $0 for it
+                raise MetricsError(f"Prometheus answered {_short(expr)} with no range vector")
             points = []
             for point in item.get("values") or []:
                 try:
@@ -211,6 +218,15 @@ class PrometheusSource:
                     continue
             series.append(RangeSeries(item.get("metric", {}), tuple(points)))
         return tuple(series), tuple(_local.warnings)
+
+    async def points(
+        self, expr: str, at: datetime
+    ) -> tuple[tuple[RangeSeries, ...], tuple[str, ...]]:
+        """Evaluate `expr`, a range vector (a subquery: `(...)[range:step]`), at `at`: each
+        series with its points (series, warnings). One evaluation gives both a window's
+        sum and its last point, which a range query would take two for."""
+        params = {"time": f"{at.timestamp():.3f}", "timeout": f"{int(self._timeout * 1000)}ms"}
+        return await self._run(self._series_blocking, expr, params, "query")
 
     async def query_range(
         self, expr: str, start: datetime, end: datetime, step: int

@@ -16,11 +16,11 @@ from costgov.adapters.promql_gateways import counter_growth, gateway_increase, g
 __all__ = [
     "SEVERAL_OBJECTS",
     "SEVERAL_SERIES",
-    "advice_evidence",
     "counter_growth",
     "gateway_increase",
     "gateway_requests",
     "gpu_allocation",
+    "gpu_points",
     "gpu_samples",
     "gpu_samples_history",
     "gpu_samples_of",
@@ -30,7 +30,6 @@ __all__ = [
     "node_gpu_capacity",
     "node_labels",
     "pod_owners",
-    "vllm_hourly_requests",
     "vllm_requests",
     "vllm_serving_gpu_samples",
     "vllm_tokens",
@@ -125,6 +124,16 @@ def gpu_samples(window: int, step: int) -> str:
     return f"sum_over_time(({gpu_allocation()})[{_dur(window - 1)}:{_dur(step)}])"
 
 
+def gpu_points(window: int, step: int) -> str:
+    """The allocation join at each of the window's sample points (the points of
+    `gpu_samples`), as a range vector: an instant query of it returns every point, so one
+    evaluation gives a short window's sum and the GPUs held at its end. At 10,000 pods it
+    costs about what one point of the join does (the selectors are read once; the points
+    after the first continue where the last stopped), so the steady window needs no
+    `gpu_samples_history` beside a separate current-allocation query."""
+    return f"({gpu_allocation()})[{_dur(window - 1)}:{_dur(step)}]"
+
+
 LOOKBACK_SECONDS = 300
 """Prometheus' default lookback: an instant lookup sees a sample up to 5 minutes old."""
 
@@ -204,20 +213,21 @@ def node_gpu_capacity(window: int) -> str:
     )
 
 
-def pod_owners(window: int) -> str:
-    """The controller owner (kind and name) of each pod seen in the window.
+def pod_owners(window: int, pods: Iterable[str] | None = None) -> str:
+    """The controller owner (kind and name) of each pod seen in the window (of these
+    `pods` names only, when given).
 
     From kube_pod_owner (owner_kind, owner_name; a pod with no owner has one series with
     both empty); for pods it does not describe (kube_pod_owner dropped or denylisted), from
     kube_pod_info's created_by_kind / created_by_name, which kube-state-metrics fills from
     the pod's controller ownerReference (internal/store/pod.go, metav1.GetControllerOf).
     """
-    span = _dur(window)
+    span, named = _dur(window), _pod_matcher(pods)
     by_owner = (
         "max by (namespace, pod, owner_kind, owner_name) (last_over_time("
-        f'kube_pod_owner{{owner_is_controller!="false"}}[{span}]))'
+        f'kube_pod_owner{{owner_is_controller!="false"{named}}}[{span}]))'
     )
-    info = f'last_over_time(kube_pod_info{{created_by_kind!=""}}[{span}])'
+    info = f'last_over_time(kube_pod_info{{created_by_kind!=""{named}}}[{span}])'
     kind = f'label_replace({info}, "owner_kind", "$1", "created_by_kind", "(.+)")'
     name = f'label_replace({kind}, "owner_name", "$1", "created_by_name", "(.+)")'
     created_by = f"max by (namespace, pod, owner_kind, owner_name) ({name})"
@@ -325,71 +335,3 @@ def vllm_serving_gpu_samples(window: int, step: int, end: int, pods: Iterable[st
     fresh = f"({_newest_token_sample(window, step, end)}) >= time()"
     allocation = gpu_allocation(fresh, pods=pods)
     return f"sum_over_time(({allocation})[{_dur(window - 1)}:{_dur(step)}])"
-
-
-IDLE_BELOW_PERCENT = 5
-"""A GPU sample under this utilisation counts as idle (right-sizing's idle share)."""
-
-
-def _peak_memory(span: str) -> str:
-    """The highest DCGM_FI_DEV_FB_USED sample per pod over the span (every raw sample: a
-    spike between two sub-query points counts), in either label style (`_dcgm_series`)."""
-    metric = "DCGM_FI_DEV_FB_USED"
-    exported = (
-        "max by (exported_namespace, exported_pod) "
-        f'(max_over_time({metric}{{exported_pod!=""}}[{span}]))'
-    )
-    renamed = (
-        f'label_replace(label_replace({exported}, "namespace", "$1", "exported_namespace", '
-        f'"(.+)"), "pod", "$1", "exported_pod", "(.+)")'
-    )
-    plain = f'max by (namespace, pod) (max_over_time({metric}{{exported_pod=""}}[{span}]))'
-    return f"(max by (namespace, pod) ({renamed}) or {plain})"
-
-
-def _requested(resource: str) -> str:
-    """What each pod requests of a resource now (cores; bytes), each container once."""
-    return (
-        "sum by (namespace, pod) (max by (namespace, pod, container) "
-        f'(kube_pod_container_resource_requests{{resource="{resource}"}}))'
-    )
-
-
-def advice_evidence(window: int, step: int) -> dict[str, str]:
-    """Per pod, over the window: what right-sizing and serving advice rest on
-    (domain/advising.py). Busy and idle shares at points every `step` (NaN readings left
-    out); the memory peak from every raw sample (a spike between two points counts)."""
-    span, points = _dur(window), f"[{_dur(window - 1)}:{_dur(step)}]"
-    util = "DCGM_FI_DEV_GPU_UTIL"
-
-    idle = f"({_dcgm_series(util, mig=False)} < bool {IDLE_BELOW_PERCENT})"
-
-    def growth(*counters: str) -> str:
-        return " or ".join(_growth(c, window) for c in counters)
-
-    return {
-        "cpu": _requested("cpu"),
-        "ram": _requested("memory"),
-        "started": "max by (namespace, pod) (kube_pod_start_time)",
-        "busy": gpu_utilization(window, step),
-        "idle": f"avg by (namespace, pod) (avg_over_time({idle}{points}))",
-        "memory": _peak_memory(span),
-        "running": f"sum by (namespace, pod) (avg_over_time(vllm:num_requests_running[{span}]))",
-        "waiting": f"sum by (namespace, pod) (avg_over_time(vllm:num_requests_waiting[{span}]))",
-        # vLLM 0.9-0.10 export both names: one per pod, the newer first
-        "kv": " or ".join(
-            f"max by (namespace, pod) (avg_over_time({m}[{span}]))"
-            for m in ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")
-        ),
-        "prompt": _growth(_PROMPT, window),
-        "generated": _growth(_GENERATED, window),
-        # lookups: vLLM V1 (prefix_cache_queries; gpu_prefix_cache_queries in 0.8-0.9.1),
-        # or V0's hit-rate gauge above 0
-        "prefix": f"{growth('vllm:prefix_cache_queries_total', 'vllm:gpu_prefix_cache_queries_total')}"
-        f" or sum by (namespace, pod) (max_over_time(vllm:gpu_prefix_cache_hit_rate[{span}]) > 0)",
-    }
-
-
-def vllm_hourly_requests() -> str:
-    """Requests each vLLM pod served in the hour to each point (for a range query by hour)."""
-    return "sum by (namespace, pod) (increase(vllm:request_success_total[1h]))"

@@ -279,10 +279,12 @@ async def collect(
     Prometheus. `unit_costs`: measure vLLM pods' cost, tokens and requests; `serving`: the
     cost of only these (the model servers the API shows; None: every pod counting tokens).
     `chunk_seconds`: the most history one window accounts this cycle (None: all).
-    `past_owners`: owners history counted apart showed."""
-    cycle = plan(at, windows, interval_seconds, step_seconds, unit_costs, chunk_seconds, serving)
+    `past_owners`: owners history counted apart showed. Given `live_pod_owners`, only the
+    owners of pods the API does not show are asked of Prometheus."""
+    live, interval = live_pod_owners, (interval_seconds, step_seconds)
+    cycle = plan(at, windows, *interval, unit_costs, chunk_seconds, serving, live is None)
     answers = await run(source, cycle)
-    retaken = await follow_up(source, cycle, answers, (interval_seconds, step_seconds), serving)
+    retaken = await follow_up(source, cycle, answers, interval, serving, live or {})
     results = answers.results
     warnings = tuple(w for r in results.values() for w in r.warnings)
     if failed := [e for n, e in answers.errors.items() if not cycle.owner.get(n)]:
@@ -293,15 +295,13 @@ async def collect(
     lagging = _lagging(cycle, answers, windows)
     nodes = _nodes(results["nodes"], live_node_labels, catalog)
     utilization = _by_pod(results["util"])
-    # the one-step window's single sample point is the GPUs held now
-    now_query = "now" if cycle.rate_window is None else f"hours:{cycle.rate_window}"
     owners = attribute(_owners_seen(cycle, results, past_owners or {}), live_pod_owners or {})
     return Snapshot(
         at=at,
         windows=_spend(
             cycle, answers, windows, (nodes, utilization), live_node_labels, catalog, lagging
         ),
-        hourly=tuple(price_usage(_usage(results[now_query], 3600), nodes)),
+        hourly=tuple(price_usage(_usage(results["now"], 3600), nodes)),
         owners=owners.jobs,
         utilization=utilization,
         tokens=_by_pod(results["unit:tokens"]) if "unit:tokens" in results else {},

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from costgov.adapters import promql
+from costgov.adapters import promql_advice
 from costgov.adapters.prometheus import MetricsError, PrometheusSource, try_query
 from costgov.domain.advising import GpuUse, Running, ServingUse, right_size, serving_advice
 from costgov.domain.catalogs import PriceCatalog
@@ -69,7 +69,7 @@ def window_label(seconds: int) -> str:
 async def collect_evidence(source: PrometheusSource, at: datetime, window: int) -> PodEvidence:
     """The figures advice rests on, one query each, side by side."""
     step = max(60, math.ceil(window / MAX_POINTS / 60) * 60)
-    queries = promql.advice_evidence(window, step)
+    queries = promql_advice.advice_evidence(window, step)
     results = await asyncio.gather(*(try_query(source, q, at) for q in queries.values()))
     figures: dict[str, dict[PodKey, float]] = {}
     missing = []
@@ -86,7 +86,10 @@ async def collect_evidence(source: PrometheusSource, at: datetime, window: int) 
     if window >= 2 * 3600:  # a shorter window has no whole hours to tell idle ones by
         try:
             series, _ = await source.query_range(
-                promql.vllm_hourly_requests(), at - timedelta(seconds=window - 3600), at, 3600
+                promql_advice.vllm_hourly_requests(),
+                at - timedelta(seconds=window - 3600),
+                at,
+                3600,
             )
             hourly = {
                 (s.labels.get("namespace", ""), s.labels.get("pod", "")): dict(s.points)

@@ -21,13 +21,16 @@ from costgov.adapters import promql
 __all__ = [
     "MAX_CATCHUP",
     "MAX_POINTS",
+    "MOVED_PER_QUERY",
     "UNIT_COST_SPAN_SECONDS",
     "Plan",
     "chunk_end",
     "chunk_plan",
     "floor_to",
+    "name_batches",
     "next_chunk",
     "plan",
+    "steady_span",
     "unit_span",
     "window_step",
 ]
@@ -42,6 +45,12 @@ GROWTH = 4.0
 16 h, then the most: a month to date on a small cluster is caught up in a few chunks).
 Prometheus' time grows faster than linearly with a chunk at 10,000 pods: 16x growth timed
 out twice in bench-catchup, each failure costing the timeout and a pause."""
+EXACT_POINTS = 4
+"""A steady window of at most this many sample points is asked for point by point, by the
+allocation join itself (`promql.gpu_points`): its last point is the GPUs held now, so the
+cycle needs no query of its own for that. Measured at 10,000 pods in the simulated cluster
+(docs/benchmarks.md), 2 points cost 0.5 s of Prometheus' time and 4 points 0.7-1.0 s,
+against 1.6-2.6 s for the sums form plus a query for now."""
 UNIT_COST_SPAN_SECONDS = 3600
 """$ per 1M tokens and per 1k requests are measured over the trailing hour: one cycle's
 interval holds a sample point or two, too few for a ratio that does not jump about."""
@@ -83,6 +92,7 @@ class Plan:
     catching_up: frozenset[str]
     """Windows that end before `accounted_to` this cycle (one chunk of their history)."""
     rate_window: str | None
+    """The steady window whose last point is the GPUs held now (None: the `now` query)."""
     exprs: Mapping[str, str]
     """Every query by name: `hours:W` for window W's GPU samples (the history form when
     it spans more than one point), `util:W`, and, for a window catching up, `owners:W`
@@ -93,32 +103,59 @@ class Plan:
     util: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     """The window and step of each utilisation query (`util`, `util:W`): their pods whose
     GPUs the per-series means do not settle are asked for again exactly."""
+    points: frozenset[str] = frozenset()
+    """Queries answered point by point (`promql.gpu_points`), summed by `querying.run`."""
+    owners_later: bool = False
+    """No `owners` query in the first round: the pods the answers show and the API does
+    not are asked for by name afterwards (`querying.follow_up`)."""
 
 
 def _steady(
-    at: datetime, accounted_to: datetime, spans: Mapping[str, int], interval: int, step: int
+    at: datetime,
+    accounted_to: datetime,
+    spans: Mapping[str, int],
+    interval: int,
+    step: int,
+    owners: bool = True,
 ) -> tuple[dict[str, str], dict[str, int], str | None]:
-    """The steady windows' queries (they end at `accounted_to`)."""
-    longest = max([interval, *spans.values()])
-    # The current rate comes from a one-step window when there is one (steady state: the
-    # window since the last cycle); otherwise from its own query.
-    rate_window = next((n for n, span in spans.items() if span == step), None)
-    exprs = {
-        "nodes": promql.node_labels(longest),
-        "owners": promql.pod_owners(longest),
-        "util": promql.gpu_utilization_series(interval, step),
-    }
+    """The steady windows' queries (they end at `accounted_to`); `owners`: ask for every
+    pod's owner (else only those the API does not show, afterwards)."""
+    longest = _longest(spans, interval)
+    exact = {n: span for n, span in spans.items() if _pointwise(span, step)}
+    # The current rate is the last point of a window asked for point by point (steady
+    # state: the window since the last cycle); otherwise from its own query.
+    rate_window = min(exact, key=lambda n: (exact[n], n)) if exact else None
+    exprs = {"nodes": promql.node_labels(longest)}
+    if owners:
+        exprs["owners"] = promql.pod_owners(longest)
+    exprs["util"] = promql.gpu_utilization_series(interval, step)
     if rate_window is None:
         exprs["now"] = promql.gpu_allocation()
     steps = {name: window_step(span, step) for name, span in spans.items()}
     interval_start = at.timestamp() - interval
     for name, span in spans.items():
-        exprs[f"hours:{name}"] = _samples(span, steps[name])
+        exact_form = promql.gpu_points(span, step) if name in exact else None
+        exprs[f"hours:{name}"] = exact_form or _samples(span, steps[name])
         # idle dollars need each pod's utilisation over the window; the interval's serves
         # a window inside it (steady state), a longer one gets its own query
         if accounted_to.timestamp() - span < interval_start:
             exprs[f"util:{name}"] = promql.gpu_utilization_series(span, steps[name])
     return exprs, steps, rate_window
+
+
+def _longest(spans: Mapping[str, int], interval: int) -> int:
+    """How far back the cycle's own nodes and owners look: over every steady window."""
+    return max([interval, *spans.values()])
+
+
+def steady_span(cycle: Plan, interval: int) -> int:
+    """`_longest` for a plan made with this `interval` (seconds)."""
+    return _longest({n: s for n, s in cycle.spans.items() if n not in cycle.catching_up}, interval)
+
+
+def _pointwise(span: int, step: int) -> bool:
+    """A steady window short enough to be asked for point by point (EXACT_POINTS)."""
+    return span <= EXACT_POINTS * step
 
 
 def _samples(span: int, step: int) -> str:
@@ -170,10 +207,13 @@ def plan(
     unit_costs: bool = True,
     chunk: int | None = None,
     serving: Collection[tuple[str, str]] | None = None,
+    owners: bool = True,
 ) -> Plan:
     """The cycle's queries for `windows` (name -> start). `chunk`: the most seconds of
     history one window accounts in this cycle (None: all of it). `serving`: the pods
-    (namespace, name) unit costs are measured for (None: every pod counting tokens)."""
+    (namespace, name) unit costs are measured for (None: every pod counting tokens).
+    `owners`: ask for every pod's owner in the first round (False: the API's owners are
+    known, and only the pods it does not show are asked for, afterwards)."""
     accounted_to = floor_to(at, step)
     chunk = None if chunk is None else max(step, chunk // step * step)
     starts = {n: floor_to(s, step) for n, s in windows.items()}
@@ -184,7 +224,8 @@ def plan(
                     key=lambda n: starts[n])  # fmt: skip
     catching, later = behind[:MAX_CATCHUP], behind[MAX_CATCHUP:]
     steady = {n: s for n, s in spans.items() if n not in empty and n not in behind}
-    exprs, steps, rate_window = _steady(at, accounted_to, steady, interval_seconds, step)
+    exprs, steps, rate_window = _steady(at, accounted_to, steady, interval_seconds, step, owners)
+    points = frozenset(f"hours:{n}" for n in steady if _pointwise(steady[n], step))
     if unit_costs and (serving is None or serving):
         names = None if serving is None else {pod for _, pod in serving}
         exprs.update(_unit_costs(interval_seconds, step, names))
@@ -213,6 +254,8 @@ def plan(
         times,
         owner,
         util,
+        points,
+        not owners,
     )
 
 
@@ -258,3 +301,17 @@ def next_chunk(
     else:
         wanted = chunk * min(GROWTH, timeout / 2 / max(took, 0.001))
     return max(step, min(most, int(wanted) // step * step))
+
+
+MOVED_PER_QUERY = 200
+"""Pod names one exact second-round query selects (they travel in the query's URL)."""
+MOST_BATCHES = 5
+"""Beyond this many batches of names, one query asks for every pod instead (two scrape jobs
+for every dcgm-exporter, thousands of model servers): the queries a cycle makes stay few."""
+
+
+def name_batches(names: list[str]) -> list[list[str] | None]:
+    """`names` in batches of MOVED_PER_QUERY, or [None] (every pod) when too many."""
+    if len(names) > MOST_BATCHES * MOVED_PER_QUERY:
+        return [None]
+    return [names[i : i + MOVED_PER_QUERY] for i in range(0, len(names), MOVED_PER_QUERY)]

@@ -15,13 +15,14 @@ from costgov.adapters.prometheus import (
     MetricsError,
     PrometheusSource,
     QueryResult,
+    RangeSeries,
     Sample,
     try_query,
 )
-from costgov.services.planning import Plan, unit_span
+from costgov.services.owner_round import ask_owners, unseen_pods
+from costgov.services.planning import Plan, name_batches, unit_span
 
 __all__ = [
-    "MOVED_PER_QUERY",
     "Answers",
     "PodKey",
     "follow_up",
@@ -44,11 +45,13 @@ class Answers:
 
 
 async def run(source: PrometheusSource, cycle: Plan) -> Answers:
-    """Every query at once, each at its own evaluation time; a failure is reported."""
+    """Every query at once, each at its own evaluation time; a failure is reported. A
+    query answered point by point (`cycle.points`) is summed per series, and the rate
+    window's last point is the cycle's `now`."""
 
-    async def timed(name: str) -> tuple[QueryResult, float] | MetricsError:
+    async def timed(name: str) -> tuple[dict[str, QueryResult], float] | MetricsError:
         began = time.monotonic()
-        result = await try_query(source, cycle.exprs[name], cycle.times[name])
+        result = await _ask(source, cycle, name)
         return result if isinstance(result, MetricsError) else (result, time.monotonic() - began)
 
     names = list(cycle.exprs)
@@ -60,10 +63,35 @@ async def run(source: PrometheusSource, cycle: Plan) -> Answers:
         elif isinstance(outcome, BaseException):
             raise outcome
         else:
-            answers.results[name] = outcome[0]
+            answers.results.update(outcome[0])
             if cycle.owner[name]:
                 answers.catchup_seconds = max(answers.catchup_seconds or 0.0, outcome[1])
     return answers
+
+
+async def _ask(
+    source: PrometheusSource, cycle: Plan, name: str
+) -> dict[str, QueryResult] | MetricsError:
+    """One query's results by name: its own, and `now` from the rate window's points."""
+    expr, at = cycle.exprs[name], cycle.times[name]
+    if name not in cycle.points:
+        result = await try_query(source, expr, at)
+        return result if isinstance(result, MetricsError) else {name: result}
+    try:
+        series, warnings = await source.points(expr, at)
+    except MetricsError as exc:
+        return exc
+    sums = (Sample(s.labels, math.fsum(v for _, v in s.points)) for s in series)
+    found = {name: QueryResult(tuple(sums), warnings)}
+    if name == f"hours:{cycle.rate_window}":  # its last point is on the step grid: now
+        end = at.timestamp()
+        last = (Sample(s.labels, s.points[-1][1]) for s in series if _ends_at(s, end))
+        found["now"] = QueryResult(tuple(last), warnings)
+    return found
+
+
+def _ends_at(series: RangeSeries, end: float) -> bool:
+    return bool(series.points) and abs(series.points[-1][0] - end) < 0.001
 
 
 async def follow_up(
@@ -72,38 +100,45 @@ async def follow_up(
     answers: Answers,
     interval: tuple[int, int],
     serving: Collection[PodKey] | None = None,
+    live: Collection[PodKey] = (),
 ) -> int:
     """The second round after `run`: pods a history query saw as several objects taken
-    again, utilisation means settled, and the GPU time of pods that count tokens (of
-    `serving` only, when given) over the unit-cost span of `interval` (seconds, step).
-    Returns how many queries it made: none when a query of the cycle's own failed (the
-    snapshot is an error, and Prometheus is not asked more), none for a chunk of history
-    one query of which failed."""
+    again, utilisation means settled, the GPU time of pods that count tokens (of
+    `serving` only, when given) over the unit-cost span of `interval` (seconds, step),
+    and, when the plan left them for now, the owners of the pods counted that the API
+    does not show (`live`). Returns how many queries it made: none when a query of the
+    cycle's own failed (the snapshot is an error, and Prometheus is not asked more), none
+    for a chunk of history one query of which failed."""
     failed = {cycle.owner.get(name, "") for name in answers.errors}
     if "" in failed:
         return 0
     for name in [n for n in answers.results if cycle.owner.get(n, "") in failed]:
         del answers.results[name]  # a chunk that failed is not asked for more: it is retried
+    unseen = unseen_pods(cycle, answers.results, live) if cycle.owners_later else None
     counts = await asyncio.gather(
         retake_moved(source, cycle, answers),
         settle_utilization(source, cycle, answers),
         serving_gpu(source, cycle, answers, interval, serving),
+        _owners(source, cycle, answers, unseen, interval[0]),
     )  # each writes its own results and errors
     return sum(counts)
 
 
-MOVED_PER_QUERY = 200
-"""Pod names one exact second-round query selects (they travel in the query's URL)."""
-MOST_BATCHES = 5
-"""Beyond this many batches of names, one query asks for every pod instead (two scrape jobs
-for every dcgm-exporter, thousands of model servers): the queries a cycle makes stay few."""
-
-
-def _batches(names: list[str]) -> list[list[str] | None]:
-    """`names` in batches of MOVED_PER_QUERY, or [None] (every pod) when too many."""
-    if len(names) > MOST_BATCHES * MOVED_PER_QUERY:
-        return [None]
-    return [names[i : i + MOVED_PER_QUERY] for i in range(0, len(names), MOVED_PER_QUERY)]
+async def _owners(
+    source: PrometheusSource,
+    cycle: Plan,
+    answers: Answers,
+    unseen: set[PodKey] | None,
+    interval: int,
+) -> int:
+    if unseen is None:
+        return 0  # asked for in the first round
+    found, asked = await ask_owners(source, cycle, unseen, interval)
+    if isinstance(found, MetricsError):
+        answers.errors["owners"] = str(found)
+    else:
+        answers.results["owners"] = found
+    return asked
 
 
 def _moved(result: QueryResult) -> tuple[set[PodKey], set[PodKey]]:
@@ -129,7 +164,7 @@ def _again(
     each point; by name, or past MOST_BATCHES batches for every pod at once."""
     asked: list[tuple[set[PodKey], str, bool]] = []
     for pods, join in ((moved, True), (several, False)):
-        for batch in _batches(sorted({pod for _, pod in pods})):
+        for batch in name_batches(sorted({pod for _, pod in pods})):
             names = None if batch is None else set(batch)
             keys = pods if names is None else {k for k in pods if k[1] in names}
             asked.append((keys, _retake_expr(join, batch, span, step), join))
@@ -152,8 +187,8 @@ async def retake_moved(source: PrometheusSource, cycle: Plan, answers: Answers) 
     asked: list[tuple[str, set[PodKey], str, bool]] = []
     for name, span in cycle.spans.items():
         key = f"hours:{name}"
-        if key not in answers.results or span <= cycle.steps[name]:
-            continue  # failed, or one point: the exact join already
+        if key not in answers.results or span <= cycle.steps[name] or key in cycle.points:
+            continue  # failed, or asked for by the exact join already
         moved, several = _retakeable(answers, key)
         asked += [(key, *again) for again in _again(moved, several, span, cycle.steps[name])]
 
@@ -203,7 +238,7 @@ async def serving_gpu(
     names = [n for n in names if promql.POD_NAME.fullmatch(n)]
     step = interval[1]
     span, end = unit_span(*interval), int(cycle.accounted_to.timestamp())
-    batches = _batches(names)
+    batches = name_batches(names)
     outcomes = await asyncio.gather(
         *(
             try_query(
@@ -278,7 +313,7 @@ async def settle_utilization(source: PrometheusSource, cycle: Plan, answers: Ans
             warnings[name].append(
                 f"left out the GPU utilisation of {len(bad)} series named as no Kubernetes pod is"
             )
-        asked += [(name, batch) for batch in _batches(names)]
+        asked += [(name, batch) for batch in name_batches(names)]
 
     async def exact(name: str, pods: list[str] | None) -> QueryResult | MetricsError:
         window, step = cycle.util[name]

@@ -1,0 +1,74 @@
+"""The owners of the pods a cycle counted that the API does not show, asked for by name.
+
+The operator watches GPU pods, so the API names the Job of every pod that still exists
+(domain/attribution.py: it wins over Prometheus anyway). Asking Prometheus for every pod's
+owner each cycle read kube_pod_owner and kube_pod_info over the interval for all of them:
+at 10,000 pods a third of a cycle's time in Prometheus. Only the pods the answers show
+and the API does not (ended since the last cycle, or deleted before the operator saw them)
+need it: usually none, a few while Jobs come and go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Collection
+
+from costgov.adapters import promql
+from costgov.adapters.prometheus import (
+    MetricsError,
+    PrometheusSource,
+    QueryResult,
+    Sample,
+    try_query,
+)
+from costgov.services.planning import Plan, name_batches, steady_span
+
+__all__ = ["ask_owners", "unseen_pods"]
+
+PodKey = tuple[str, str]
+
+
+def unseen_pods(
+    cycle: Plan, results: dict[str, QueryResult], live: Collection[PodKey]
+) -> set[PodKey]:
+    """Pods the cycle's own answers (its windows, the GPUs held now, the model servers
+    counting tokens) show that `live` (the API's) does not. Chunks of history catching up
+    ask for their own owners."""
+    own = [n for n in results if not cycle.owner.get(n) and _counts_pods(n)]
+    seen = {
+        (s.labels.get("namespace", ""), s.labels.get("pod", ""))
+        for n in own
+        for s in results[n].samples
+    }
+    return {key for key in seen if key[1] and key not in live}
+
+
+def _counts_pods(name: str) -> bool:
+    return name == "now" or name.startswith(("hours:", "unit:tokens"))
+
+
+async def ask_owners(
+    source: PrometheusSource, cycle: Plan, pods: Collection[PodKey], interval: int
+) -> tuple[QueryResult | MetricsError, int]:
+    """The cycle's `owners` (over the span its `nodes` look back) for these `pods` (what
+    `unseen_pods` found), MOVED_PER_QUERY names a query (past MOST_BATCHES batches, one
+    query for every pod); and the number of queries it made. A name no Kubernetes pod
+    could have is left out (its pod stays unattributed, and says so)."""
+    names = sorted({pod for _, pod in pods if promql.POD_NAME.fullmatch(pod)})
+    batches = name_batches(names)
+    at = cycle.times["nodes"]
+    span = steady_span(cycle, interval)
+    outcomes = await asyncio.gather(
+        *(try_query(source, promql.pod_owners(span, b), at) for b in batches),
+        return_exceptions=True,
+    )
+    samples: list[Sample] = []
+    warnings: list[str] = []
+    for outcome in outcomes:
+        if isinstance(outcome, MetricsError):
+            return outcome, len(batches)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        samples += outcome.samples
+        warnings += outcome.warnings
+    return QueryResult(tuple(samples), tuple(warnings)), len(batches)
