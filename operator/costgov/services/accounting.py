@@ -145,6 +145,10 @@ def _d(value: float) -> Decimal:
     return Decimal(repr(value))
 
 
+_NONE = QueryResult(())
+"""The answer of a query not asked (no unit costs): no pods."""
+
+
 def _by_pod(result: QueryResult) -> dict[PodKey, float]:
     return {
         (s.labels.get("namespace", ""), s.labels.get("pod", "")): s.value
@@ -273,6 +277,7 @@ async def collect(
     chunk_seconds: int | None = None,
     past_owners: Mapping[PodKey, tuple[str, str]] | None = None,
     serving: Collection[PodKey] | None = None,
+    owners_in: Collection[str] | None = None,
 ) -> Snapshot:
     """Run one cycle's queries concurrently and price what they return. `live_node_labels`
     and `live_pod_owners` (the Job of each GPU pod the API shows, or None) win over
@@ -280,18 +285,18 @@ async def collect(
     cost of only these (the model servers the API shows; None: every pod counting tokens).
     `chunk_seconds`: the most history one window accounts this cycle (None: all).
     `past_owners`: owners history counted apart showed. Given `live_pod_owners`, only the
-    owners of pods the API does not show are asked of Prometheus."""
+    owners of pods the API does not show are asked of Prometheus (in the `owners_in`
+    namespaces only, when given: where something reads them)."""
     live, interval = live_pod_owners, (interval_seconds, step_seconds)
     cycle = plan(at, windows, *interval, unit_costs, chunk_seconds, serving, live is None)
     answers = await run(source, cycle)
-    retaken = await follow_up(source, cycle, answers, interval, serving, live or {})
+    retaken = await follow_up(source, cycle, answers, interval, serving, live or {}, owners_in)
     results = answers.results
     warnings = tuple(w for r in results.values() for w in r.warnings)
+    queries = len(cycle.exprs) + retaken
     if failed := [e for n, e in answers.errors.items() if not cycle.owner.get(n)]:
-        return Snapshot(
-            at, {}, (), {}, {}, {}, {}, interval_seconds, {}, len(cycle.exprs) + retaken,
-            warnings, "; ".join(failed), cycle.accounted_to,
-        )  # fmt: skip
+        return Snapshot(at, {}, (), {}, {}, {}, {}, interval_seconds, {}, queries, warnings,
+                        "; ".join(failed), cycle.accounted_to)  # fmt: skip
     lagging = _lagging(cycle, answers, windows)
     nodes = _nodes(results["nodes"], live_node_labels, catalog)
     utilization = _by_pod(results["util"])
@@ -304,17 +309,15 @@ async def collect(
         hourly=tuple(price_usage(_usage(results["now"], 3600), nodes)),
         owners=owners.jobs,
         utilization=utilization,
-        tokens=_by_pod(results["unit:tokens"]) if "unit:tokens" in results else {},
-        requests=_by_pod(results["unit:requests"]) if "unit:requests" in results else {},
+        tokens=_by_pod(results.get("unit:tokens", _NONE)),
+        requests=_by_pod(results.get("unit:requests", _NONE)),
         interval_seconds=interval_seconds,
         nodes=nodes,
-        queries=len(cycle.exprs) + retaken,
+        queries=queries,
         warnings=warnings,
         accounted_to=cycle.accounted_to,
         owners_known=owners.known,
-        unit_costs=tuple(price_usage(_usage(results["unit:gpu"], step_seconds), nodes))
-        if "unit:gpu" in results
-        else (),
+        unit_costs=tuple(price_usage(_usage(results.get("unit:gpu", _NONE), step_seconds), nodes)),
         lagging=lagging,
         catchup_seconds=answers.catchup_seconds,
         catchup_failed=any(cycle.owner.get(n) for n in answers.errors),

@@ -29,22 +29,30 @@ PodKey = tuple[str, str]
 
 
 def unseen_pods(
-    cycle: Plan, results: dict[str, QueryResult], live: Collection[PodKey]
+    cycle: Plan,
+    results: dict[str, QueryResult],
+    live: Collection[PodKey],
+    namespaces: Collection[str] | None = None,
 ) -> set[PodKey]:
-    """Pods the cycle's own answers (its windows, the GPUs held now, the model servers
-    counting tokens) show that `live` (the API's) does not. Chunks of history catching up
-    ask for their own owners."""
+    """Pods that cost something in the cycle's own windows or hold GPUs now, that `live`
+    (the API's) does not show: of `namespaces` only, when given (where owners are read:
+    budgets'). Chunks of history catching up ask for their own owners."""
     own = [n for n in results if not cycle.owner.get(n) and _counts_pods(n)]
     seen = {
         (s.labels.get("namespace", ""), s.labels.get("pod", ""))
         for n in own
         for s in results[n].samples
+        if s.value > 0  # NaN and nothing held: no dollars to attribute
     }
-    return {key for key in seen if key[1] and key not in live}
+    return {
+        key
+        for key in seen
+        if key[1] and key not in live and (namespaces is None or key[0] in namespaces)
+    }
 
 
 def _counts_pods(name: str) -> bool:
-    return name == "now" or name.startswith(("hours:", "unit:tokens"))
+    return name == "now" or name.startswith("hours:")
 
 
 async def ask_owners(
@@ -53,9 +61,10 @@ async def ask_owners(
     """The cycle's `owners` (over the span its `nodes` look back) for these `pods` (what
     `unseen_pods` found), MOVED_PER_QUERY names a query (past MOST_BATCHES batches, one
     query for every pod); and the number of queries it made. A name no Kubernetes pod
-    could have is left out (its pod stays unattributed, and says so)."""
-    names = sorted({pod for _, pod in pods if promql.POD_NAME.fullmatch(pod)})
-    batches = name_batches(names)
+    could carry in a query (a relabelled `pod` label) has every pod's owner asked for."""
+    names = sorted({pod for _, pod in pods})
+    odd = any(not promql.POD_NAME.fullmatch(n) for n in names)
+    batches: list[list[str] | None] = [None] if odd else name_batches(names)
     at = cycle.times["nodes"]
     span = steady_span(cycle, interval)
     outcomes = await asyncio.gather(

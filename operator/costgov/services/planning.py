@@ -92,11 +92,12 @@ class Plan:
     catching_up: frozenset[str]
     """Windows that end before `accounted_to` this cycle (one chunk of their history)."""
     rate_window: str | None
-    """The steady window whose last point is the GPUs held now (None: the `now` query)."""
+    """The steady window whose last point, at `accounted_to` (the cycle time down to the
+    step), is the GPUs held now (None: the `now` query, at the cycle time)."""
     exprs: Mapping[str, str]
-    """Every query by name: `hours:W` for window W's GPU samples (the history form when
-    it spans more than one point), `util:W`, and, for a window catching up, `owners:W`
-    and `nodes:W`."""
+    """Every query by name: `hours:W` for window W's GPU samples (point by point for a
+    steady window of at most EXACT_POINTS, else the history form beyond one point),
+    `util:W`, and, for a window catching up, `owners:W` and `nodes:W`."""
     times: Mapping[str, datetime]
     owner: Mapping[str, str]
     """The catch-up window a query belongs to ("" for the cycle's own queries)."""

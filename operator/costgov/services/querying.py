@@ -86,7 +86,7 @@ async def _ask(
     if name == f"hours:{cycle.rate_window}":  # its last point is on the step grid: now
         end = at.timestamp()
         last = (Sample(s.labels, s.points[-1][1]) for s in series if _ends_at(s, end))
-        found["now"] = QueryResult(tuple(last), warnings)
+        found["now"] = QueryResult(tuple(last))  # its warnings are the window's, said once
     return found
 
 
@@ -101,12 +101,13 @@ async def follow_up(
     interval: tuple[int, int],
     serving: Collection[PodKey] | None = None,
     live: Collection[PodKey] = (),
+    owners_in: Collection[str] | None = None,
 ) -> int:
     """The second round after `run`: pods a history query saw as several objects taken
     again, utilisation means settled, the GPU time of pods that count tokens (of
     `serving` only, when given) over the unit-cost span of `interval` (seconds, step),
     and, when the plan left them for now, the owners of the pods counted that the API
-    does not show (`live`). Returns how many queries it made: none when a query of the
+    does not show (`live`), of the `owners_in` namespaces only when given. Returns how many queries it made: none when a query of the
     cycle's own failed (the snapshot is an error, and Prometheus is not asked more), none
     for a chunk of history one query of which failed."""
     failed = {cycle.owner.get(name, "") for name in answers.errors}
@@ -114,7 +115,7 @@ async def follow_up(
         return 0
     for name in [n for n in answers.results if cycle.owner.get(n, "") in failed]:
         del answers.results[name]  # a chunk that failed is not asked for more: it is retried
-    unseen = unseen_pods(cycle, answers.results, live) if cycle.owners_later else None
+    unseen = unseen_pods(cycle, answers.results, live, owners_in) if cycle.owners_later else None
     counts = await asyncio.gather(
         retake_moved(source, cycle, answers),
         settle_utilization(source, cycle, answers),

@@ -207,6 +207,7 @@ class Runtime:
                     unit_costs=bool(inv.inference),
                     serving=inv.serving_pods(),
                     past_owners=self.catchup.owners(),
+                    owners_in={b.metadata.namespace or "default" for b in inv.budgets},
                 )
                 snap = self.catchup.report(snap, far)
             snap = await with_api(
