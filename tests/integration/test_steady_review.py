@@ -54,7 +54,16 @@ def _owner(h: History, ns: str, pod: str, uid: str, job: str, times: range) -> N
         h.add("kube_pod_owner", labels, 1, t)
 
 
-def _pod(h, ns, pod, gpus, phase, times, node="n1", job=None):  # type: ignore[no-untyped-def]
+def _pod(
+    h: History,
+    ns: str,
+    pod: str,
+    gpus: int,
+    phase: str,
+    times: range,
+    node: str = "n1",
+    job: str | None = None,
+) -> None:
     ksm_scrapes(h, times, namespace=ns, pod=pod, uid=f"u-{ns}-{pod}", node=node, gpus=gpus,
                 created_by=("Job", job or pod), phase=phase)  # fmt: skip
     _owner(h, ns, pod, f"u-{ns}-{pod}", job or pod, times)
@@ -174,7 +183,7 @@ def test_more_than_1000_unseen_pods_one_query_for_every_pod() -> None:
     zz = [c for c in snap.windows["w"].pods if c.usage.namespace == "zz"]
     assert len(zz) == 1001 and all(c.usage.gpu_seconds == 60 for c in zz)
     assert all(snap.owners[c.usage.key] == c.usage.pod for c in zz)
-    total = sum((c.cost for c in zz), Decimal(0))  # 1,001 x 60 / 3600 x $2.036
+    total = sum((c.cost or Decimal("NaN") for c in zz), Decimal(0))  # 1,001 x 60 / 3600 x $2.036
     assert abs(total - Decimal("2.036") * 1001 / 60) < Decimal("1e-20")
 
 
@@ -205,3 +214,33 @@ def test_owners_are_asked_only_where_something_reads_them(url: str) -> None:
     assert snap.error is None
     assert not any("kube_pod_owner" in q for q in Partial.asked)
     assert ("b", "twin") not in snap.owners and snap.queries == 3
+
+
+def _budgets_in(url: str, span: int, owners_in: set[str]) -> Snapshot:
+    Partial.asked = []
+    live = {**LIVE, ("ml", "Bad_0"): "bad", ("b", "twin"): "job-b"}
+    return asyncio.run(
+        collect(Partial(Settings(prometheus_url=url)), load_catalog(),
+                at=ACC + timedelta(seconds=20), windows={"w": ACC - timedelta(seconds=span)},
+                interval_seconds=300, step_seconds=60, live_node_labels={},
+                live_pod_owners=live, unit_costs=False, owners_in=owners_in)
+    )  # fmt: skip
+
+
+def test_a_pod_deleted_before_the_operator_started_is_attributed(url: str) -> None:
+    """(A second review's.) Window (END-1200, END] (a budget's first window after a restart:
+    the history form). ml/done-0 (deleted, not in the API) Running at points END-1140 ..
+    END-900 (its last Running sample END-930): 5 x 4 GPUs x 60 s = 1,200 GPU-s = 1/3 GPU-h
+    x $2.745 = $0.915, Job done-0, found by one query naming it (not b/twin: no budget in b)."""
+    snap = _budgets_in(url, 1200, {"ml"})
+    assert snap.error is None
+    lines = {c.usage.key: (c.usage.gpu_seconds, c.cost) for c in snap.windows["w"].pods}
+    assert lines[("ml", "done-0")] == (Decimal(1200), Decimal("0.915"))
+    assert snap.owners[("ml", "done-0")] == "done-0"
+    asked = [q for q in Partial.asked if "kube_pod_owner" in q]
+    assert len(asked) == 1 and "done-0" in asked[0] and "twin" not in asked[0]
+
+
+def test_no_budgets_no_owners_query(url: str) -> None:
+    snap = _budgets_in(url, 1200, set())
+    assert snap.error is None and not any("kube_pod_owner" in q for q in Partial.asked)
