@@ -13,7 +13,7 @@ import copy
 import functools
 import math
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,7 +28,15 @@ from costgov.settings import Settings
 
 _T = TypeVar("_T")
 
-__all__ = ["MetricsError", "PrometheusSource", "QueryResult", "RangeSeries", "Sample", "try_query"]
+__all__ = [
+    "MetricsError",
+    "PrometheusSource",
+    "QueryResult",
+    "RangeSeries",
+    "Sample",
+    "try_all",
+    "try_query",
+]
 
 
 LONG_QUERY = 2000
@@ -252,3 +260,23 @@ async def try_query(
         return await source.query(expr, at)
     except MetricsError as exc:
         return exc
+
+
+async def try_all(
+    source: PrometheusSource, exprs: Iterable[str], at: datetime
+) -> QueryResult | MetricsError:
+    """`try_query` for these queries side by side (batches of one question, by pod name),
+    their samples and warnings as one answer; the first failure when any failed."""
+    outcomes = await asyncio.gather(
+        *(try_query(source, e, at) for e in exprs), return_exceptions=True
+    )
+    samples: list[Sample] = []
+    warnings: list[str] = []
+    for outcome in outcomes:
+        if isinstance(outcome, MetricsError):
+            return outcome
+        if isinstance(outcome, BaseException):
+            raise outcome
+        samples += outcome.samples
+        warnings += outcome.warnings
+    return QueryResult(tuple(samples), tuple(warnings))

@@ -10,17 +10,10 @@ need it: usually none, a few while Jobs come and go.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Collection
 
 from costgov.adapters import promql
-from costgov.adapters.prometheus import (
-    MetricsError,
-    PrometheusSource,
-    QueryResult,
-    Sample,
-    try_query,
-)
+from costgov.adapters.prometheus import MetricsError, PrometheusSource, QueryResult, try_all
 from costgov.services.planning import Plan, name_batches, steady_span
 
 __all__ = ["ask_owners", "unseen_pods"]
@@ -65,19 +58,6 @@ async def ask_owners(
     names = sorted({pod for _, pod in pods})
     odd = any(not promql.POD_NAME.fullmatch(n) for n in names)
     batches: list[list[str] | None] = [None] if odd else name_batches(names)
-    at = cycle.times["nodes"]
     span = steady_span(cycle, interval)
-    outcomes = await asyncio.gather(
-        *(try_query(source, promql.pod_owners(span, b), at) for b in batches),
-        return_exceptions=True,
-    )
-    samples: list[Sample] = []
-    warnings: list[str] = []
-    for outcome in outcomes:
-        if isinstance(outcome, MetricsError):
-            return outcome, len(batches)
-        if isinstance(outcome, BaseException):
-            raise outcome
-        samples += outcome.samples
-        warnings += outcome.warnings
-    return QueryResult(tuple(samples), tuple(warnings)), len(batches)
+    exprs = [promql.pod_owners(span, b) for b in batches]
+    return await try_all(source, exprs, cycle.times["nodes"]), len(batches)

@@ -17,6 +17,7 @@ from costgov.adapters.prometheus import (
     QueryResult,
     RangeSeries,
     Sample,
+    try_all,
     try_query,
 )
 from costgov.services.owner_round import ask_owners, unseen_pods
@@ -240,29 +241,14 @@ async def serving_gpu(
     step = interval[1]
     span, end = unit_span(*interval), int(cycle.accounted_to.timestamp())
     batches = name_batches(names)
-    outcomes = await asyncio.gather(
-        *(
-            try_query(
-                source, promql.vllm_serving_gpu_samples(span, step, end, b), cycle.accounted_to
-            )
-            for b in batches
-        ),
-        return_exceptions=True,
-    )
-    samples: list[Sample] = []
-    warnings = (
-        [f"left out {len(bad)} token-counting series named as no Kubernetes pod is"] if bad else []
-    )
-    for outcome in outcomes:
-        if isinstance(outcome, MetricsError):
-            answers.errors["unit:gpu"] = str(outcome)
-        elif isinstance(outcome, BaseException):
-            raise outcome
-        else:
-            samples += outcome.samples
-            warnings += outcome.warnings
-    if "unit:gpu" not in answers.errors:
-        answers.results["unit:gpu"] = QueryResult(tuple(samples), tuple(warnings))
+    exprs = [promql.vllm_serving_gpu_samples(span, step, end, b) for b in batches]
+    found = await try_all(source, exprs, cycle.accounted_to)
+    if isinstance(found, MetricsError):
+        answers.errors["unit:gpu"] = str(found)
+    else:
+        left_out = [f"left out {len(bad)} token-counting series named as no Kubernetes pod is"]
+        warnings = (*(left_out if bad else ()), *found.warnings)
+        answers.results["unit:gpu"] = QueryResult(found.samples, warnings)
     return len(batches)
 
 
