@@ -124,14 +124,36 @@ def gpu_samples(window: int, step: int) -> str:
     return f"sum_over_time(({gpu_allocation()})[{_dur(window - 1)}:{_dur(step)}])"
 
 
-def gpu_points(window: int, step: int) -> str:
+def gpu_points(window: int, step: int, pods: Iterable[str] | None = None) -> str:
     """The allocation join at each of the window's sample points (the points of
     `gpu_samples`), as a range vector: an instant query of it returns every point, so one
     evaluation gives a short window's sum and the GPUs held at its end. At 10,000 pods it
     costs about what one point of the join does (the selectors are read once; the points
     after the first continue where the last stopped), so the steady window needs no
-    `gpu_samples_history` beside a separate current-allocation query."""
-    return f"({gpu_allocation()})[{_dur(window - 1)}:{_dur(step)}]"
+    `gpu_samples_history` beside a separate current-allocation query. `pods`: of these
+    names only (the pods `gpu_points_requested` cannot place)."""
+    return f"({gpu_allocation(pods=pods)})[{_dur(window - 1)}:{_dur(step)}]"
+
+
+def gpu_points_requested(window: int, step: int) -> str:
+    """`gpu_points` with each pod's node read from its GPU requests, which kube-state-metrics
+    labels with the pod's spec.nodeName as it does kube_pod_info: two 10,000-series
+    selectors instead of three (docs/benchmarks.md). Exact for a pod whose requests show one
+    node at each point. A pod they show on no node while Running (a kube-state-metrics or a
+    relabelling without `node` on requests) is a line without `node`; one they show on two
+    nodes at one point (a replaced pod object still in the lookback, as after a Prometheus
+    restart: no staleness marker) is two lines at that point. `placement` takes both again
+    by `gpu_points` for their names (the latest node wins there). Pods not Running are
+    left out (`gpu_points` has them hold 0 GPUs), so a Pending pod's request, on no node
+    yet, is no line at all."""
+    requests = 'kube_pod_container_resource_requests{resource="nvidia_com_gpu"}'
+    running = 'kube_pod_status_phase{phase="Running"}'
+    join = (
+        "sum by (namespace, pod, node) ("
+        f"max by (namespace, pod, container, node) ({requests})"
+        f" * on (namespace, pod) group_left () (max by (namespace, pod) ({running}) > 0))"
+    )
+    return f"({join})[{_dur(window - 1)}:{_dur(step)}]"
 
 
 LOOKBACK_SECONDS = 300

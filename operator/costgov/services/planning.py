@@ -47,8 +47,8 @@ Prometheus' time grows faster than linearly with a chunk at 10,000 pods: 16x gro
 out twice in bench-catchup, each failure costing the timeout and a pause."""
 EXACT_POINTS = 4
 """A steady window of at most this many sample points is asked for point by point, by the
-allocation join itself (`promql.gpu_points`): its last point is the GPUs held now, so the
-cycle needs no query of its own for that. Measured at 10,000 pods in the simulated cluster
+allocation join itself (`promql.gpu_points_requested`, the node read from the requests):
+its last point is the GPUs held now, so the cycle needs no query of its own for that. Measured at 10,000 pods in the simulated cluster
 (docs/benchmarks.md), 2 points cost 0.5 s of Prometheus' time and 4 points 0.7-1.0 s,
 against 1.6-2.6 s for the sums form plus a query for now."""
 UNIT_COST_SPAN_SECONDS = 3600
@@ -105,7 +105,8 @@ class Plan:
     """The window and step of each utilisation query (`util`, `util:W`): their pods whose
     GPUs the per-series means do not settle are asked for again exactly."""
     points: frozenset[str] = frozenset()
-    """Queries answered point by point (`promql.gpu_points`), summed by `querying.run`."""
+    """Queries answered point by point (`promql.gpu_points_requested`), summed by
+    `querying.run`; the pods they cannot place are asked for again (services/placement.py)."""
     owners_later: bool = False
     """No `owners` query in the first round: the pods the answers show and the API does
     not are asked for by name afterwards (`querying.follow_up`)."""
@@ -135,7 +136,7 @@ def _steady(
     steps = {name: window_step(span, step) for name, span in spans.items()}
     interval_start = at.timestamp() - interval
     for name, span in spans.items():
-        exact_form = promql.gpu_points(span, step) if name in exact else None
+        exact_form = promql.gpu_points_requested(span, step) if name in exact else None
         exprs[f"hours:{name}"] = exact_form or _samples(span, steps[name])
         # idle dollars need each pod's utilisation over the window; the interval's serves
         # a window inside it (steady state), a longer one gets its own query

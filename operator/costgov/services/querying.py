@@ -8,19 +8,19 @@ import asyncio
 import math
 import time
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from costgov.adapters import promql
 from costgov.adapters.prometheus import (
     MetricsError,
     PrometheusSource,
     QueryResult,
-    RangeSeries,
     Sample,
     try_all,
     try_query,
 )
 from costgov.services.owner_round import ask_owners, unseen_pods
+from costgov.services.placement import place, summed, unplaced
 from costgov.services.planning import Plan, name_batches, unit_span
 
 __all__ = [
@@ -43,6 +43,9 @@ class Answers:
     results: dict[str, QueryResult]
     errors: dict[str, str]
     catchup_seconds: float | None
+    unplaced: dict[str, set[PodKey]] = field(default_factory=dict)
+    """Pods each point-by-point answer could not place on one node (services/placement.py):
+    asked for again in the second round."""
 
 
 async def run(source: PrometheusSource, cycle: Plan) -> Answers:
@@ -52,12 +55,12 @@ async def run(source: PrometheusSource, cycle: Plan) -> Answers:
 
     async def timed(name: str) -> tuple[dict[str, QueryResult], float] | MetricsError:
         began = time.monotonic()
-        result = await _ask(source, cycle, name)
+        result = await _ask(source, cycle, name, answers.unplaced)
         return result if isinstance(result, MetricsError) else (result, time.monotonic() - began)
 
+    answers = Answers({}, {}, None)
     names = list(cycle.exprs)
     outcomes = await asyncio.gather(*(timed(n) for n in names), return_exceptions=True)
-    answers = Answers({}, {}, None)
     for name, outcome in zip(names, outcomes, strict=True):
         if isinstance(outcome, MetricsError):
             answers.errors[name] = str(outcome)
@@ -71,9 +74,10 @@ async def run(source: PrometheusSource, cycle: Plan) -> Answers:
 
 
 async def _ask(
-    source: PrometheusSource, cycle: Plan, name: str
+    source: PrometheusSource, cycle: Plan, name: str, unplaced_pods: dict[str, set[PodKey]]
 ) -> dict[str, QueryResult] | MetricsError:
-    """One query's results by name: its own, and `now` from the rate window's points."""
+    """One query's results by name: its own, and `now` from the rate window's points (the
+    pods those cannot place written to `unplaced_pods`)."""
     expr, at = cycle.exprs[name], cycle.times[name]
     if name not in cycle.points:
         result = await try_query(source, expr, at)
@@ -82,17 +86,8 @@ async def _ask(
         series, warnings = await source.points(expr, at)
     except MetricsError as exc:
         return exc
-    sums = (Sample(s.labels, math.fsum(v for _, v in s.points)) for s in series)
-    found = {name: QueryResult(tuple(sums), warnings)}
-    if name == f"hours:{cycle.rate_window}":  # its last point is on the step grid: now
-        end = at.timestamp()
-        last = (Sample(s.labels, s.points[-1][1]) for s in series if _ends_at(s, end))
-        found["now"] = QueryResult(tuple(last))  # its warnings are the window's, said once
-    return found
-
-
-def _ends_at(series: RangeSeries, end: float) -> bool:
-    return bool(series.points) and abs(series.points[-1][0] - end) < 0.001
+    unplaced_pods[name] = unplaced(series)
+    return summed(cycle, name, series, warnings, at)
 
 
 async def follow_up(
@@ -122,8 +117,19 @@ async def follow_up(
         settle_utilization(source, cycle, answers),
         serving_gpu(source, cycle, answers, interval, serving),
         _owners(source, cycle, answers, unseen, interval[0]),
+        _placed(source, cycle, answers),
     )  # each writes its own results and errors
     return sum(counts)
+
+
+async def _placed(source: PrometheusSource, cycle: Plan, answers: Answers) -> int:
+    asked, errors = await place(source, cycle, answers.results, answers.unplaced)
+    for name, error in errors.items():
+        answers.errors[name] = error
+        answers.results.pop(name, None)
+        if name == f"hours:{cycle.rate_window}":
+            answers.results.pop("now", None)
+    return asked
 
 
 async def _owners(

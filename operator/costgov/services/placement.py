@@ -1,0 +1,126 @@
+"""A steady window asked point by point reads each pod's node from its GPU requests
+(`promql.gpu_points_requested`: a third cheaper than the join through kube_pod_info, the
+cost of a cycle at 10,000 pods). The pods that form cannot place, seen on no node while
+Running or on two nodes at one point, are asked for again by the exact join, by name, in
+the cycle's second round; their lines from the first are dropped, never added to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Collection, Iterable, Mapping
+from datetime import datetime
+
+from costgov.adapters import promql
+from costgov.adapters.prometheus import (
+    MetricsError,
+    PrometheusSource,
+    QueryResult,
+    RangeSeries,
+    Sample,
+)
+from costgov.services.planning import Plan, name_batches
+
+__all__ = ["place", "summed", "unplaced"]
+
+PodKey = tuple[str, str]
+
+
+def _key(labels: Mapping[str, str]) -> PodKey:
+    return labels.get("namespace", ""), labels.get("pod", "")
+
+
+def unplaced(series: Iterable[RangeSeries]) -> set[PodKey]:
+    """Pods these points show holding GPUs on no node, or on more than one node at one
+    point (a point of 0 GPUs places nothing; NaN is not 0, and is taken again)."""
+    points: dict[PodKey, list[RangeSeries]] = {}
+    flagged: set[PodKey] = set()
+    for s in series:
+        key = _key(s.labels)
+        if not s.labels.get("node") and any(v != 0 for _, v in s.points):
+            flagged.add(key)
+        points.setdefault(key, []).append(s)
+    for key, lines in points.items():
+        if len(lines) > 1 and key not in flagged:
+            times = [t for line in lines for t, v in line.points if v != 0]
+            if len(times) != len(set(times)):
+                flagged.add(key)
+    return flagged
+
+
+def summed(
+    cycle: Plan, name: str, series: Iterable[RangeSeries], warnings: tuple[str, ...], at: datetime
+) -> dict[str, QueryResult]:
+    """A point-by-point answer as the cycle reads it: each line's points summed (`name`),
+    and, for the rate window, the lines' points at its end (`now`, the GPUs held)."""
+    lines = list(series)
+    sums = (Sample(s.labels, math.fsum(v for _, v in s.points)) for s in lines)
+    found = {name: QueryResult(tuple(sums), warnings)}
+    if name == f"hours:{cycle.rate_window}":  # its last point is on the step grid: now
+        end = at.timestamp()
+        last = (Sample(s.labels, s.points[-1][1]) for s in lines if _ends_at(s, end))
+        found["now"] = QueryResult(tuple(last))  # its warnings are the window's, said once
+    return found
+
+
+def _ends_at(series: RangeSeries, end: float) -> bool:
+    return bool(series.points) and abs(series.points[-1][0] - end) < 0.001
+
+
+def _batches(pods: Collection[PodKey]) -> list[list[str] | None]:
+    """The names to ask for, MOVED_PER_QUERY a query; [None] (every pod) for too many, or
+    for a name no Kubernetes pod could carry in a query (a relabelled `pod` label)."""
+    names = sorted({pod for _, pod in pods})
+    if any(not promql.POD_NAME.fullmatch(n) for n in names):
+        return [None]
+    return name_batches(names)
+
+
+async def place(
+    source: PrometheusSource,
+    cycle: Plan,
+    results: dict[str, QueryResult],
+    pods: Mapping[str, set[PodKey]],
+) -> tuple[int, dict[str, str]]:
+    """`pods` of each point-by-point answer of `results` (by name) asked for again by the
+    exact join, their lines replaced (the rate window's `now` too). Returns how many
+    queries it made, and the errors by name (that answer is then dropped)."""
+    asked, errors = 0, {}
+    for name, flagged in pods.items():
+        if not flagged or name not in results:
+            continue
+        window = name.removeprefix("hours:")
+        batches = _batches(flagged)
+        exprs = [promql.gpu_points(cycle.spans[window], cycle.steps[window], b) for b in batches]
+        asked += len(exprs)
+        again = await _points(source, exprs, cycle.times[name])
+        if isinstance(again, MetricsError):
+            errors[name] = str(again)
+            continue
+        every = batches == [None]
+        exact = [s for s in again[0] if every or _key(s.labels) in flagged]
+        retaken = summed(cycle, name, exact, again[1], cycle.times[name])
+        for key, result in retaken.items():
+            first = results.get(key, QueryResult(()))
+            kept = () if every else [s for s in first.samples if _key(s.labels) not in flagged]
+            results[key] = QueryResult(
+                (*kept, *result.samples), (*first.warnings, *result.warnings)
+            )
+    return asked, errors
+
+
+async def _points(
+    source: PrometheusSource, exprs: list[str], at: datetime
+) -> tuple[list[RangeSeries], tuple[str, ...]] | MetricsError:
+    outcomes = await asyncio.gather(*(source.points(e, at) for e in exprs), return_exceptions=True)
+    series: list[RangeSeries] = []
+    warnings: list[str] = []
+    for outcome in outcomes:
+        if isinstance(outcome, MetricsError):
+            return outcome
+        if isinstance(outcome, BaseException):
+            raise outcome
+        series += outcome[0]
+        warnings += outcome[1]
+    return series, tuple(warnings)
