@@ -24,6 +24,9 @@ B (ends B_END):
 C (ends C_END): ml/Odd_0, 1 GPU on n1, Running, requests without `node`, a `pod` label no
   Kubernetes pod has (a relabelling rewrote it): 3 x 1 x 60 = 180 GPU-s, found by asking
   the join for every pod.
+D (ends D_END): ml/ghost-0, 2 GPUs, Running, requests without `node` and no kube_pod_info
+  at all (a metric denylist): no node to price it on, so the window counts it not, and
+  says so in a warning (never a silent $0).
 
 n1 and n2 are on-demand p4d.24xlarge in us-east-1: $21.96/h for 8 GPUs (the bundled
 catalog, Karpenter's AWS price list), $2.745 per GPU-hour. By hand: a-0 0.4 x 2.745 =
@@ -50,7 +53,8 @@ from costgov.settings import Settings
 from .exporters import KSM_TARGET, PHASES, ksm_scrapes
 from .prom import History, running_prometheus
 
-C_END = (int(datetime.now(UTC).timestamp()) // 3600 - 2) * 3600
+D_END = (int(datetime.now(UTC).timestamp()) // 3600 - 2) * 3600
+C_END = D_END - 1800
 B_END = C_END - 1800
 A_END = B_END - 1800
 P4D = {
@@ -60,13 +64,18 @@ P4D = {
 }
 
 
-def _without_node_on_requests(h: History, times: range, pod: str, gpus: int) -> None:
-    """KSM's series of a Running pod on n1 whose requests lost `node` to a relabelling."""
+def _without_node_on_requests(
+    h: History, times: range, pod: str, gpus: int, info: bool = True
+) -> None:
+    """KSM's series of a Running pod on n1 whose requests lost `node` to a relabelling
+    (`info`: kube_pod_info kept)."""
     ids = {**KSM_TARGET, "namespace": "ml", "pod": pod, "uid": f"u-{pod}"}
-    info = {**ids, "node": "n1", "host_ip": "10.0.0.10", "pod_ip": "10.1.0.11"}
+    where = {**ids, "node": "n1", "host_ip": "10.0.0.10", "pod_ip": "10.1.0.11"}
     request = {**ids, "container": "main", "resource": "nvidia_com_gpu", "unit": "integer"}
     for t in times:
-        h.add("kube_pod_info", {**info, "created_by_kind": "Job", "created_by_name": pod}, 1, t)
+        if info:
+            h.add("kube_pod_info", {**where, "created_by_kind": "Job", "created_by_name": pod},
+                  1, t)  # fmt: skip
         h.add("kube_pod_container_resource_requests", request, gpus, t)
         for p in PHASES:
             h.add("kube_pod_status_phase", {**ids, "phase": p}, int(p == "Running"), t)
@@ -87,6 +96,7 @@ def _history() -> History:
     ksm_scrapes(h, range(B_END - 90, B_END + 60, 60), namespace="ml", pod="db-0",
                 uid="u-new", node="n2", gpus=4, created_by=("StatefulSet", "db"))  # fmt: skip
     _without_node_on_requests(h, range(C_END - 600 + 30, C_END + 60, 60), "Odd_0", 1)
+    _without_node_on_requests(h, range(D_END - 600 + 30, D_END + 60, 60), "ghost-0", 2, False)
     return h
 
 
@@ -167,3 +177,11 @@ def test_a_failed_placement_fails_the_cycle_rather_than_count_nothing(url: str) 
     snap = _snapshot(url, B_END, failing=True)
     assert snap.error is not None and "did not answer" in snap.error
     assert snap.windows == {} and snap.hourly == ()
+
+
+def test_a_pod_no_join_can_place_is_a_warning_not_a_silent_zero(url: str) -> None:
+    snap = _snapshot(url, D_END)
+    assert snap.error is None
+    assert _lines(snap) == {} and snap.hourly == ()
+    (warning,) = [w for w in snap.warnings if "kube_pod_info" in w]
+    assert warning.startswith("1 pod(s) hold GPUs") and "ml/ghost-0" in warning

@@ -21,6 +21,7 @@ __all__ = [
     "gateway_requests",
     "gpu_allocation",
     "gpu_points",
+    "gpu_points_requested",
     "gpu_samples",
     "gpu_samples_history",
     "gpu_samples_of",

@@ -48,9 +48,10 @@ out twice in bench-catchup, each failure costing the timeout and a pause."""
 EXACT_POINTS = 4
 """A steady window of at most this many sample points is asked for point by point, by the
 allocation join itself (`promql.gpu_points_requested`, the node read from the requests):
-its last point is the GPUs held now, so the cycle needs no query of its own for that. Measured at 10,000 pods in the simulated cluster
-(docs/benchmarks.md), 2 points cost 0.5 s of Prometheus' time and 4 points 0.7-1.0 s,
-against 1.6-2.6 s for the sums form plus a query for now."""
+its last point is the GPUs held now, so the cycle needs no query of its own for that.
+Measured at 10,000 pods in the simulated cluster (docs/benchmarks.md), 2 points cost
+0.2-0.4 s of Prometheus' time and 4 points 0.3-0.6 s (through kube_pod_info: 0.5-0.7 s and
+0.7-1.5 s), against 1.6-2.6 s for the sums form plus a query for now."""
 UNIT_COST_SPAN_SECONDS = 3600
 """$ per 1M tokens and per 1k requests are measured over the trailing hour: one cycle's
 interval holds a sample point or two, too few for a ratio that does not jump about."""
