@@ -13,11 +13,11 @@ import copy
 import functools
 import math
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import requests
 from prometheus_api_client.exceptions import PrometheusApiClientException
@@ -34,6 +34,7 @@ __all__ = [
     "QueryResult",
     "RangeSeries",
     "Sample",
+    "gather_answers",
     "try_all",
     "try_query",
 ]
@@ -262,21 +263,26 @@ async def try_query(
         return exc
 
 
-async def try_all(
-    source: PrometheusSource, exprs: Iterable[str], at: datetime
-) -> QueryResult | MetricsError:
-    """`try_query` for these queries side by side (batches of one question, by pod name),
-    their samples and warnings as one answer; the first failure when any failed."""
-    outcomes = await asyncio.gather(
-        *(try_query(source, e, at) for e in exprs), return_exceptions=True
-    )
-    samples: list[Sample] = []
-    warnings: list[str] = []
+async def gather_answers(answers: Iterable[Awaitable[_T]]) -> list[_T] | MetricsError:
+    """Queries side by side (batches of one question, by pod name): their answers in order,
+    or the first MetricsError when any failed (any other exception is raised)."""
+    outcomes = await asyncio.gather(*answers, return_exceptions=True)
     for outcome in outcomes:
         if isinstance(outcome, MetricsError):
             return outcome
         if isinstance(outcome, BaseException):
             raise outcome
-        samples += outcome.samples
-        warnings += outcome.warnings
-    return QueryResult(tuple(samples), tuple(warnings))
+    return cast("list[_T]", outcomes)
+
+
+async def try_all(
+    source: PrometheusSource, exprs: Iterable[str], at: datetime
+) -> QueryResult | MetricsError:
+    """`source.query` for these queries side by side (gathered: no failure goes
+    unretrieved when the cycle is cancelled), their samples and warnings as one
+    answer; the first failure when any failed."""
+    found = await gather_answers(source.query(e, at) for e in exprs)
+    if isinstance(found, MetricsError):
+        return found
+    samples = tuple(s for result in found for s in result.samples)
+    return QueryResult(samples, tuple(w for result in found for w in result.warnings))

@@ -22,6 +22,7 @@ from costgov.adapters.prometheus import (
     QueryResult,
     RangeSeries,
     Sample,
+    gather_answers,
 )
 from costgov.services.planning import Plan, name_batches
 
@@ -137,14 +138,7 @@ def _lost(flagged: set[PodKey], exact: list[RangeSeries]) -> list[str]:
 async def _points(
     source: PrometheusSource, exprs: list[str], at: datetime
 ) -> tuple[list[RangeSeries], tuple[str, ...]] | MetricsError:
-    outcomes = await asyncio.gather(*(source.points(e, at) for e in exprs), return_exceptions=True)
-    series: list[RangeSeries] = []
-    warnings: list[str] = []
-    for outcome in outcomes:
-        if isinstance(outcome, MetricsError):
-            return outcome
-        if isinstance(outcome, BaseException):
-            raise outcome
-        series += outcome[0]
-        warnings += outcome[1]
-    return series, tuple(warnings)
+    found = await gather_answers(source.points(e, at) for e in exprs)
+    if isinstance(found, MetricsError):
+        return found
+    return [s for series, _ in found for s in series], tuple(w for _, ws in found for w in ws)
