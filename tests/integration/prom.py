@@ -85,37 +85,45 @@ def running_prometheus(history: History) -> Iterator[str]:
             check=True,
             capture_output=True,
         )
-        (root / "prometheus.yml").write_text("global:\n  scrape_interval: 1h\n")
-        port = free_port()
-        proc = subprocess.Popen(
-            [
-                _binary("prometheus"),
-                f"--config.file={root / 'prometheus.yml'}",
-                f"--storage.tsdb.path={root / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--storage.tsdb.retention.time=400d",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=(root / "prometheus.log").open("w"),
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as response:
-                        if response.status == 200:
-                            break
-                except OSError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log = (root / "prometheus.log").read_text()[-2000:]
-                    raise RuntimeError(f"Prometheus did not become ready:\n{log}")
-                time.sleep(0.1)
+        with serving(root / "tsdb") as url:
             yield url
-        finally:
-            proc.terminate()
+
+
+@contextlib.contextmanager
+def serving(tsdb: Path) -> Iterator[str]:
+    """Prometheus on the blocks under `tsdb`, on a free port: yield its URL, then stop it."""
+    root = tsdb.parent
+    (root / "prometheus.yml").write_text("global:\n  scrape_interval: 1h\n")
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            _binary("prometheus"),
+            f"--config.file={root / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tsdb}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--storage.tsdb.retention.time=400d",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(root / "prometheus.log").open("w"),
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
             try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+                with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log = (root / "prometheus.log").read_text()[-2000:]
+                raise RuntimeError(f"Prometheus did not become ready:\n{log}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
