@@ -4,9 +4,9 @@ Prints wall time, PromQL query count and peak RSS; asserts nothing about time.
 Run: make bench-cycle  (needs prometheus and promtool on PATH; takes a few minutes)
 
 History: 1,000 nodes (p5.48xlarge / p4d.24xlarge / g6.xlarge), 10,000 pods of 1,000 Jobs,
-30 minutes at 60 s (KSM requests/info/phase/owner and DCGM utilisation per pod), backfilled
-with promtool. The cycle: the accounting snapshot (all queries) plus reconciling 10
-CostPolicies, 100 TrainingJobBudgets and their 1,000 Jobs against an in-memory inventory.
+30 minutes at 60 s (KSM requests/info/phase/owner and DCGM utilisation per pod, in the
+exporters' label sets), backfilled with promtool. The cycle: the accounting snapshot (all
+queries) plus reconciling 10 CostPolicies, 100 TrainingJobBudgets and their 1,000 Jobs against an in-memory inventory.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,40 +29,82 @@ N_NODES, N_PODS, PODS_PER_JOB, MINUTES = 1000, 10_000, 10, 30
 TYPES = [("p5.48xlarge", 8), ("p4d.24xlarge", 8), ("g6.xlarge", 1)]
 
 
+def history_series() -> Iterator[tuple[str, dict[str, str], float]]:
+    """Every series of the history: (metric, labels, its constant value), pod by pod,
+    with the label sets kube-state-metrics v2.20.0 and dcgm-exporter write (as in
+    tests/integration/exporters.py: uid on every pod series, `node` on the GPU requests,
+    all five phases, kube_pod_info's created_by_*) and the scrape's job and instance."""
+    for n in range(N_NODES):
+        it = TYPES[n % 3][0]
+        yield "kube_node_labels", {**_KSM, "node": f"node-{n}", _INSTANCE_TYPE: it}, 1
+    for p in range(N_PODS):
+        yield from _pod_series(p)
+
+
+def _pod_series(p: int) -> Iterator[tuple[str, dict[str, str], float]]:
+    node = f"node-{p % N_NODES}"
+    job = f"job-{p // PODS_PER_JOB}"
+    ids = {**_KSM, "namespace": f"team-{p % 50}", "pod": f"pod-{p}", "uid": f"uid-{p}"}
+    yield (
+        "kube_pod_container_resource_requests",
+        {**ids, "container": "c", "node": node, "resource": "nvidia_com_gpu", "unit": "integer"},
+        1,
+    )  # one GPU a pod, whatever the node (10 pods a node; the figures since #3 assume it)
+    yield (
+        "kube_pod_info",
+        {
+            **ids,
+            "host_ip": "10.0.0.10",
+            "pod_ip": "10.1.0.10",
+            "node": node,
+            "created_by_kind": "Job",
+            "created_by_name": job,
+            "host_network": "false",
+        },
+        1,
+    )
+    for phase in ("Pending", "Succeeded", "Failed", "Unknown", "Running"):
+        yield "kube_pod_status_phase", {**ids, "phase": phase}, int(phase == "Running")
+    yield (
+        "kube_pod_owner",
+        {**ids, "owner_kind": "Job", "owner_name": job, "owner_is_controller": "true"},
+        1,
+    )
+    yield (
+        "DCGM_FI_DEV_GPU_UTIL",
+        {
+            "job": "dcgm-exporter",
+            "instance": f"10.0.0.{p % N_NODES % 250}:9400",
+            "gpu": "0",
+            "UUID": f"GPU-{p}",
+            "device": "nvidia0",
+            "modelName": "NVIDIA H100 80GB HBM3",
+            "Hostname": node,
+            "DCGM_FI_DRIVER_VERSION": "580.105.08",
+            "namespace": ids["namespace"],
+            "pod": ids["pod"],
+            "container": "c",
+        },
+        40 + p % 50,
+    )
+
+
+_KSM = {"job": "kube-state-metrics", "instance": "10.0.0.5:8080"}
+_INSTANCE_TYPE = "label_node_kubernetes_io_instance_type"
+
+
 def write_history(path: Path, end: int) -> None:
-    start = end - MINUTES * 60
-    times = range(start, end + 1, 60)
+    """The history as OpenMetrics text, a sample a minute, for promtool to backfill."""
+    times = range(end - MINUTES * 60, end + 1, 60)
+    families: dict[str, list[str]] = {}  # OpenMetrics wants a metric's series together
+    for metric, labels, value in history_series():
+        text = ",".join(f'{k}="{v}"' for k, v in labels.items())
+        families.setdefault(metric, []).append(f"{metric}{{{text}}} {value:g}")
     with path.open("w") as f:
-        f.write("# TYPE kube_node_labels gauge\n")
-        for n in range(N_NODES):
-            it = TYPES[n % 3][0]
-            lab = f'node="node-{n}",label_node_kubernetes_io_instance_type="{it}"'
-            f.writelines(f"kube_node_labels{{{lab}}} 1 {t}\n" for t in times)
-        series = [
-            ("kube_pod_container_resource_requests", 'resource="nvidia_com_gpu",container="c"'),
-            ("kube_pod_info", None),
-            ("kube_pod_status_phase", 'phase="Running"'),
-            ("kube_pod_owner", None),
-            ("DCGM_FI_DEV_GPU_UTIL", 'gpu="0"'),
-        ]
-        for metric, extra in series:
+        for metric, lines in families.items():
             f.write(f"# TYPE {metric} gauge\n")
-            for p in range(N_PODS):
-                node = p % N_NODES
-                gpus = TYPES[node % 3][1] if TYPES[node % 3][1] == 1 else 1
-                base = f'namespace="team-{p % 50}",pod="pod-{p}"'
-                if metric == "kube_pod_info":
-                    labels, value = f'{base},node="node-{node}"', 1
-                elif metric == "kube_pod_owner":
-                    labels, value = (
-                        f'{base},owner_kind="Job",owner_name="job-{p // PODS_PER_JOB}"',
-                        1,
-                    )
-                elif metric == "DCGM_FI_DEV_GPU_UTIL":
-                    labels, value = f"{base},{extra}", 40 + p % 50
-                else:
-                    labels, value = f"{base},{extra}", gpus if "requests" in metric else 1
-                f.writelines(f"{metric}{{{labels}}} {value} {t}\n" for t in times)
+            for line in lines:
+                f.writelines(f"{line} {t}\n" for t in times)
         f.write("# EOF\n")
 
 
@@ -236,7 +279,9 @@ async def cycle(url: str, end: int) -> None:
     print(f"peak RSS: {rss:.0f} MB (before the cycle: {rss_before:.0f} MB, Python + imports)")
 
 
-def serve_prometheus(root: Path) -> tuple[subprocess.Popen[bytes], int]:
+def serve_prometheus(
+    root: Path, flags: list[str] | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
     """Prometheus on the TSDB under `root`, on a free loopback port, once it is ready."""
     import urllib.request
 
@@ -252,6 +297,7 @@ def serve_prometheus(root: Path) -> tuple[subprocess.Popen[bytes], int]:
             f"--web.listen-address=127.0.0.1:{port}",
             "--storage.tsdb.retention.time=400d",
             "--query.timeout=600s",
+            *(flags or []),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
