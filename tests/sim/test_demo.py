@@ -16,6 +16,8 @@ from .kube import get, money, running_pods
 def test_the_demo_suspends_the_overrunning_job_and_caps_the_model_server(
     sim: Sim, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # as `make sim-demo` does: a demo namespace left by an earlier run (COSTGOV_SIM_DIR) goes
+    sim.cp.kubectl("delete", "namespace", demo.NS, "--ignore-not-found", "--wait=true")
     try:
         demo.training(sim)
         told = capsys.readouterr().out
