@@ -1,17 +1,19 @@
 """Benchmark: a fresh install catching up on past spend, 10,000 GPU pods, real Prometheus.
 
 Prints figures; asserts nothing about time.
-Run: make bench-catchup  (needs prometheus and promtool on PATH; HOURS=3 by default;
-HOURS=720 for the 30 days of issue 9, about 4 GB of TSDB under $TMPDIR)
+Run: make bench-catchup  (needs prometheus on PATH and Go for hack/tsdbfill; HOURS=3 by
+default; HOURS=720 for the 30 days of issue 9: about 4.5 GB of TSDB under $TMPDIR, and
+tsdbfill holds a day's block in memory per worker, about 4.5 GB of RAM with its 2)
 
-History: bench_cycle's 1,000 nodes and 10,000 pods, HOURS of 1-minute samples: backfilled
-with promtool from OpenMetrics text up to a day; beyond, written as daily TSDB blocks by
-hack/tsdbfill (Prometheus' own tsdb package; 30 days of it would be about 220 GB of text). The operator's accounting as it runs (the same `collect` and `CatchUp` the
-Runtime calls, with the chart's 10 s query timeout): a window from the start of the history
-(a policy's month to date on a fresh install) counted in the background, chunk after chunk,
-while a cycle every 15 s counts a steady one-minute window and reports how far the
-background got, its cursor moving there, until it is current. Then the same history asked
-for in one window, for comparison.
+History: bench_cycle's 1,000 nodes and 10,000 pods in the exporters' label sets, HOURS of
+1-minute samples, written as daily TSDB blocks by hack/tsdbfill (Prometheus' own tsdb
+package, checked against promtool's backfill in tests/integration/test_tsdbfill.py; 30 days
+as OpenMetrics text for promtool would be about 735 GB). The operator's accounting as it
+runs (the same `collect` and `CatchUp` the Runtime calls, with the chart's 10 s query
+timeout): a window from the start of the history (a policy's month to date on a fresh
+install) counted in the background, chunk after chunk, while a cycle every 15 s counts a
+steady one-minute window and reports how far the background got, its cursor moving there,
+until it is current. Then, up to a day of history, the same asked for in one window.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parents[2] / "operator"))
@@ -33,13 +36,16 @@ sys.path.insert(0, str(HERE.parent))
 
 import bench_cycle  # noqa: E402
 
+if TYPE_CHECKING:
+    from costgov.domain.catalogs import PriceCatalog
+
 HOURS = int(os.environ.get("HOURS", "3"))
 TIMEOUT = 10.0
 
 
 WHOLE_UP_TO = 24
-"""Hours of history up to which the whole is also asked for in one window, and backfilled
-through promtool's OpenMetrics path (beyond, through hack/tsdbfill)."""
+"""Hours of history up to which the whole is also asked for in one window (beyond, it
+outlasts any query timeout)."""
 
 CYCLE = 15.0
 """Seconds between snapshots: the chart's 30 s reconcile interval, a snapshot per half."""
@@ -58,6 +64,7 @@ async def catch_up(url: str, end: int) -> None:
     at = datetime.fromtimestamp(end, UTC)
     cursor = at - timedelta(hours=HOURS)
     catchup = CatchUp(source.aside(2, "catchup"), catalog, step=60, timeout=TIMEOUT, most=86400)
+    live = _live_owners()
     cycles, began = 0, time.perf_counter()
     watcher: asyncio.Task[None] | None = None
     spent: list[PodCost] = []
@@ -75,6 +82,7 @@ async def catch_up(url: str, end: int) -> None:
         snap = await collect(
             source, catalog, at=at, interval_seconds=300, step_seconds=60,
             windows={"steady": at - timedelta(minutes=1)}, live_node_labels={}, unit_costs=False,
+            live_pod_owners=live,
         )  # fmt: skip
         took = time.perf_counter() - t0
         snap = catchup.report(snap, {"behind": cursor})
@@ -100,6 +108,16 @@ async def catch_up(url: str, end: int) -> None:
     print(f"caught up on {HOURS} h of 10,000 pods in the background: counted in {done:.1f} s "
           f"({done / HOURS:.2f} s per hour of history), reported by cycle {cycles}; "
           f"${totals(spent).cost:,.2f}; the bench's peak RSS {rss:.0f} MiB")  # fmt: skip
+    await _whole(url, at, catalog)
+
+
+async def _whole(url: str, at: datetime, catalog: PriceCatalog) -> None:
+    """The same history asked for in one window, for comparison (up to WHOLE_UP_TO hours)."""
+    from costgov.adapters.prometheus import PrometheusSource
+    from costgov.domain.spend import totals
+    from costgov.services.accounting import collect
+    from costgov.settings import Settings
+
     if HOURS > WHOLE_UP_TO:
         print(f"the same {HOURS} h in one window: not asked (over {WHOLE_UP_TO} h it outlasts "
               "any query timeout)")  # fmt: skip
@@ -110,23 +128,20 @@ async def catch_up(url: str, end: int) -> None:
         PrometheusSource(long), catalog, at=at, interval_seconds=300, step_seconds=60,
         windows={"all": at - timedelta(hours=HOURS)}, live_node_labels={}, unit_costs=False,
     )  # fmt: skip
-    print(f"the same {HOURS} h in one window (no chunks, 300 s timeout): "
-          f"{time.perf_counter() - t0:.1f} s, ${totals(snap.windows['all'].pods).cost:,.2f}")  # fmt: skip
+    cost = totals(snap.windows["all"].pods).cost
+    took = time.perf_counter() - t0
+    print(
+        f"the same {HOURS} h in one window (no chunks, 300 s timeout): {took:.1f} s, ${cost:,.2f}"
+    )
 
 
-def _backfill(root: Path, end: int) -> None:
-    t0 = time.perf_counter()
-    if HOURS > WHOLE_UP_TO:
-        _fill(root, end)
-        print(f"history: {HOURS} h written as daily blocks in {time.perf_counter() - t0:.0f} s")
-        return
-    bench_cycle.MINUTES = HOURS * 60
-    bench_cycle.write_history(root / "data.om", end)
-    command = ["promtool", "tsdb", "create-blocks-from", "openmetrics"]
-    subprocess.run([*command, str(root / "data.om"), str(root / "tsdb")], check=True,
-                   capture_output=True)  # fmt: skip
-    (root / "data.om").unlink()
-    print(f"history: {HOURS} h backfilled in {time.perf_counter() - t0:.0f} s")
+def _live_owners() -> dict[tuple[str, str], str | None]:
+    """The pods the API shows, with their Jobs, as the operator's pod watch has them: the
+    steady cycle asks Prometheus for the owners of no other pod."""
+    return {
+        (f"team-{p % 50}", f"pod-{p}"): f"job-{p // bench_cycle.PODS_PER_JOB}"
+        for p in range(bench_cycle.N_PODS)
+    }
 
 
 UTIL_SPREAD = 10
@@ -140,25 +155,28 @@ def _line(metric: str, labels: dict[str, str], value: float) -> str:
 
 
 def _fill(root: Path, end: int) -> None:
-    """bench_cycle.write_history's series straight to blocks, the GPUs' utilisation varying
-    by up to UTIL_SPREAD points from sample to sample around each pod's figure (as DCGM's
-    does; a constant is cheaper for Prometheus to read)."""
-    here = HERE.parents[2]
-    build = subprocess.run(["bash", str(here / "hack/build-tsdbfill.sh")], check=True,
+    """bench_cycle's series written as daily blocks, each GPU's utilisation within
+    UTIL_SPREAD points of its pod's figure, varying from sample to sample (as DCGM's does; a
+    constant is cheaper for Prometheus to read)."""
+    t0 = time.perf_counter()
+    build = subprocess.run(["bash", str(HERE.parents[2] / "hack/build-tsdbfill.sh")],
                            capture_output=True, text=True)  # fmt: skip
+    if build.returncode != 0:
+        raise SystemExit(f"building hack/tsdbfill failed:\n{build.stderr[-3000:]}")
     lines = (_line(*series) for series in bench_cycle.history_series())
     start = end - HOURS * 3600
     command = [build.stdout.strip(), f"-out={root / 'tsdb'}", f"-start={start}", f"-end={end}"]
     subprocess.run(command, input="\n".join(lines) + "\n", text=True, check=True)
+    print(f"history: {HOURS} h written as daily blocks in {time.perf_counter() - t0:.0f} s")
 
 
 def main() -> int:
     end = (int(time.time()) // 3600 - 1) * 3600
     with tempfile.TemporaryDirectory(prefix="costgov-catchup-") as tmp:
         root = Path(tmp)
-        _backfill(root, end)
+        _fill(root, end)
         # Daily blocks stay as written (no compaction while the bench runs).
-        flags = ["--storage.tsdb.max-block-duration=1d"] if HOURS > WHOLE_UP_TO else []
+        flags = ["--storage.tsdb.max-block-duration=1d"]
         prom, port = bench_cycle.serve_prometheus(root, flags)
         try:
             print(f"-- {os.cpu_count()} CPUs")
