@@ -52,11 +52,13 @@ lint: install ## ruff, mypy --strict and the import-linter layer contracts
 manifests: install ## regenerate crds/ (and the chart's copy) from the pydantic models
 	$(BIN)/costgov crds --output-dir crds
 	$(BIN)/costgov crds --output-dir charts/costgov/crds
+	$(BIN)/costgov rules --output charts/costgov/files/catchup-rules.yaml
 
 .PHONY: verify
 verify: install ## fail when crds/ or the chart's CRDs differ from what the models generate
 	$(BIN)/costgov crds --output-dir crds --check
 	$(BIN)/costgov crds --output-dir charts/costgov/crds --check
+	$(BIN)/costgov rules --output charts/costgov/files/catchup-rules.yaml --check
 
 .PHONY: control-plane
 control-plane: install ## build (once) and run etcd + kube-apiserver on loopback; Ctrl-C stops

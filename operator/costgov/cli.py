@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from pydantic import ValidationError
 
-from costgov import __version__
+from costgov import __version__, cli_rules
 from costgov.adapters.manifests import ManifestReadError, read_documents
 from costgov.api.crdgen import crds
 from costgov.api.fields import parse_duration
@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     _prices_parser(sub)
     _run_parser(sub)
     _crds_parser(sub)
+    cli_rules.add_parser(sub)
     return parser
 
 
@@ -382,15 +383,9 @@ def _run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = _parser().parse_args(argv)
-    if args.command == "estimate":
-        return _estimate(args)
-    if args.command == "report":
-        return _report(args)
-    if args.command == "prices":
-        return _prices(args)
-    if args.command == "run":
-        return _run(args)
-    return _crds(args)
+    commands = {"estimate": _estimate, "report": _report, "prices": _prices, "run": _run}
+    commands["rules"] = cli_rules.command
+    return commands.get(args.command, _crds)(args)
 
 
 if __name__ == "__main__":  # pragma: no cover

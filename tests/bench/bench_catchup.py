@@ -3,7 +3,9 @@
 Prints figures; asserts nothing about time.
 Run: make bench-catchup  (needs prometheus on PATH and Go for hack/tsdbfill; HOURS=3 by
 default; HOURS=720 for the 30 days of issue 9: about 4.5 GB of TSDB under $TMPDIR, and
-tsdbfill holds a day's block in memory per worker, about 4.5 GB of RAM with its 2)
+tsdbfill holds a day's block in memory per worker, about 4.5 GB of RAM with its 2);
+RULES=1 adds what the chart's recording rules record each hour, as a Prometheus that ran
+them (or backfilled them with promtool) holds it)
 
 History: bench_cycle's 1,000 nodes and 10,000 pods in the exporters' label sets, HOURS of
 1-minute samples, written as daily TSDB blocks by hack/tsdbfill (Prometheus' own tsdb
@@ -25,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -105,6 +108,8 @@ async def catch_up(url: str, end: int) -> None:
         await watcher
     done = counted[0]
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"counted from recording rules {catchup.counted['recorded'] / 3600:.1f} h, from raw "
+          f"samples {catchup.counted['raw'] / 3600:.1f} h")  # fmt: skip
     print(f"caught up on {HOURS} h of 10,000 pods in the background: counted in {done:.1f} s "
           f"({done / HOURS:.2f} s per hour of history), reported by cycle {cycles}; "
           f"${totals(spent).cost:,.2f}; the bench's peak RSS {rss:.0f} MiB")  # fmt: skip
@@ -149,7 +154,9 @@ UTIL_SPREAD = 10
 
 def _line(metric: str, labels: dict[str, str], value: float) -> str:
     """A series as tsdbfill reads it: value (or value~spread), then name=value fields."""
-    spread = f"~{UTIL_SPREAD}" if metric == "DCGM_FI_DEV_GPU_UTIL" else ""
+    spread = {"DCGM_FI_DEV_GPU_UTIL": f"~{UTIL_SPREAD}", "costgov:gpu_util_sum": "~60"}.get(
+        metric, ""
+    )
     fields = [f"{value:g}{spread}", f"__name__={metric}"]
     return "\t".join([*fields, *(f"{k}={v}" for k, v in labels.items())])
 
@@ -168,6 +175,48 @@ def _fill(root: Path, end: int) -> None:
     command = [build.stdout.strip(), f"-out={root / 'tsdb'}", f"-start={start}", f"-end={end}"]
     subprocess.run(command, input="\n".join(lines) + "\n", text=True, check=True)
     print(f"history: {HOURS} h written as daily blocks in {time.perf_counter() - t0:.0f} s")
+    if RULES:
+        t0 = time.perf_counter()
+        first = start + RULE_OFFSET + 3600  # the first evaluation reaching no further back
+        last = first + (end - first) // 3600 * 3600
+        command = [build.stdout.strip(), f"-out={root / 'rules'}", f"-start={first}",
+                   f"-end={last}", "-step=1h"]  # fmt: skip
+        rules = "\n".join(_line(*series) for series in _recorded())
+        subprocess.run(command, input=rules + "\n", text=True, check=True)
+        for block in (root / "rules").iterdir():
+            if (block / "meta.json").exists():
+                block.rename(root / "tsdb" / block.name)
+        print(f"recording rules: {HOURS} h of evaluations written in "
+              f"{time.perf_counter() - t0:.0f} s")  # fmt: skip
+
+
+RULES = os.environ.get("RULES", "0") == "1"
+RULE_OFFSET = 2102
+"""Seconds into the hour the rule group is evaluated at (a Prometheus hashes the group's
+name into an offset; 35 min 2.8 s in tests/integration/test_catchup_rules.py's run)."""
+
+
+def _recorded() -> Iterator[tuple[str, dict[str, str], float]]:
+    """What charts/costgov/files/catchup-rules.yaml records each hour for the history (every
+    pod Running with its one GPU the whole hour, on one node, one series each: 60 points),
+    written from the rules' definitions; tests/integration/test_catchup_rules.py has
+    Prometheus evaluate the rules themselves."""
+    rule = {"step": "60", "interval": "3600"}
+    for metric in ("pod_gpu_samples", "gpu_util_sum", "gpu_util_count", "pod_owner", "node_labels"):
+        yield f"costgov:{metric}", {**rule, "costgov_evaluated": "true"}, 0
+    for metric, labels, value in bench_cycle.history_series():
+        named = {k: v for k, v in labels.items() if k in ("namespace", "pod")}
+        if metric == "kube_node_labels":
+            yield "costgov:node_labels", {**labels, **rule}, 1
+        elif metric == "kube_pod_owner":
+            owner = {k: labels[k] for k in ("owner_kind", "owner_name")}
+            yield "costgov:pod_owner", {**named, **owner, **rule}, 1
+        elif metric == "kube_pod_info":
+            pod = {**named, "node": labels["node"], "uid": labels["uid"]}
+            yield "costgov:pod_gpu_samples", {**pod, **rule}, 60
+        elif metric == "DCGM_FI_DEV_GPU_UTIL":
+            yield "costgov:gpu_util_sum", {**labels, **rule}, 60 * value
+            yield "costgov:gpu_util_count", {**labels, **rule}, 60
 
 
 def main() -> int:

@@ -16,10 +16,13 @@ from typing import Any
 import pytest
 import yaml
 
+from costgov import cli_rules
+
 from .controlplane import ROOT
 from .operating import _tools
 
 RULES = ROOT / "charts" / "costgov" / "files" / "prometheus-rules.yaml"
+CATCHUP = ROOT / "charts" / "costgov" / "files" / "catchup-rules.yaml"
 RULE_TESTS = ROOT / "tests" / "alerts" / "prometheus-rules.test.yaml"
 DOCS = ROOT / "docs" / "operator.md"
 RUNBOOK = "https://github.com/costgov/costgov/blob/main/docs/operator.md"
@@ -94,9 +97,35 @@ def _template(*sets: str) -> subprocess.CompletedProcess[str]:
 
 
 def _kinds(*sets: str) -> dict[str, dict[str, Any]]:
+    """The first object of each kind (the alerts' PrometheusRule before the catch-up's)."""
     done = _template(*sets)
     assert done.returncode == 0, done.stderr
-    return {d["kind"]: d for d in yaml.safe_load_all(done.stdout) if d}
+    found: dict[str, dict[str, Any]] = {}
+    for d in yaml.safe_load_all(done.stdout):
+        if d:
+            found.setdefault(d["kind"], d)
+    return found
+
+
+def _named(*sets: str) -> dict[str, dict[str, Any]]:
+    done = _template(*sets)
+    assert done.returncode == 0, done.stderr
+    return {d["metadata"]["name"]: d for d in yaml.safe_load_all(done.stdout) if d}
+
+
+def test_the_chart_ships_the_catch_up_rules_as_generated_beside_the_alerts() -> None:
+    """charts/costgov/files/catchup-rules.yaml: what `costgov rules` prints, checked by
+    promtool, and installed as a PrometheusRule of its own unless catchupRules is false."""
+    assert cli_rules.text(60, 3600) == CATCHUP.read_text()
+    done = _promtool("check", "rules", str(CATCHUP))
+    assert done.returncode == 0 and "SUCCESS: 5 rules found" in done.stdout, done.stdout
+    on = _named("metrics.prometheusRule.enabled=true", "metrics.prometheusRule.namespace=mon")
+    rule = on["costgov-costgov-catchup"]
+    assert rule["kind"] == "PrometheusRule" and rule["metadata"]["namespace"] == "mon"
+    assert rule["spec"] == yaml.safe_load(CATCHUP.read_text())
+    assert "costgov-costgov" in on  # the alerts
+    off = _named("metrics.prometheusRule.enabled=true", "metrics.prometheusRule.catchupRules=false")
+    assert "costgov-costgov-catchup" not in off and "costgov-costgov" in off
 
 
 def test_the_chart_ships_the_rules_file_as_it_is_when_asked() -> None:

@@ -13,7 +13,7 @@ import tempfile
 import time
 import urllib.request
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from tests.ports import free_port
@@ -71,20 +71,51 @@ def running_prometheus(history: History) -> Iterator[str]:
     """Backfill `history` into a fresh TSDB, start Prometheus on a free port, yield its URL."""
     with tempfile.TemporaryDirectory(prefix="costgov-prom-") as tmp:
         root = Path(tmp)
-        data = root / "data.om"
-        data.write_text(history.openmetrics())
-        subprocess.run(
-            [
-                _binary("promtool"),
-                "tsdb",
-                "create-blocks-from",
-                "openmetrics",
-                str(data),
-                str(root / "tsdb"),
-            ],
-            check=True,
-            capture_output=True,
-        )
+        _backfill(history, root)
+        with serving(root / "tsdb") as url:
+            yield url
+
+
+def _backfill(history: History, root: Path) -> None:
+    """`history` as blocks under root/tsdb (promtool's OpenMetrics backfill)."""
+    data = root / "data.om"
+    data.write_text(history.openmetrics())
+    subprocess.run(
+        [
+            _binary("promtool"),
+            "tsdb",
+            "create-blocks-from",
+            "openmetrics",
+            str(data),
+            str(root / "tsdb"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
+@contextlib.contextmanager
+def running_prometheus_with_rules(
+    history: History, rules: Path, ranges: Sequence[tuple[int, int]]
+) -> Iterator[str]:
+    """`running_prometheus`, with `rules` (a rule file) evaluated over each (start, end)
+    (unix seconds) by Prometheus itself: `promtool tsdb create-blocks-from rules` asks the
+    history's Prometheus, at the times a live Prometheus would evaluate the group, and the
+    blocks it writes are served beside the history's."""
+    with tempfile.TemporaryDirectory(prefix="costgov-prom-") as tmp:
+        root = Path(tmp)
+        _backfill(history, root)
+        with serving(root / "tsdb") as url:
+            for i, (start, end) in enumerate(ranges):
+                out = root / f"rules-{i}"
+                subprocess.run(
+                    [_binary("promtool"), "tsdb", "create-blocks-from", "rules",
+                     f"--start={start}", f"--end={end}", f"--url={url}",
+                     f"--output-dir={out}", str(rules)],
+                    check=True, capture_output=True,
+                )  # fmt: skip
+        for block in sorted(root.glob("rules-*/*/meta.json")):
+            shutil.move(block.parent, root / "tsdb" / block.parent.name)
         with serving(root / "tsdb") as url:
             yield url
 

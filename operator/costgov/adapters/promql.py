@@ -173,8 +173,21 @@ line of that value or more is taken again by the exact join. Lines stay exact in
 (below 2^53) for any pod a node can hold."""
 
 
+def _span(window: int, rule: bool) -> str:
+    """A range one instant short of `window` seconds: a second at a query's evaluation time
+    (on the step grid: `gpu_samples`), a millisecond in a recording rule's, which Prometheus
+    evaluates at any millisecond (closed ranges of Prometheus 2 then still leave out the
+    point one interval back, which the evaluation before counted)."""
+    return f"{window * 1000 - 1}ms" if rule else _dur(window - 1)
+
+
 def gpu_samples_history(
-    window: int, step: int, pods: Iterable[str] | None = None, *, merged: bool = False
+    window: int,
+    step: int,
+    pods: Iterable[str] | None = None,
+    *,
+    merged: bool = False,
+    rule: bool = False,
 ) -> str:
     """`gpu_samples` over many sample points at a fraction of the cost (the same sums), for
     every pod object seen once in the window; a pod name seen as several (on several nodes,
@@ -197,10 +210,11 @@ def gpu_samples_history(
     taken again by the exact join, so no object lends its GPUs to another. The joins are
     on (namespace, pod) alone: `uid` missing from some series (relabelled away) must not
     make a pod cost nothing. Ranges reach one lookback further back than the points, as
-    an instant lookup does."""
+    an instant lookup does. `rule`: for a recording rule (promql_rules.py), evaluated off
+    the step grid."""
     named = _pod_matcher(pods)
-    points = f"[{_dur(window - 1)}:{_dur(step)}]"
-    reach = f"[{_dur(window - 1 + LOOKBACK_SECONDS)}]"
+    points = f"[{_span(window, rule)}:{_dur(step)}]"
+    reach = f"[{_span(window + LOOKBACK_SECONDS, rule)}]"
     requests = f'kube_pod_container_resource_requests{{resource="nvidia_com_gpu"{named}}}'
     per_container = f"max by (namespace, pod, container) (max_over_time({requests}{reach}))"
     gpus = f"sum by (namespace, pod) ({per_container})"

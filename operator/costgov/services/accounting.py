@@ -333,10 +333,12 @@ async def chunk_spend(
     step: int,
     chunk: int,
     live_node_labels: Mapping[str, Mapping[str, str]],
+    recorded: Plan | None = None,
 ) -> tuple[WindowSpend, dict[PodKey, tuple[str, str]]] | str:
     """One chunk of history from `start` towards `to` (planning.chunk_plan), priced on the
-    nodes as they were at its end, with the owners then; or why it failed."""
-    cycle = chunk_plan(to, start, step, chunk, "history")
+    nodes as they were at its end, with the owners then; or why it failed. `recorded`: the
+    chunk's plan read from recording rules (services/recorded.py) instead."""
+    cycle = recorded or chunk_plan(to, start, step, chunk, "history")
     answers = await run(source, cycle)
     await follow_up(source, cycle, answers, (chunk, step))
     if answers.errors:

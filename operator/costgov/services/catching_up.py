@@ -29,8 +29,9 @@ from datetime import datetime
 from costgov.adapters.prometheus import PrometheusSource
 from costgov.domain.catalogs import PriceCatalog
 from costgov.domain.spend import combine_costs
+from costgov.services import recorded
 from costgov.services.accounting import Snapshot, WindowSpend, chunk_spend
-from costgov.services.planning import floor_to, next_chunk
+from costgov.services.planning import MAX_POINTS, floor_to, next_chunk
 from costgov.services.querying import PodKey
 from costgov.services.windows import timestamp
 
@@ -115,6 +116,13 @@ class CatchUp:
         self._source, self._catalog, self._retry = source, catalog, retry
         self._step, self._timeout, self._most = step, timeout, most
         self.chunk = min(3600, most)
+        self.recorded_chunk = MAX_POINTS * step
+        """The most history one chunk read from recording rules counts: 2,880 points (what
+        the raw second round asks for at the step), halved after a failure. It is not
+        `most`: a chunk of them costs Prometheus a few samples a pod, and every chunk costs
+        the operator its pods' lines, so the fewer the better."""
+        self.counted = {"recorded": 0, "raw": 0}
+        """Seconds of history counted from recording rules and from raw samples."""
         self._progress: dict[datetime, Progress] = {}
         self._labels: Mapping[str, Mapping[str, str]] = {}
         self._to: datetime | None = None
@@ -217,17 +225,37 @@ class CatchUp:
                 log.exception("catching up on past spend failed")
                 await asyncio.sleep(self._retry)
 
+    async def _next_chunk(
+        self, point: datetime, to: datetime
+    ) -> tuple[tuple[WindowSpend, dict[PodKey, tuple[str, str]]] | str, bool]:
+        """The chunk from `point`, and whether it was read from raw samples (True: to be
+        sized by `next_chunk`): from the recording rules where they cover it, else from raw
+        samples, up to where the rules take over (services/recorded.py)."""
+        start, end, step = int(point.timestamp()), int(to.timestamp()), self._step
+        found = await recorded.evaluations(self._source, start, end, step)
+        ahead = None if found is None else recorded.stretch(
+            found[1], found[0], start, end, step, self.recorded_chunk
+        )  # fmt: skip
+        rules = recorded.recorded_plan(start, ahead, step, "history") if isinstance(
+            ahead, recorded.Run) else None  # fmt: skip
+        if isinstance(ahead, int):
+            to = datetime.fromtimestamp(ahead, point.tzinfo)
+        spend = await chunk_spend(
+            self._source, self._catalog, start=point, to=to, step=step,
+            chunk=self.chunk, live_node_labels=self._labels, recorded=rules,
+        )  # fmt: skip
+        if not isinstance(spend, str):
+            kind = "raw" if rules is None else "recorded"
+            self.counted[kind] += int((spend[0].end - point).total_seconds())
+        return spend, rules is None
+
     async def _count(self, point: datetime, to: datetime) -> None:
         began = time.monotonic()
-        found = await chunk_spend(
-            self._source, self._catalog, start=point, to=to, step=self._step,
-            chunk=self.chunk, live_node_labels=self._labels,
-        )  # fmt: skip
+        found, raw = await self._next_chunk(point, to)
         took = time.monotonic() - began
         sharing = [p for p in self._progress.values() if p.end == point]
         if isinstance(found, str):
-            self.chunk = next_chunk(self.chunk, None, True, timeout=self._timeout,
-                                    step=self._step, most=self._most)  # fmt: skip
+            self._resize(raw, None)
             log.warning(f"past spend from {timestamp(point)}: {found}; retried smaller")
             for p in sharing:
                 p.error = found
@@ -237,5 +265,14 @@ class CatchUp:
         async with self.held:  # never between a cycle's owners and its report
             for p in [p for p in self._progress.values() if p.end == point]:
                 extend(p, spend, owners)
-        self.chunk = next_chunk(self.chunk, took, False, timeout=self._timeout,
-                                step=self._step, most=self._most)  # fmt: skip
+        self._resize(raw, took)
+
+    def _resize(self, raw: bool, took: float | None) -> None:
+        """The next chunk of the kind just counted (`took` None: it failed)."""
+        failed, step, timeout = took is None, self._step, self._timeout
+        if raw:
+            self.chunk = next_chunk(self.chunk, took, failed, timeout=timeout, step=step,
+                                    most=self._most)  # fmt: skip
+        else:
+            self.recorded_chunk = next_chunk(self.recorded_chunk, took, failed, timeout=timeout,
+                                             step=step, most=MAX_POINTS * step)  # fmt: skip

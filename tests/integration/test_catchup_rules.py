@@ -1,0 +1,124 @@
+"""Catching up from the chart's recording rules (charts/costgov/files/catchup-rules.yaml),
+evaluated by Prometheus itself over test_accounting_prometheus's exporter history.
+
+`promtool tsdb create-blocks-from rules` asks a Prometheus holding the history to evaluate the
+rule file at the times a live Prometheus would evaluate the group (its hashed offset into the
+hour, milliseconds and all), so the recorded series here are Prometheus', not ours. The
+background catch-up must then give the dollars the raw history gives (test_catching_up:
+WHOLE, by hand from the price list), reading the rules where they cover and raw samples
+before the first evaluation, after the last and wherever one is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from costgov.services.accounting import Snapshot
+from costgov.services.catching_up import CatchUp
+from costgov.settings import Settings
+
+from .prom import running_prometheus_with_rules
+from .test_accounting_prometheus import BASE, END, _history
+from .test_catching_up import _catchup, _cycle, assert_whole
+from .test_steady_points_and_owners import Recorded
+
+RULES = Path(__file__).parents[2] / "charts" / "costgov" / "files" / "catchup-rules.yaml"
+START, TO = datetime.fromtimestamp(BASE, UTC), datetime.fromtimestamp(END, UTC)
+HOUR = 3600
+
+
+def _caught_up(url: str) -> tuple[Snapshot, CatchUp, list[str]]:
+    async def scenario() -> tuple[Snapshot, CatchUp, list[str]]:
+        Recorded.asked, Recorded.failing = [], "nothing"
+        catchup = _catchup(Recorded(Settings(prometheus_url=url)))
+        catchup.want({"w": START}, TO, {})
+        await asyncio.wait_for(catchup.settled(), 60)
+        return catchup.report(_cycle(TO), {"w": START}), catchup, Recorded.asked
+
+    return asyncio.run(scenario())
+
+
+def _evaluations(url: str) -> list[float]:
+    """The times Prometheus evaluated the group at (its own API, not costgov's reading)."""
+    expr = f'costgov:pod_gpu_samples{{costgov_evaluated="true"}}[5h] @ {END}'
+    query = urllib.parse.urlencode({"query": expr, "time": str(END)})
+    with urllib.request.urlopen(f"{url}/api/v1/query?{query}", timeout=10) as response:
+        body = json.load(response)
+    return [float(t) for t, _ in body["data"]["result"][0]["values"]]
+
+
+@pytest.fixture(scope="module", params=["whole", "gap"])
+def ruled(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
+    """The history with the rules evaluated over all of it, or with an evaluation missing
+    (Prometheus down from 1.5 h to 2.5 h in)."""
+    ranges: Sequence[tuple[int, int]] = (
+        [(BASE, END)] if request.param == "whole" else [(BASE, BASE + 5400), (BASE + 9000, END)]
+    )
+    with running_prometheus_with_rules(_history(), RULES, ranges) as url:
+        yield request.param, url
+
+
+def test_a_month_behind_is_counted_from_the_rules_to_the_same_dollars(
+    ruled: tuple[str, str],
+) -> None:
+    case, url = ruled
+    evaluated = _evaluations(url)
+    gaps = [b - a for a, b in itertools.pairwise(evaluated) if b - a != HOUR]
+    assert (len(gaps) == 1 and gaps[0] == 2 * HOUR) if case == "gap" else not gaps
+    snap, catchup, asked = _caught_up(url)
+    assert_whole(snap, catchup)  # the moved pod's sums show two nodes: taken again raw
+    window = snap.windows["w"]
+    # train-1: 8 GPUs for 120 min = 16 GPU-h on node-a at 55.04 $/h / 8 GPUs = 110.08 $
+    train1 = [c for c in window.pods if c.usage.pod == "train-1-abc"]
+    assert [(c.usage.node, c.usage.gpu_hours) for c in train1] == [("node-a", 16)]
+    # 75 % busy throughout; train-2 50 % (a NaN reading left out, settled from raw samples)
+    assert window.utilization[("ml-research", "train-1-abc")] == pytest.approx(75)
+    assert window.utilization[("ml-research", "train-2-xyz")] == pytest.approx(50)
+    # every second of the four hours counted once, the rules' share from their evaluations:
+    # each covers the hour before it, from the first that starts after BASE
+    assert catchup.counted["recorded"] + catchup.counted["raw"] == 4 * HOUR
+    covered = [t for t in evaluated if t - HOUR >= BASE]
+    assert catchup.counted["recorded"] == len(covered) * HOUR  # consecutive, one offset
+    assert any("costgov:pod_gpu_samples" in e and "sum_over_time" in e for e in asked)
+
+
+def test_rules_made_for_another_step_are_not_read(tmp_path: Path) -> None:
+    """An operator sampling every 60 s does not read rules made for 30 s (their points are
+    not its points): it counts raw samples, to the same dollars."""
+    other = tmp_path / "rules.yaml"
+    other.write_text(RULES.read_text().replace("step: '60'", "step: '30'"))
+    assert other.read_text().count("step: '30'") == 5
+    with running_prometheus_with_rules(_history(), other, [(BASE, END)]) as url:
+        snap, catchup, _ = _caught_up(url)
+    assert_whole(snap, catchup)
+    assert catchup.counted == {"recorded": 0, "raw": 4 * HOUR}
+
+
+def test_a_failing_recorded_chunk_is_retried_smaller_and_says_why(
+    ruled: tuple[str, str],
+) -> None:
+    """Reading the rules fails (a Prometheus overloaded): the window says why and the next
+    recorded chunk is half the size, never stuck retrying the same one."""
+    _, url = ruled
+
+    async def scenario() -> tuple[Snapshot, CatchUp]:
+        Recorded.asked, Recorded.failing = [], "costgov:pod_gpu_samples{"
+        catchup = _catchup(Recorded(Settings(prometheus_url=url)), retry=0.05)
+        catchup.want({"w": START}, TO, {})
+        await asyncio.sleep(1.0)  # the raw head, then recorded chunks failing
+        catchup.close()
+        return catchup.report(_cycle(TO), {"w": START}), catchup
+
+    snap, catchup = asyncio.run(scenario())
+    assert "Prometheus did not answer 'sum_over_time(costgov:pod_gpu_" in snap.lagging["w"]
+    assert catchup.recorded_chunk < 2880 * 60  # halved (at least once) from 2 days
+    assert catchup.counted["recorded"] == 0
