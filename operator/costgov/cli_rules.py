@@ -42,20 +42,34 @@ def text(step: int, interval: int) -> str:
 
 
 def command(args: argparse.Namespace) -> int:
+    """Print or write (or, with --check, compare) the rule file; 2 on bad flags or a file
+    that cannot be read or written, 1 when --check finds it differs."""
+    if args.check and args.output is None:
+        print(
+            "error: --check compares --output FILE with the rules: give --output", file=sys.stderr
+        )
+        return 2
+    if args.step <= 0:
+        print(f"error: --step {args.step}: expected seconds, more than 0", file=sys.stderr)
+        return 2
     try:
         out = text(args.step, args.interval)
     except ValueError as exc:
-        print(f"error: --interval/--step: {exc}", file=sys.stderr)
+        print(f"error: --interval {args.interval}: {exc}", file=sys.stderr)
         return 2
     if args.output is None:
         sys.stdout.write(out)
         return 0
-    if args.check:
+    try:
+        if not args.check:
+            args.output.write_text(out, encoding="utf-8")
+            return 0
         if not args.output.exists() or args.output.read_text(encoding="utf-8") != out:
             print(
                 f"{args.output} differs from `costgov rules`: run make manifests", file=sys.stderr
             )
             return 1
-        return 0
-    args.output.write_text(out, encoding="utf-8")
+    except OSError as exc:
+        print(f"error: --output {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     return 0

@@ -96,17 +96,18 @@ def _backfill(history: History, root: Path) -> None:
 
 @contextlib.contextmanager
 def running_prometheus_with_rules(
-    history: History, rules: Path, ranges: Sequence[tuple[int, int]]
+    history: History, evaluations: Sequence[tuple[Path, int, int]]
 ) -> Iterator[str]:
-    """`running_prometheus`, with `rules` (a rule file) evaluated over each (start, end)
-    (unix seconds) by Prometheus itself: `promtool tsdb create-blocks-from rules` asks the
-    history's Prometheus, at the times a live Prometheus would evaluate the group, and the
-    blocks it writes are served beside the history's."""
+    """`running_prometheus`, with each rule file evaluated over its (start, end) (unix
+    seconds) by Prometheus itself: `promtool tsdb create-blocks-from rules` asks the
+    history's Prometheus, at the times a live Prometheus would evaluate the group (an
+    offset hashed from the file's path and the group's name), and the blocks it writes
+    are served beside the history's."""
     with tempfile.TemporaryDirectory(prefix="costgov-prom-") as tmp:
         root = Path(tmp)
         _backfill(history, root)
         with serving(root / "tsdb") as url:
-            for i, (start, end) in enumerate(ranges):
+            for i, (rules, start, end) in enumerate(evaluations):
                 out = root / f"rules-{i}"
                 subprocess.run(
                     [_binary("promtool"), "tsdb", "create-blocks-from", "rules",

@@ -58,15 +58,16 @@ def rule_group(step: int, interval: int) -> dict[str, object]:
     """The rule group (as Prometheus' rule files and the PrometheusRule CRD spell it) for an
     operator sampling every `step` seconds, evaluated every `interval` seconds (a multiple
     of `step`, at most 1,440 steps: a chunk the catch-up reads holds at most 2,880)."""
-    if step <= 0 or interval < step or interval % step or interval > 1440 * step:
+    if step <= 0:
+        raise ValueError(f"sample step {step}s: expected more than 0")
+    if interval < step or interval % step or interval > 1440 * step:
         raise ValueError(
-            f"interval {interval}s: expected a multiple of the sample step ({step}s), "
-            f"at most 1440 steps ({1440 * step}s)"
+            f"expected a multiple of the sample step ({step}s), at most 1440 steps ({1440 * step}s)"
         )
     marker = f'label_replace(vector(0), "{EVALUATED}", "true", "", "")'
     labels = {"step": str(step), "interval": str(interval)}
     return {
-        "name": f"costgov.catchup.{step}s",
+        "name": f"costgov.catchup.{step}s.{interval}s",
         "interval": _dur(interval),
         "rules": [
             {"record": name, "expr": f"({expr}) or {marker}", "labels": dict(labels)}

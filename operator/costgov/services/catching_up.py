@@ -122,6 +122,10 @@ class CatchUp:
         `most`: a chunk of them costs Prometheus a few samples a pod, and every chunk costs
         the operator its pods' lines, so the fewer the better."""
         self.counted = {"recorded": 0, "raw": 0}
+        self._run: recorded.Run | None = None
+        self._raw_to = 0
+        """Up to where (unix seconds) raw samples are read whatever the rules hold: a
+        recorded chunk of one evaluation failed (it can be no smaller)."""
         """Seconds of history counted from recording rules and from raw samples."""
         self._progress: dict[datetime, Progress] = {}
         self._labels: Mapping[str, Mapping[str, str]] = {}
@@ -232,12 +236,17 @@ class CatchUp:
         sized by `next_chunk`): from the recording rules where they cover it, else from raw
         samples, up to where the rules take over (services/recorded.py)."""
         start, end, step = int(point.timestamp()), int(to.timestamp()), self._step
-        found = await recorded.evaluations(self._source, start, end, step)
-        ahead = None if found is None else recorded.stretch(
-            found[1], found[0], start, end, step, self.recorded_chunk
-        )  # fmt: skip
-        rules = recorded.recorded_plan(start, ahead, step, "history") if isinstance(
-            ahead, recorded.Run) else None  # fmt: skip
+        ahead: recorded.Run | int | None = None
+        if start < self._raw_to:
+            ahead = self._raw_to
+        elif found := await recorded.evaluations(self._source, start, end, step):
+            interval, evaluated, seen = found
+            ahead = recorded.stretch(
+                evaluated, interval, start, end, step, self.recorded_chunk, seen
+            )
+        self._run = ahead if isinstance(ahead, recorded.Run) else None
+        rules = None if self._run is None else recorded.recorded_plan(start, self._run, step,
+                                                                      "history")  # fmt: skip
         if isinstance(ahead, int):
             to = datetime.fromtimestamp(ahead, point.tzinfo)
         spend = await chunk_spend(
@@ -268,8 +277,12 @@ class CatchUp:
         self._resize(raw, took)
 
     def _resize(self, raw: bool, took: float | None) -> None:
-        """The next chunk of the kind just counted (`took` None: it failed)."""
+        """The next chunk of the kind just counted (`took` None: it failed); after a
+        recorded chunk of one evaluation failed, its stretch is read from raw samples."""
         failed, step, timeout = took is None, self._step, self._timeout
+        run = self._run
+        if failed and not raw and run is not None and run.first == run.last:
+            self._raw_to = run.last // 1000 // step * step
         if raw:
             self.chunk = next_chunk(self.chunk, took, failed, timeout=timeout, step=step,
                                     most=self._most)  # fmt: skip

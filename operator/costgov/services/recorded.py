@@ -18,7 +18,7 @@ objects, utilisation not settled) are asked for again from raw samples over the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -44,31 +44,45 @@ def _grid(ms: int, step: int) -> int:
 
 
 def stretch(
-    evaluated: Sequence[int], interval: int, point: int, to: int, step: int, most: int
+    evaluated: Sequence[int],
+    interval: int,
+    point: int,
+    to: int,
+    step: int,
+    most: int,
+    seen: Collection[int] = (),
 ) -> Run | int | None:
     """What to count next from `point` (a grid time, unix seconds) towards `to`, given the
-    rules' evaluation times (unix milliseconds): a `Run` of recorded evaluations, reaching at
-    most `most` seconds past `point` (the first one always); or the grid time to count raw
-    samples up to first, before the first evaluation that reaches back no further than
-    `point`; or None, when no evaluation in (point, to] does."""
-    reach = interval * 1000
-    ahead = sorted(t for t in evaluated if t - reach >= point * 1000 and t <= to * 1000)
+    times (unix ms) at which every rule was evaluated: a `Run` of consecutive evaluations,
+    reaching at most `most` seconds past `point` (the first one always); or the grid time to
+    count raw samples up to first; or None, when no evaluation in (point, to] reaches back no
+    further than `point`. `seen`: every time any of the rules recorded something (an
+    evaluation at another offset, a group evaluated more often than its `interval` label
+    says, one that partly failed): a run never holds one, since its sums would add it.
+    Evaluations whose hour starts a millisecond before a grid point are not read (Prometheus
+    3's subqueries are open at the start and would leave that point out); raw samples are."""
+    reach, grid_ms = interval * 1000, step * 1000
+    ahead = [t for t in sorted(evaluated) if t - reach >= point * 1000 and t <= to * 1000]
     if not ahead or interval < step:
         return None
-    first = ahead[0]
+    first, every = ahead[0], sorted(set(seen) | set(evaluated))
     head = _grid(first - reach, step)
     if head > point:
         return head
+    if (first + 1) % grid_ms == 0 or first - 1 in every:
+        return _grid(first, step)  # not readable alone: raw samples
     last = first
     for t in ahead[1:]:
-        if abs(t - last - reach) > 1 or _grid(t, step) - point > most:
+        clean = (t + 1) % grid_ms and not any(last < o < t for o in every)
+        if t - last != reach or not clean or _grid(t, step) - point > most:
             break
         last = t
     return Run(first, last, interval)
 
 
-def _complete(series: Iterable[RangeSeries]) -> dict[int, list[int]]:
-    """Evaluation times (unix ms) of each interval at which every rule's marker is present."""
+def _times(series: Iterable[RangeSeries]) -> dict[int, tuple[list[int], list[int]]]:
+    """For each interval: the evaluation times (unix ms) at which every rule's marker is
+    present, and those at which any is."""
     seen: dict[int, dict[str, set[int]]] = {}
     for s in series:
         name, interval = s.labels.get("__name__", ""), s.labels.get("interval", "")
@@ -76,19 +90,23 @@ def _complete(series: Iterable[RangeSeries]) -> dict[int, list[int]]:
             times = seen.setdefault(int(interval), {}).setdefault(name, set())
             times.update(round(t * 1000) for t, _ in s.points)
     return {
-        interval: sorted(set.intersection(*by_name.values()))
+        interval: (
+            sorted(set.intersection(*by_name.values()))
+            if len(by_name) == len(promql_rules.NAMES)
+            else [],
+            sorted(set.union(*by_name.values())),
+        )
         for interval, by_name in seen.items()
-        if set(by_name) == set(promql_rules.NAMES)
     }
 
 
 async def evaluations(
     source: PrometheusSource, point: int, to: int, step: int
-) -> tuple[int, list[int]] | None:
-    """The rules' interval and the times (unix ms) at which all of them were evaluated in
-    (point, to]
-    (the rule set with the most, when several), or None when there are none or Prometheus
-    could not say (the chunk is then counted from raw samples)."""
+) -> tuple[int, list[int], list[int]] | None:
+    """The rules' interval, the times (unix ms) at which all of them were evaluated in
+    (point, to] and those at which any was (the rule set with the most, when several), or
+    None when there are none or Prometheus could not say (the chunk is then counted from raw
+    samples)."""
     if to <= point:
         return None
     expr = promql_rules.evaluations(step, (to - point) * 1000, float(to))
@@ -96,11 +114,11 @@ async def evaluations(
         series, _ = await source.points(expr, datetime.fromtimestamp(to, UTC))
     except MetricsError:
         return None
-    found = {i: ts for i, ts in _complete(series).items() if step <= i <= MAX_POINTS * step // 2}
-    if not found:
+    found = {i: ts for i, ts in _times(series).items() if step <= i <= MAX_POINTS * step // 2}
+    if not any(complete for complete, _ in found.values()):
         return None
-    interval = max(found, key=lambda i: (len(found[i]), -i))
-    return interval, found[interval]
+    interval = max(found, key=lambda i: (len(found[i][0]), -i))
+    return interval, *found[interval]
 
 
 def recorded_plan(point: int, run: Run, step: int, name: str) -> Plan:
@@ -112,7 +130,7 @@ def recorded_plan(point: int, run: Run, step: int, name: str) -> Plan:
     span = end - point
     if span <= 0 or span > MAX_POINTS * step:
         raise ValueError(f"no recorded chunk from {point} to {run.last} at step {step}")
-    delta = run.last - run.first + run.interval * 500
+    delta = run.last - run.first + 1  # the run's samples alone (`stretch`: none between)
     args = (step, run.interval, delta, run.last / 1000)
     exprs = {
         f"hours:{name}": promql_rules.recorded_samples(*args),
