@@ -97,7 +97,7 @@ bench-cycle: install ## one reconcile cycle over 10,000 GPU pods / 1,000 nodes (
 	$(BIN)/python tests/bench/bench_cycle.py
 
 .PHONY: bench-catchup
-bench-catchup: install ## a fresh install catching up on HOURS (3; 720 = 30 days) of 10,000 pods' history (real Prometheus)
+bench-catchup: install ## a fresh install catching up on HOURS (3; 720 = 30 days) of 10,000 pods' history (real Prometheus); RULES=1|promtool: from the recording rules
 	$(BIN)/python tests/bench/bench_catchup.py
 
 .PHONY: bench-reread

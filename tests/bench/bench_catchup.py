@@ -4,8 +4,11 @@ Prints figures; asserts nothing about time.
 Run: make bench-catchup  (needs prometheus on PATH and Go for hack/tsdbfill; HOURS=3 by
 default; HOURS=720 for the 30 days of issue 9: about 4.5 GB of TSDB under $TMPDIR, and
 tsdbfill holds a day's block in memory per worker, about 4.5 GB of RAM with its 2);
-RULES=1 adds what the chart's recording rules record each hour, as a Prometheus that ran
-them (or backfilled them with promtool) holds it)
+RULES=1 adds what the chart's recording rules record each hour, written from their
+definitions in daily blocks (as a Prometheus that ran them holds it once compacted);
+RULES=promtool has Prometheus evaluate the chart's rule file over the history instead
+(promtool tsdb create-blocks-from rules: about 24 min for 720 h), and SETTLE=1 then waits
+for Prometheus to compact promtool's 2-hour blocks before catching up)
 
 History: bench_cycle's 1,000 nodes and 10,000 pods in the exporters' label sets, HOURS of
 1-minute samples, written as daily TSDB blocks by hack/tsdbfill (Prometheus' own tsdb
@@ -243,6 +246,33 @@ def _evaluate_rules(root: Path, flags: list[str], end: int) -> None:
           f"{time.perf_counter() - t0:.0f} s")  # fmt: skip
 
 
+def _settle(port: int) -> None:
+    """Wait until Prometheus has compacted what it will (promtool writes 2-hour blocks, one
+    rule after another: Prometheus merges them with the history's, as it would have
+    compacted rules it evaluated itself), printing the blocks before and after."""
+    import re
+    import urllib.request
+
+    def figures() -> tuple[float, float]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+        found = [
+            re.search(rf"^{n} (\S+)$", text, re.M)
+            for n in ("prometheus_tsdb_blocks_loaded", "prometheus_tsdb_compactions_total")
+        ]
+        return tuple(float(m.group(1)) if m else 0.0 for m in found)  # type: ignore[return-value]
+
+    t0, before = time.perf_counter(), figures()
+    last, still = before, 0.0
+    while still < 120 and time.perf_counter() - t0 < 3600:
+        time.sleep(10)
+        now = figures()
+        still = still + 10 if now == last and now[1] > 0 else 0.0
+        last = now
+    print(f"compacted: {before[0]:.0f} blocks to {last[0]:.0f} in "
+          f"{time.perf_counter() - t0 - 120:.0f} s")  # fmt: skip
+
+
 def main() -> int:
     end = (int(time.time()) // 3600 - 1) * 3600
     with tempfile.TemporaryDirectory(prefix="costgov-catchup-") as tmp:
@@ -254,6 +284,8 @@ def main() -> int:
             _evaluate_rules(root, flags, end)
         prom, port = bench_cycle.serve_prometheus(root, flags)
         try:
+            if os.environ.get("SETTLE") == "1":
+                _settle(port)
             print(f"-- {os.cpu_count()} CPUs")
             asyncio.run(catch_up(f"http://127.0.0.1:{port}", end))
         finally:
