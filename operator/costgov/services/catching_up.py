@@ -41,6 +41,9 @@ HANDOFF_INTERVALS = 2
 """A window longer than this many cycle intervals is caught up in the background; a shorter
 one is counted by the cycle itself."""
 RETRY_SECONDS = 5.0
+RAW_AFTER_FAILURE = 86400
+"""Seconds of history read from raw samples after the recording rules failed for one
+evaluation's hour (a failure an hour, each with its pause, would crawl)."""
 """The pause before a failed chunk is tried again (smaller)."""
 
 log = logging.getLogger("costgov")
@@ -122,11 +125,12 @@ class CatchUp:
         `most`: a chunk of them costs Prometheus a few samples a pod, and every chunk costs
         the operator its pods' lines, so the fewer the better."""
         self.counted = {"recorded": 0, "raw": 0}
-        self._run: recorded.Run | None = None
-        self._raw_to = 0
-        """Up to where (unix seconds) raw samples are read whatever the rules hold: a
-        recorded chunk of one evaluation failed (it can be no smaller)."""
         """Seconds of history counted from recording rules and from raw samples."""
+        self._run: recorded.Run | None = None
+        self._raw = (0, 0)
+        """A stretch (unix seconds, from, to) read from raw samples whatever the rules hold:
+        a recorded chunk of one evaluation failed there (it can be no smaller), so the
+        rules are left alone for RAW_AFTER_FAILURE from it."""
         self._progress: dict[datetime, Progress] = {}
         self._labels: Mapping[str, Mapping[str, str]] = {}
         self._to: datetime | None = None
@@ -197,6 +201,7 @@ class CatchUp:
     def forget(self) -> None:
         """Drop all progress and stop counting until the next `want` (leadership lost: a
         new leader counts from the cursors in status)."""
+        self._raw = (0, 0)
         if self._task is not None:
             self._task.cancel()
         self._progress, self._to = {}, None
@@ -237,8 +242,8 @@ class CatchUp:
         samples, up to where the rules take over (services/recorded.py)."""
         start, end, step = int(point.timestamp()), int(to.timestamp()), self._step
         ahead: recorded.Run | int | None = None
-        if start < self._raw_to:
-            ahead = self._raw_to
+        if self._raw[0] <= start < self._raw[1]:
+            ahead = min(self._raw[1], end)  # a grid time: `end` is `to`, on the grid
         elif found := await recorded.evaluations(self._source, start, end, step):
             interval, evaluated, seen = found
             ahead = recorded.stretch(
@@ -282,7 +287,8 @@ class CatchUp:
         failed, step, timeout = took is None, self._step, self._timeout
         run = self._run
         if failed and not raw and run is not None and run.first == run.last:
-            self._raw_to = run.last // 1000 // step * step
+            start = (run.first // 1000 - run.interval) // step * step
+            self._raw = (start, (start + max(self._most, RAW_AFTER_FAILURE)) // step * step)
         if raw:
             self.chunk = next_chunk(self.chunk, took, failed, timeout=timeout, step=step,
                                     most=self._most)  # fmt: skip

@@ -114,7 +114,11 @@ async def evaluations(
         series, _ = await source.points(expr, datetime.fromtimestamp(to, UTC))
     except MetricsError:
         return None
-    found = {i: ts for i, ts in _times(series).items() if step <= i <= MAX_POINTS * step // 2}
+    found = {
+        i: ts
+        for i, ts in _times(series).items()
+        if i % step == 0 and step <= i <= MAX_POINTS * step // 2
+    }  # intervals `costgov rules` makes: a multiple of the step (`stretch` relies on it)
     if not any(complete for complete, _ in found.values()):
         return None
     interval = max(found, key=lambda i: (len(found[i][0]), -i))
