@@ -96,21 +96,22 @@ def _template(*sets: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def _kinds(*sets: str) -> dict[str, dict[str, Any]]:
-    """The first object of each kind (the alerts' PrometheusRule before the catch-up's)."""
+def _objects(*sets: str) -> list[dict[str, Any]]:
     done = _template(*sets)
     assert done.returncode == 0, done.stderr
+    return [d for d in yaml.safe_load_all(done.stdout) if d]
+
+
+def _kinds(*sets: str) -> dict[str, dict[str, Any]]:
+    """The first object of each kind (the alerts' PrometheusRule before the catch-up's)."""
     found: dict[str, dict[str, Any]] = {}
-    for d in yaml.safe_load_all(done.stdout):
-        if d:
-            found.setdefault(d["kind"], d)
+    for d in _objects(*sets):
+        found.setdefault(d["kind"], d)
     return found
 
 
 def _named(*sets: str) -> dict[str, dict[str, Any]]:
-    done = _template(*sets)
-    assert done.returncode == 0, done.stderr
-    return {d["metadata"]["name"]: d for d in yaml.safe_load_all(done.stdout) if d}
+    return {d["metadata"]["name"]: d for d in _objects(*sets)}
 
 
 def test_the_chart_ships_the_catch_up_rules_as_generated_beside_the_alerts() -> None:
