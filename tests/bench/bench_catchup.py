@@ -205,7 +205,7 @@ def _recorded() -> Iterator[tuple[str, dict[str, str], float]]:
     pod Running with its one GPU the whole hour, on one node, one series each: 60 points),
     written from the rules' definitions; tests/integration/test_catchup_rules.py has
     Prometheus evaluate the rules themselves."""
-    rule = {"step": "60", "interval": "3600"}
+    rule = {"costgov_rules": "1", "step": "60", "interval": "3600"}
     for metric in ("pod_gpu_samples", "gpu_util_sum", "gpu_util_count", "pod_owner", "node_labels"):
         yield f"costgov:{metric}", {**rule, "costgov_evaluated": "true"}, 0
     for metric, labels, value in bench_cycle.history_series():

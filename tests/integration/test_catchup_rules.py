@@ -47,9 +47,9 @@ def _caught_up(url: str) -> tuple[Snapshot, CatchUp, list[str]]:
     return asyncio.run(scenario())
 
 
-def _evaluations(url: str) -> list[float]:
+def _evaluations(url: str, match: str = "") -> list[float]:
     """The times Prometheus evaluated the group at (its own API, not costgov's reading)."""
-    expr = f'costgov:pod_gpu_samples{{costgov_evaluated="true"}}[5h] @ {END}'
+    expr = f'costgov:pod_gpu_samples{{costgov_evaluated="true"{match}}}[5h] @ {END}'
     query = urllib.parse.urlencode({"query": expr, "time": str(END)})
     with urllib.request.urlopen(f"{url}/api/v1/query?{query}", timeout=10) as response:
         body = json.load(response)
@@ -113,6 +113,25 @@ def test_rules_made_for_another_step_are_not_read(tmp_path: Path) -> None:
     other.write_text(RULES.read_text().replace("step: '60'", "step: '30'"))
     assert other.read_text().count("step: '30'") == 5
     with running_prometheus_with_rules(_history(), [(other, BASE, END)]) as url:
+        snap, catchup, _ = _caught_up(url)
+    assert_whole(snap, catchup)
+    assert catchup.counted == {"recorded": 0, "raw": 4 * HOUR}
+
+
+@pytest.mark.parametrize(
+    ("version", "lines"),
+    [("", 0), ("      costgov_rules: '2'\n", 5)],
+    ids=["before-versions", "a-later-version"],
+)
+def test_rules_of_another_version_are_not_read(tmp_path: Path, version: str, lines: int) -> None:
+    """Rules whose expressions differ from this operator's (an older release's, which had no
+    version label, or a later one's) record what it cannot read as its own: it counts raw
+    samples, to the same dollars, even with them evaluated over the whole history."""
+    other = tmp_path / "rules.yaml"
+    other.write_text(RULES.read_text().replace("      costgov_rules: '1'\n", version))
+    assert other.read_text().count("costgov_rules") == lines
+    with running_prometheus_with_rules(_history(), [(other, BASE, END)]) as url:
+        assert len(_evaluations(url, f',costgov_rules="{"2" if lines else ""}"')) >= 4
         snap, catchup, _ = _caught_up(url)
     assert_whole(snap, catchup)
     assert catchup.counted == {"recorded": 0, "raw": 4 * HOUR}

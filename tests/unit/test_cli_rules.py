@@ -27,8 +27,9 @@ def test_the_default_is_the_charts_file_and_check_says_when_it_differs(
 def test_another_step_gets_rules_of_its_own(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rules", "--step", "30", "--interval", "1800"]) == 0
     (group,) = yaml.safe_load(capsys.readouterr().out)["groups"]
-    assert group["name"] == "costgov.catchup.30s.1800s" and group["interval"] == "1800s"
+    assert group["name"] == "costgov.catchup.v1.30s.1800s" and group["interval"] == "1800s"
     assert {r["labels"]["step"] for r in group["rules"]} == {"30"}
+    assert {r["labels"]["costgov_rules"] for r in group["rules"]} == {"1"}  # the version
     sampled = [r["expr"] for r in group["rules"] if r["record"].startswith("costgov:gpu_")]
     assert len(sampled) == 2 and all("[1799999ms:30s]" in e for e in sampled)
 

@@ -13,7 +13,9 @@ consecutive evaluations partition time; a missed one leaves a gap the catch-up c
 raw samples (services/recorded.py). Every rule adds a marker series (`EVALUATED`) when it
 was evaluated, whatever the cluster held: a rule that failed is a gap too, never $0. Every
 series carries the rules' `step` and `interval`, so an operator reads only rules made for
-its own sample step.
+its own sample step, and their `VERSION`, so it reads only what rules of the same expressions
+recorded: a change to what they record comes with a new version, and what older rules
+recorded is then counted from raw samples, never misread.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from costgov.adapters.promql import _dur, _span, gpu_samples_history, node_label
 __all__ = [
     "EVALUATED",
     "NAMES",
+    "VERSION",
     "evaluations",
     "recorded_nodes",
     "recorded_owners",
@@ -39,6 +42,8 @@ NODES = "costgov:node_labels"
 NAMES = (SAMPLES, UTIL_SUM, UTIL_COUNT, OWNERS, NODES)
 EVALUATED = "costgov_evaluated"
 """The label of each rule's marker series (value 0, no other labels but the rules')."""
+VERSION = "1"
+"""The rules' `costgov_rules` label: raise it whenever an expression or a label changes."""
 
 _UTIL = 'DCGM_FI_DEV_GPU_UTIL{GPU_I_ID=""}'
 
@@ -65,9 +70,9 @@ def rule_group(step: int, interval: int) -> dict[str, object]:
             f"expected a multiple of the sample step ({step}s), at most 1440 steps ({1440 * step}s)"
         )
     marker = f'label_replace(vector(0), "{EVALUATED}", "true", "", "")'
-    labels = {"step": str(step), "interval": str(interval)}
+    labels = {"costgov_rules": VERSION, "step": str(step), "interval": str(interval)}
     return {
-        "name": f"costgov.catchup.{step}s.{interval}s",
+        "name": f"costgov.catchup.v{VERSION}.{step}s.{interval}s",
         "interval": _dur(interval),
         "rules": [
             {"record": name, "expr": f"({expr}) or {marker}", "labels": dict(labels)}
@@ -78,7 +83,8 @@ def rule_group(step: int, interval: int) -> dict[str, object]:
 
 def _selector(name: str, step: int, interval: int, extra: str, delta_ms: int, at: float) -> str:
     return (
-        f'{name}{{step="{step}",interval="{interval}",{EVALUATED}=""{extra}}}'
+        f'{name}{{costgov_rules="{VERSION}",step="{step}",interval="{interval}",'
+        f'{EVALUATED}=""{extra}}}'
         f"[{delta_ms}ms] @ {at:.3f}"
     )
 
@@ -87,7 +93,10 @@ def evaluations(step: int, delta_ms: int, at: float) -> str:
     """Every rule's marker samples (one per evaluation) in (at - delta, at]: a range vector
     of each rule and interval made for `step`."""
     names = "|".join(NAMES)
-    return f'{{__name__=~"{names}",step="{step}",{EVALUATED}="true"}}[{delta_ms}ms] @ {at:.3f}'
+    return (
+        f'{{__name__=~"{names}",costgov_rules="{VERSION}",step="{step}",{EVALUATED}="true"}}'
+        f"[{delta_ms}ms] @ {at:.3f}"
+    )
 
 
 def recorded_samples(step: int, interval: int, delta_ms: int, at: float) -> str:
