@@ -39,6 +39,9 @@ class Stand:
         times = [(T0 + h * H) * 1000 + OFFSET_MS for h in range(240)]
         return H, times, times
 
+    async def uncovered(self, *_: Any) -> frozenset[str]:
+        return frozenset()  # the rules saw every namespace
+
     async def chunk_spend(self, *_: Any, **kw: Any) -> tuple[WindowSpend, dict[Any, Any]] | str:
         start = int(kw["start"].timestamp())
         plan: Plan = kw["recorded"] or chunk_plan(kw["to"], kw["start"], 60, kw["chunk"], "h")
@@ -69,6 +72,7 @@ def _run(stand: Stand, windows: list[Mapping[str, datetime]], to: int) -> catchi
 def stand(monkeypatch: pytest.MonkeyPatch) -> Stand:
     made = Stand(T0 + 5 * DAY, 7 * H)  # the rules fail for 7 hours of history, 5 days in
     monkeypatch.setattr(recorded, "evaluations", made.evaluations)
+    monkeypatch.setattr(recorded, "uncovered", made.uncovered)
     monkeypatch.setattr(catching_up, "chunk_spend", made.chunk_spend)
     return made
 

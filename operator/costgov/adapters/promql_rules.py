@@ -32,6 +32,7 @@ __all__ = [
     "recorded_samples",
     "recorded_utilization",
     "rule_group",
+    "uncovered_namespaces",
 ]
 
 SAMPLES = "costgov:pod_gpu_samples"
@@ -46,6 +47,7 @@ VERSION = "1"
 """The rules' `costgov_rules` label: raise it whenever an expression or a label changes."""
 
 _UTIL = 'DCGM_FI_DEV_GPU_UTIL{GPU_I_ID=""}'
+_REQUESTS = 'kube_pod_container_resource_requests{resource="nvidia_com_gpu"}'
 
 
 def _exprs(step: int, interval: int) -> dict[str, str]:
@@ -122,3 +124,20 @@ def recorded_nodes(step: int, interval: int, delta_ms: int, at: float) -> str:
     """`promql.node_labels` over the evaluations in (at - delta, at]."""
     named = ',node!=""'
     return f"last_over_time({_selector(NODES, step, interval, named, delta_ms, at)})"
+
+
+def uncovered_namespaces(step: int, interval: int, at: float) -> str:
+    """The namespaces with a pod on a node and a GPU request in the hour before the
+    evaluation at `at` (raw samples) that the GPU samples recorded then have no line for: a
+    rule that did not see every namespace (a PrometheusRule under the Prometheus Operator's
+    `enforcedNamespaceLabel`, rules evaluated where some namespaces' series are not). Empty
+    when the record covers them all (a pod's line is there even when it did not run)."""
+    span = f"[{interval}s] @ {at:.3f}"
+    placed = f'max by (namespace, pod) (last_over_time(kube_pod_info{{node!=""}}{span}))'
+    requested = f"max by (namespace, pod) (last_over_time({_REQUESTS}{span}))"
+    raw = f"count by (namespace) ({placed} * on (namespace, pod) group_left () {requested})"
+    recorded = (
+        f'{SAMPLES}{{costgov_rules="{VERSION}",step="{step}",interval="{interval}",'
+        f'{EVALUATED}=""}} @ {at:.3f}'
+    )
+    return f"{raw} unless on (namespace) count by (namespace) ({recorded})"

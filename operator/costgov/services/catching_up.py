@@ -131,6 +131,8 @@ class CatchUp:
         """A stretch (unix seconds, from, to) read from raw samples whatever the rules hold:
         a recorded chunk of one evaluation failed there (it can be no smaller), so the
         rules are left alone for RAW_AFTER_FAILURE from it."""
+        self.uncovered: frozenset[str] = frozenset()
+        """Namespaces the rules' last spot check found unrecorded (`recorded.uncovered`)."""
         self._progress: dict[datetime, Progress] = {}
         self._labels: Mapping[str, Mapping[str, str]] = {}
         self._to: datetime | None = None
@@ -249,6 +251,8 @@ class CatchUp:
             ahead = recorded.stretch(
                 evaluated, interval, start, end, step, self.recorded_chunk, seen
             )
+            if isinstance(ahead, recorded.Run) and not await self._covered(ahead):
+                ahead = None  # the rules missed namespaces: raw samples, as without them
         self._run = ahead if isinstance(ahead, recorded.Run) else None
         rules = None if self._run is None else recorded.recorded_plan(start, self._run, step,
                                                                       "history")  # fmt: skip
@@ -262,6 +266,21 @@ class CatchUp:
             kind = "raw" if rules is None else "recorded"
             self.counted[kind] += int((spend[0].end - point).total_seconds())
         return spend, rules is None
+
+    async def _covered(self, run: recorded.Run) -> bool:
+        """Whether the run's records hold every namespace raw samples show (a spot check of
+        its last hour; False too when Prometheus could not say)."""
+        missing = await recorded.uncovered(self._source, run, self._step)
+        if missing and missing != self.uncovered:
+            log.warning(
+                "the recording rules (costgov:pod_gpu_samples) recorded no GPU pods of "
+                f"namespace(s) {', '.join(sorted(missing))} though Prometheus has them: past "
+                "spend is counted from raw samples (slower, the same dollars). Rules under "
+                "the Prometheus Operator's enforcedNamespaceLabel see one namespace only: "
+                "exclude the PrometheusRule from enforcement (docs/operator.md)"
+            )
+        self.uncovered = missing or frozenset()
+        return missing == frozenset()
 
     async def _count(self, point: datetime, to: datetime) -> None:
         began = time.monotonic()

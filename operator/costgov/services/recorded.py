@@ -26,7 +26,7 @@ from costgov.adapters import promql_rules
 from costgov.adapters.prometheus import MetricsError, PrometheusSource, RangeSeries
 from costgov.services.planning import MAX_POINTS, Plan
 
-__all__ = ["Run", "evaluations", "recorded_plan", "stretch"]
+__all__ = ["Run", "evaluations", "recorded_plan", "stretch", "uncovered"]
 
 
 @dataclass(frozen=True)
@@ -123,6 +123,19 @@ async def evaluations(
         return None
     interval = max(found, key=lambda i: (len(found[i][0]), -i))
     return interval, *found[interval]
+
+
+async def uncovered(source: PrometheusSource, run: Run, step: int) -> frozenset[str] | None:
+    """The namespaces whose GPU pods the run's last evaluation recorded nothing for though
+    raw samples show them (`promql_rules.uncovered_namespaces`), or None when Prometheus
+    could not say. A spot check of one hour per run: it catches rules that never see some
+    namespaces, not one evaluation in the middle of a run that missed some."""
+    expr = promql_rules.uncovered_namespaces(step, run.interval, run.last / 1000)
+    try:
+        found = await source.query(expr, datetime.fromtimestamp(run.last / 1000, UTC))
+    except MetricsError:
+        return None
+    return frozenset(s.labels.get("namespace", "") for s in found.samples)
 
 
 def recorded_plan(point: int, run: Run, step: int, name: str) -> Plan:
