@@ -13,11 +13,18 @@ and PromQL queries; time from a restarted operator's start to complete status on
 TrainingJobBudget and the CostPolicy; admission latency through the apiserver (client
 side, and the webhook's own histogram) while Jobs churn. Asserts nothing about time.
 Run: make bench-scale  (about 15-25 minutes on 2 cores; NODES=100 JOBS=100 for a quick try)
+
+STANDINS_NICE=N runs the processes that stand in for other machines at nice N: kwok (the
+kubelets of NODES nodes) and the control plane (etcd, kube-apiserver, kube-scheduler,
+kube-controller-manager: on nodes of their own, or the cloud's, in a real cluster), so
+that Prometheus, kube-state-metrics and the operator get the CPU first, as they would on
+their own nodes. Admission latency then includes a de-prioritised apiserver.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
 import re
 import signal
@@ -39,6 +46,8 @@ sys.path.insert(0, str(ROOT / "operator"))
 NODES, JOBS = int(os.environ.get("NODES", "1000")), int(os.environ.get("JOBS", "1000"))
 PODS_PER_JOB, TEAMS, BUDGETS_PER_TEAM = 10, 10, 10
 RECONCILE = os.environ.get("RECONCILE_SECONDS", "30")
+STANDINS_NICE = int(os.environ.get("STANDINS_NICE", "0"))
+STANDINS = ("etcd", "kube-apiserver", "kube-scheduler", "kube-controller-manager", "kwok")
 os.environ.setdefault("SIM_SCRAPE_SECONDS", "15")
 os.environ.setdefault("SIM_KUBE_API_QPS", "200")
 os.environ.setdefault("SIM_QUERY_TIMEOUT_SECONDS", "10")  # the chart's default (the sim's 5 s
@@ -267,7 +276,20 @@ def _complete(api: Api, since: datetime) -> bool:
     return done == len(budgets) == TEAMS * BUDGETS_PER_TEAM and fresh(api.policy())
 
 
+def _nice_standins(root: Path) -> None:
+    """Every thread of the stand-ins at nice STANDINS_NICE (Linux nice is per thread; Go
+    starts threads from niced ones after this, and each phase applies it again)."""
+    if not STANDINS_NICE:
+        return
+    pids = cluster.Processes(root).pids
+    for name in STANDINS:
+        for task in Path(f"/proc/{pids[name]}/task").iterdir():
+            with contextlib.suppress(ProcessLookupError):  # the thread ended meanwhile
+                os.setpriority(os.PRIO_PROCESS, int(task.name), STANDINS_NICE)
+
+
 def _steady(sim: cluster.Sim, pid: int, cycles: int = 3) -> None:
+    _nice_standins(sim.root)
     first, cpu0 = _metrics(sim), _proc(pid)[0]
     n0 = first.get("costgov_accounting_cycles_total", 0)
     seen: dict[float, float] = {}  # queries of each cycle (the gauge is the last cycle's)
@@ -330,6 +352,7 @@ def _churn_and_admit(api: Api, sim: cluster.Sim, seconds: float = 120) -> None:
                 pass
             k += 1
 
+    _nice_standins(sim.root)
     before = _metrics(sim)
     thread = threading.Thread(target=churn, daemon=True)
     thread.start()
@@ -412,6 +435,9 @@ def main() -> None:
     sim = cluster.up(root)
     try:
         print(f"simulated cluster up in {time.monotonic() - began:.0f} s ({root})", flush=True)
+        if STANDINS_NICE:
+            print(f"stand-ins for other machines at nice {STANDINS_NICE}: {', '.join(STANDINS)}")
+            _nice_standins(root)
         api = Api(sim.cp.kubeconfig)
         _populate(api, sim)
         pid = cluster.Processes(root).pids["costgov"]
