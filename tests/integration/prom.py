@@ -23,11 +23,11 @@ class History:
     """Series of samples, grouped by metric family as OpenMetrics wants them."""
 
     def __init__(self) -> None:
-        self._series: dict[str, dict[tuple[tuple[str, str], ...], list[tuple[float, int]]]] = (
+        self._series: dict[str, dict[tuple[tuple[str, str], ...], list[tuple[float, float]]]] = (
             defaultdict(dict)
         )
 
-    def add(self, metric: str, labels: Mapping[str, str], value: float, ts: int) -> None:
+    def add(self, metric: str, labels: Mapping[str, str], value: float, ts: float) -> None:
         key = tuple(sorted(labels.items()))
         self._series[metric].setdefault(key, []).append((value, ts))
 

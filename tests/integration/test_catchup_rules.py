@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import re
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -136,53 +135,6 @@ def test_rules_of_another_version_are_not_read(tmp_path: Path, version: str, lin
         snap, catchup, _ = _caught_up(url)
     assert_whole(snap, catchup)
     assert catchup.counted == {"recorded": 0, "raw": 4 * HOUR}
-
-
-@pytest.mark.parametrize("namespace", ["ml-research", "costgov"])
-def test_rules_that_see_one_namespace_are_not_read(
-    tmp_path: Path, namespace: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    """The rules as the Prometheus Operator loads a PrometheusRule under
-    `enforcedNamespaceLabel`: every selector narrowed to one namespace (one of the two with
-    GPU pods, or the operator's own), the markers still there. Reading them would count
-    ml-serving's llama-0 (or everyone) as $0; the catch-up counts raw samples instead, to
-    the same dollars, and says why."""
-    narrowed = re.sub(
-        r"\b(kube_pod_info|kube_pod_container_resource_requests|kube_pod_status_phase|"
-        r"DCGM_FI_DEV_GPU_UTIL|kube_pod_owner)\{",
-        rf'\1{{namespace="{namespace}",',
-        RULES.read_text(),
-    ).replace("kube_node_labels[", f'kube_node_labels{{namespace="{namespace}"}}[')
-    assert narrowed.count(f'namespace="{namespace}"') == 9
-    other = tmp_path / "rules.yaml"
-    other.write_text(narrowed)
-    with running_prometheus_with_rules(_history(), [(other, BASE, END)]) as url:
-        assert len(_evaluations(url)) >= 4
-        snap, catchup, _ = _caught_up(url)
-    assert_whole(snap, catchup)
-    assert catchup.counted == {"recorded": 0, "raw": 4 * HOUR}
-    missing = {"ml-serving"} | ({"ml-research"} if namespace == "costgov" else set())
-    assert catchup.uncovered == missing
-    warned = [r.getMessage() for r in caplog.records if "recorded no GPU pods" in r.getMessage()]
-    assert len(warned) == 1 and all(ns in warned[0] for ns in missing)
-
-
-def test_rules_whose_check_fails_are_not_read(ruled: tuple[str, str]) -> None:
-    """Prometheus does not answer the spot check of the rules' namespaces: they are not
-    trusted blind; the chunk is counted from raw samples."""
-    _, url = ruled
-
-    async def scenario() -> tuple[Snapshot, CatchUp]:
-        Recorded.asked, Recorded.failing = [], "unless on (namespace) count by (namespace)"
-        catchup = _catchup(Recorded(Settings(prometheus_url=url)))
-        catchup.want({"w": START}, TO, {})
-        await asyncio.wait_for(catchup.settled(), 60)
-        return catchup.report(_cycle(TO), {"w": START}), catchup
-
-    snap, catchup = asyncio.run(scenario())
-    assert_whole(snap, catchup)
-    assert catchup.counted == {"recorded": 0, "raw": 4 * HOUR}
-    assert any("unless on (namespace)" in e for e in Recorded.asked)
 
 
 def test_a_recorded_chunk_that_keeps_failing_is_counted_from_raw_samples(

@@ -39,8 +39,8 @@ class Stand:
         times = [(T0 + h * H) * 1000 + OFFSET_MS for h in range(240)]
         return H, times, times
 
-    async def uncovered(self, *_: Any) -> frozenset[str]:
-        return frozenset()  # the rules saw every namespace
+    async def uncovered(self, *_: Any) -> dict[str, int]:
+        return {}  # the rules saw every pod
 
     async def chunk_spend(self, *_: Any, **kw: Any) -> tuple[WindowSpend, dict[Any, Any]] | str:
         start = int(kw["start"].timestamp())

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import pytest
 import yaml
 
+from costgov.adapters import promql_rules
 from costgov.cli import main
 
 CHART = Path(__file__).parents[2] / "charts" / "costgov" / "files" / "catchup-rules.yaml"
@@ -52,3 +55,23 @@ def test_bad_flags_exit_2_naming_the_flag(
     assert main(["rules", *args]) == 2
     captured = capsys.readouterr()
     assert message in captured.err and not captured.out
+
+
+RECORDED_BY = {"1": "e892883c2c99d98b47d4ec811f7a4cfbef8416ccf27af10a2d01c4ba0789f2f0"}
+"""Each rules version's digest: its records, expressions and labels but the version."""
+
+
+def test_a_change_to_what_the_rules_record_comes_with_a_new_version() -> None:
+    """An operator reads only records of its own version: rules whose expressions changed
+    under the same version would have it read the old records as the new ones'."""
+    (group,) = yaml.safe_load(CHART.read_text())["groups"]
+    rules = [
+        [r["record"], r["expr"], {k: v for k, v in r["labels"].items() if k != "costgov_rules"}]
+        for r in group["rules"]
+    ]
+    digest = hashlib.sha256(json.dumps(rules, sort_keys=True).encode()).hexdigest()
+    assert {r["labels"]["costgov_rules"] for r in group["rules"]} == {promql_rules.VERSION}
+    assert RECORDED_BY.get(promql_rules.VERSION) == digest, (
+        "what the recording rules record changed: raise promql_rules.VERSION, regenerate "
+        "(make manifests) and add the new version's digest to RECORDED_BY"
+    )

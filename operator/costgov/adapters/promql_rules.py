@@ -32,7 +32,7 @@ __all__ = [
     "recorded_samples",
     "recorded_utilization",
     "rule_group",
-    "uncovered_namespaces",
+    "uncovered_pods",
 ]
 
 SAMPLES = "costgov:pod_gpu_samples"
@@ -126,18 +126,27 @@ def recorded_nodes(step: int, interval: int, delta_ms: int, at: float) -> str:
     return f"last_over_time({_selector(NODES, step, interval, named, delta_ms, at)})"
 
 
-def uncovered_namespaces(step: int, interval: int, at: float) -> str:
-    """The namespaces with a pod on a node and a GPU request in the hour before the
-    evaluation at `at` (raw samples) that the GPU samples recorded then have no line for: a
-    rule that did not see every namespace (a PrometheusRule under the Prometheus Operator's
-    `enforcedNamespaceLabel`, rules evaluated where some namespaces' series are not). Empty
-    when the record covers them all (a pod's line is there even when it did not run)."""
+def uncovered_pods(step: int, interval: int, at: float) -> str:
+    """Per namespace, how many pods the GPU samples recorded at `at` have no line for though
+    raw samples show them Running at one of the evaluation's grid points, on a node, with a
+    GPU request: rules that did not see every pod (a PrometheusRule under the Prometheus
+    Operator's `enforcedNamespaceLabel`, rules evaluated where only some of the series are).
+    Empty when the record covers them all: the rule writes a line for every such pod (its
+    phase, node and request ranges reach at least as far back as these). The record is read
+    at `at` alone (`[1ms]`): another evaluation minutes before (another offset) is not it."""
     span = f"[{interval}s] @ {at:.3f}"
+    running = (
+        'max by (namespace, pod) (max_over_time(kube_pod_status_phase{phase="Running"}'
+        f"[{_span(interval, True)}:{_dur(step)}] @ {at:.3f})) > 0"
+    )
     placed = f'max by (namespace, pod) (last_over_time(kube_pod_info{{node!=""}}{span}))'
     requested = f"max by (namespace, pod) (last_over_time({_REQUESTS}{span}))"
-    raw = f"count by (namespace) ({placed} * on (namespace, pod) group_left () {requested})"
     recorded = (
-        f'{SAMPLES}{{costgov_rules="{VERSION}",step="{step}",interval="{interval}",'
-        f'{EVALUATED}=""}} @ {at:.3f}'
+        f'last_over_time({SAMPLES}{{costgov_rules="{VERSION}",step="{step}",'
+        f'interval="{interval}",{EVALUATED}=""}}[1ms] @ {at:.3f})'
     )
-    return f"{raw} unless on (namespace) count by (namespace) ({recorded})"
+    return (
+        f"count by (namespace) (({running}) * on (namespace, pod) group_left () {placed}"
+        f" * on (namespace, pod) group_left () {requested}"
+        f" unless on (namespace, pod) {recorded})"
+    )

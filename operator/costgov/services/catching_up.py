@@ -131,8 +131,8 @@ class CatchUp:
         """A stretch (unix seconds, from, to) read from raw samples whatever the rules hold:
         a recorded chunk of one evaluation failed there (it can be no smaller), so the
         rules are left alone for RAW_AFTER_FAILURE from it."""
-        self.uncovered: frozenset[str] = frozenset()
-        """Namespaces the rules' last spot check found unrecorded (`recorded.uncovered`)."""
+        self.uncovered: dict[str, int] = {}
+        """Pods per namespace the rules' last spot check found unrecorded (`recorded.uncovered`)."""
         self._progress: dict[datetime, Progress] = {}
         self._labels: Mapping[str, Mapping[str, str]] = {}
         self._to: datetime | None = None
@@ -251,8 +251,13 @@ class CatchUp:
             ahead = recorded.stretch(
                 evaluated, interval, start, end, step, self.recorded_chunk, seen
             )
-            if isinstance(ahead, recorded.Run) and not await self._covered(ahead):
-                ahead = None  # the rules missed namespaces: raw samples, as without them
+            if isinstance(ahead, recorded.Run):
+                covered = await self._covered(ahead)
+                if isinstance(covered, str):  # as a failed recorded chunk: paused, smaller
+                    self._run = ahead
+                    return covered, False
+                if not covered:
+                    ahead = None  # the rules missed pods: raw samples, as without them
         self._run = ahead if isinstance(ahead, recorded.Run) else None
         rules = None if self._run is None else recorded.recorded_plan(start, self._run, step,
                                                                       "history")  # fmt: skip
@@ -267,20 +272,24 @@ class CatchUp:
             self.counted[kind] += int((spend[0].end - point).total_seconds())
         return spend, rules is None
 
-    async def _covered(self, run: recorded.Run) -> bool:
-        """Whether the run's records hold every namespace raw samples show (a spot check of
-        its last hour; False too when Prometheus could not say)."""
+    async def _covered(self, run: recorded.Run) -> bool | str:
+        """Whether the run's records hold every pod raw samples show Running (a spot check
+        of its last hour), or why Prometheus could not say."""
         missing = await recorded.uncovered(self._source, run, self._step)
-        if missing and missing != self.uncovered:
+        if isinstance(missing, str):
+            return missing
+        if missing and missing.keys() != self.uncovered.keys():
+            pods = ", ".join(f"{ns} ({n})" for ns, n in sorted(missing.items()))
             log.warning(
-                "the recording rules (costgov:pod_gpu_samples) recorded no GPU pods of "
-                f"namespace(s) {', '.join(sorted(missing))} though Prometheus has them: past "
-                "spend is counted from raw samples (slower, the same dollars). Rules under "
-                "the Prometheus Operator's enforcedNamespaceLabel see one namespace only: "
-                "exclude the PrometheusRule from enforcement (docs/operator.md)"
+                "the recording rules (costgov:pod_gpu_samples) recorded nothing for GPU pods "
+                f"Prometheus shows Running, by namespace: {pods}; past spend is counted from "
+                "raw samples (slower, the same dollars). Rules the Prometheus Operator narrows "
+                "with enforcedNamespaceLabel see their own namespace only, and rules evaluated "
+                "where some series are not (another Prometheus, a shard) miss pods "
+                "(docs/operator.md, From recording rules)"
             )
-        self.uncovered = missing or frozenset()
-        return missing == frozenset()
+        self.uncovered = missing
+        return not missing
 
     async def _count(self, point: datetime, to: datetime) -> None:
         began = time.monotonic()

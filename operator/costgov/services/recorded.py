@@ -125,17 +125,17 @@ async def evaluations(
     return interval, *found[interval]
 
 
-async def uncovered(source: PrometheusSource, run: Run, step: int) -> frozenset[str] | None:
-    """The namespaces whose GPU pods the run's last evaluation recorded nothing for though
-    raw samples show them (`promql_rules.uncovered_namespaces`), or None when Prometheus
-    could not say. A spot check of one hour per run: it catches rules that never see some
-    namespaces, not one evaluation in the middle of a run that missed some."""
-    expr = promql_rules.uncovered_namespaces(step, run.interval, run.last / 1000)
+async def uncovered(source: PrometheusSource, run: Run, step: int) -> dict[str, int] | str:
+    """How many pods of each namespace the run's last evaluation recorded nothing for though
+    raw samples show them Running (`promql_rules.uncovered_pods`), or why Prometheus could
+    not say. A spot check of one hour per run: it catches rules that never see some pods,
+    not one evaluation in the middle of a run that missed some."""
+    expr = promql_rules.uncovered_pods(step, run.interval, run.last / 1000)
     try:
         found = await source.query(expr, datetime.fromtimestamp(run.last / 1000, UTC))
-    except MetricsError:
-        return None
-    return frozenset(s.labels.get("namespace", "") for s in found.samples)
+    except MetricsError as exc:
+        return f"could not check the recording rules' records: {exc}"
+    return {s.labels.get("namespace", ""): int(s.value) for s in found.samples}
 
 
 def recorded_plan(point: int, run: Run, step: int, name: str) -> Plan:
