@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from costgov.services import recorded
 from costgov.services.accounting import Snapshot
 from costgov.services.catching_up import CatchUp
 from costgov.settings import Settings
@@ -123,10 +124,18 @@ def test_rules_made_for_another_step_are_not_read(tmp_path: Path) -> None:
     [("", 0), ("      costgov_rules: '2'\n", 5)],
     ids=["before-versions", "a-later-version"],
 )
-def test_rules_of_another_version_are_not_read(tmp_path: Path, version: str, lines: int) -> None:
+def test_rules_of_another_version_are_not_read(
+    tmp_path: Path,
+    version: str,
+    lines: int,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Rules whose expressions differ from this operator's (an older release's, which had no
     version label, or a later one's) record what it cannot read as its own: it counts raw
-    samples, to the same dollars, even with them evaluated over the whole history."""
+    samples, to the same dollars, even with them evaluated over the whole history, and says
+    once that the rules and the operator differ."""
+    monkeypatch.setattr(recorded, "_TOLD", set())
     other = tmp_path / "rules.yaml"
     other.write_text(RULES.read_text().replace("      costgov_rules: '1'\n", version))
     assert other.read_text().count("costgov_rules") == lines
@@ -135,6 +144,8 @@ def test_rules_of_another_version_are_not_read(tmp_path: Path, version: str, lin
         snap, catchup, _ = _caught_up(url)
     assert_whole(snap, catchup)
     assert catchup.counted == {"recorded": 0, "raw": 4 * HOUR}
+    told = [r.getMessage() for r in caplog.records if "reads version 1 only" in r.getMessage()]
+    assert len(told) == 1 and f"version(s) {'2' if lines else 'none'} " in told[0]
 
 
 def test_a_recorded_chunk_that_keeps_failing_is_counted_from_raw_samples(

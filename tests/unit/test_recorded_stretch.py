@@ -180,7 +180,8 @@ class Markers:
 
 def _markers(names: tuple[str, ...], interval: str, times: list[float]) -> list[RangeSeries]:
     return [
-        RangeSeries({"__name__": n, "interval": interval, "step": "60"}, tuple((t, 0.0) for t in times))
+        RangeSeries({"__name__": n, "costgov_rules": "1", "interval": interval, "step": "60"},
+                    tuple((t, 0.0) for t in times))
         for n in names
     ]  # fmt: skip
 

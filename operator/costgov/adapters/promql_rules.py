@@ -93,12 +93,10 @@ def _selector(name: str, step: int, interval: int, extra: str, delta_ms: int, at
 
 def evaluations(step: int, delta_ms: int, at: float) -> str:
     """Every rule's marker samples (one per evaluation) in (at - delta, at]: a range vector
-    of each rule and interval made for `step`."""
+    of each rule and interval made for `step`, of every version (`costgov_rules`), so that
+    rules of another release can be told apart from no rules at all."""
     names = "|".join(NAMES)
-    return (
-        f'{{__name__=~"{names}",costgov_rules="{VERSION}",step="{step}",{EVALUATED}="true"}}'
-        f"[{delta_ms}ms] @ {at:.3f}"
-    )
+    return f'{{__name__=~"{names}",step="{step}",{EVALUATED}="true"}}[{delta_ms}ms] @ {at:.3f}'
 
 
 def recorded_samples(step: int, interval: int, delta_ms: int, at: float) -> str:

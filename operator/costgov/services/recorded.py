@@ -18,6 +18,7 @@ objects, utilisation not settled) are asked for again from raw samples over the 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +26,8 @@ from datetime import UTC, datetime
 from costgov.adapters import promql_rules
 from costgov.adapters.prometheus import MetricsError, PrometheusSource, RangeSeries
 from costgov.services.planning import MAX_POINTS, Plan
+
+log = logging.getLogger("costgov")
 
 __all__ = ["Run", "evaluations", "recorded_plan", "stretch", "uncovered"]
 
@@ -86,7 +89,8 @@ def _times(series: Iterable[RangeSeries]) -> dict[int, tuple[list[int], list[int
     seen: dict[int, dict[str, set[int]]] = {}
     for s in series:
         name, interval = s.labels.get("__name__", ""), s.labels.get("interval", "")
-        if name in promql_rules.NAMES and interval.isdigit():
+        mine = s.labels.get("costgov_rules") == promql_rules.VERSION
+        if mine and name in promql_rules.NAMES and interval.isdigit():
             times = seen.setdefault(int(interval), {}).setdefault(name, set())
             times.update(round(t * 1000) for t, _ in s.points)
     return {
@@ -120,9 +124,29 @@ async def evaluations(
         if i % step == 0 and step <= i <= MAX_POINTS * step // 2
     }  # intervals `costgov rules` makes: a multiple of the step (`stretch` relies on it)
     if not any(complete for complete, _ in found.values()):
+        _other_versions(series)
         return None
     interval = max(found, key=lambda i: (len(found[i][0]), -i))
     return interval, *found[interval]
+
+
+_TOLD: set[frozenset[str]] = set()
+"""The sets of other rules versions already logged (once per process each)."""
+
+
+def _other_versions(series: Iterable[RangeSeries]) -> None:
+    """Say once when only rules of other versions were evaluated: the rules a release ships
+    and the operator it runs differ (one was upgraded without the other)."""
+    mine = promql_rules.VERSION
+    others = frozenset(s.labels.get("costgov_rules", "none") for s in series) - {mine}
+    if others and others not in _TOLD:
+        _TOLD.add(others)
+        log.warning(
+            f"recording rules of version(s) {', '.join(sorted(others))} (label costgov_rules) "
+            f"are evaluated, and this operator reads version {mine} only: past spend is "
+            "counted from raw samples. Install the rules of this release (the chart's "
+            "catchupRules, or `costgov rules`; docs/operator.md, From recording rules)"
+        )
 
 
 async def uncovered(source: PrometheusSource, run: Run, step: int) -> dict[str, int] | str:
