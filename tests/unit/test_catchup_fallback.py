@@ -31,16 +31,20 @@ class Stand:
 
     def __init__(self, fail_from: int, fail_for: int) -> None:
         self.fail = (fail_from, fail_from + fail_for)
+        self.checked: list[int] = []
+        self.missing: dict[str, int] = {}
+        self.hours = 240
         self.asked: list[tuple[str, int, int, bool]] = []
 
     async def evaluations(
         self, source: Any, point: int, to: int, step: int
     ) -> tuple[int, list[int], list[int]]:
-        times = [(T0 + h * H) * 1000 + OFFSET_MS for h in range(240)]
+        times = [(T0 + h * H) * 1000 + OFFSET_MS for h in range(self.hours)]
         return H, times, times
 
-    async def uncovered(self, *_: Any) -> dict[str, int]:
-        return {}  # the rules saw every pod
+    async def uncovered(self, _: Any, run: recorded.Run, step: int) -> dict[str, int]:
+        self.checked.append(run.last)
+        return self.missing  # {}: the rules saw every pod
 
     async def chunk_spend(self, *_: Any, **kw: Any) -> tuple[WindowSpend, dict[Any, Any]] | str:
         start = int(kw["start"].timestamp())
@@ -111,3 +115,28 @@ def test_a_window_added_later_that_starts_earlier_reads_the_rules_before_the_fai
     _run(stand, [{"late": at(late)}, {"late": at(late), "early": at(early)}], T0 + 9 * DAY)
     before = [kind for kind, start, _, _ in stand.asked if early <= start < late - H]
     assert before[0] == "raw" and set(before[1:]) == {"recorded"}  # the head (35 min) raw
+
+
+def test_complete_rules_are_spot_checked_once_a_week_of_history(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A spot check costs Prometheus three reads of an hour: while they pass, one a week of
+    history (CHECK_SPACING), not one per run of two days."""
+    stand = Stand(T0 + 100 * DAY, 0)  # never failing
+    stand.hours = 30 * 24
+    monkeypatch.setattr(recorded, "evaluations", stand.evaluations)
+    monkeypatch.setattr(recorded, "uncovered", stand.uncovered)
+    monkeypatch.setattr(catching_up, "chunk_spend", stand.chunk_spend)
+    catchup = _run(stand, [{"w": at(T0)}], T0 + 30 * DAY)
+    runs = [start for kind, start, _, ok in stand.asked if kind == "recorded" and ok]
+    assert len(runs) >= 14 and catchup.counted["recorded"] >= 28 * DAY
+    assert 4 <= len(stand.checked) <= 6  # 30 days: the first run, then a week apart
+    assert all(b - a >= 7 * DAY * 1000 for a, b in itertools.pairwise(stand.checked))
+
+
+def test_rules_found_missing_pods_are_checked_at_every_run_and_never_read(stand: Stand) -> None:
+    stand.missing = {"team-a": 3}
+    catchup = _run(stand, [{"w": at(T0)}], T0 + 9 * DAY)
+    assert catchup.counted == {"recorded": 0, "raw": 9 * DAY}
+    assert catchup.uncovered == {"team-a": 3}
+    assert len(stand.checked) >= 9  # a check before every chunk a run would have read
