@@ -73,7 +73,7 @@ def test_rules_narrowed_to_a_namespace_are_not_read(
         snap, catchup, _ = _caught_up(url)
     assert_whole(snap, catchup)
     assert catchup.counted == {"recorded": 0, "raw": 4 * HOUR}
-    assert catchup.uncovered == missing
+    assert catchup.checker.missing == missing
     (warned,) = _warnings(caplog)
     assert "ml-serving (1)" in warned and "enforcedNamespaceLabel" in warned
 
@@ -109,7 +109,7 @@ def test_rules_that_missed_one_pod_of_a_namespace_are_not_read(
     with running_prometheus(_with_pod(_history(), "ml-serving", "llama-1", BASE)) as url:
         raw, _, _ = _caught_up(url)
     assert catchup.counted == {"recorded": 0, "raw": 4 * HOUR}
-    assert catchup.uncovered == {"ml-serving": 1}
+    assert catchup.checker.missing == {"ml-serving": 1}
     assert _dollars(snap) == _dollars(raw) > 0
     assert len(_warnings(caplog)) == 1
 
@@ -131,7 +131,7 @@ def test_a_pod_starting_just_before_an_evaluation_does_not_stop_complete_rules_b
         snap, catchup, _ = _caught_up(url)
     with running_prometheus(_with_pod(_history(), "solo", "nb-0", created, node="node-a")) as url:
         raw, _, _ = _caught_up(url)
-    assert catchup.uncovered == {} and not _warnings(caplog)
+    assert catchup.checker.missing == {} and not _warnings(caplog)
     assert catchup.counted["recorded"] >= 3 * HOUR
     assert _dollars(snap) == _dollars(raw)
 
@@ -157,15 +157,16 @@ def test_another_evaluation_minutes_before_is_not_the_record_checked() -> None:
     with running_prometheus(history) as url:
         response = urllib.request.urlopen(f"{url}/api/v1/query", query, timeout=10)
         found = json.load(response)["data"]["result"]
-    assert [(r["metric"], r["value"][1]) for r in found] == [({"namespace": "ml-serving"}, "1")]
+    answer = sorted((sorted(r["metric"].items()), r["value"][1]) for r in found)
+    # two pods checked (both Running, placed and requesting a GPU), one without a line at T
+    assert answer == [([("costgov_checked", "true")], "2"), ([("namespace", "ml-serving")], "1")]
 
 
-def test_rules_whose_check_fails_are_tried_again_then_read_raw(
+def test_a_check_prometheus_does_not_answer_is_tried_again_then_its_run_read_raw(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Prometheus does not answer the spot check: the rules are not trusted blind. As a
-    failed recorded chunk, it is tried again smaller after a pause, down to one evaluation,
-    whose hour is then read from raw samples; the failure is logged."""
+    """Prometheus does not answer the spot check: the rules are not trusted blind. The check
+    is tried again after a pause, then its run is counted from raw samples; logged."""
 
     async def scenario(url: str) -> tuple[Snapshot, CatchUp]:
         Recorded.asked, Recorded.failing = [], "unless on (namespace, pod)"
@@ -178,5 +179,6 @@ def test_rules_whose_check_fails_are_tried_again_then_read_raw(
         snap, catchup = asyncio.run(scenario(url))
     assert_whole(snap, catchup)
     assert catchup.counted == {"recorded": 0, "raw": 4 * HOUR}
-    assert catchup.recorded_chunk < 2880 * 60  # halved from 2 days
+    assert sum("unless on (namespace, pod)" in e for e in Recorded.asked) == 3
     assert "could not check the recording rules' records" in caplog.text
+    assert "attempt 3 of 3; read from raw samples" in caplog.text

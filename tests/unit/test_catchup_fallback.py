@@ -16,9 +16,10 @@ import pytest
 
 from costgov.adapters.prometheus import PrometheusSource
 from costgov.catalog import load_catalog
-from costgov.services import catching_up, recorded
+from costgov.services import catching_up, recorded, recorded_check
 from costgov.services.accounting import WindowSpend
 from costgov.services.planning import Plan, chunk_plan
+from costgov.services.recorded_check import Check
 
 H, DAY = 3600, 86400
 T0 = 1_796_000_400  # a whole hour
@@ -33,6 +34,7 @@ class Stand:
         self.fail = (fail_from, fail_from + fail_for)
         self.checked: list[int] = []
         self.missing: dict[str, int] = {}
+        self.answer: Check | str | None = None
         self.hours = 240
         self.asked: list[tuple[str, int, int, bool]] = []
 
@@ -42,9 +44,11 @@ class Stand:
         times = [(T0 + h * H) * 1000 + OFFSET_MS for h in range(self.hours)]
         return H, times, times
 
-    async def uncovered(self, _: Any, run: recorded.Run, step: int) -> dict[str, int]:
-        self.checked.append(run.last)
-        return self.missing  # {}: the rules saw every pod
+    async def uncovered(self, _: Any, at: int, interval: int, step: int) -> Check | str:
+        self.checked.append(at)
+        if self.answer is not None:
+            return self.answer
+        return Check(100, self.missing)  # missing {}: the rules saw every pod
 
     async def chunk_spend(self, *_: Any, **kw: Any) -> tuple[WindowSpend, dict[Any, Any]] | str:
         start = int(kw["start"].timestamp())
@@ -76,7 +80,7 @@ def _run(stand: Stand, windows: list[Mapping[str, datetime]], to: int) -> catchi
 def stand(monkeypatch: pytest.MonkeyPatch) -> Stand:
     made = Stand(T0 + 5 * DAY, 7 * H)  # the rules fail for 7 hours of history, 5 days in
     monkeypatch.setattr(recorded, "evaluations", made.evaluations)
-    monkeypatch.setattr(recorded, "uncovered", made.uncovered)
+    monkeypatch.setattr(recorded_check, "uncovered", made.uncovered)
     monkeypatch.setattr(catching_up, "chunk_spend", made.chunk_spend)
     return made
 
@@ -117,26 +121,60 @@ def test_a_window_added_later_that_starts_earlier_reads_the_rules_before_the_fai
     assert before[0] == "raw" and set(before[1:]) == {"recorded"}  # the head (35 min) raw
 
 
-def test_complete_rules_are_spot_checked_once_a_week_of_history(
+def _never_failing(monkeypatch: pytest.MonkeyPatch, days: int) -> Stand:
+    stand = Stand(T0 + 100 * DAY, 0)
+    stand.hours = days * 24
+    monkeypatch.setattr(recorded, "evaluations", stand.evaluations)
+    monkeypatch.setattr(recorded_check, "uncovered", stand.uncovered)
+    monkeypatch.setattr(catching_up, "chunk_spend", stand.chunk_spend)
+    return stand
+
+
+def _recorded_ends(stand: Stand) -> list[int]:
+    return [end for kind, _, end, ok in stand.asked if kind == "recorded" and ok]
+
+
+def test_complete_rules_are_checked_at_the_far_end_of_each_week_of_history(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A spot check costs Prometheus three reads of an hour: while they pass, one a week of
-    history (CHECK_SPACING), not one per run of two days."""
-    stand = Stand(T0 + 100 * DAY, 0)  # never failing
-    stand.hours = 30 * 24
-    monkeypatch.setattr(recorded, "evaluations", stand.evaluations)
-    monkeypatch.setattr(recorded, "uncovered", stand.uncovered)
-    monkeypatch.setattr(catching_up, "chunk_spend", stand.chunk_spend)
+    """A check costs Prometheus three reads of an hour: while they pass, one vouches for a
+    week of history (CHECK_SPACING), made at that week's far end, so every run read has a
+    check at or after its last evaluation, at most a week on."""
+    stand = _never_failing(monkeypatch, 30)
     catchup = _run(stand, [{"w": at(T0)}], T0 + 30 * DAY)
-    runs = [start for kind, start, _, ok in stand.asked if kind == "recorded" and ok]
-    assert len(runs) >= 14 and catchup.counted["recorded"] >= 28 * DAY
-    assert 4 <= len(stand.checked) <= 6  # 30 days: the first run, then a week apart
-    assert all(b - a >= 7 * DAY * 1000 for a, b in itertools.pairwise(stand.checked))
+    ends = _recorded_ends(stand)
+    assert len(ends) >= 14 and catchup.counted["recorded"] >= 29 * DAY
+    assert 4 <= len(stand.checked) <= 6
+    for end in ends:  # the chunk ends at the grid time at or before its run's last evaluation
+        last = end * 1000 + OFFSET_MS % 60_000
+        assert any(last <= c <= last + 7 * DAY * 1000 for c in stand.checked)
 
 
-def test_rules_found_missing_pods_are_checked_at_every_run_and_never_read(stand: Stand) -> None:
+def test_rules_found_missing_pods_are_never_read_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    stand = _never_failing(monkeypatch, 9)
     stand.missing = {"team-a": 3}
     catchup = _run(stand, [{"w": at(T0)}], T0 + 9 * DAY)
     assert catchup.counted == {"recorded": 0, "raw": 9 * DAY}
-    assert catchup.uncovered == {"team-a": 3}
-    assert len(stand.checked) >= 9  # a check before every chunk a run would have read
+    assert catchup.checker.missing == {"team-a": 3} and len(stand.checked) == 1
+    catchup.forget()  # a new leader checks again
+    assert catchup.checker.missing == {} and catchup.checker.trusted is None
+
+
+def test_an_hour_with_no_pod_running_vouches_for_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    stand = _never_failing(monkeypatch, 9)
+    stand.answer = Check(0, {})
+    catchup = _run(stand, [{"w": at(T0)}], T0 + 9 * DAY)
+    assert catchup.counted["recorded"] >= 8 * DAY and catchup.checker.trusted is None
+    assert len(stand.checked) >= 2 * len(_recorded_ends(stand)) - 1  # far end and own, each run
+
+
+def test_a_check_prometheus_does_not_answer_is_tried_again_then_its_run_read_raw(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    stand = _never_failing(monkeypatch, 3)
+    stand.answer = "could not check the recording rules' records: no answer within 10 s"
+    catchup = _run(stand, [{"w": at(T0)}], T0 + 3 * DAY)
+    assert catchup.counted == {"recorded": 0, "raw": 3 * DAY}
+    assert len(stand.checked) % 3 == 0 and len(stand.checked) >= 3  # 3 tries a run
+    assert "attempt 3 of 3; read from raw samples" in caplog.text
+    assert catchup.recorded_chunk == 2880 * 60  # a check failing is no reason to shrink

@@ -43,6 +43,8 @@ NODES = "costgov:node_labels"
 NAMES = (SAMPLES, UTIL_SUM, UTIL_COUNT, OWNERS, NODES)
 EVALUATED = "costgov_evaluated"
 """The label of each rule's marker series (value 0, no other labels but the rules')."""
+CHECKED = "costgov_checked"
+"""The label of `uncovered_pods`' count of the pods it checked."""
 VERSION = "1"
 """The rules' `costgov_rules` label: raise it whenever an expression or a label changes."""
 
@@ -129,7 +131,8 @@ def uncovered_pods(step: int, interval: int, at: float) -> str:
     raw samples show them Running at one of the evaluation's grid points, on a node, with a
     GPU request: rules that did not see every pod (a PrometheusRule under the Prometheus
     Operator's `enforcedNamespaceLabel`, rules evaluated where only some of the series are).
-    Empty when the record covers them all: the rule writes a line for every such pod (its
+    Plus one series labelled `CHECKED`: how many pods there were to check (none: the hour
+    proves nothing). No namespace when the record covers them all: the rule writes a line for every such pod (its
     phase, node and request ranges reach at least as far back as these). The record is read
     at `at` alone (`[1ms]`): another evaluation minutes before (another offset) is not it."""
     span = f"[{interval}s] @ {at:.3f}"
@@ -143,8 +146,9 @@ def uncovered_pods(step: int, interval: int, at: float) -> str:
         f'last_over_time({SAMPLES}{{costgov_rules="{VERSION}",step="{step}",'
         f'interval="{interval}",{EVALUATED}=""}}[1ms] @ {at:.3f})'
     )
-    return (
-        f"count by (namespace) (({running}) * on (namespace, pod) group_left () {placed}"
+    pods = (
+        f"({running}) * on (namespace, pod) group_left () {placed}"
         f" * on (namespace, pod) group_left () {requested}"
-        f" unless on (namespace, pod) {recorded})"
     )
+    checked = f'label_replace(count({pods}), "{CHECKED}", "true", "", "")'
+    return f"count by (namespace) ({pods} unless on (namespace, pod) {recorded}) or {checked}"

@@ -29,7 +29,7 @@ from datetime import datetime
 from costgov.adapters.prometheus import PrometheusSource
 from costgov.domain.catalogs import PriceCatalog
 from costgov.domain.spend import combine_costs
-from costgov.services import recorded
+from costgov.services import recorded, recorded_check
 from costgov.services.accounting import Snapshot, WindowSpend, chunk_spend
 from costgov.services.planning import MAX_POINTS, floor_to, next_chunk
 from costgov.services.querying import PodKey
@@ -42,10 +42,6 @@ HANDOFF_INTERVALS = 2
 one is counted by the cycle itself."""
 RETRY_SECONDS = 5.0
 """The pause before a failed chunk is tried again (smaller)."""
-CHECK_SPACING = 7 * 86400
-"""Seconds of history between spot checks of the recording rules' records (one costs
-Prometheus about 0.4 s at 10,000 pods, three reads of an hour; a check that finds pods
-missing makes every later run checked until one passes)."""
 RAW_AFTER_FAILURE = 86400
 """Seconds of history read from raw samples after the recording rules failed for one
 evaluation's hour (a failure an hour, each with its pause, would crawl)."""
@@ -135,10 +131,8 @@ class CatchUp:
         """A stretch (unix seconds, from, to) read from raw samples whatever the rules hold:
         a recorded chunk of one evaluation failed there (it can be no smaller), so the
         rules are left alone for RAW_AFTER_FAILURE from it."""
-        self._checked: int | None = None
-        """The last evaluation (unix ms) a spot check found complete."""
-        self.uncovered: dict[str, int] = {}
-        """Pods per namespace the rules' last spot check found unrecorded (`recorded.uncovered`)."""
+        self.checker = recorded_check.Checker(source, step, retry)
+        """Whether the rules saw every pod (services/recorded_check.py)."""
         self._progress: dict[datetime, Progress] = {}
         self._labels: Mapping[str, Mapping[str, str]] = {}
         self._to: datetime | None = None
@@ -209,7 +203,8 @@ class CatchUp:
     def forget(self) -> None:
         """Drop all progress and stop counting until the next `want` (leadership lost: a
         new leader counts from the cursors in status)."""
-        self._raw, self._checked = (0, 0), None
+        self._raw = (0, 0)
+        self.checker.forget()
         if self._task is not None:
             self._task.cancel()
         self._progress, self._to = {}, None
@@ -252,18 +247,15 @@ class CatchUp:
         ahead: recorded.Run | int | None = None
         if self._raw[0] <= start < self._raw[1]:
             ahead = min(self._raw[1], end)  # a grid time: `end` is `to`, on the grid
+        elif self.checker.missing:
+            ahead = None  # the rules missed pods: raw samples, as without them
         elif found := await recorded.evaluations(self._source, start, end, step):
             interval, evaluated, seen = found
             ahead = recorded.stretch(
                 evaluated, interval, start, end, step, self.recorded_chunk, seen
             )
-            if isinstance(ahead, recorded.Run):
-                covered = await self._covered(ahead)
-                if isinstance(covered, str):  # as a failed recorded chunk: paused, smaller
-                    self._run = ahead
-                    return covered, False
-                if not covered:
-                    ahead = None  # the rules missed pods: raw samples, as without them
+            if isinstance(ahead, recorded.Run) and not await self.checker.covered(ahead, evaluated):
+                ahead = None
         self._run = ahead if isinstance(ahead, recorded.Run) else None
         rules = None if self._run is None else recorded.recorded_plan(start, self._run, step,
                                                                       "history")  # fmt: skip
@@ -277,29 +269,6 @@ class CatchUp:
             kind = "raw" if rules is None else "recorded"
             self.counted[kind] += int((spend[0].end - point).total_seconds())
         return spend, rules is None
-
-    async def _covered(self, run: recorded.Run) -> bool | str:
-        """Whether the run's records hold every pod raw samples show Running (a spot check
-        of its last hour, once every CHECK_SPACING of history), or why Prometheus could
-        not say."""
-        if self._checked is not None and abs(run.last - self._checked) < CHECK_SPACING * 1000:
-            return True
-        missing = await recorded.uncovered(self._source, run, self._step)
-        if isinstance(missing, str):
-            return missing
-        if missing and missing.keys() != self.uncovered.keys():
-            pods = ", ".join(f"{ns} ({n})" for ns, n in sorted(missing.items()))
-            log.warning(
-                "the recording rules (costgov:pod_gpu_samples) recorded nothing for GPU pods "
-                f"Prometheus shows Running, by namespace: {pods}; past spend is counted from "
-                "raw samples (slower, the same dollars). Rules the Prometheus Operator narrows "
-                "with enforcedNamespaceLabel see their own namespace only, and rules evaluated "
-                "where some series are not (another Prometheus, a shard) miss pods "
-                "(docs/operator.md, From recording rules)"
-            )
-        self.uncovered = missing
-        self._checked = None if missing else run.last
-        return not missing
 
     async def _count(self, point: datetime, to: datetime) -> None:
         began = time.monotonic()

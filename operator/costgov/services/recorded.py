@@ -29,7 +29,7 @@ from costgov.services.planning import MAX_POINTS, Plan
 
 log = logging.getLogger("costgov")
 
-__all__ = ["Run", "evaluations", "recorded_plan", "stretch", "uncovered"]
+__all__ = ["Run", "evaluations", "recorded_plan", "stretch"]
 
 
 @dataclass(frozen=True)
@@ -143,23 +143,12 @@ def _other_versions(series: Iterable[RangeSeries]) -> None:
         _TOLD.add(others)
         log.warning(
             f"recording rules of version(s) {', '.join(sorted(others))} (label costgov_rules) "
-            f"are evaluated, and this operator reads version {mine} only: past spend is "
-            "counted from raw samples. Install the rules of this release (the chart's "
-            "catchupRules, or `costgov rules`; docs/operator.md, From recording rules)"
+            f"are evaluated, and none of version {mine}, the only one this operator reads: "
+            "past spend there is counted from raw samples. Right after an upgrade that lasts "
+            "until the new rules' first evaluation; if it lasts longer, install the rules of "
+            "this release (the chart's catchupRules, or `costgov rules`; docs/operator.md, "
+            "From recording rules)"
         )
-
-
-async def uncovered(source: PrometheusSource, run: Run, step: int) -> dict[str, int] | str:
-    """How many pods of each namespace the run's last evaluation recorded nothing for though
-    raw samples show them Running (`promql_rules.uncovered_pods`), or why Prometheus could
-    not say. A spot check of one hour per run: it catches rules that never see some pods,
-    not one evaluation in the middle of a run that missed some."""
-    expr = promql_rules.uncovered_pods(step, run.interval, run.last / 1000)
-    try:
-        found = await source.query(expr, datetime.fromtimestamp(run.last / 1000, UTC))
-    except MetricsError as exc:
-        return f"could not check the recording rules' records: {exc}"
-    return {s.labels.get("namespace", ""): int(s.value) for s in found.samples}
 
 
 def recorded_plan(point: int, run: Run, step: int, name: str) -> Plan:
