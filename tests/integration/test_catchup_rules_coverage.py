@@ -73,7 +73,12 @@ def test_rules_narrowed_to_a_namespace_are_not_read(
         snap, catchup, _ = _caught_up(url)
     assert_whole(snap, catchup)
     assert catchup.counted == {"recorded": 0, "raw": 4 * HOUR}
-    assert catchup.checker.missing == missing
+    # ml-research's pods ran the first 2 hours: whether the checked hour (the last, at the
+    # group's offset, which Prometheus hashes from the rule file's path) saw them varies
+    found = catchup.checker.missing
+    assert {k: v for k, v in found.items() if k != "ml-research"} == missing
+    assert found.get("ml-research", 2) == 2 and (matcher != 'namespace="ml-research"' or
+                                                  "ml-research" not in found)  # fmt: skip
     (warned,) = _warnings(caplog)
     assert "ml-serving (1)" in warned and "enforcedNamespaceLabel" in warned
 
@@ -123,7 +128,7 @@ def test_a_pod_starting_just_before_an_evaluation_does_not_stop_complete_rules_b
     with running_prometheus_with_rules(_history(), [(RULES, BASE, END)]) as url:
         last = _evaluations(url)[-1]
     grid = last // 60 * 60
-    assert last - grid >= 1, "the group's offset is within a second of the minute"
+    assert last - grid >= 0.002, "the group is evaluated on the minute (offset from the path)"
     created = grid + (last - grid) / 2
     history = _with_pod(_history(), "solo", "nb-0", created, node="node-a")
     with running_prometheus_with_rules(history, [(RULES, BASE, END)]) as url:
