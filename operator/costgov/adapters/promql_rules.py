@@ -26,6 +26,7 @@ __all__ = [
     "EVALUATED",
     "NAMES",
     "VERSION",
+    "VERSION_LABEL",
     "evaluations",
     "recorded_nodes",
     "recorded_owners",
@@ -45,8 +46,9 @@ EVALUATED = "costgov_evaluated"
 """The label of each rule's marker series (value 0, no other labels but the rules')."""
 CHECKED = "costgov_checked"
 """The label of `uncovered_pods`' count of the pods it checked."""
+VERSION_LABEL = "costgov_rules"
 VERSION = "1"
-"""The rules' `costgov_rules` label: raise it whenever an expression or a label changes."""
+"""The rules' VERSION_LABEL: raise it whenever an expression or a label changes."""
 
 _UTIL = 'DCGM_FI_DEV_GPU_UTIL{GPU_I_ID=""}'
 _REQUESTS = 'kube_pod_container_resource_requests{resource="nvidia_com_gpu"}'
@@ -74,7 +76,7 @@ def rule_group(step: int, interval: int) -> dict[str, object]:
             f"expected a multiple of the sample step ({step}s), at most 1440 steps ({1440 * step}s)"
         )
     marker = f'label_replace(vector(0), "{EVALUATED}", "true", "", "")'
-    labels = {"costgov_rules": VERSION, "step": str(step), "interval": str(interval)}
+    labels = {VERSION_LABEL: VERSION, "step": str(step), "interval": str(interval)}
     return {
         "name": f"costgov.catchup.v{VERSION}.{step}s.{interval}s",
         "interval": _dur(interval),
@@ -87,7 +89,7 @@ def rule_group(step: int, interval: int) -> dict[str, object]:
 
 def _selector(name: str, step: int, interval: int, extra: str, delta_ms: int, at: float) -> str:
     return (
-        f'{name}{{costgov_rules="{VERSION}",step="{step}",interval="{interval}",'
+        f'{name}{{{VERSION_LABEL}="{VERSION}",step="{step}",interval="{interval}",'
         f'{EVALUATED}=""{extra}}}'
         f"[{delta_ms}ms] @ {at:.3f}"
     )
@@ -95,7 +97,7 @@ def _selector(name: str, step: int, interval: int, extra: str, delta_ms: int, at
 
 def evaluations(step: int, delta_ms: int, at: float) -> str:
     """Every rule's marker samples (one per evaluation) in (at - delta, at]: a range vector
-    of each rule and interval made for `step`, of every version (`costgov_rules`), so that
+    of each rule and interval made for `step`, of every version (VERSION_LABEL), so that
     rules of another release can be told apart from no rules at all."""
     names = "|".join(NAMES)
     return f'{{__name__=~"{names}",step="{step}",{EVALUATED}="true"}}[{delta_ms}ms] @ {at:.3f}'
@@ -132,8 +134,9 @@ def uncovered_pods(step: int, interval: int, at: float) -> str:
     GPU request: rules that did not see every pod (a PrometheusRule under the Prometheus
     Operator's `enforcedNamespaceLabel`, rules evaluated where only some of the series are).
     Plus one series labelled `CHECKED`: how many pods there were to check (none: the hour
-    proves nothing). No namespace when the record covers them all: the rule writes a line for every such pod (its
-    phase, node and request ranges reach at least as far back as these). The record is read
+    proves nothing). No namespace when the record covers them all: the rule writes a line
+    for every such pod (its phase, node and request ranges reach at least as far back as
+    these). The record is read
     at `at` alone (`[1ms]`): another evaluation minutes before (another offset) is not it."""
     span = f"[{interval}s] @ {at:.3f}"
     running = (
@@ -143,7 +146,7 @@ def uncovered_pods(step: int, interval: int, at: float) -> str:
     placed = f'max by (namespace, pod) (last_over_time(kube_pod_info{{node!=""}}{span}))'
     requested = f"max by (namespace, pod) (last_over_time({_REQUESTS}{span}))"
     recorded = (
-        f'last_over_time({SAMPLES}{{costgov_rules="{VERSION}",step="{step}",'
+        f'last_over_time({SAMPLES}{{{VERSION_LABEL}="{VERSION}",step="{step}",'
         f'interval="{interval}",{EVALUATED}=""}}[1ms] @ {at:.3f})'
     )
     pods = (

@@ -89,7 +89,7 @@ def _times(series: Iterable[RangeSeries]) -> dict[int, tuple[list[int], list[int
     seen: dict[int, dict[str, set[int]]] = {}
     for s in series:
         name, interval = s.labels.get("__name__", ""), s.labels.get("interval", "")
-        mine = s.labels.get("costgov_rules") == promql_rules.VERSION
+        mine = s.labels.get(promql_rules.VERSION_LABEL) == promql_rules.VERSION
         if mine and name in promql_rules.NAMES and interval.isdigit():
             times = seen.setdefault(int(interval), {}).setdefault(name, set())
             times.update(round(t * 1000) for t, _ in s.points)
@@ -138,7 +138,7 @@ def _other_versions(series: Iterable[RangeSeries]) -> None:
     """Say once when only rules of other versions were evaluated: the rules a release ships
     and the operator it runs differ (one was upgraded without the other)."""
     mine = promql_rules.VERSION
-    others = frozenset(s.labels.get("costgov_rules", "none") for s in series) - {mine}
+    others = frozenset(s.labels.get(promql_rules.VERSION_LABEL, "none") for s in series) - {mine}
     if others and others not in _TOLD:
         _TOLD.add(others)
         log.warning(
