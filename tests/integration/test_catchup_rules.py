@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import yaml
 
 from costgov.services import recorded
 from costgov.services.accounting import Snapshot
@@ -167,3 +168,29 @@ def test_a_recorded_chunk_that_keeps_failing_is_counted_from_raw_samples(
     assert catchup.counted == {"recorded": 0, "raw": 4 * HOUR}
     assert catchup.recorded_chunk < 2880 * 60  # halved from 2 days
     assert "Prometheus did not answer 'sum_over_time(costgov:pod_gpu_" in caplog.text
+
+
+def test_rules_that_never_all_record_are_not_read_and_said_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One of the rules records nothing at any evaluation (here left out of the group; in a
+    cluster, a rule that times out or hits a sample limit every hour): no hour is read from
+    the others, dollars come from raw samples, and the operator says once which rule never
+    recorded, instead of catching up more slowly in silence."""
+    monkeypatch.setattr(recorded, "_TOLD_INCOMPLETE", set())
+    rules = yaml.safe_load(RULES.read_text())
+    group = rules["groups"][0]
+    group["rules"] = [r for r in group["rules"] if r["record"] != "costgov:gpu_util_sum"]
+    assert len(group["rules"]) == 4
+    broken = tmp_path / "rules.yaml"
+    broken.write_text(yaml.safe_dump(rules))
+    with running_prometheus_with_rules(_history(), [(broken, BASE, END)]) as url:
+        assert len(_evaluations(url, ',costgov_rules="1"')) >= 4
+        snap, catchup, _ = _caught_up(url)
+        _caught_up(url)  # a second catch-up in the same process: not said again
+    assert_whole(snap, catchup)
+    assert catchup.counted == {"recorded": 0, "raw": 4 * HOUR}
+    told = [r.getMessage() for r in caplog.records if "never all together" in r.getMessage()]
+    assert len(told) == 1, told
+    assert "costgov:gpu_util_sum recorded at none of them" in told[0]
+    assert "interval 3600s" in told[0] and "version 1 " in told[0]

@@ -16,11 +16,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from costgov.adapters.prometheus import MetricsError, PrometheusSource, RangeSeries
+from costgov.services import recorded
 from costgov.services.recorded import Run, evaluations, recorded_plan, stretch
 
 H = 3600
 T0 = 1_796_000_400  # a whole hour (unix seconds)
 OFFSET_MS = 2_102_804  # 35 min 2.804 s
+
+
+NAMES = (  # the records charts/costgov/files/catchup-rules.yaml names, as written there
+    "costgov:pod_gpu_samples",
+    "costgov:gpu_util_sum",
+    "costgov:gpu_util_count",
+    "costgov:pod_owner",
+    "costgov:node_labels",
+)
 
 
 def ev(hour: int, offset_ms: int = OFFSET_MS) -> int:
@@ -187,13 +197,7 @@ def _markers(names: tuple[str, ...], interval: str, times: list[float]) -> list[
 
 
 def test_only_times_every_rule_was_evaluated_at_count() -> None:
-    names = (  # the records charts/costgov/files/catchup-rules.yaml names, as written there
-        "costgov:pod_gpu_samples",
-        "costgov:gpu_util_sum",
-        "costgov:gpu_util_count",
-        "costgov:pod_owner",
-        "costgov:node_labels",
-    )
+    names = NAMES
     series = _markers(names, "3600", [T0 + 3600.5, T0 + 7200.5])
     series += _markers(names[:1], "3600", [T0 + 10800.5])  # one rule only: a failed group
     series += _markers(names[:4], "1800", [T0 + 1800.0])  # an incomplete set
@@ -204,6 +208,37 @@ def test_only_times_every_rule_was_evaluated_at_count() -> None:
     assert 'step="60"' in fake.asked and "[14400000ms] @ " in fake.asked
     down = Markers(MetricsError("Prometheus did not answer within 10 s"))
     assert asyncio.run(evaluations(cast(PrometheusSource, down), T0, T0 + H, 60)) is None
+
+
+def _incomplete(series: list[RangeSeries], caplog: pytest.LogCaptureFixture) -> list[str]:
+    """What the operator said, reading these markers twice, when none is complete."""
+    caplog.clear()
+    for _ in range(2):
+        found = asyncio.run(
+            evaluations(cast(PrometheusSource, Markers(series)), T0, T0 + 9 * H, 60)
+        )
+        assert found is None
+    return [r.getMessage() for r in caplog.records if "never all together" in r.getMessage()]
+
+
+def test_rules_never_all_recording_at_once_are_said_once(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(recorded, "_TOLD_INCOMPLETE", set())
+    hours = [T0 + h * H + 2102.804 for h in range(1, 9)]
+    # one evaluation read while Prometheus is still writing its rules: nothing to say yet
+    assert _incomplete(_markers(NAMES[:2], "3600", hours[:1]), caplog) == []
+    # the utilisation sum never recorded over 8 hours (a rule failing at every evaluation)
+    told = _incomplete(_markers(NAMES[:1] + NAMES[2:], "3600", hours), caplog)
+    assert len(told) == 1
+    assert "evaluated 8 times" in told[0] and "costgov:gpu_util_sum recorded at none" in told[0]
+    # every rule recorded at some evaluations, never all five at one
+    odd = [*_markers(NAMES[:3], "3600", hours[::2]), *_markers(NAMES[3:], "3600", hours[1::2])]
+    told = _incomplete(odd, caplog)
+    assert len(told) == 1 and "never all at one" in told[0]
+    # another version's markers, or rules for another step's interval, are not this warning
+    other = [RangeSeries({**s.labels, "costgov_rules": "2"}, s.points) for s in odd]
+    assert _incomplete(other, caplog) == []
 
 
 def test_a_recorded_chunk_is_read_at_its_last_evaluation_and_ends_on_the_grid() -> None:

@@ -83,9 +83,8 @@ def stretch(
     return Run(first, last, interval)
 
 
-def _times(series: Iterable[RangeSeries]) -> dict[int, tuple[list[int], list[int]]]:
-    """For each interval: the evaluation times (unix ms) at which every rule's marker is
-    present, and those at which any is."""
+def _markers(series: Iterable[RangeSeries]) -> dict[int, dict[str, set[int]]]:
+    """For each interval: per rule of this VERSION, the times (unix ms) of its markers."""
     seen: dict[int, dict[str, set[int]]] = {}
     for s in series:
         name, interval = s.labels.get("__name__", ""), s.labels.get("interval", "")
@@ -93,15 +92,17 @@ def _times(series: Iterable[RangeSeries]) -> dict[int, tuple[list[int], list[int
         if mine and name in promql_rules.NAMES and interval.isdigit():
             times = seen.setdefault(int(interval), {}).setdefault(name, set())
             times.update(round(t * 1000) for t, _ in s.points)
-    return {
-        interval: (
-            sorted(set.intersection(*by_name.values()))
-            if len(by_name) == len(promql_rules.NAMES)
-            else [],
-            sorted(set.union(*by_name.values())),
-        )
-        for interval, by_name in seen.items()
-    }
+    return seen
+
+
+def _times(by_name: dict[str, set[int]]) -> tuple[list[int], list[int]]:
+    """The evaluation times (unix ms) at which every rule's marker is present, and those at
+    which any is."""
+    every = len(by_name) == len(promql_rules.NAMES)
+    return (
+        sorted(set.intersection(*by_name.values())) if every else [],
+        sorted(set.union(*by_name.values())),
+    )
 
 
 async def evaluations(
@@ -118,13 +119,15 @@ async def evaluations(
         series, _ = await source.points(expr, datetime.fromtimestamp(to, UTC))
     except MetricsError:
         return None
-    found = {
-        i: ts
-        for i, ts in _times(series).items()
+    markers = {
+        i: by_name
+        for i, by_name in _markers(series).items()
         if i % step == 0 and step <= i <= MAX_POINTS * step // 2
     }  # intervals `costgov rules` makes: a multiple of the step (`stretch` relies on it)
+    found = {i: _times(by_name) for i, by_name in markers.items()}
     if not any(complete for complete, _ in found.values()):
         _other_versions(series)
+        _never_complete(markers)
         return None
     interval = max(found, key=lambda i: (len(found[i][0]), -i))
     return interval, *found[interval]
@@ -148,6 +151,36 @@ def _other_versions(series: Iterable[RangeSeries]) -> None:
             "until the new rules' first evaluation; if it lasts longer, install the rules of "
             "this release (the chart's catchupRules, or `costgov rules`; docs/operator.md, "
             "From recording rules)"
+        )
+
+
+_TOLD_INCOMPLETE: set[tuple[int, frozenset[str]]] = set()
+"""The (interval, rules that never recorded) already logged (once per process each)."""
+
+
+def _never_complete(markers: dict[int, dict[str, set[int]]]) -> None:
+    """Say once when this version's rules were evaluated at least twice and never all of
+    them at the same evaluation: a rule that fails every time (a query timeout or a sample
+    limit at Prometheus' scale, a rule removed from the group) leaves the catch-up reading
+    raw samples, slower, for as long as it lasts. Not for one evaluation alone: it can be
+    read while Prometheus is still writing its rules one after another."""
+    for interval, by_name in sorted(markers.items()):
+        times = set.union(*by_name.values())
+        absent = frozenset(promql_rules.NAMES) - set(by_name)
+        if len(times) < 2 or (interval, absent) in _TOLD_INCOMPLETE:
+            continue
+        _TOLD_INCOMPLETE.add((interval, absent))
+        which = (
+            f"{', '.join(sorted(absent))} recorded at none of them"
+            if absent
+            else "each rule recorded at some of them, never all at one"
+        )
+        log.warning(
+            f"recording rules of version {promql_rules.VERSION} (interval {interval}s) were "
+            f"evaluated {len(times)} times and never all together: {which}. Past spend there "
+            "is counted from raw samples, more slowly. Look for the failing rule in "
+            "Prometheus (its Rules page, prometheus_rule_evaluation_failures_total): a query "
+            "timeout or a sample limit at this cluster's size, or a rule left out of the group"
         )
 
 
