@@ -288,7 +288,7 @@ def _nice_standins(root: Path) -> None:
                 os.setpriority(os.PRIO_PROCESS, int(task.name), STANDINS_NICE)
 
 
-def _steady(sim: cluster.Sim, pid: int, cycles: int = 3) -> None:
+def _steady(sim: cluster.Sim, pid: int, phase: str, cycles: int = 3) -> None:
     _nice_standins(sim.root)
     first, cpu0 = _metrics(sim), _proc(pid)[0]
     n0 = first.get("costgov_accounting_cycles_total", 0)
@@ -307,7 +307,7 @@ def _steady(sim: cluster.Sim, pid: int, cycles: int = 3) -> None:
     took = (last["costgov_accounting_cycle_duration_seconds_sum"]
             - first["costgov_accounting_cycle_duration_seconds_sum"]) / n  # fmt: skip
     low, high = min(seen.values()), max(seen.values())
-    print(f"steady: {n:.0f} cycles, {took:.2f} s per accounting snapshot, "
+    print(f"steady ({phase}): {n:.0f} cycles, {took:.2f} s per accounting snapshot, "
           f"{low:.0f}{f'-{high:.0f}' if high > low else ''} PromQL queries per cycle, "
           f"{(cpu1 - cpu0) / n:.2f} CPU s per cycle interval ({RECONCILE} s, reconcile and "
           f"watches included); RSS {rss / 2**20:.0f} MiB, peak {peak / 2**20:.0f} MiB",
@@ -384,6 +384,20 @@ def _churn_and_admit(api: Api, sim: cluster.Sim, seconds: float = 120) -> None:
           f"(histogram bucket)", flush=True)  # fmt: skip
 
 
+def _settle(api: Api, every: float = 15) -> None:
+    """Wait until the cluster is done with the churn: the pods' phase counts the same on
+    two reads `every` seconds apart (the job controller, scheduler and kwok at rest)."""
+    last: list[dict[str, int]] = [{}]
+
+    def still() -> bool:
+        now = api.pods()
+        same, last[0] = now == last[0], now
+        return same
+
+    took = _wait("pods to settle after churn", still, 900, every)
+    print(f"pods settled {took:.0f} s after the churn: {last[0]}", flush=True)
+
+
 def _health(sim: cluster.Sim) -> str:
     """The operator's accounting cycles, leadership and RSS, for a log of the run."""
     try:
@@ -444,11 +458,13 @@ def main() -> None:
         since = datetime.now(UTC)
         took = _wait("complete status", lambda: _complete(api, since), 900, 5)
         print(f"complete status {took:.0f} s after the pods ran", flush=True)
-        _steady(sim, pid)
+        _steady(sim, pid, "after the pods ran")
         pid = _restart(sim, api)
-        _steady(sim, pid)
+        _steady(sim, pid, "after a restart")
         _churn_and_admit(api, sim)
-        _steady(sim, pid)
+        _steady(sim, pid, "right after Job churn")
+        _settle(api)
+        _steady(sim, pid, "once the pods settled after churn")
     finally:
         cluster.down(root)
         kept = Path(f"{root}-logs")
