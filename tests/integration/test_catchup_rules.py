@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from costgov.services import recorded
+from costgov.services import recorded_health
 from costgov.services.accounting import Snapshot
 from costgov.services.catching_up import CatchUp
 from costgov.settings import Settings
@@ -79,8 +79,9 @@ def ruled(
 
 
 def test_a_month_behind_is_counted_from_the_rules_to_the_same_dollars(
-    ruled: tuple[str, str],
+    ruled: tuple[str, str], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(recorded_health, "_FAILING", {})
     case, url = ruled
     evaluated = _evaluations(url)
     gaps = {b - a for a, b in itertools.pairwise(evaluated)}
@@ -106,6 +107,8 @@ def test_a_month_behind_is_counted_from_the_rules_to_the_same_dollars(
     else:  # one offset's evaluations, an hour each, read after each other; raw between
         assert catchup.counted["recorded"] >= 2 * HOUR
     assert any("costgov:pod_gpu_samples" in e and "sum_over_time" in e for e in asked)
+    # healthy rules (an evaluation missing, or two offsets, included) are not said to fail
+    assert "recording rule group" not in caplog.text
 
 
 def test_rules_made_for_another_step_are_not_read(tmp_path: Path) -> None:
@@ -136,7 +139,7 @@ def test_rules_of_another_version_are_not_read(
     version label, or a later one's) record what it cannot read as its own: it counts raw
     samples, to the same dollars, even with them evaluated over the whole history, and says
     once that the rules and the operator differ."""
-    monkeypatch.setattr(recorded, "_TOLD", set())
+    monkeypatch.setattr(recorded_health, "_TOLD", set())
     other = tmp_path / "rules.yaml"
     other.write_text(RULES.read_text().replace("      costgov_rules: '1'\n", version))
     assert other.read_text().count("costgov_rules") == lines
@@ -177,7 +180,7 @@ def test_rules_that_never_all_record_are_not_read_and_said_so(
     cluster, a rule that times out or hits a sample limit every hour): no hour is read from
     the others, dollars come from raw samples, and the operator says once which rule never
     recorded, instead of catching up more slowly in silence."""
-    monkeypatch.setattr(recorded, "_TOLD_INCOMPLETE", set())
+    monkeypatch.setattr(recorded_health, "_FAILING", {})
     rules = yaml.safe_load(RULES.read_text())
     group = rules["groups"][0]
     group["rules"] = [r for r in group["rules"] if r["record"] != "costgov:gpu_util_sum"]
@@ -190,7 +193,7 @@ def test_rules_that_never_all_record_are_not_read_and_said_so(
         _caught_up(url)  # a second catch-up in the same process: not said again
     assert_whole(snap, catchup)
     assert catchup.counted == {"recorded": 0, "raw": 4 * HOUR}
-    told = [r.getMessage() for r in caplog.records if "never all together" in r.getMessage()]
+    told = [r.getMessage() for r in caplog.records if "recorded all 5 rules" in r.getMessage()]
     assert len(told) == 1, told
-    assert "costgov:gpu_util_sum recorded at none of them" in told[0]
-    assert "interval 3600s" in told[0] and "version 1 " in told[0]
+    assert told[0].startswith("recording rule group costgov.catchup.v1.60s.3600s: 0 of its ")
+    assert "(costgov:gpu_util_sum 0/" in told[0]

@@ -16,7 +16,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from costgov.adapters.prometheus import MetricsError, PrometheusSource, RangeSeries
-from costgov.services import recorded
 from costgov.services.recorded import Run, evaluations, recorded_plan, stretch
 
 H = 3600
@@ -178,14 +177,18 @@ def test_an_evaluation_a_millisecond_before_a_minute_is_read_raw() -> None:
 class Markers:
     """A Prometheus answering the markers query with these series."""
 
-    def __init__(self, series: list[RangeSeries] | MetricsError) -> None:
-        self.series, self.asked = series, ""
+    def __init__(
+        self, series: list[RangeSeries] | MetricsError, warnings: tuple[str, ...] = ()
+    ) -> None:
+        self.series, self.asked, self.warnings = series, "", warnings
 
-    async def points(self, expr: str, at: datetime) -> tuple[tuple[RangeSeries, ...], tuple[()]]:
+    async def points(
+        self, expr: str, at: datetime
+    ) -> tuple[tuple[RangeSeries, ...], tuple[str, ...]]:
         self.asked = expr
         if isinstance(self.series, MetricsError):
             raise self.series
-        return tuple(self.series), ()
+        return tuple(self.series), self.warnings
 
 
 def _markers(names: tuple[str, ...], interval: str, times: list[float]) -> list[RangeSeries]:
@@ -208,37 +211,6 @@ def test_only_times_every_rule_was_evaluated_at_count() -> None:
     assert 'step="60"' in fake.asked and "[14400000ms] @ " in fake.asked
     down = Markers(MetricsError("Prometheus did not answer within 10 s"))
     assert asyncio.run(evaluations(cast(PrometheusSource, down), T0, T0 + H, 60)) is None
-
-
-def _incomplete(series: list[RangeSeries], caplog: pytest.LogCaptureFixture) -> list[str]:
-    """What the operator said, reading these markers twice, when none is complete."""
-    caplog.clear()
-    for _ in range(2):
-        found = asyncio.run(
-            evaluations(cast(PrometheusSource, Markers(series)), T0, T0 + 9 * H, 60)
-        )
-        assert found is None
-    return [r.getMessage() for r in caplog.records if "never all together" in r.getMessage()]
-
-
-def test_rules_never_all_recording_at_once_are_said_once(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(recorded, "_TOLD_INCOMPLETE", set())
-    hours = [T0 + h * H + 2102.804 for h in range(1, 9)]
-    # one evaluation read while Prometheus is still writing its rules: nothing to say yet
-    assert _incomplete(_markers(NAMES[:2], "3600", hours[:1]), caplog) == []
-    # the utilisation sum never recorded over 8 hours (a rule failing at every evaluation)
-    told = _incomplete(_markers(NAMES[:1] + NAMES[2:], "3600", hours), caplog)
-    assert len(told) == 1
-    assert "evaluated 8 times" in told[0] and "costgov:gpu_util_sum recorded at none" in told[0]
-    # every rule recorded at some evaluations, never all five at one
-    odd = [*_markers(NAMES[:3], "3600", hours[::2]), *_markers(NAMES[3:], "3600", hours[1::2])]
-    told = _incomplete(odd, caplog)
-    assert len(told) == 1 and "never all at one" in told[0]
-    # another version's markers, or rules for another step's interval, are not this warning
-    other = [RangeSeries({**s.labels, "costgov_rules": "2"}, s.points) for s in odd]
-    assert _incomplete(other, caplog) == []
 
 
 def test_a_recorded_chunk_is_read_at_its_last_evaluation_and_ends_on_the_grid() -> None:

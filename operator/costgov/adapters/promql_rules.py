@@ -28,6 +28,7 @@ __all__ = [
     "VERSION",
     "VERSION_LABEL",
     "evaluations",
+    "group_name",
     "recorded_nodes",
     "recorded_owners",
     "recorded_samples",
@@ -65,6 +66,11 @@ def _exprs(step: int, interval: int) -> dict[str, str]:
     }
 
 
+def group_name(step: int, interval: int) -> str:
+    """The rule group's name, as Prometheus' Rules page shows it."""
+    return f"costgov.catchup.v{VERSION}.{step}s.{interval}s"
+
+
 def rule_group(step: int, interval: int) -> dict[str, object]:
     """The rule group (as Prometheus' rule files and the PrometheusRule CRD spell it) for an
     operator sampling every `step` seconds, evaluated every `interval` seconds (a multiple
@@ -78,7 +84,7 @@ def rule_group(step: int, interval: int) -> dict[str, object]:
     marker = f'label_replace(vector(0), "{EVALUATED}", "true", "", "")'
     labels = {VERSION_LABEL: VERSION, "step": str(step), "interval": str(interval)}
     return {
-        "name": f"costgov.catchup.v{VERSION}.{step}s.{interval}s",
+        "name": group_name(step, interval),
         "interval": _dur(interval),
         "rules": [
             {"record": name, "expr": f"({expr}) or {marker}", "labels": dict(labels)}

@@ -19,15 +19,19 @@ objects, utilisation not settled) are asked for again from raw samples over the 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from costgov.adapters import promql_rules
 from costgov.adapters.prometheus import MetricsError, PrometheusSource, RangeSeries
+from costgov.services import recorded_health
 from costgov.services.planning import MAX_POINTS, Plan
 
 log = logging.getLogger("costgov")
+_INTERVAL = re.compile(r"[1-9][0-9]{0,8}")
+"""An `interval` label `costgov rules` could write (ASCII digits; none with thousands)."""
 
 __all__ = ["Run", "evaluations", "recorded_plan", "stretch"]
 
@@ -89,7 +93,7 @@ def _markers(series: Iterable[RangeSeries]) -> dict[int, dict[str, set[int]]]:
     for s in series:
         name, interval = s.labels.get("__name__", ""), s.labels.get("interval", "")
         mine = s.labels.get(promql_rules.VERSION_LABEL) == promql_rules.VERSION
-        if mine and name in promql_rules.NAMES and interval.isdigit():
+        if mine and name in promql_rules.NAMES and _INTERVAL.fullmatch(interval):
             times = seen.setdefault(int(interval), {}).setdefault(name, set())
             times.update(round(t * 1000) for t, _ in s.points)
     return seen
@@ -116,7 +120,7 @@ async def evaluations(
         return None
     expr = promql_rules.evaluations(step, (to - point) * 1000, float(to))
     try:
-        series, _ = await source.points(expr, datetime.fromtimestamp(to, UTC))
+        series, warnings = await source.points(expr, datetime.fromtimestamp(to, UTC))
     except MetricsError:
         return None
     markers = {
@@ -124,64 +128,14 @@ async def evaluations(
         for i, by_name in _markers(series).items()
         if i % step == 0 and step <= i <= MAX_POINTS * step // 2
     }  # intervals `costgov rules` makes: a multiple of the step (`stretch` relies on it)
+    if not warnings:  # a partial answer (Thanos, a federation) may lack some markers
+        recorded_health.failing_rules(markers, step)
     found = {i: _times(by_name) for i, by_name in markers.items()}
     if not any(complete for complete, _ in found.values()):
-        _other_versions(series)
-        _never_complete(markers)
+        recorded_health.other_versions(series)
         return None
     interval = max(found, key=lambda i: (len(found[i][0]), -i))
     return interval, *found[interval]
-
-
-_TOLD: set[frozenset[str]] = set()
-"""The sets of other rules versions already logged (once per process each)."""
-
-
-def _other_versions(series: Iterable[RangeSeries]) -> None:
-    """Say once when only rules of other versions were evaluated: the rules a release ships
-    and the operator it runs differ (one was upgraded without the other)."""
-    mine = promql_rules.VERSION
-    others = frozenset(s.labels.get(promql_rules.VERSION_LABEL, "none") for s in series) - {mine}
-    if others and others not in _TOLD:
-        _TOLD.add(others)
-        log.warning(
-            f"recording rules of version(s) {', '.join(sorted(others))} (label costgov_rules) "
-            f"are evaluated, and none of version {mine}, the only one this operator reads: "
-            "past spend there is counted from raw samples. Right after an upgrade that lasts "
-            "until the new rules' first evaluation; if it lasts longer, install the rules of "
-            "this release (the chart's catchupRules, or `costgov rules`; docs/operator.md, "
-            "From recording rules)"
-        )
-
-
-_TOLD_INCOMPLETE: set[tuple[int, frozenset[str]]] = set()
-"""The (interval, rules that never recorded) already logged (once per process each)."""
-
-
-def _never_complete(markers: dict[int, dict[str, set[int]]]) -> None:
-    """Say once when this version's rules were evaluated at least twice and never all of
-    them at the same evaluation: a rule that fails every time (a query timeout or a sample
-    limit at Prometheus' scale, a rule removed from the group) leaves the catch-up reading
-    raw samples, slower, for as long as it lasts. Not for one evaluation alone: it can be
-    read while Prometheus is still writing its rules one after another."""
-    for interval, by_name in sorted(markers.items()):
-        times = set.union(*by_name.values())
-        absent = frozenset(promql_rules.NAMES) - set(by_name)
-        if len(times) < 2 or (interval, absent) in _TOLD_INCOMPLETE:
-            continue
-        _TOLD_INCOMPLETE.add((interval, absent))
-        which = (
-            f"{', '.join(sorted(absent))} recorded at none of them"
-            if absent
-            else "each rule recorded at some of them, never all at one"
-        )
-        log.warning(
-            f"recording rules of version {promql_rules.VERSION} (interval {interval}s) were "
-            f"evaluated {len(times)} times and never all together: {which}. Past spend there "
-            "is counted from raw samples, more slowly. Look for the failing rule in "
-            "Prometheus (its Rules page, prometheus_rule_evaluation_failures_total): a query "
-            "timeout or a sample limit at this cluster's size, or a rule left out of the group"
-        )
 
 
 def recorded_plan(point: int, run: Run, step: int, name: str) -> Plan:
