@@ -193,6 +193,9 @@ class Inventory:
     namespaces: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     nodes: Mapping[str, NodeInfo] = field(default_factory=dict)
     pods: tuple[PodRecord, ...] = ()
+    pods_gone: tuple[PodRecord, ...] = ()
+    """GPU pods deleted in the last minutes (services/podwatch.GONE_SECONDS), as last seen:
+    only their owners are read (the Job their GPU time in the cycle's windows is for)."""
     pods_problems: Mapping[str | None, str] = field(default_factory=dict)
     """Why the GPU pods cannot be followed now (they are as last seen), by scope: a
     namespace, or None for the whole cluster."""
@@ -222,8 +225,10 @@ class Inventory:
         return (j for j in self.jobs if j.namespace == namespace)
 
     def pod_owners(self) -> dict[tuple[str, str], str | None]:
-        """The Job each GPU pod's controller ownerReference names (None: not a Job's)."""
-        return {(p.namespace, p.name): p.owner_job for p in self.pods}
+        """The Job each GPU pod's controller ownerReference names (None: not a Job's), for
+        the pods the API shows and those it showed until minutes ago (a live pod of the same
+        name wins)."""
+        return {(p.namespace, p.name): p.owner_job for p in (*self.pods_gone, *self.pods)}
 
     def serving_pods(self) -> frozenset[tuple[str, str]]:
         """The model servers costgov runs for InferenceDeployments (their pods' label): the
