@@ -146,7 +146,7 @@ def test_follows_events_and_resumes_from_the_newest_version() -> None:
     found = {r.name: (int(r.gpus), r.phase) for r in store.records()}
     assert found == {"a": (1, "Succeeded"), "e": (4, "Pending")}
     # b's DELETED: kept apart, as last seen, for its owner (the Job its GPU time is for)
-    assert [(r.name, r.owner_job) for r in store.gone()] == [("b", "train")]
+    assert [(r.name, r.owner_job) for r in store.gone.records()] == [("b", "train")]
     assert api.watched_from == ["100", "150"]  # the bookmark's version, not a re-list
     assert len(api.lists) == 1
 
@@ -164,7 +164,7 @@ def test_a_gone_version_lists_again_and_replaces_everything() -> None:
     api.list_pods_page = relisted  # type: ignore[method-assign]
     store = _follow(api)
     assert sorted(r.name for r in store.records()) == ["b", "z"]  # "a" went while unwatched
-    assert [r.name for r in store.gone()] == ["a"]
+    assert [r.name for r in store.gone.records()] == ["a"]
     assert [t for _, t in api.lists] == [None, None]  # each list one page of 2
     assert api.watched_from == ["100", "100"]
 
@@ -189,50 +189,6 @@ def test_an_unlisted_store_is_not_taken_for_an_empty_cluster() -> None:
         return before, await store.wait_listed(0.01)
 
     assert asyncio.run(run()) == (False, True)
-
-
-def test_deleted_pods_are_kept_for_minutes_and_at_most_so_many(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from costgov.services import podwatch
-    from costgov.services.inventory import Inventory, pod_record
-
-    async def run() -> None:
-        store, now = PodStore(), [1000.0]
-        store.clock = lambda: now[0]
-        store.replace({f"uid-{n}": pod_record(pod(n, 1)) for n in "abcd"})
-        for n in "ab":
-            store.apply(f"uid-{n}", None)
-        now[0] += 899.0  # 15 min: the cycle's window (5 min or more) and Prometheus' lookback
-        store.apply("uid-c", None)
-        assert [r.name for r in store.gone()] == ["a", "b", "c"]
-        # the API's owners: the live pod's and the deleted ones', never asked of Prometheus;
-        # a pod of the same name made again (a StatefulSet's) is the live one
-        again = pod_record(
-            {
-                **pod("a", 1),
-                "metadata": {**pod("a", 1)["metadata"], "uid": "uid-a2", "ownerReferences": []},
-            }
-        )
-        store.apply("uid-a2", again)
-        inv = Inventory(pods=store.records(), pods_gone=store.gone())
-        assert inv.pod_owners() == {
-            ("ml", "a"): None,
-            ("ml", "b"): "train",
-            ("ml", "c"): "train",
-            ("ml", "d"): "train",
-        }
-        now[0] += 2.0  # a and b went 901 s ago
-        assert [r.name for r in store.gone()] == ["c"]
-        monkeypatch.setattr(podwatch, "GONE_MOST", 2)
-        for n in "de":
-            store.apply(f"uid-{n}", pod_record(pod(n, 1)))
-            store.apply(f"uid-{n}", None)
-        assert [r.name for r in store.gone()] == ["d", "e"]  # the oldest dropped first
-        store.apply("uid-x", None)  # a pod never seen: nothing to keep
-        assert [r.name for r in store.gone()] == ["d", "e"]
-
-    asyncio.run(run())
 
 
 class _DroppedError(ConnectionError):

@@ -303,7 +303,7 @@ def inventory_from(kw: Mapping[str, Any]) -> Inventory:
         nodes=_nodes(kw),
         gpu_node_list=_gpu_nodes(kw),
         pods=kw["memo"].runtime.pods.records(),
-        pods_gone=kw["memo"].runtime.pods.gone(),
+        pods_gone=kw["memo"].runtime.pods.gone.records(),
         pods_problems=kw["memo"].runtime.pods.problems,
         jobs=_jobs(kw),
         policies=policies(kw),

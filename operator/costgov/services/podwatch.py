@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from costgov.adapters.kubernetes import KubeError
+from costgov.services.gone_pods import GonePods
 from costgov.services.inventory import PodRecord, pod_record
 
 __all__ = ["PAGE", "PodFollower", "PodSource", "PodStore"]
@@ -42,12 +43,6 @@ apiserver keeps versions (about 5 minutes), so it gets far longer than a watch."
 INITIAL_END = "k8s.io/initial-events-end"
 """The annotation on the bookmark that ends a streaming list's initial events."""
 """Seconds between attempts after a failed LIST or WATCH (the last one repeats)."""
-GONE_SECONDS = 900.0
-"""How long a deleted pod's record is kept: its GPU time stays in the cycle's windows (at
-least 5 minutes, plus Prometheus' lookback) after it went, and its owner is then the API's,
-not asked of Prometheus (after Job churn, thousands of pods a cycle)."""
-GONE_MOST = 20_000
-"""Deleted pods kept at most (the oldest dropped first): memory stays bounded under churn."""
 
 log = logging.getLogger("costgov.pods")
 
@@ -82,8 +77,8 @@ class PodStore:
         self._all: tuple[PodRecord, ...] | None = ()
         self._listed = asyncio.Event()
         self._problems: dict[Scope, str] = {}
-        self._gone: dict[str, tuple[float, PodRecord]] = {}
-        self.clock: Callable[[], float] = time.monotonic
+        self.gone = GonePods()
+        """GPU pods deleted in the last minutes (services/gone_pods.py)."""
         self.report: Callable[[int], None] = lambda failing: None
         """Told how many scopes fail to be followed, whenever that may have changed."""
 
@@ -95,21 +90,6 @@ class PodStore:
         if self._all is None:
             self._all = tuple(r for part in self._parts.values() for r in part.values())
         return self._all
-
-    def gone(self) -> tuple[PodRecord, ...]:
-        """The GPU pods deleted in the last GONE_SECONDS (a watch's DELETED, or missing
-        from a LIST made again), as last seen, oldest first."""
-        cutoff = self.clock() - GONE_SECONDS
-        while self._gone:
-            uid, (when, _) = next(iter(self._gone.items()))
-            if when >= cutoff and len(self._gone) <= GONE_MOST:
-                break
-            del self._gone[uid]
-        return tuple(record for _, record in self._gone.values())
-
-    def _went(self, uid: str, record: PodRecord) -> None:
-        self._gone.pop(uid, None)
-        self._gone[uid] = (self.clock(), record)
 
     @property
     def problem(self) -> str | None:
@@ -137,7 +117,7 @@ class PodStore:
         has went while the watch was down)."""
         for uid, record in self._parts.get(scope, {}).items():
             if uid not in records:
-                self._went(uid, record)
+                self.gone.went(uid, record)
         self._parts[scope], self._all = dict(records), None
         self.failing(None, scope)
         if self._expected <= set(self._parts):
@@ -148,7 +128,7 @@ class PodStore:
         part = self._parts.setdefault(scope, {})
         if record is None:
             if (went := part.pop(uid, None)) is not None:
-                self._went(uid, went)
+                self.gone.went(uid, went)
                 self._all = None
         else:
             part[uid] = record

@@ -27,9 +27,10 @@ from costgov.domain.scoping import covers, excluded_namespaces
 from costgov.services.accounting import Snapshot, collect
 from costgov.services.anomalies import AnomalyScan, scan
 from costgov.services.api_spend import with_api
-from costgov.services.catching_up import CatchUp
+from costgov.services.catching_up import HANDOFF_INTERVALS, CatchUp
 from costgov.services.evidence import EvidenceCache
 from costgov.services.exporting import export_snapshot, live_budgets
+from costgov.services.gone_pods import KEEP_SECONDS
 from costgov.services.inventory import Inventory
 from costgov.services.leadership import Leadership
 from costgov.services.ledgers import Ledger
@@ -100,6 +101,9 @@ class Runtime:
             refresh=self.settings.advice_refresh_minutes * 60,
         )
         step = self.settings.sample_step_seconds
+        # a cycle's windows reach back HANDOFF_INTERVALS intervals before they go to the
+        # catch-up: deleted pods' owners are kept as long, and one interval more
+        self.pods.gone.keep = max(KEEP_SECONDS, (HANDOFF_INTERVALS + 1) * self._interval)
         self.catchup = CatchUp(
             self.source.aside(2, "costgov-catchup"),
             self.catalog,
