@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from costgov.services import gone_pods
-from costgov.services.gone_pods import KEEP_SECONDS, GonePods
+from costgov.services.gone_pods import GonePods
 from costgov.services.inventory import Inventory, pod_record
 from costgov.services.podwatch import PodStore
 
@@ -31,7 +31,7 @@ def test_a_deleted_pod_is_kept_exactly_as_long_as_said() -> None:
     now = [1000.0]
     store = _store(now)
     store.apply("uid-a", None)
-    now[0] += KEEP_SECONDS  # 15 min: the cycle's windows (5 min or more) and the lookback
+    now[0] += 900.0  # 15 min: the cycle's windows (5 min or more) and the lookback
     assert _names(store) == ["a"]
     now[0] += 0.001
     assert _names(store) == []
@@ -66,7 +66,7 @@ def test_a_pod_gone_again_is_kept_from_its_latest_going() -> None:
     store.apply("uid-a", None)
     now[0] += 600  # a went 600 s ago, b 600 s ago: both kept, b first
     assert _names(store) == ["b", "a"]
-    now[0] += KEEP_SECONDS - 599
+    now[0] += 301  # both went 901 s ago
     assert _names(store) == []
 
 

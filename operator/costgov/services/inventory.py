@@ -194,7 +194,7 @@ class Inventory:
     nodes: Mapping[str, NodeInfo] = field(default_factory=dict)
     pods: tuple[PodRecord, ...] = ()
     pods_gone: tuple[PodRecord, ...] = ()
-    """GPU pods deleted in the last minutes (services/podwatch.GONE_SECONDS), as last seen:
+    """GPU pods deleted in the last minutes (services/gone_pods.py), as last seen:
     only their owners are read (the Job their GPU time in the cycle's windows is for)."""
     pods_problems: Mapping[str | None, str] = field(default_factory=dict)
     """Why the GPU pods cannot be followed now (they are as last seen), by scope: a

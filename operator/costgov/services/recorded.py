@@ -128,9 +128,9 @@ async def evaluations(
         for i, by_name in _markers(series).items()
         if i % step == 0 and step <= i <= MAX_POINTS * step // 2
     }  # intervals `costgov rules` makes: a multiple of the step (`stretch` relies on it)
-    if not warnings:  # a partial answer (Thanos, a federation) may lack some markers
-        recorded_health.failing_rules(markers, step)
     found = {i: _times(by_name) for i, by_name in markers.items()}
+    if not warnings:  # a partial answer (Thanos, a federation) may lack some markers
+        recorded_health.failing_rules(markers, found, step)
     if not any(complete for complete, _ in found.values()):
         recorded_health.other_versions(series)
         return None

@@ -49,17 +49,22 @@ def other_versions(series: Iterable[RangeSeries]) -> None:
         )
 
 
-def failing_rules(markers: Mapping[int, Mapping[str, set[int]]], step: int) -> None:
-    """Say when at most half of this version's evaluations (per interval: each rule's
-    marker times, unix ms) recorded every rule, naming how often each recorded. The latest
-    evaluation is left out: a query can land while Prometheus is still writing a group's
-    rules one after another (each its own commit, all at the evaluation's timestamp)."""
+def failing_rules(
+    markers: Mapping[int, Mapping[str, set[int]]],
+    found: Mapping[int, tuple[list[int], list[int]]],
+    step: int,
+) -> None:
+    """Say when at most half of this version's evaluations recorded every rule, naming how
+    often each recorded. Per interval, `markers`: each rule's marker times (unix ms);
+    `found`: the times all of them recorded at, and those any did (services/recorded). The
+    latest evaluation is left out: a query can land while Prometheus is still writing a
+    group's rules one after another (each its own commit, all at the evaluation's time)."""
     for interval, by_name in sorted(markers.items()):
-        times = sorted(set().union(*by_name.values()))[:-1]
+        times = found[interval][1][:-1]
         if len(times) < FEWEST:
             continue
         counts = {n: len(by_name.get(n, set()).intersection(times)) for n in promql_rules.NAMES}
-        complete = sum(all(t in by_name.get(n, ()) for n in promql_rules.NAMES) for t in times)
+        complete = len(set(found[interval][0]).intersection(times))
         if complete * 2 > len(times):
             _FAILING.pop(interval, None)  # mostly complete: a later failure is said again
             continue
