@@ -120,3 +120,36 @@ def test_a_lease_naming_a_holder_for_a_year_is_honoured_for_five_minutes_at_most
     seen = observe(None, Lease("mallory", year, T0, T0, 0, "7"), now=100.0)
     assert not may_claim(seen, "b", now=100.0 + MAX_LEASE_SECONDS - 1)
     assert may_claim(seen, "b", now=100.0 + MAX_LEASE_SECONDS)
+
+
+class Gated(Store):
+    """A Lease store whose reads wait for the test to open `gate` (one read at a time)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate: asyncio.Future[None] | None = None
+
+    async def read_lease(self, namespace: str, name: str, timeout: float) -> Lease | None:
+        self.gate = asyncio.get_running_loop().create_future()
+        await self.gate
+        return self.lease
+
+
+@pytest.mark.asyncio
+async def test_an_elector_cancelled_as_its_try_for_the_lease_returns_stops() -> None:
+    """Found by CI: the survivor never took over because the dead leader renewed on. Python
+    3.11's asyncio.wait_for returns the inner result when the caller is cancelled in the
+    step the inner finishes (bpo-42130), so the cancellation of the elector was lost."""
+    store = Gated()
+    elector = Elector(store, "ns", "lease", Leadership("a", leading=False), Timings.of(3))  # type: ignore[arg-type]
+    task = asyncio.create_task(elector.run())
+    for _ in range(50):  # the first read waits at the gate
+        await asyncio.sleep(0)
+        if store.gate is not None:
+            break
+    assert store.gate is not None
+    store.gate.set_result(None)  # the read answers, the write needs no wait: attempt is done
+    task.cancel()  # in the same step, before the elector's task has run again
+    done, _ = await asyncio.wait({task}, timeout=2)  # a live elector would renew every 1 s
+    assert done == {task} and task.cancelled()
+    assert not elector.leadership.leading

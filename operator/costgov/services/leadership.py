@@ -142,7 +142,11 @@ class Elector:
 
     async def _try(self, budget: float) -> bool:
         try:
-            return await asyncio.wait_for(self.attempt(), max(budget, 0.001))
+            # not asyncio.wait_for: on 3.11 it returns the attempt's result when this task is
+            # cancelled in the step the attempt finishes (bpo-42130), and a stopped elector
+            # would renew on, keeping every other replica from taking over
+            async with asyncio.timeout(max(budget, 0.001)):
+                return await self.attempt()
         except Exception as exc:  # logged: the next try may succeed
             what = "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
             log.warning(f"Lease {self.namespace}/{self.name}: {what}")

@@ -106,8 +106,9 @@ class PodStore:
         return self._listed.is_set()
 
     async def wait_listed(self, timeout: float) -> bool:
-        try:
-            await asyncio.wait_for(self._listed.wait(), timeout)
+        try:  # not wait_for: on 3.11 it can lose a cancellation (see services.leadership)
+            async with asyncio.timeout(timeout):
+                await self._listed.wait()
         except TimeoutError:
             return False
         return True
