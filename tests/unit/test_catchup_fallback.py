@@ -178,3 +178,15 @@ def test_a_check_prometheus_does_not_answer_is_tried_again_then_its_run_read_raw
     assert len(stand.checked) % 3 == 0 and len(stand.checked) >= 3  # 3 tries a run
     assert "attempt 3 of 3; read from raw samples" in caplog.text
     assert catchup.recorded_chunk == 2880 * 60  # a check failing is no reason to shrink
+
+
+def test_memory_is_given_back_after_every_chunk_counted(
+    stand: Stand, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a chunk's answers are 10,000 pods' lines at scale: freed once the chunk is added, and
+    # given back to the system then (adapters/memory.py), not after a failed chunk
+    given: list[int] = []
+    monkeypatch.setattr(catching_up, "give_back_memory", lambda: given.append(1) or True)
+    _run(stand, [{"w": at(T0)}], T0 + 9 * DAY)
+    counted = [ok for _, _, _, ok in stand.asked]
+    assert False in counted and len(given) == counted.count(True)

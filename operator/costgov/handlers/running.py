@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import gc
 import logging
 import os
@@ -15,6 +14,7 @@ import kopf
 from prometheus_client import start_http_server
 
 from costgov.adapters.kubernetes import KubeClient
+from costgov.adapters.memory import limit_malloc_arenas
 from costgov.adapters.metrics import OperatorMetrics
 from costgov.adapters.prometheus import PrometheusSource
 from costgov.catalog import load_catalog
@@ -35,26 +35,6 @@ __all__ = [
     "run",
     "settle_memory",
 ]
-
-M_ARENA_MAX = -8
-"""glibc's mallopt parameter for the most malloc arenas (malloc.h)."""
-ARENAS = 2
-
-
-def limit_malloc_arenas() -> bool:
-    """At most two malloc arenas, as MALLOC_ARENA_MAX=2 gives (unless the environment sets
-    it): glibc gives each thread that allocates an arena of its own, up to 8 per core, and
-    keeps in each what it freed. The threads that parse Prometheus' 10,000-series answers
-    and follow the pods left the operator 12 % larger at scale (291 against 258 MiB,
-    docs/benchmarks.md). Call before any thread starts. False where it does not apply (set
-    in the environment, or a C library without mallopt, such as musl)."""
-    if "MALLOC_ARENA_MAX" in os.environ:
-        return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    return bool(mallopt(M_ARENA_MAX, ARENAS))
 
 
 def settle_memory() -> None:

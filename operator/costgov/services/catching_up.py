@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from costgov.adapters.memory import give_back_memory
 from costgov.adapters.prometheus import PrometheusSource
 from costgov.domain.catalogs import PriceCatalog
 from costgov.domain.spend import combine_costs
@@ -287,6 +288,7 @@ class CatchUp:
             for p in [p for p in self._progress.values() if p.end == point]:
                 extend(p, spend, owners)
         self._resize(raw, took)
+        await asyncio.to_thread(give_back_memory)  # what the chunk's answers took
 
     def _resize(self, raw: bool, took: float | None) -> None:
         """The next chunk of the kind just counted (`took` None: it failed); after a

@@ -17,6 +17,7 @@ from functools import cached_property
 from typing import Any
 
 from costgov.adapters.kubernetes import KubeClient
+from costgov.adapters.memory import give_back_memory
 from costgov.adapters.metrics import OperatorMetrics
 from costgov.adapters.prometheus import PrometheusSource
 from costgov.api import CostPolicy, CostPolicyStatus, TrainingJobBudget, TrainingJobBudgetStatus
@@ -227,6 +228,7 @@ class Runtime:
                 )
             self.metrics.prune(live_budgets(inv))
             self._snapshot, self._taken = snap, time.monotonic()
+            await asyncio.to_thread(give_back_memory)  # what the answers took, freed by now
             return snap
 
     @property
