@@ -25,7 +25,7 @@ def _target(approval: CostApproval, inv: Inventory, bound: BoundWorkload | None)
     candidates: list[Workload] = []
     if target.kind == "Job":
         candidates = [j.workload for j in inv.jobs_in(ns)]
-    elif target.kind == "Pod":
+    elif target.kind == "Pod":  # pods judged by themselves (a Job's are approved through it)
         candidates = [p.workload for p in inv.pods if p.namespace == ns and p.workload is not None]
     elif target.kind == "InferenceDeployment":
         candidates = [inference_workload(i) for i in inv.inference if i.metadata.namespace == ns]

@@ -20,6 +20,7 @@ from costgov.domain.enforcing import SUSPENDED_BY
 from costgov.domain.placement import NodeInfo, Taint
 from costgov.domain.quantities import QuantityError, parse_whole_count
 from costgov.domain.reading import workload_from_object
+from costgov.domain.scoping import JUDGED_OWNERS
 from costgov.domain.workloads import ManifestError, Workload
 from costgov.services.deployments import INFERENCE_LABEL
 
@@ -48,6 +49,10 @@ class PodRecord:
     owner_job: str | None
     phase: str
     workload: Workload | None = None
+    """The pod as a workload of its own: kept only for a pod judged by itself (no owner, or
+    one whose pods are not judged through it: `scoping.JUDGED_OWNERS`). A Job's or a
+    ReplicaSet's pods are judged, audited and approved through their owner, and at 10,000
+    pods their workloads took 17 MB (and up to 20,000 deleted pods' records are kept)."""
 
 
 @dataclass(frozen=True)
@@ -98,10 +103,10 @@ def pod_record(body: Mapping[str, Any]) -> PodRecord | None:
         name=workload.name,
         node=str((body.get("spec") or {}).get("nodeName") or ""),
         gpus=workload.gpus_per_pod + workload.mig_share,
-        labels=dict(workload.labels),
+        labels=workload.labels,
         owner_job=owner.name if owner is not None and owner.kind == "Job" else None,
         phase=str((body.get("status") or {}).get("phase") or "Pending"),
-        workload=workload,
+        workload=workload if owner is None or owner.kind not in JUDGED_OWNERS else None,
     )
 
 
