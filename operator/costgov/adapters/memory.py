@@ -22,9 +22,9 @@ ARENAS = 2
 
 
 def _libc_function(name: str) -> Callable[..., Any] | None:
-    try:
+    try:  # CDLL(None): the process' own symbols (TypeError on Windows, which has none)
         return getattr(ctypes.CDLL(None), name)  # type: ignore[no-any-return]
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):
         return None
 
 
@@ -42,7 +42,9 @@ def limit_malloc_arenas() -> bool:
 
 
 _malloc_trim = _libc_function("malloc_trim")
-"""glibc's malloc_trim (a ctypes call: it runs without holding the GIL)."""
+"""glibc's `int malloc_trim(size_t pad)` (a ctypes call: it runs without holding the GIL)."""
+if _malloc_trim is not None:
+    _malloc_trim.argtypes, _malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int  # type: ignore[attr-defined]
 
 
 def give_back_memory() -> bool:

@@ -228,8 +228,8 @@ class Runtime:
                 )
             self.metrics.prune(live_budgets(inv))
             self._snapshot, self._taken = snap, time.monotonic()
-            await asyncio.to_thread(give_back_memory)  # what the answers took, freed by now
-            return snap
+        await asyncio.to_thread(give_back_memory)  # what the answers took, freed by now
+        return snap
 
     @property
     def _interval(self) -> int:
