@@ -394,3 +394,45 @@ def test_the_last_judgement_stands_after_the_last_conflict() -> None:
     runtime = _runtime(api)
     decision = _admit(runtime, "sweep-a")
     assert not decision.allowed and "approval.required" in decision.message
+
+
+def _pod(name: str, owner: dict[str, Any] | None) -> dict[str, Any]:
+    """A pod as kube-apiserver returns it: 8 GPUs on a p5.48xlarge, 72 h deadline."""
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": "ml", "uid": f"uid-{name}",
+                     "labels": {"run": "sweep"}, "creationTimestamp": "2026-12-01T11:00:00Z",
+                     "ownerReferences": [owner] if owner else []},
+        "spec": {"nodeName": "p5-1", "activeDeadlineSeconds": 259200,
+                 "nodeSelector": {"node.kubernetes.io/instance-type": "p5.48xlarge"},
+                 "containers": [{"name": "t", "resources": {"limits": {"nvidia.com/gpu": "8"}}}]},
+        "status": {"phase": "Running"},
+    }  # fmt: skip
+
+
+def test_a_pod_approval_shows_a_pod_judged_by_itself_and_says_when_its_owner_is_judged() -> None:
+    from costgov.services.inventory import pod_record
+
+    runtime = _runtime()
+    job = {"apiVersion": "batch/v1", "kind": "Job", "name": "sweep", "uid": "j", "controller": True}
+    approval = {**APPROVAL, "spec": {**APPROVAL["spec"], "target": {"kind": "Pod", "name": "p"}}}
+    for owner, phase, says in (
+        (None, "Approved", "every required sign-off"),  # $3,962.88 under alice's $5,000
+        (job, "Pending", "runs under a controller whose pods costgov judges through it"),
+    ):
+        record = pod_record(_pod("p", owner))
+        assert record is not None
+        status = reconcile_approval(
+            CostApproval.model_validate(approval), Inventory(pods=(record,)),
+            situation=_situation(runtime, approval), old=CostApprovalStatus(),
+        ).status  # fmt: skip
+        assert status.phase == phase and says in (status.conditions[0].message or "")
+    selector = {**APPROVAL, "spec": {**APPROVAL["spec"], "target": {
+        "kind": "Pod", "selector": {"matchLabels": {"run": "sweep"}}}}}  # fmt: skip
+    owned = pod_record(_pod("q", job))
+    assert owned is not None
+    status = reconcile_approval(
+        CostApproval.model_validate(selector), Inventory(pods=(owned,)),
+        situation=_situation(runtime, selector), old=CostApprovalStatus(),
+    ).status  # fmt: skip
+    assert status.phase == "Pending" and "pod q runs under" in (status.conditions[0].message or "")

@@ -41,6 +41,22 @@ def _target(approval: CostApproval, inv: Inventory, bound: BoundWorkload | None)
     )
 
 
+def _judged_through_owner(approval: CostApproval, inv: Inventory) -> str | None:
+    """The pod a Pod approval names (or its selector matches) that runs under a controller
+    costgov judges it through (its record keeps no workload: services/inventory.py)."""
+    target, ns = approval.spec.target, approval.metadata.namespace or "default"
+    if target.kind != "Pod":
+        return None
+    for pod in inv.pods:
+        if pod.namespace != ns or pod.workload is not None:
+            continue
+        if pod.name == target.name or (
+            target.name is None and matches(target.selector, pod.labels)
+        ):
+            return pod.name
+    return None
+
+
 def reconcile_approval(
     approval: CostApproval, inv: Inventory, *, situation: Situation, old: CostApprovalStatus
 ) -> Outcome[CostApprovalStatus]:
@@ -57,6 +73,13 @@ def reconcile_approval(
         message = f"its signatures were used for {approval.spec.target.kind} {bound.name}, which is not running: they approve no other workload"
     elif signed and all(s.expires <= now for s in signed):
         phase, message = "Expired", "every signature has expired"
+    elif target is None and (owned := _judged_through_owner(approval, inv)) is not None:
+        phase = "Pending"
+        message = (
+            f"pod {owned} runs under a controller whose pods costgov judges through it (a Job, "
+            "ReplicaSet, StatefulSet...): approve the controller; signatures here count only "
+            "for a pod its controller did not create"
+        )
     elif target is None:
         phase = "Pending"
         message = "the target is not running (or its kind is not watched): signatures are judged when it is admitted"

@@ -40,16 +40,17 @@ def situation_from(
 
 def audit_judgements(inv: Inventory, situation: Situation) -> dict[WorkKey, Judgement]:
     """Running GPU work judged as admission would have judged it when it was created: what
-    slipped through while the webhook was down shows here. Running Jobs, bare Pods (pods
-    with a controller are judged through it), Deployments, StatefulSets and ReplicaSets
-    without a controller."""
+    slipped through while the webhook was down shows here. Running Jobs, Pods judged by
+    themselves (bare, or under a controller costgov does not judge through, such as an Argo
+    Workflow or a DaemonSet: their records keep a workload), Deployments, StatefulSets and
+    ReplicaSets without a controller."""
     subs: list[Submission] = []
     for job in inv.jobs:
         if not job.finished:
             subs.append(Submission(job.workload, approvals_at=job.workload.created, audit=True))
     for pod in inv.pods:
         bare = pod.workload
-        if bare is not None and bare.owner is None and pod.phase in ("Pending", "Running"):
+        if bare is not None and pod.phase in ("Pending", "Running"):
             subs.append(Submission(bare, approvals_at=bare.created, audit=True))
     for wl in inv.workloads:
         if wl.owner is None:
