@@ -415,24 +415,18 @@ def test_a_pod_approval_shows_a_pod_judged_by_itself_and_says_when_its_owner_is_
 
     runtime = _runtime()
     job = {"apiVersion": "batch/v1", "kind": "Job", "name": "sweep", "uid": "j", "controller": True}
-    approval = {**APPROVAL, "spec": {**APPROVAL["spec"], "target": {"kind": "Pod", "name": "p"}}}
-    for owner, phase, says in (
-        (None, "Approved", "every required sign-off"),  # $3,962.88 under alice's $5,000
-        (job, "Pending", "runs under a controller whose pods costgov judges through it"),
+    named = {"kind": "Pod", "name": "p"}
+    selected = {"kind": "Pod", "selector": {"matchLabels": {"run": "sweep"}}}
+    for target, pod, owner, phase, says in (
+        (named, "p", None, "Approved", "every required sign-off"),  # $3,962.88 under $5,000
+        (named, "p", job, "Pending", "runs under a controller whose pods costgov judges through"),
+        (selected, "q", job, "Pending", "pod q runs under a controller"),
     ):
-        record = pod_record(_pod("p", owner))
+        approval = {**APPROVAL, "spec": {**APPROVAL["spec"], "target": target}}
+        record = pod_record(_pod(pod, owner))
         assert record is not None
         status = reconcile_approval(
             CostApproval.model_validate(approval), Inventory(pods=(record,)),
             situation=_situation(runtime, approval), old=CostApprovalStatus(),
         ).status  # fmt: skip
         assert status.phase == phase and says in (status.conditions[0].message or "")
-    selector = {**APPROVAL, "spec": {**APPROVAL["spec"], "target": {
-        "kind": "Pod", "selector": {"matchLabels": {"run": "sweep"}}}}}  # fmt: skip
-    owned = pod_record(_pod("q", job))
-    assert owned is not None
-    status = reconcile_approval(
-        CostApproval.model_validate(selector), Inventory(pods=(owned,)),
-        situation=_situation(runtime, selector), old=CostApprovalStatus(),
-    ).status  # fmt: skip
-    assert status.phase == "Pending" and "pod q runs under" in (status.conditions[0].message or "")
