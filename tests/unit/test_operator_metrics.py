@@ -251,7 +251,7 @@ def test_the_last_costgov_resource_deleted_takes_every_cost_figure() -> None:
     # prune the figures: they go with it rather than freeze (and alert) forever
     runtime = _runtime()
     m = runtime.metrics
-    m.hourly_cost.labels("ml", "nlp", "train-0").set(55.04)
+    m.hourly_cost.replace({("ml", "nlp", "train-0"): 55.04})
     m.unpriced.set(2)
     m.budget(("CostPolicy", "", "gpu"), 0.8, 1.25, 2, measured=True)
     m.budget(("CostPolicy", "", "other"), 0.1, None, 0, measured=True)

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from costgov import __version__
+from costgov.adapters.exposition import ReplacedGauge
 from costgov.domain.anomalies import Anomaly
 
 __all__ = [
@@ -62,7 +63,7 @@ class OperatorMetrics:
         r = self.registry = registry or CollectorRegistry()
         self.build_info = Info("costgov_build", "costgov's version", registry=r)
         self.build_info.info({"version": __version__})
-        self.hourly_cost = Gauge(
+        self.hourly_cost = ReplacedGauge(  # a series per pod, replaced once per cycle
             "costgov_hourly_cost_dollars",
             "Current USD per hour",
             ["namespace", "team", "workload"],
@@ -275,7 +276,8 @@ class OperatorMetrics:
     def clear_figures(self) -> None:
         """Forget what reconciling exported: a replica that stops leading must not go on
         exporting figures next to the leader's (dashboards would count them twice)."""
-        for gauge in (self.hourly_cost, self.budget_utilization, self.budget_forecast,
+        self.hourly_cost.clear()
+        for gauge in (self.budget_utilization, self.budget_forecast,
                       self.violations, self.anomaly, self.api_hourly,
                       self.api_per_million, self.api_per_thousand):  # fmt: skip
             gauge.clear()

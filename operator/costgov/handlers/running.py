@@ -11,8 +11,8 @@ import socket
 from typing import Any
 
 import kopf
-from prometheus_client import start_http_server
 
+from costgov.adapters.exposition import serve_metrics
 from costgov.adapters.kubernetes import KubeClient
 from costgov.adapters.memory import limit_malloc_arenas
 from costgov.adapters.metrics import OperatorMetrics
@@ -120,7 +120,8 @@ async def run(settings: Settings) -> None:
     """Run until SIGTERM/SIGINT; kopf stops handlers gracefully."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     runtime = make_runtime(settings, kube=KubeClient())
-    start_http_server(settings.metrics_port, registry=runtime.metrics.registry)
+    metrics = runtime.metrics
+    serve_metrics(settings.metrics_port, metrics.registry, [metrics.hourly_cost])
     registry = build_registry(settings.reconcile_interval_seconds)
     elect(registry, runtime)
 

@@ -27,15 +27,16 @@ def export_snapshot(
     def team(ns: str) -> str:
         return inv.namespaces.get(ns, {}).get("team", "")
 
-    metrics.hourly_cost.clear()
-    unpriced = 0
+    unpriced, hourly = 0, dict[tuple[str, ...], float]()
     for line in snap.hourly:
         if line.cost is None:
             unpriced += 1
             continue
         ns = line.usage.namespace
-        metrics.hourly_cost.labels(ns, team(ns), line.usage.pod).inc(float(line.cost))
+        key = (ns, team(ns), line.usage.pod)
+        hourly[key] = hourly.get(key, 0.0) + float(line.cost)
         metrics.spend.labels(ns, team(ns))  # at 0 before its first increment (rate() sees it)
+    metrics.hourly_cost.replace(hourly)  # whole: a scrape never sees it half filled
     metrics.unpriced.set(unpriced)
     _export_api(metrics, snap)
     since = next((w for w in snap.windows.values() if w.start == counted_to), None)
