@@ -17,7 +17,7 @@ from prometheus_client.openmetrics import exposition as om
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
 from prometheus_client.parser import text_string_to_metric_families as text_parse
 
-from costgov.adapters.exposition import ReplacedGauge, render, serve_metrics
+from costgov.adapters.exposition import KEPT_TYPES, ReplacedGauge, render, serve_metrics
 
 PROMETHEUS_ACCEPT = (  # what Prometheus 2.42 sends with every scrape (scrape/scrape.go)
     "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
@@ -84,6 +84,19 @@ def test_a_replacement_is_served_whole_and_the_cache_follows_it() -> None:
     text = render(ours, [kept], None)[0].decode()
     assert "# TYPE costgov_hourly_cost_dollars gauge" in text and "train-2" not in text
     assert ours.get_sample_value("costgov_spend_dollars_total", {"namespace": "ml"}) == 3
+
+
+def test_only_a_few_content_types_are_kept_per_cycle() -> None:
+    # any client may name a version of its own in Accept: each rendering is the gauge's size
+    ours, kept, theirs = _registries()
+    for minor in range(20):
+        accept = f"application/openmetrics-text;version=1.{minor}.0"
+        body, ctype = render(ours, [kept], accept)
+        assert f"version=1.{minor}.0" in ctype
+        assert _samples(om_parse(body.decode())) == _samples(
+            om_parse(om.generate_latest(theirs).decode())
+        )
+    assert len(kept._rendered) == KEPT_TYPES
 
 
 def test_labels_must_match_the_label_names() -> None:

@@ -23,11 +23,14 @@ from prometheus_client.exposition import choose_encoder, gzip_accepted
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-__all__ = ["ReplacedGauge", "render", "serve_metrics"]
+__all__ = ["KEPT_TYPES", "ReplacedGauge", "render", "serve_metrics"]
 
 Labels = tuple[str, ...]
 Encoder = Callable[[Any], bytes]
 _EOF = b"# EOF\n"  # OpenMetrics' last line, once per exposition
+KEPT_TYPES = 4
+"""Content types rendered and kept per replacement: a client can name any version in its
+`Accept` header, and each rendering is as large as the gauge (750 KB at 8,000 pods)."""
 
 
 class ReplacedGauge(Collector):
@@ -79,7 +82,8 @@ class ReplacedGauge(Collector):
         if text is None:
             text = encoder(_Only(family)).removesuffix(_EOF)
             with self._lock:
-                if self._family is family:  # not replaced meanwhile
+                fits = len(self._rendered) < KEPT_TYPES
+                if self._family is family and fits:  # not replaced meanwhile
                     self._rendered[content_type] = text
         return text
 
