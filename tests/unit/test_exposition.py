@@ -7,17 +7,20 @@ costgov serves, for each content type Prometheus asks for."""
 from __future__ import annotations
 
 import gzip
+import socket
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.openmetrics import exposition as om
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
 from prometheus_client.parser import text_string_to_metric_families as text_parse
 
-from costgov.adapters.exposition import KEPT_TYPES, ReplacedGauge, render, serve_metrics
+from costgov.adapters.exposition import ReplacedGauge, kind_of, render, serve_metrics
 
 PROMETHEUS_ACCEPT = (  # what Prometheus 2.42 sends with every scrape (scrape/scrape.go)
     "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
@@ -54,24 +57,41 @@ def _samples(families: Iterator[object]) -> set[tuple[str, tuple[tuple[str, str]
     }
 
 
-def test_the_text_format_says_what_prometheus_clients_own_encoder_says() -> None:
-    ours, kept, theirs = _registries()
-    body, ctype = render(ours, [kept], None)
-    assert ctype.startswith("text/plain; version=0.0.4")
-    expected = _samples(text_parse(generate_latest(theirs).decode()))
-    assert _samples(text_parse(body.decode())) == expected
-    assert ("costgov_hourly_cost_dollars", (("namespace", "ml"), ("team", "nlp"),
-            ("workload", "train-1")), 13.76) in expected  # fmt: skip
+ACCEPTS = {
+    "none (curl)": None,
+    "Prometheus 2.42": PROMETHEUS_ACCEPT,
+    "Prometheus 3 (UTF-8 names)": (  # scrape_protocols' default, protobuf left out
+        "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,"
+        "application/openmetrics-text;version=0.0.1;q=0.4,"
+        "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,"
+        "text/plain;version=0.0.4;q=0.2,*/*;q=0.1"
+    ),
+    "text 1.0.0, dots": "text/plain;version=1.0.0;escaping=dots",
+    "any": "*/*",
+}
 
 
-def test_openmetrics_for_prometheus_one_eof_at_the_end() -> None:
+def _lines(body: bytes) -> list[str]:
+    """Every line but the counters' creation times (each registry made its own), sorted:
+    HELP, TYPE, samples and EOF compared as they are written."""
+    return sorted(line for line in body.decode().splitlines() if "_created" not in line)
+
+
+@pytest.mark.parametrize("accept", ACCEPTS.values(), ids=ACCEPTS.keys())
+def test_what_prometheus_clients_own_encoder_writes_for_each_accept(accept: str | None) -> None:
     ours, kept, theirs = _registries()
-    body, ctype = render(ours, [kept], PROMETHEUS_ACCEPT)
-    assert ctype.startswith("application/openmetrics-text; version=1.0.0")
+    encoder, ctype = choose_encoder(accept or "")
+    body, served = render(ours, [kept], accept)
+    assert served == ctype
+    assert _lines(body) == _lines(encoder(theirs))
     text = body.decode()
-    assert text.count("# EOF") == 1 and text.endswith("# EOF\n")
-    # the strict OpenMetrics parser rejects a family split in two or a missing EOF
-    assert _samples(om_parse(text)) == _samples(om_parse(om.generate_latest(theirs).decode()))
+    if ctype.startswith("application/openmetrics-text"):
+        assert text.count("# EOF") == 1 and text.endswith("# EOF\n")
+        # the strict parser rejects a family split in two or a missing EOF
+        assert _samples(om_parse(text)) == _samples(om_parse(encoder(theirs).decode()))
+    else:
+        assert _samples(text_parse(text)) == _samples(text_parse(encoder(theirs).decode()))
+    assert 'workload="train-1"} 13.76' in text
 
 
 def test_a_replacement_is_served_whole_and_the_cache_follows_it() -> None:
@@ -86,17 +106,32 @@ def test_a_replacement_is_served_whole_and_the_cache_follows_it() -> None:
     assert ours.get_sample_value("costgov_spend_dollars_total", {"namespace": "ml"}) == 3
 
 
-def test_only_a_few_content_types_are_kept_per_cycle() -> None:
+def test_renderings_are_kept_per_format_and_escaping_not_per_version() -> None:
     # any client may name a version of its own in Accept: each rendering is the gauge's size
     ours, kept, theirs = _registries()
     for minor in range(20):
         accept = f"application/openmetrics-text;version=1.{minor}.0"
         body, ctype = render(ours, [kept], accept)
         assert f"version=1.{minor}.0" in ctype
-        assert _samples(om_parse(body.decode())) == _samples(
-            om_parse(om.generate_latest(theirs).decode())
-        )
-    assert len(kept._rendered) == KEPT_TYPES
+        assert _lines(body) == _lines(om.generate_latest(theirs))
+    render(ours, [kept], PROMETHEUS_ACCEPT)
+    render(ours, [kept], None)
+    assert set(kept._rendered) == {(True, "underscores"), (False, "underscores")}
+
+
+def test_a_replacement_during_a_rendering_is_not_kept_as_the_new_cycles() -> None:
+    ours, kept, _ = _registries()
+    encoder, ctype = choose_encoder(PROMETHEUS_ACCEPT)
+    kind = kind_of(encoder, ctype)
+
+    def replacing(registry: object) -> bytes:
+        kept.replace({("ml", "nlp", "train-9"): 6.88})  # the next cycle, mid-rendering
+        return encoder(registry)
+
+    first = kept.rendered(kind, replacing).decode()
+    assert "train-0" in first and "train-9" not in first  # the cycle it began with, whole
+    text = render(ours, [kept], PROMETHEUS_ACCEPT)[0].decode()
+    assert 'workload="train-9"} 6.88' in text and "train-0" not in text
 
 
 def test_labels_must_match_the_label_names() -> None:
@@ -137,10 +172,33 @@ def test_served_over_http_with_gzip_and_names() -> None:
             assert r.headers["Content-Encoding"] == "gzip"
             text = gzip.decompress(r.read()).decode()
         assert _samples(om_parse(text)) == _samples(om_parse(om.generate_latest(theirs).decode()))
+        with urllib.request.urlopen(url, timeout=5) as r:  # no Accept-Encoding: not gzipped
+            assert r.headers["Content-Encoding"] is None
+            assert _lines(r.read()) == _lines(generate_latest(theirs))
         named = f"{url}?name[]=costgov_spend_dollars_total"
         with urllib.request.urlopen(named, timeout=5) as r:
             text = r.read().decode()
         assert "costgov_spend_dollars_total" in text and "hourly" not in text
+        with pytest.raises(urllib.error.HTTPError) as posted:  # as prometheus-client answers
+            urllib.request.urlopen(urllib.request.Request(url, data=b"x"), timeout=5)
+        assert posted.value.code == 405 and posted.value.headers["Allow"] == "OPTIONS,GET"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_ipv6_address_is_listened_on_as_prometheus_clients_server_does() -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 here")
+    ours, kept, _ = _registries()
+    try:
+        server = serve_metrics(0, ours, [kept], addr="::1")
+    except OSError as exc:  # a kernel without IPv6 loopback
+        pytest.skip(f"no IPv6 loopback: {exc}")
+    try:
+        assert server.address_family == socket.AF_INET6
+        with urllib.request.urlopen(f"http://[::1]:{server.server_port}/", timeout=5) as r:
+            assert b'workload="train-0"} 6.88' in r.read()
     finally:
         server.shutdown()
         server.server_close()

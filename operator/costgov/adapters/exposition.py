@@ -11,6 +11,7 @@ renders it once per cycle and content type, the rest of the registry at every sc
 from __future__ import annotations
 
 import gzip
+import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from socketserver import ThreadingMixIn
@@ -23,19 +24,25 @@ from prometheus_client.exposition import choose_encoder, gzip_accepted
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-__all__ = ["KEPT_TYPES", "ReplacedGauge", "render", "serve_metrics"]
+__all__ = ["ReplacedGauge", "kind_of", "render", "serve_metrics"]
 
 Labels = tuple[str, ...]
 Encoder = Callable[[Any], bytes]
+Kind = tuple[bool, str]
+"""What a rendering depends on: OpenMetrics or not, and how names are escaped. Not the
+OpenMetrics version a client names (any string): it changes only native histograms."""
 _EOF = b"# EOF\n"  # OpenMetrics' last line, once per exposition
-KEPT_TYPES = 4
-"""Content types rendered and kept per replacement: a client can name any version in its
-`Accept` header, and each rendering is as large as the gauge (750 KB at 8,000 pods)."""
+_OPENMETRICS = "application/openmetrics-text"
+
+
+def kind_of(encoder: Encoder, content_type: str) -> Kind:
+    escaping = getattr(encoder, "keywords", {}).get("escaping", "underscores")
+    return content_type.startswith(_OPENMETRICS), str(escaping)
 
 
 class ReplacedGauge(Collector):
     """A labelled gauge whose series are replaced all at once, and whose rendering is kept
-    until the next replacement (per content type)."""
+    until the next replacement (per format and escaping: at most 8)."""
 
     def __init__(
         self,
@@ -45,10 +52,11 @@ class ReplacedGauge(Collector):
         registry: CollectorRegistry | None = None,
     ) -> None:
         self.name, self._doc, self._labelnames = name, documentation, tuple(labelnames)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held for moments only: `replace` runs on the loop
+        self._rendering = threading.Lock()  # scrapes after a replacement render it once
         self._values: dict[Labels, float] = {}
         self._family: Metric | None = None  # built at the first read after a replacement
-        self._rendered: dict[str, bytes] = {}
+        self._rendered: dict[Kind, bytes] = {}
         if registry is not None:
             registry.register(self)
 
@@ -74,27 +82,31 @@ class ReplacedGauge(Collector):
     def collect(self) -> Iterable[Metric]:
         return [self._current()[0]]
 
-    def rendered(self, content_type: str, encoder: Encoder) -> bytes:
+    def rendered(self, kind: Kind, encoder: Encoder) -> bytes:
         """This gauge alone in `encoder`'s format (without OpenMetrics' `# EOF`), rendered
-        once per replacement and content type."""
-        family, cache = self._current()
-        text = cache.get(content_type)
-        if text is None:
-            text = encoder(_Only(family)).removesuffix(_EOF)
-            with self._lock:
-                fits = len(self._rendered) < KEPT_TYPES
-                if self._family is family and fits:  # not replaced meanwhile
-                    self._rendered[content_type] = text
-        return text
+        once per replacement and `kind`; one cycle's series whole, whatever a replacement
+        does meanwhile."""
+        with self._rendering:
+            family, kept = self._current()
+            text = kept.get(kind)
+            if text is None:
+                text = encoder(_Only(family)).removesuffix(_EOF)
+                with self._lock:
+                    if self._family is family:  # not replaced meanwhile
+                        self._rendered[kind] = text
+            return text
 
-    def _current(self) -> tuple[Metric, dict[str, bytes]]:
+    def _current(self) -> tuple[Metric, dict[Kind, bytes]]:
         with self._lock:
-            if self._family is None:
-                family = GaugeMetricFamily(self.name, self._doc, labels=self._labelnames)
-                for labels, value in self._values.items():
-                    family.add_metric(labels, value)
-                self._family = family
-            return self._family, self._rendered
+            family, values, kept = self._family, self._values, self._rendered
+        if family is None:  # built outside the lock: a replacement never waits for it
+            family = GaugeMetricFamily(self.name, self._doc, labels=self._labelnames)
+            for labels, value in values.items():
+                family.add_metric(labels, value)
+            with self._lock:
+                if self._values is values and self._family is None:
+                    self._family = family
+        return family, kept
 
 
 class _Only:
@@ -121,15 +133,18 @@ def render(
     """The whole exposition for an `Accept` header, as prometheus-client would write it,
     the kept gauges from their cache. Returns (body, content type)."""
     encoder, content_type = choose_encoder(accept or "")
-    kept = list(kept)
+    kept, kind = list(kept), kind_of(encoder, content_type)
     body = encoder(_Without(registry, {g.name for g in kept}))
-    openmetrics = body.endswith(_EOF)
-    parts = [body.removesuffix(_EOF), *(g.rendered(content_type, encoder) for g in kept)]
-    return b"".join(parts) + (_EOF if openmetrics else b""), content_type
+    parts = [body.removesuffix(_EOF), *(g.rendered(kind, encoder) for g in kept)]
+    return b"".join(parts) + (_EOF if kind[0] else b""), content_type
 
 
 class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
 
 
 class _Quiet(WSGIRequestHandler):
@@ -152,11 +167,14 @@ def serve_metrics(
         body, content_type = render(registry, kept, environ.get("HTTP_ACCEPT"))
         headers = [("Content-Type", content_type)]
         if gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", "")):
-            body = gzip.compress(body, compresslevel=6)
+            body = gzip.compress(body, compresslevel=1)  # 8,000 pods: 3 ms, 66 KB (6: 8 ms, 53 KB)
             headers.append(("Content-Encoding", "gzip"))
         start_response("200 OK", headers)
         return [body]
 
-    server = make_server(addr, port, app, _Server, handler_class=_Quiet)
+    found = socket.getaddrinfo(addr, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, *_, where = found[0]  # as prometheus-client's server: "::" listens on IPv6
+    server_class = _Server6 if family == socket.AF_INET6 else _Server
+    server = make_server(str(where[0]), port, app, server_class, handler_class=_Quiet)
     threading.Thread(target=server.serve_forever, name="costgov metrics", daemon=True).start()
     return server
