@@ -5,7 +5,8 @@ of the endpoint's 780 KB. prometheus-client builds and formats every sample at e
 scrape, about 0.2 s of CPU each time (and of the GIL the event loop needs), although the
 figures change once per cycle. `ReplacedGauge` holds that gauge: each cycle replaces its
 values whole (a scrape never sees it half cleared and half filled), and `serve_metrics`
-renders it once per cycle and content type, the rest of the registry at every scrape.
+renders it once per cycle and format (and name escaping), the rest of the registry at
+every scrape.
 """
 
 from __future__ import annotations
@@ -71,10 +72,6 @@ class ReplacedGauge(Collector):
 
     def clear(self) -> None:
         self.replace({})
-
-    def values(self) -> dict[Labels, float]:
-        with self._lock:
-            return dict(self._values)
 
     def describe(self) -> Iterable[Metric]:
         return [GaugeMetricFamily(self.name, self._doc, labels=self._labelnames)]
